@@ -1,0 +1,59 @@
+"""How a bad cluster definition is reported.
+
+Every loader and validator in :mod:`provisioning` collects :class:`Problem`
+values instead of raising on the first one, so an operator fixing a
+definition sees every mistake of a run at once, each naming the file, the
+field (a dotted path such as ``nodes[2].ip``) and, where known, the line.
+:class:`DefinitionError` carries them to the command line, which prints them
+and exits 1 -- never a traceback.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class Severity(enum.Enum):
+    """Errors stop rendering; warnings are printed and rendering goes on."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the definition, located as precisely as known."""
+
+    file: str
+    field: str
+    message: str
+    line: int | None = None
+    severity: Severity = Severity.ERROR
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        what = f"{self.field}: {self.message}" if self.field else self.message
+        prefix = "warning: " if self.severity is Severity.WARNING else ""
+        return f"{where}: {prefix}{what}"
+
+
+class DefinitionError(Exception):
+    """The definition cannot be used; :attr:`problems` says why, all of it."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def errors(problems: Iterable[Problem]) -> list[Problem]:
+    """The problems that stop rendering (warnings left out)."""
+    return [p for p in problems if p.severity is Severity.ERROR]
+
+
+def raise_if_errors(problems: Iterable[Problem]) -> None:
+    """Raise :class:`DefinitionError` with *all* problems if any is an error."""
+    collected = list(problems)
+    if errors(collected):
+        raise DefinitionError(collected)
