@@ -1,1 +1,1 @@
-"""placeholder"""
+"""Step definitions: parse Gherkin, call one check through `verify`, nothing else."""

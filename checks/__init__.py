@@ -1,0 +1,1 @@
+"""Pure checks: observed state + expectations -> findings. No I/O, no clients."""

@@ -1,0 +1,34 @@
+"""What a check returns: typed findings, or the reason it could not look.
+
+A finding names the node or object that is wrong, what the definition
+expects and what was observed, and the upstream document explaining the
+requirement, so a failed control reads as an instruction.  An empty list means
+the property holds.  A check that cannot observe what it needs raises
+:class:`Unobservable`; the suite reports that as skipped with the reason,
+never as passed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing that does not conform."""
+
+    target: str
+    expected: str
+    observed: str
+    doc: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.target}: expected {self.expected}; observed {self.observed}"
+
+
+class Unobservable(Exception):
+    """The check could not see what it needs; the reason is shown to the operator."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)

@@ -1,0 +1,5 @@
+"""Root conftest: only loads the suite's plugin modules (no logic here)."""
+
+from __future__ import annotations
+
+pytest_plugins = ["fixtures.plugin", "fixtures.definition", "fixtures.verify"]

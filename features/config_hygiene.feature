@@ -1,0 +1,27 @@
+@area:config_hygiene
+Feature: The cluster definition is safe to apply
+  The operator keeps K8S-CLUSTER's definition in git: a base controlplane.yaml,
+  per-node patches and feature patches, stacked by talosctl apply-config.
+  Before any node is touched, what that definition renders to must be a config
+  Talos v1.12 accepts, built from the declared Image Factory schematic, with
+  the secrets kept out of git.
+  Upstream: https://docs.siderolabs.com/talos/v1.12/configure-your-talos-cluster/system-configuration/patching
+
+  Background:
+    Given the cluster definition
+
+  @HYG-01 @severity:critical @remediation:manual
+  Scenario: Every node's rendered config is accepted by Talos
+    Then every node's rendered machine config is valid
+
+  @HYG-02 @severity:blocker @remediation:manual
+  Scenario: The committed definition holds no secrets
+    Then no file of the definition in git holds secret material
+
+  @HYG-03 @severity:normal @remediation:manual
+  Scenario: Every node installs from the declared schematic
+    Then every node's installer image is the one built from the declared schematic
+
+  @HYG-04 @severity:normal @remediation:manual
+  Scenario: Each node's hostname is set in one place only
+    Then no node sets its hostname both in a HostnameConfig and in the machine config

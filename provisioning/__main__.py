@@ -1,0 +1,111 @@
+"""Command line: ``python -m provisioning validate|render``.
+
+Every failure an operator can cause -- a bad definition, an unreadable file,
+a missing identity -- is printed as one line per problem (file, field, line,
+message) on stderr with exit status 1; argument mistakes exit 2 with usage,
+as argparse does.  Tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from provisioning import inventory, render, secrets
+from provisioning.problems import DefinitionError, Problem
+
+
+def _print_problems(problems: Sequence[Problem]) -> None:
+    for problem in problems:
+        print(str(problem), file=sys.stderr)
+
+
+def _load(directory: str) -> inventory.Cluster:
+    cluster = inventory.load_cluster(Path(directory), display=directory)
+    _print_problems(cluster.warnings)
+    return cluster
+
+
+def _secrets_of(cluster: inventory.Cluster) -> secrets.MachineSecrets:
+    store = secrets.SecretStore(
+        cluster.secrets.directory, cluster.secrets.recipient, cluster.secrets.identity_file
+    )
+    return store.load_or_create()
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    cluster = _load(args.cluster)
+    rendered = render.render_cluster(cluster)
+    _print_problems(render.warnings_of(rendered))
+    roles = {
+        "control plane": len(cluster.control_plane_nodes),
+        "storage": len(cluster.storage_nodes),
+    }
+    counts = ", ".join(f"{n} {role}" for role, n in roles.items())
+    print(f"{cluster.name}: definition is valid: {len(cluster.nodes)} nodes ({counts})")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    cluster = _load(args.cluster)
+    machine_secrets = _secrets_of(cluster) if args.with_secrets else None
+    rendered = render.render_cluster(cluster, machine_secrets)
+    _print_problems(render.warnings_of(rendered))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, result in rendered.items():
+        target = out / f"{name}.yaml"
+        text = result.to_yaml()
+        # Files holding real secrets are created private, before anything is written.
+        mode = 0o600 if machine_secrets is not None else 0o644
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(target, mode)
+        print(f"rendered {target}")
+    if machine_secrets is None:
+        print("secrets are shown as <redacted>; use --with-secrets to render applyable configs")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m provisioning",
+        description="Validate and render a Talos cluster definition (base + patches).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    validate = commands.add_parser("validate", help="check the definition; exit 1 on errors")
+    validate.add_argument("--cluster", default="cluster", help="definition directory")
+    validate.set_defaults(func=cmd_validate)
+    rendering = commands.add_parser("render", help="write each node's final machine config")
+    rendering.add_argument("--cluster", default="cluster", help="definition directory")
+    rendering.add_argument("--out", required=True, help="directory for <node>.yaml files")
+    rendering.add_argument(
+        "--with-secrets",
+        action="store_true",
+        help="merge the real machine secrets (generated and encrypted on first use)",
+    )
+    rendering.set_defaults(func=cmd_render)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        status: int = args.func(args)
+    except DefinitionError as exc:
+        _print_problems(exc.problems)
+        print(f"{len(exc.problems)} problem(s); nothing was changed", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = exc.filename if exc.filename else "output"
+        print(f"{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
