@@ -14,6 +14,7 @@ indentation, keys in insertion order, ``---`` between documents.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,11 +82,31 @@ def _syntax_problem(display: str, exc: yaml.YAMLError) -> Problem:
     return Problem(display, "", f"not valid YAML: {reason}", line)
 
 
+class TalosLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 booleans, as Talos (Go yaml.v3) reads them.
+
+    YAML 1.1 makes ``off``/``on``/``yes``/``no`` booleans; Talos does not, and
+    its docs write ``HostnameConfig`` as ``auto: off`` unquoted.  Reading that
+    as ``False`` would turn a valid patch into an invalid one.
+    """
+
+
+TalosLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+TalosLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
 def parse_documents(text: str, display: str) -> list[Document]:
     """Parse every document of *text*; *display* names the source in errors."""
     documents: list[Document] = []
     try:
-        loader = yaml.SafeLoader(text)
+        loader = TalosLoader(text)
         try:
             while loader.check_node():
                 node = loader.get_node()

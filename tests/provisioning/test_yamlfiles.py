@@ -68,4 +68,11 @@ def test_any_text_parses_or_raises_definition_error(text: str) -> None:
     except DefinitionError as exc:
         assert all(p.file == "fuzz.yaml" for p in exc.problems)
     else:
-        assert [d.value for d in documents] == list(yaml.safe_load_all(text))
+        expected = list(yaml.load_all(text, Loader=yamlfiles.TalosLoader))
+        assert [d.value for d in documents] == expected
+
+
+def test_only_yaml_1_2_booleans() -> None:
+    """Talos reads ``auto: off`` as the string "off" (its docs write it unquoted)."""
+    doc = yamlfiles.parse_documents("auto: off\na: yes\nb: true\nc: False\n", "h.yaml")[0]
+    assert doc.value == {"auto": "off", "a": "yes", "b": True, "c": False}
