@@ -1,252 +1,77 @@
-"""Reading ``cluster.yaml`` field by field, and the rules that span fields.
+"""The rules of ``cluster.yaml`` that span fields, and the checks of the files it names.
 
-:mod:`provisioning.inventory` owns the model (what a cluster *is*); this
-module owns how a wrong definition is *reported*: a :class:`Reader` that pulls
-typed values out of the untyped YAML and records a located
-:class:`~provisioning.problems.Problem` for every value that is missing or of
-the wrong shape, and the cross-field rules (unique addresses, the VIP, the
-endpoint, roles, replica placement, the backup node, referenced files).
+:mod:`provisioning.inventory_model` owns the model (what a cluster *is*); this
+module owns the cross-field rules (unique addresses, the VIP, the endpoint,
+roles, replica placement, the backup node) and the checks of referenced files.
+Single values are read by :class:`~provisioning.inventory_reader.Reader` with the
+converters of :mod:`provisioning.inventory_values`; both are re-exported here
+for code written against the module before it was split.
 
 They are apart because the rules are where the operator-facing wording lives
 -- each message says what is wrong *and* why it matters on a real cluster --
 and mixing that with the dataclasses made both hard to read.  Nothing here
-raises on bad input: a reader returns ``None`` for a value it could not use
-and the caller carries on, so one run reports every mistake.  Messages never
-echo a value read from a secrets-related field.
+raises on bad input: each rule runs on whatever parts of the file were
+readable (``None`` for the rest) and records problems through the reader, so
+one run reports every mistake.  Messages never echo a value read from a
+secrets-related field.
 """
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
-import os
-import re
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 from urllib.parse import urlsplit
 
-import pyrage
-from pyrage import x25519
-
 from provisioning import yamlfiles
-from provisioning.problems import DefinitionError, Problem, Severity
-from provisioning.yamlfiles import LineMap, PathKey
-
-T = TypeVar("T")
-Parent = Mapping[str, object] | None
-
-DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-DNS_LABEL_RULE = (
-    "a DNS label (RFC 1123: lowercase letters, digits and '-', at most 63 characters, "
-    "starting and ending with a letter or digit)"
+from provisioning.inventory_reader import Parent, Reader
+from provisioning.inventory_values import (
+    DNS_LABEL,
+    DNS_LABEL_RULE,
+    Bad,
+    cron,
+    integer,
+    ipv4,
+    kind_of,
+    matching,
+    recipient,
+    shown,
+    subnet,
+    text,
 )
+from provisioning.problems import DefinitionError, Problem
+from provisioning.yamlfiles import PathKey
+
+__all__ = [
+    "DNS_LABEL",
+    "DNS_LABEL_RULE",
+    "STABLE_DISK_PREFIXES",
+    "Bad",
+    "NodeEntry",
+    "Parent",
+    "Reader",
+    "check_addresses",
+    "check_disks",
+    "check_endpoint",
+    "check_exists",
+    "check_replicas",
+    "check_roles",
+    "check_snapshot_node",
+    "check_unique",
+    "check_yaml_file",
+    "cron",
+    "integer",
+    "ipv4",
+    "kind_of",
+    "matching",
+    "recipient",
+    "shown",
+    "subnet",
+    "text",
+]
+
 STABLE_DISK_PREFIXES = ("/dev/disk/by-id/", "/dev/disk/by-path/")
-_KINDS = ((bool, "a boolean"), (int, "an integer"), (float, "a number"), (str, "a string"))
-
-
-class Bad(ValueError):
-    """A value of the wrong shape; the message is what the operator reads."""
-
-
-def kind_of(value: object) -> str:
-    """How a YAML value reads to an operator: 'a list', 'a string', ..."""
-    if value is None:
-        return "empty"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return next((name for t, name in _KINDS if isinstance(value, t)), type(value).__name__)
-
-
-def shown(value: object) -> str:
-    """A value quoted for a message, cut short so a pasted blob cannot flood it."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-# --- converters: object -> typed value, or Bad(message) ---------------------------------
-
-
-def text(found: object) -> str:
-    if not isinstance(found, str):
-        raise Bad(f"must be a string, not {kind_of(found)}")
-    if not found.strip():
-        raise Bad("must not be empty")
-    return found
-
-
-def matching(pattern: re.Pattern[str], expect: str) -> Callable[[object], str]:
-    def convert(found: object) -> str:
-        if not pattern.fullmatch(value := text(found)):
-            raise Bad(f"{shown(value)} is not {expect}")
-        return value
-
-    return convert
-
-
-def integer(low: int, high: int | None = None) -> Callable[[object], int]:
-    def convert(found: object) -> int:
-        if isinstance(found, bool) or not isinstance(found, int):
-            raise Bad(f"must be an integer, not {kind_of(found)}")
-        if found < low or (high is not None and found > high):
-            allowed = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise Bad(f"must be {allowed}, not {found}")
-        return found
-
-    return convert
-
-
-def ipv4(found: object) -> ipaddress.IPv4Address:
-    value = text(found)
-    try:
-        return ipaddress.IPv4Address(value)
-    except ValueError:
-        raise Bad(f"{shown(value)} is not an IPv4 address") from None
-
-
-def subnet(found: object) -> ipaddress.IPv4Network:
-    value = text(found)
-    try:
-        loose = ipaddress.IPv4Network(value, strict=False)
-    except ValueError:
-        raise Bad(f"{shown(value)} is not an IPv4 network such as 10.10.20.0/24") from None
-    if "/" not in value:
-        raise Bad(f"{shown(value)} has no prefix length, e.g. 10.10.20.0/24")
-    try:
-        return ipaddress.IPv4Network(value)
-    except ValueError:
-        raise Bad(f"{shown(value)} has host bits set; the network is {loose}") from None
-
-
-def recipient(found: object) -> str:
-    """``auto`` or an age X25519 recipient, normalised; the value is never echoed."""
-    value = text(found).strip()
-    if value == "auto":
-        return value
-    if value.upper().startswith("AGE-SECRET-KEY-"):
-        raise Bad(
-            "holds an age identity (a private key), not a recipient: remove it from this "
-            "file and from git history, and put its public recipient (age1...) here"
-        )
-    try:
-        return str(x25519.Recipient.from_str(value))
-    except pyrage.RecipientError:
-        raise Bad("must be `auto` or an age X25519 recipient (age1 and 58 characters)") from None
-
-
-class Reader:
-    """Typed reads from one YAML document; wrong values become located problems.
-
-    Getters take the parent mapping (``None`` when the parent itself was
-    unusable, which is reported already), the parent's path and the key.
-    """
-
-    def __init__(self, file: str, lines: LineMap, root: Path) -> None:
-        self.file = file
-        self.lines = lines
-        self.root = root
-        self.problems: list[Problem] = []
-
-    def error(self, at: PathKey, message: str, severity: Severity = Severity.ERROR) -> None:
-        where = yamlfiles.field_path(at)
-        self.problems.append(Problem(self.file, where, message, self.lines.line(at), severity))
-
-    def warn(self, at: PathKey, message: str) -> None:
-        self.error(at, message, Severity.WARNING)
-
-    def convert(self, found: object, at: PathKey, convert: Callable[[object], T]) -> T | None:
-        try:
-            return convert(found)
-        except Bad as exc:
-            self.error(at, str(exc))
-            return None
-
-    def get(
-        self, parent: Parent, path: PathKey, key: str, convert: Callable[[object], T], *,
-        required: bool = True,
-    ) -> T | None:  # fmt: skip
-        """*key* of *parent* converted; absent/empty is an error only when *required*."""
-        if parent is None:
-            return None
-        found = parent.get(key)
-        if found is None:
-            if required:
-                missing = "is required" if key not in parent else "is empty; a value is required"
-                self.error((*path, key), missing)
-            return None
-        return self.convert(found, (*path, key), convert)
-
-    def each(
-        self, found: object, at: PathKey, convert: Callable[[object], T]
-    ) -> tuple[T, ...] | None:
-        """Every item of the list *found*, or ``None`` if the list or any item is wrong."""
-        if found is None:
-            return None
-        if not isinstance(found, list):
-            self.error(at, f"must be a list, not {kind_of(found)}")
-            return None
-        items = [self.convert(item, (*at, i), convert) for i, item in enumerate(found)]
-        return tuple(i for i in items if i is not None) if None not in items else None
-
-    def items(
-        self, parent: Parent, path: PathKey, key: str, convert: Callable[[object], T]
-    ) -> tuple[T, ...] | None:
-        return self.each(self.get(parent, path, key, lambda v: v), (*path, key), convert)
-
-    def sequence(self, parent: Parent, path: PathKey, key: str) -> list[object] | None:
-        """*key* as a list of raw items (``None`` items kept for the caller to name)."""
-        found = self.get(parent, path, key, lambda v: v)
-        if found is not None and not isinstance(found, list):
-            self.error((*path, key), f"must be a list, not {kind_of(found)}")
-            return None
-        return found
-
-    def mapping(self, found: object, at: PathKey, known: Collection[str] | None) -> Parent:
-        """*found* as a mapping, reporting keys outside *known* (typos) when given.
-
-        Keys starting with ``x-`` are free, for YAML anchors an operator shares.
-        """
-        if found is None:
-            return None
-        if not isinstance(found, Mapping):
-            self.error(at, f"must be a mapping, not {kind_of(found)}")
-            return None
-        checked: dict[str, object] = {}
-        for key, item in found.items():
-            name = str(key)
-            if known is None or name in known or name.startswith("x-"):
-                checked[name] = item
-                continue
-            close = difflib.get_close_matches(name, list(known), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            self.error((*at, name), f"unknown field {shown(name)}{hint}")
-        return checked
-
-    def section(self, parent: Parent, path: PathKey, key: str, known: Collection[str]) -> Parent:
-        return self.mapping(self.get(parent, path, key, lambda v: v), (*path, key), known)
-
-    def path(
-        self, parent: Parent, path: PathKey, key: str, *, required: bool = True
-    ) -> Path | None:
-        written = self.get(parent, path, key, text, required=required)
-        return self.resolve(written, (*path, key))
-
-    def resolve(self, written: str | None, at: PathKey) -> Path | None:
-        """A path as written in the file: ``~`` expanded, relative to the cluster directory."""
-        if written is None:
-            return None
-        if "\0" in written:
-            self.error(at, "must not contain a NUL character")
-            return None
-        try:
-            expanded = Path(written).expanduser()
-        except RuntimeError:
-            self.error(at, f"cannot expand {shown(written)}: unknown home directory")
-            return None
-        return Path(os.path.normpath(self.root / expanded))
 
 
 # --- referenced files -------------------------------------------------------------------
@@ -491,57 +316,3 @@ def check_snapshot_node(reader: Reader, name: str | None, entries: Sequence[Node
         reader.error(at, f"{shown(name)} is not a node in nodes (known: {known})")
     elif found and found[0].has_roles and not found[0].is_control_plane:
         reader.error(at, f"{name} is not a control-plane node; only those run etcd")
-
-
-# --- cron ---------------------------------------------------------------------------------
-
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-_CRON_FIELDS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
-    ("minute", 0, 59, ()),
-    ("hour", 0, 23, ()),
-    ("day of month", 1, 31, ()),
-    ("month", 1, 12, _MONTHS),
-    ("day of week", 0, 6, _DAYS),
-)
-
-
-def _cron_value(word: str, low: int, names: tuple[str, ...]) -> int | None:
-    if word.isascii() and word.isdigit():
-        return int(word)
-    return names.index(word.lower()) + low if word.lower() in names else None
-
-
-def _cron_field(field: str, low: int, high: int, names: tuple[str, ...]) -> str | None:
-    for part in field.split(","):
-        span, slash, step = part.partition("/")
-        if slash and not (step.isascii() and step.isdigit() and int(step) > 0):
-            return f"{part!r} has a bad step"
-        if span in ("*", "?"):
-            continue
-        words = span.split("-")
-        values = [_cron_value(w, low, names) for w in words]
-        if len(words) > 2 or any(v is None or not low <= v <= high for v in values):
-            return f"{part!r} is not a value or range in {low}-{high}"
-        if values != sorted(v for v in values if v is not None):
-            return f"{part!r} is a backwards range"
-    return None
-
-
-def cron(found: object) -> str:
-    """A standard 5-field cron schedule, as Kubernetes CronJobs parse it.
-
-    The grammar is robfig/cron's standard parser (vendored by Kubernetes):
-    numbers, ``*``, ``?``, ranges, lists, steps, month and weekday names.
-    """
-    schedule = text(found)
-    fields = schedule.split()
-    if len(fields) != 5:
-        raise Bad(
-            f"{shown(schedule)} has {len(fields)} fields; a cron schedule has 5 (minute hour "
-            "day-of-month month day-of-week), e.g. '0 2 * * *'"
-        )
-    for field, (name, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
-        if wrong := _cron_field(field, low, high, names):
-            raise Bad(f"{shown(schedule)}: {name} field {wrong}")
-    return schedule

@@ -6,7 +6,10 @@ semantics and messages of Talos v1.12.5 (``v1alpha1_server.go``,
 checks, in the same order, raises :class:`~simulator.talos.errors.TalosError`
 with Talos's code and text, or changes the site and returns the messages
 talosctl prints.  After every call the controllers' view is recomputed
-(:func:`simulator.talos.convergence.converge`).
+(:func:`simulator.talos.convergence.converge`).  The etcd operations'
+checks and state changes are in :mod:`simulator.talos.etcd_ops`, those of
+wipe and reset on block devices in :mod:`simulator.talos.disk_ops`; the
+methods here resolve the node, drive the stages and converge around them.
 
 Stage changes go through one seam, :class:`Pacing`: with ``step_seconds=0``
 (tests) a reboot passes through ``rebooting``/``booting`` to ``running`` in
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulator.state.machines import Machine, PendingStage, Site, Stage
-from simulator.talos import convergence, errors, images
+from simulator.talos import convergence, disk_ops, errors, etcd_ops, images
 from simulator.talos.configview import (
     ConfigError,
     ConfigView,
@@ -54,7 +57,7 @@ class Pacing:
     step_seconds: float = 0.0
 
 
-Snapshotter = Callable[[Path], None]
+Snapshotter = Callable[[Path], None]  # the datastore's writer of a snapshot file
 
 
 @dataclass(frozen=True)
@@ -318,37 +321,13 @@ class Lifecycle:
 
     def reset(self, ip: str, options: ResetOptions, *, insecure: bool = False) -> list[str]:
         machine = self._configured(ip, insecure=insecure)
-        for label in options.system_labels_to_wipe:
-            volume = machine.volumes.get(label)
-            if volume is None:
-                raise TalosError(
-                    "Unknown",
-                    f'failed to get volume status with label "{label}": resource '
-                    f"VolumeStatuses.block.talos.dev(runtime/{label}@undefined) doesn't exist",
-                )
-            if not volume.location:
-                raise TalosError("Unknown", f'failed to reset: volume "{label}" is not located')
+        disk_ops.check_reset_labels(machine, options.system_labels_to_wipe)
         view = convergence.view_of(machine)
         member = self.site.member_of(machine.name)
         if options.graceful and view is not None and view.is_control_plane and member is not None:
-            self._leave(machine, member.id)
+            etcd_ops.leave(self.site, machine, member.id)
         self._run(machine, (Stage.RESETTING,))
-        labels = options.system_labels_to_wipe or None
-        if labels is None:
-            machine.installed = False
-            machine.volumes = {}
-            machine.config = machine.persistent_config = None
-            machine.etcd_data = False
-        else:
-            for label in labels:
-                volume = machine.volumes[label]
-                volume.filesystem = volume.encryption = ""
-                volume.key_types = []
-                volume.phase = "waiting"
-                if label == "STATE":
-                    machine.config = machine.persistent_config = None
-                if label == "EPHEMERAL":
-                    machine.etcd_data = False
+        disk_ops.reset_volumes(machine, options.system_labels_to_wipe)
         self._run(
             machine, (Stage.REBOOTING, Stage.BOOTING) if options.reboot else (Stage.POWERED_OFF,)
         )
@@ -359,22 +338,8 @@ class Lifecycle:
         machine = self._configured(ip, insecure=False)
         installer = images.resolve(self.site, image)
         view = convergence.view_of(machine)
-        if not force and view is not None and view.is_control_plane and self.site.etcd_members:
-            members = self.site.etcd_members
-            if len(members) == 2:
-                raise TalosError(
-                    "Unknown",
-                    "error validating etcd for upgrade: etcd member count(2) is insufficient "
-                    "to maintain quorum if upgrade commences",
-                )
-            for member in members:
-                if not convergence.is_reachable(self.site, member):
-                    raise TalosError(
-                        "Unknown",
-                        f"error validating etcd for upgrade: etcd member {member.id:016x} is not "
-                        "healthy; all members must be healthy to perform an upgrade: "
-                        "context deadline exceeded",
-                    )
+        if not force and view is not None and view.is_control_plane:
+            etcd_ops.check_upgrade(self.site)
         machine.image = installer.ref
         machine.schematic = installer.schematic
         machine.talos_version = installer.version
@@ -386,45 +351,15 @@ class Lifecycle:
         """``talosctl wipe disk``: storaged checks, then the signatures are gone."""
         machine = self.node(ip, insecure=insecure)
         for name in devices:
-            disk = next((d for d in machine.hardware.disks if d.name == name), None)
-            parent = disk
-            if disk is None:
-                parent = next((d for d in machine.hardware.disks if name.startswith(d.name)), None)
-                if parent is None or not any(
-                    v.location == f"/dev/{name}" for v in machine.volumes.values()
-                ):
-                    raise TalosError("NotFound", f'blockdevice "{name}" not found')
-            for volume in machine.volumes.values():
-                in_use = volume.phase == "ready" and (
-                    volume.location == f"/dev/{name}"
-                    or (disk is not None and volume.parent == disk.dev_path)
-                )
-                if in_use:
-                    raise TalosError(
-                        "FailedPrecondition",
-                        f'blockdevice "{name}" is in use by volume "{volume.id}"',
-                    )
-            if disk is not None:
-                disk.signatures = []
+            disk_ops.wipe_device(machine, name)
         self._done()
         return []
 
-    # -- etcd ----------------------------------------------------------------
+    # -- etcd (the rules themselves are in simulator.talos.etcd_ops) ----------
 
     def bootstrap(self, ip: str) -> list[str]:
         machine = self._configured(ip, insecure=False)
-        view = convergence.view_of(machine)
-        if machine.stage is not Stage.RUNNING:
-            raise TalosError("FailedPrecondition", "bootstrap is not available yet")
-        if view is None or not view.is_control_plane:
-            raise TalosError(
-                "FailedPrecondition", "bootstrap can only be performed on a control plane node"
-            )
-        if self.site.bootstrapped or machine.etcd_data:
-            raise TalosError("AlreadyExists", "etcd data directory is not empty")
-        self.site.bootstrapped = True
-        self.site.etcd_members = []
-        convergence.add_member(self.site, machine, convergence.hostname_of(machine, view))
+        etcd_ops.bootstrap(self.site, machine)
         self._done()
         return []
 
@@ -435,68 +370,25 @@ class Lifecycle:
             raise errors.control_plane_only(api)
         return machine
 
-    def etcd_members(self, ip: str) -> list[tuple[int, str, list[str], list[str], bool]]:
+    def etcd_members(self, ip: str) -> list[etcd_ops.MemberRow]:
         """MemberList as the node sees it: (id, name, peer URLs, client URLs, learner)."""
-        machine = self._control_plane(ip, "member list")
-        member = self.site.member_of(machine.name)
-        if member is None or not convergence.is_reachable(self.site, member):
-            raise TalosError("Unknown", "failed to create etcd client: etcd is not running")
-        if not convergence.has_quorum(self.site):
-            raise TalosError("Unknown", "context deadline exceeded")
-        return [
-            (m.id, m.name, list(m.peer_urls), list(m.client_urls), m.is_learner)
-            for m in self.site.etcd_members
-        ]
-
-    def _leave(self, machine: Machine, member_id: int) -> None:
-        if len(self.site.etcd_members) == 1:
-            raise TalosError(
-                "Unknown",
-                f"failed to leave cluster: failed to remove member {member_id}: "
-                "etcdserver: re-configuration failed due to not enough started members",
-            )
-        if not convergence.has_quorum(self.site):
-            raise TalosError(
-                "Unknown",
-                f"failed to leave cluster: failed to remove member {member_id}: "
-                "etcdserver: unhealthy cluster",
-            )
-        self.site.etcd_members = [m for m in self.site.etcd_members if m.id != member_id]
-        machine.etcd_stopped = True
-        machine.etcd_data = False
+        return etcd_ops.members(self.site, self._control_plane(ip, "member list"))
 
     def etcd_leave(self, ip: str) -> list[str]:
         machine = self._control_plane(ip, "etcd leave")
         member = self.site.member_of(machine.name)
         if member is not None:
-            self._leave(machine, member.id)
+            etcd_ops.leave(self.site, machine, member.id)
         self._done()
         return []
 
     def etcd_remove_member(self, ip: str, member_id: int) -> list[str]:
         self._control_plane(ip, "etcd remove member")
-        member = next((m for m in self.site.etcd_members if m.id == member_id), None)
-        if member is None:
-            raise TalosError(
-                "NotFound", f"failed to remove member {member_id}: etcdserver: member not found"
-            )
-        if not convergence.has_quorum(self.site):
-            raise TalosError(
-                "Unknown",
-                f"failed to remove member: failed to remove member {member_id}: "
-                "etcdserver: unhealthy cluster",
-            )
-        self.site.etcd_members.remove(member)
-        removed = self.site.machines.get(member.node)
-        if removed is not None:
-            removed.etcd_data = False
+        etcd_ops.remove_member(self.site, member_id)
         self._done()
         return []
 
     def etcd_snapshot(self, ip: str, take: Snapshotter, path: Path) -> None:
         """Stream a snapshot from the node: the server's datastore writes it."""
-        machine = self._control_plane(ip, "etcd snapshot")
-        member = self.site.member_of(machine.name)
-        if member is None or not convergence.has_quorum(self.site):
-            raise TalosError("Unknown", "failed reading etcd snapshot: context deadline exceeded")
+        etcd_ops.check_snapshot(self.site, self._control_plane(ip, "etcd snapshot"))
         take(path)
