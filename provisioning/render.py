@@ -24,7 +24,7 @@ from provisioning import consistency, inventory, patches, secrets, validation, y
 from provisioning.machineconfig import MachineConfig, is_v1alpha1
 from provisioning.problems import DefinitionError, Problem, Severity, raise_if_errors
 
-REDACTED = "<redacted>"
+REDACTED = secrets.REDACTED
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,9 @@ def _set_path(doc: dict[str, Any], dotted: str, value: Any) -> None:
 def with_placeholders(v1alpha1: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of the base document with every secret field set to ``<redacted>``."""
     doc = copy.deepcopy(dict(v1alpha1))
-    for path in secrets.SECRET_PATHS:
+    # Public halves (CA certificates, cluster id) too: without real secrets
+    # there is nothing true to show there, and the layout stays identical.
+    for path in (*secrets.SECRET_PATHS, *secrets.PUBLIC_PATHS):
         _set_path(doc, path, REDACTED)
     return doc
 
@@ -78,15 +80,20 @@ def load_base(
     return MachineConfig.from_documents(documents, cluster.base.display)
 
 
-def render_node(
+def compose(
     cluster: inventory.Cluster,
     node: inventory.Node,
     machine_secrets: secrets.MachineSecrets | None = None,
     *,
     base: MachineConfig | None = None,
     loaded: Mapping[str, patches.Patch] | None = None,
-) -> RenderedNode:
-    """Render *node*; raises DefinitionError listing every problem found."""
+) -> tuple[MachineConfig, list[Problem]]:
+    """Apply *node*'s patch stack and judge the result, without raising on its problems.
+
+    Only a stack that cannot be applied at all (a missing file, a malformed
+    patch) raises :class:`DefinitionError`; a config that applies but is
+    invalid comes back with its problems, so controls can still look at it.
+    """
     start = base if base is not None else load_base(cluster, machine_secrets)
     stack = [
         loaded[ref.display]
@@ -98,6 +105,19 @@ def render_node(
     display = f"{node.name} (rendered config)"
     found = validation.validate_config(config.documents, display, mode="metal")
     found += consistency.check_node(cluster, node, config)
+    return config, found
+
+
+def render_node(
+    cluster: inventory.Cluster,
+    node: inventory.Node,
+    machine_secrets: secrets.MachineSecrets | None = None,
+    *,
+    base: MachineConfig | None = None,
+    loaded: Mapping[str, patches.Patch] | None = None,
+) -> RenderedNode:
+    """Render *node*; raises DefinitionError listing every problem found."""
+    config, found = compose(cluster, node, machine_secrets, base=base, loaded=loaded)
     raise_if_errors(found)
     return RenderedNode(
         node=node,
