@@ -34,7 +34,7 @@ conformance: venv
 	$(MAKE) report
 
 report:
-	@echo "Allure results: $(RESULTS) (HTML report: see README, 'Reports')"
+	@echo "Allure results written to $(RESULTS); the HTML report (Allure 3 CLI) is not built yet"
 
 clean:
 	rm -rf $(VENV) .sim rendered reports/allure-results reports/html .mypy_cache .ruff_cache .pytest_cache
