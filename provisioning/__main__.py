@@ -1,4 +1,4 @@
-"""Command line: ``python -m provisioning validate|render``.
+"""Command line: ``python -m provisioning validate|render|backup``.
 
 Every failure an operator can cause -- a bad definition, an unreadable file,
 a missing identity -- is printed as one line per problem (file, field, line,
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from provisioning import inventory, render, secrets
+from provisioning import backup, inventory, render, secrets
 from provisioning.problems import DefinitionError, Problem
 
 
@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="merge the real machine secrets (generated and encrypted on first use)",
     )
     rendering.set_defaults(func=cmd_render)
+    backup.add_backup_command(commands)
     return parser
 
 

@@ -1,0 +1,377 @@
+"""The Talos driver: ``talosctl`` subcommands in, plain values out.
+
+Everything the suite asks a Talos node goes through :class:`TalosDriver`,
+one subprocess per call (talos.md §4).  Reads name every node in one
+invocation (``-n a,b,c -o json``) because the snapshot takes one read per
+resource type, not per node.  Output formats are parsed here and nowhere
+else:
+
+* ``get -o json`` is a *stream* of separately pretty-printed objects, not an
+  array, so it is read with repeated :meth:`json.JSONDecoder.raw_decode`;
+* ``etcd members`` is a tabwriter table whose headers contain spaces
+  (``PEER URLS``), so cells are cut at the header's column offsets;
+* ``etcd snapshot`` prints two fixed lines; ``version`` tab-indented blocks.
+
+Failures are classified from talosctl's gRPC wording (``code = Unavailable``,
+``connection refused``) so the shared retry loop in
+:mod:`provisioning.drivers` retries only what can succeed on a second try;
+certificate failures are final (a stale talosconfig does not heal itself).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from provisioning.drivers import (
+    CommandLine,
+    Completed,
+    Failure,
+    Idempotence,
+    RetryPolicy,
+    Runner,
+    Target,
+    errors,
+)
+
+APPLY_MODES = ("auto", "no-reboot", "reboot", "staged", "try")
+
+_UNDELIVERED = ("connection refused", "no route to host", "is not reachable", "dial tcp")
+_TRANSIENT = (
+    "code = unavailable",
+    "code = deadlineexceeded",
+    "connection reset",
+    "i/o timeout",
+    "broken pipe",
+)
+
+
+def classify(stderr: str) -> Failure:
+    """How a failed talosctl run should be retried, judged from its stderr."""
+    text = stderr.lower()
+    if "certificate" in text:  # x509/tls failures come as Unavailable but never heal
+        return Failure.PERMANENT
+    if any(marker in text for marker in _UNDELIVERED):
+        return Failure.UNDELIVERED
+    if any(marker in text for marker in _TRANSIENT):
+        return Failure.TRANSIENT
+    return Failure.PERMANENT
+
+
+@dataclass(frozen=True)
+class EtcdMemberRow:
+    """One row of ``talosctl etcd members``; *node* is None when the column is absent."""
+
+    node: str | None
+    id: str
+    hostname: str
+    peer_urls: tuple[str, ...]
+    client_urls: tuple[str, ...]
+    is_learner: bool
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """What ``talosctl etcd snapshot`` reported about the file it wrote."""
+
+    path: Path
+    size_bytes: int
+    hash: str
+    revision: int
+    total_keys: int
+    total_size: int
+
+
+@dataclass(frozen=True)
+class ServerVersion:
+    """One node's block under ``Server:`` in ``talosctl version``."""
+
+    node: str
+    tag: str
+    sha: str
+    go_version: str
+    os_arch: str
+    enabled: str
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    client_tag: str
+    servers: tuple[ServerVersion, ...]
+
+
+def parse_json_stream(text: str) -> list[dict[str, Any]]:
+    """Objects of a concatenated JSON stream (``talosctl get -o json``)."""
+    decoder = json.JSONDecoder()
+    objects: list[dict[str, Any]] = []
+    index = 0
+    while True:
+        while index < len(text) and text[index].isspace():
+            index += 1
+        if index >= len(text):
+            return objects
+        try:
+            value, index = decoder.raw_decode(text, index)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not a JSON stream at character {exc.pos}: {exc.msg}") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+        objects.append(value)
+
+
+_MEMBER_HEADERS = ("NODE", "ID", "HOSTNAME", "PEER URLS", "CLIENT URLS", "LEARNER")
+
+
+def _column(header: str, name: str) -> int | None:
+    match = re.search(rf"(?:^|(?<=\s)){name}(?=\s|$)", header)
+    return None if match is None else match.start()
+
+
+def parse_etcd_members(text: str) -> list[EtcdMemberRow]:
+    """Rows of the ``etcd members`` table, cut at the header's column offsets."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return []
+    header = lines[0]
+    found = {name: _column(header, name) for name in _MEMBER_HEADERS}
+    names = [name for name in _MEMBER_HEADERS if found[name] is not None]
+    if names not in (list(_MEMBER_HEADERS), list(_MEMBER_HEADERS[1:])):
+        raise ValueError(f"unexpected etcd members header: {header.strip()!r}")
+    starts = [found[name] or 0 for name in names]
+    rows: list[EtcdMemberRow] = []
+    for line in lines[1:]:
+        bounds = [*starts[1:], None]
+        cells = {
+            name: line[start:end].strip()
+            for name, start, end in zip(names, starts, bounds, strict=True)
+        }
+        if cells["LEARNER"] not in ("true", "false") or not re.fullmatch(
+            r"[0-9a-f]{16}", cells["ID"]
+        ):
+            raise ValueError(f"unexpected etcd members row: {line.strip()!r}")
+        rows.append(
+            EtcdMemberRow(
+                node=cells.get("NODE"),
+                id=cells["ID"],
+                hostname=cells["HOSTNAME"],
+                peer_urls=tuple(u for u in cells["PEER URLS"].split(",") if u),
+                client_urls=tuple(u for u in cells["CLIENT URLS"].split(",") if u),
+                is_learner=cells["LEARNER"] == "true",
+            )
+        )
+    return rows
+
+
+_SAVED = re.compile(r'^etcd snapshot saved to "(?P<path>.*)" \((?P<size>\d+) bytes\)$')
+_INFO = re.compile(
+    r"^snapshot info: hash (?P<hash>[0-9a-f]{8}), revision (?P<revision>\d+), "
+    r"total keys (?P<keys>\d+), total size (?P<total>\d+)$"
+)
+
+
+def parse_snapshot_output(text: str) -> SnapshotInfo:
+    """The two lines ``etcd snapshot`` prints on success."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    saved = _SAVED.match(lines[0]) if len(lines) == 2 else None
+    info = _INFO.match(lines[1]) if saved is not None else None
+    if saved is None or info is None:
+        raise ValueError(f"unexpected etcd snapshot output: {text.strip()[:300]!r}")
+    return SnapshotInfo(
+        path=Path(saved["path"]),
+        size_bytes=int(saved["size"]),
+        hash=info["hash"],
+        revision=int(info["revision"]),
+        total_keys=int(info["keys"]),
+        total_size=int(info["total"]),
+    )
+
+
+def parse_version(text: str) -> VersionInfo:
+    """``talosctl version`` output: the client tag and one block per server node."""
+    client_tag = ""
+    servers: list[dict[str, str]] = []
+    section = ""
+    for raw in text.splitlines():
+        if raw in ("Client:", "Server:"):
+            section = raw
+            continue
+        key, sep, value = raw.strip().partition(":")
+        if not sep:
+            continue
+        value = value.strip()
+        if section == "Client:" and key == "Tag":
+            client_tag = value
+        elif section == "Server:":
+            if key == "NODE":
+                servers.append({"NODE": value})
+            elif servers:
+                servers[-1][key] = value
+    return VersionInfo(
+        client_tag=client_tag,
+        servers=tuple(
+            ServerVersion(
+                node=s["NODE"],
+                tag=s.get("Tag", ""),
+                sha=s.get("SHA", ""),
+                go_version=s.get("Go version", ""),
+                os_arch=s.get("OS/Arch", ""),
+                enabled=s.get("Enabled", ""),
+            )
+            for s in servers
+        ),
+    )
+
+
+def _flag(name: str, value: bool) -> str:
+    # talosctl bool flags take a value only as --flag=value (pflag)
+    return f"--{name}={'true' if value else 'false'}"
+
+
+class TalosDriver:
+    """``talosctl`` against one target; every method is one invocation."""
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        timeout: float = 60.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        runner: Runner | None = None,
+    ) -> None:
+        self.target = target
+        self._cli = CommandLine(
+            "talosctl",
+            target,
+            policy=RetryPolicy(timeout=timeout, retries=retries, backoff=backoff),
+            classify=classify,
+            runner=runner,
+        )
+
+    def _run(self, args: Sequence[str], nodes: Sequence[str], *, kind: Idempotence) -> Completed:
+        if not nodes or any(not n or "," in n for n in nodes):
+            raise ValueError(f"nodes must be non-empty names without commas, got {list(nodes)}")
+        base = ["--talosconfig", str(self.target.talosconfig)] if self.target.talosconfig else []
+        return self._cli.run([*base, "--nodes", ",".join(nodes), *args], kind=kind)
+
+    def _unreadable(self, what: str, done: Completed, exc: ValueError) -> errors.DriverError:
+        return errors.UnexpectedOutput(
+            f"talosctl {what} printed output this driver cannot read on target "
+            f"{self.target.name}: {exc}",
+            stderr=done.stderr,
+        )
+
+    def get(
+        self,
+        resource: str,
+        nodes: Sequence[str],
+        *,
+        namespace: str | None = None,
+        id: str | None = None,  # talosctl's own word for the resource ID
+        insecure: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Resources of one type on every node, in node order (one ``talosctl get``)."""
+        args = ["get", resource, *([id] if id else []), "-o", "json"]
+        if namespace:
+            args += ["--namespace", namespace]
+        if insecure:
+            args.append("--insecure")
+        done = self._run(args, nodes, kind=Idempotence.READ)
+        try:
+            return parse_json_stream(done.text)
+        except ValueError as exc:
+            raise self._unreadable(f"get {resource}", done, exc) from None
+
+    def apply_config(
+        self,
+        node: str,
+        config_file: Path,
+        *,
+        patches: Sequence[Path] = (),
+        insecure: bool = False,
+        mode: str = "auto",
+        dry_run: bool = False,
+    ) -> str:
+        """Send a machine config; returns what talosctl reported (stderr + stdout)."""
+        if mode not in APPLY_MODES:
+            raise ValueError(f"mode must be one of {', '.join(APPLY_MODES)}, got {mode!r}")
+        args = ["apply-config", "--file", str(config_file), "--mode", mode]
+        for patch in patches:
+            args += ["--config-patch", f"@{patch}"]
+        if insecure:
+            args.append("--insecure")
+        if dry_run:
+            args.append("--dry-run")
+        kind = Idempotence.READ if dry_run else Idempotence.WRITE
+        done = self._run(args, [node], kind=kind)
+        return "\n".join(p for p in (done.stderr.strip(), done.text.strip()) if p)
+
+    def bootstrap(self, node: str) -> None:
+        """Start etcd on the first control-plane node (once per cluster)."""
+        self._run(["bootstrap"], [node], kind=Idempotence.WRITE)
+
+    def kubeconfig(self, path: Path, node: str, *, force: bool = True) -> None:
+        """Write the admin kubeconfig to *path* alone (no merge into another file)."""
+        args = ["kubeconfig", str(path), _flag("merge", False)]
+        if force:
+            args.append("--force")
+        self._run(args, [node], kind=Idempotence.READ)
+
+    def etcd_members(self, node: str) -> list[EtcdMemberRow]:
+        """The etcd member list as *node* sees it."""
+        done = self._run(["etcd", "members"], [node], kind=Idempotence.READ)
+        try:
+            return parse_etcd_members(done.text)
+        except ValueError as exc:
+            raise self._unreadable("etcd members", done, exc) from None
+
+    def etcd_snapshot(self, node: str, path: Path) -> SnapshotInfo:
+        """Stream an etcd snapshot from *node* into *path*."""
+        done = self._run(["etcd", "snapshot", str(path)], [node], kind=Idempotence.READ)
+        try:
+            return parse_snapshot_output(done.text)
+        except ValueError as exc:
+            raise self._unreadable("etcd snapshot", done, exc) from None
+
+    def reset(
+        self,
+        node: str,
+        *,
+        graceful: bool = True,
+        reboot: bool = False,
+        labels: Sequence[str] = (),
+    ) -> None:
+        """Wipe *node* (only the volumes in *labels*, if given); see talos.md §4.6."""
+        args = ["reset", _flag("graceful", graceful), _flag("reboot", reboot)]
+        for label in labels:
+            args += ["--system-labels-to-wipe", label]
+        self._run(args, [node], kind=Idempotence.WRITE)
+
+    def upgrade(self, node: str, image: str, *, wait: bool = True) -> None:
+        """Install *image* on *node* and reboot into it."""
+        self._run(
+            ["upgrade", "--image", image, _flag("wait", wait)], [node], kind=Idempotence.WRITE
+        )
+
+    def reboot(self, node: str) -> None:
+        self._run(["reboot"], [node], kind=Idempotence.WRITE)
+
+    def version(self, nodes: Sequence[str]) -> VersionInfo:
+        """Client tag and each node's Talos version (one invocation)."""
+        done = self._run(["version"], nodes, kind=Idempotence.READ)
+        return parse_version(done.text)
+
+    def read(self, node: str, path: str) -> bytes:
+        """The bytes of a file on *node* (``talosctl read``)."""
+        return self._run(["read", path], [node], kind=Idempotence.READ).stdout
+
+    def wipe_disk(self, node: str, devices: Sequence[str], *, insecure: bool = False) -> None:
+        """Wipe block devices by name without ``/dev/`` (``sdb``, ``sda5``)."""
+        if not devices:
+            raise ValueError("wipe_disk needs at least one device")
+        args = ["wipe", "disk", *devices, *(["--insecure"] if insecure else [])]
+        self._run(args, [node], kind=Idempotence.WRITE)

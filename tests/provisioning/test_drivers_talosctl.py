@@ -1,0 +1,360 @@
+"""TalosDriver: output parsing (units) and the driver against the talosctl look-alike.
+
+The integration half starts the simulated machine API on 127.0.0.1 and the
+installed ``talosctl`` launcher (as tests/simulator/test_talos_cli.py does);
+node IPs 10.10.20.x are data passed to the launcher, never dialled.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from provisioning import bundle, secrets
+from provisioning.drivers import Completed, Target, errors, run_subprocess, talosctl
+from simulator.state.machines import Site, SiteStore
+from simulator.store.etcd import EtcdKV, EtcdServer, find_binary
+from simulator.store.kv import KV, MemoryKV
+from simulator.talos import cli, talosconfig
+from simulator.talos.api import MachineApi
+from tests.simulator import talos_site
+
+IP1, IP2, IP3 = talos_site.ip(1), talos_site.ip(2), talos_site.ip(3)
+KUBECONFIG = b"apiVersion: v1\nkind: Config\ncurrent-context: admin@K8S-CLUSTER\n"
+
+
+def tabwriter(rows: list[list[str]]) -> str:
+    """Go's tabwriter with padding 3, as talosctl prints tables."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "".join(
+        "".join(cell.ljust(w + 3) for cell, w in zip(row[:-1], widths, strict=False))
+        + row[-1]
+        + "\n"
+        for row in rows
+    )
+
+
+# -- parsing -----------------------------------------------------------------------
+
+resource = st.fixed_dictionaries(
+    {
+        "metadata": st.fixed_dictionaries(
+            {"id": st.text(min_size=1, max_size=10), "version": st.integers(1, 99)}
+        ),
+        "node": st.sampled_from([IP1, IP2, IP3, ""]),
+        "spec": st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5)),
+    }
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(objects=st.lists(resource, max_size=6))
+def test_json_stream_round_trips_pretty_concatenated_objects(objects: list[dict[str, Any]]) -> None:
+    stream = "".join(json.dumps(o, indent=4, sort_keys=True) + "\n" for o in objects)
+    assert talosctl.parse_json_stream(stream) == objects
+
+
+def test_json_stream_rejects_garbage_and_arrays() -> None:
+    with pytest.raises(ValueError, match="not a JSON stream"):
+        talosctl.parse_json_stream('{"a": 1}\n{"b": ')
+    with pytest.raises(ValueError, match="expected a JSON object, got list"):
+        talosctl.parse_json_stream("[]")
+
+
+MEMBERS_7903 = tabwriter(
+    [
+        ["NODE", "ID", "HOSTNAME", "PEER URLS", "CLIENT URLS", "LEARNER"],
+        [
+            "10.31.192.10",
+            "744eedebce0e8271",
+            "km11",
+            "https://10.31.192.10:2380",
+            "https://10.31.192.10:2379",
+            "false",
+        ],
+    ]
+)
+
+
+def test_etcd_members_table_from_upstream_example() -> None:
+    [row] = talosctl.parse_etcd_members(MEMBERS_7903)
+    assert row == talosctl.EtcdMemberRow(
+        node="10.31.192.10",
+        id="744eedebce0e8271",
+        hostname="km11",
+        peer_urls=("https://10.31.192.10:2380",),
+        client_urls=("https://10.31.192.10:2379",),
+        is_learner=False,
+    )
+
+
+member = st.tuples(
+    st.from_regex(r"[0-9a-f]{16}", fullmatch=True),
+    st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True),
+    st.lists(st.from_regex(r"https://10\.0\.0\.[0-9]{1,3}:2380", fullmatch=True), min_size=1),
+    st.lists(st.from_regex(r"https://10\.0\.0\.[0-9]{1,3}:2379", fullmatch=True), max_size=2),
+    st.booleans(),
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(members=st.lists(member, max_size=5), with_node=st.booleans())
+def test_etcd_members_table_round_trips(
+    members: list[tuple[str, str, list[str], list[str], bool]], with_node: bool
+) -> None:
+    header = ["ID", "HOSTNAME", "PEER URLS", "CLIENT URLS", "LEARNER"]
+    rows = [
+        [m_id, host, ",".join(peers), ",".join(clients), str(learner).lower()]
+        for m_id, host, peers, clients, learner in members
+    ]
+    if with_node:
+        header = ["NODE", *header]
+        rows = [[IP1, *row] for row in rows]
+    parsed = talosctl.parse_etcd_members(tabwriter([header, *rows]))
+    assert [
+        (r.id, r.hostname, list(r.peer_urls), list(r.client_urls), r.is_learner) for r in parsed
+    ] == [(i, h, p, c, learner) for i, h, p, c, learner in members]
+    assert {r.node for r in parsed} <= ({IP1} if with_node else {None})
+
+
+def test_etcd_members_table_with_a_strange_header_is_refused() -> None:
+    with pytest.raises(ValueError, match="unexpected etcd members header"):
+        talosctl.parse_etcd_members("NODE   MEMBER   DB SIZE\n")
+
+
+def test_snapshot_output_lines() -> None:
+    info = talosctl.parse_snapshot_output(
+        'etcd snapshot saved to "/b/db.snap" (20512 bytes)\n'
+        "snapshot info: hash 0a1b2c3d, revision 42, total keys 7, total size 20480\n"
+    )
+    assert info == talosctl.SnapshotInfo(Path("/b/db.snap"), 20512, "0a1b2c3d", 42, 7, 20480)
+    with pytest.raises(ValueError, match="unexpected etcd snapshot output"):
+        talosctl.parse_snapshot_output('etcd snapshot saved to "/b/db.snap" (20512 bytes)\n')
+
+
+def test_version_blocks() -> None:
+    block = "\tTag:         v1.12.5\n\tSHA:         abc\n\tBuilt:       \n"
+    block += "\tGo version:  go1.25.7\n\tOS/Arch:     linux/amd64\n"
+    text = f"Client:\n{block}Server:\n"
+    text += f"\tNODE:        {IP1}\n{block}\tEnabled:     RBAC\n"
+    text += f"\tNODE:        {IP2}\n{block.replace('v1.12.5', 'v1.11.6')}\tEnabled:     RBAC\n"
+    info = talosctl.parse_version(text)
+    assert info.client_tag == "v1.12.5"
+    assert [(s.node, s.tag, s.go_version, s.enabled) for s in info.servers] == [
+        (IP1, "v1.12.5", "go1.25.7", "RBAC"),
+        (IP2, "v1.11.6", "go1.25.7", "RBAC"),
+    ]
+
+
+# -- command lines (fake runner) ----------------------------------------------------
+
+
+class Recorder:
+    def __init__(self, stdout: bytes = b"") -> None:
+        self.stdout = stdout
+        self.calls: list[list[str]] = []
+
+    def __call__(
+        self, argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None
+    ) -> Completed:
+        self.calls.append(list(argv))
+        return Completed(0, self.stdout, "")
+
+
+def test_get_names_every_node_in_one_invocation(tmp_path: Path) -> None:
+    (tmp_path / "talosctl").write_text("#!/bin/sh\n")
+    (tmp_path / "talosctl").chmod(0o755)
+    stream = "".join(
+        json.dumps({"metadata": {"id": "STATE"}, "node": n, "spec": {}}, indent=4) + "\n"
+        for n in (IP1, IP2, IP3)
+    )
+    runner = Recorder(stream.encode())
+    target = Target("sim", None, tmp_path / "talosconfig", tmp_path, live=False)
+    driver = talosctl.TalosDriver(target, runner=runner)
+    found = driver.get("volumestatus", [IP1, IP2, IP3], namespace="runtime", id="STATE")
+    assert [o["node"] for o in found] == [IP1, IP2, IP3]
+    assert runner.calls == [
+        [
+            str(tmp_path / "talosctl"),
+            "--talosconfig",
+            str(tmp_path / "talosconfig"),
+            "--nodes",
+            f"{IP1},{IP2},{IP3}",
+            "get",
+            "volumestatus",
+            "STATE",
+            "-o",
+            "json",
+            "--namespace",
+            "runtime",
+        ]
+    ]
+    with pytest.raises(ValueError, match="nodes must be non-empty"):
+        driver.get("volumestatus", [])
+
+
+def test_unreadable_output_names_the_command(tmp_path: Path) -> None:
+    (tmp_path / "talosctl").write_text("#!/bin/sh\n")
+    (tmp_path / "talosctl").chmod(0o755)
+    target = Target("sim", None, None, tmp_path, live=False)
+    driver = talosctl.TalosDriver(target, runner=Recorder(b"NODE  NAMESPACE\n"))
+    with pytest.raises(errors.UnexpectedOutput, match="talosctl get machinestatus printed"):
+        driver.get("machinestatus", [IP1])
+
+
+# -- against the simulated machine API ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def machine_secrets() -> bundle.MachineSecrets:
+    return secrets.generate_secrets()
+
+
+@dataclass
+class Sim:
+    kv: KV
+    driver: talosctl.TalosDriver
+    calls: list[list[str]]
+    tmp: Path
+
+    def site(self) -> Site:
+        return SiteStore(self.kv).load()
+
+
+def _start(
+    tmp: Path, site: Site, machine_secrets: bundle.MachineSecrets, kv: KV | None = None
+) -> Iterator[Sim]:
+    tmp.mkdir(exist_ok=True)
+    store = kv if kv is not None else MemoryKV()
+    SiteStore(store).save(site)
+    with MachineApi(
+        store,
+        kubeconfig_provider=lambda: KUBECONFIG,
+        file_reader=lambda machine, path: f"{machine}:{path}".encode(),
+    ) as api:
+        cli.install_executables(tmp / "bin", api.url)
+        config = tmp / "talosconfig"
+        talosconfig.write_admin(config, machine_secrets, "K8S-CLUSTER", [IP1, IP2, IP3], [IP1])
+        calls: list[list[str]] = []
+
+        def counting(
+            argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None
+        ) -> Completed:
+            calls.append(list(argv))
+            return run_subprocess(argv, timeout=timeout, env=env)
+
+        target = Target("simulated", None, config, tmp / "bin", live=False)
+        yield Sim(store, talosctl.TalosDriver(target, runner=counting), calls, tmp)
+
+
+@pytest.fixture
+def maintenance(tmp_path: Path, machine_secrets: bundle.MachineSecrets) -> Iterator[Sim]:
+    yield from _start(tmp_path / "maintenance", talos_site.site(3), machine_secrets)
+
+
+@pytest.fixture
+def running(tmp_path: Path, machine_secrets: bundle.MachineSecrets) -> Iterator[Sim]:
+    yield from _start(tmp_path / "running", talos_site.running_cluster(3).site, machine_secrets)
+
+
+def test_insecure_apply_then_volumes_of_two_nodes_in_one_call(maintenance: Sim) -> None:
+    for index, ip in ((1, IP1), (2, IP2)):
+        config = maintenance.tmp / f"node{index:02d}.yaml"
+        config.write_text(talos_site.config(index))
+        assert maintenance.driver.apply_config(ip, config, insecure=True) == ""
+    maintenance.calls.clear()
+
+    volumes = maintenance.driver.get("volumestatus", [IP1, IP2])
+
+    assert len(maintenance.calls) == 1
+    state = {o["node"]: o for o in volumes if o["metadata"]["id"] == "STATE"}
+    assert set(state) == {IP1, IP2}
+    assert all(v["spec"]["encryptionProvider"] == "luks2" for v in state.values())
+    assert [o["node"] for o in volumes] == sorted(o["node"] for o in volumes)  # node order
+
+
+def test_validation_error_is_raised_once_with_talos_wording(running: Sim) -> None:
+    config = running.tmp / "node01.yaml"
+    config.write_text(talos_site.config(1, legacy_hostname=True))
+    with pytest.raises(errors.DriverError) as raised:
+        running.driver.apply_config(IP1, config, mode="no-reboot")
+    assert type(raised.value) is errors.DriverError
+    assert "static hostname is already set in v1alpha1 config" in str(raised.value)
+    assert "code = InvalidArgument" in raised.value.stderr
+    assert len(running.calls) == 1
+
+    config.write_text(talos_site.config(1))
+    assert running.driver.apply_config(IP1, config, mode="no-reboot") == (
+        "Applied configuration without a reboot"
+    )
+
+
+def test_etcd_members_version_and_read(running: Sim) -> None:
+    members = running.driver.etcd_members(IP1)
+    assert sorted(m.hostname for m in members) == ["k8s-node01", "k8s-node02", "k8s-node03"]
+    assert {m.node for m in members} == {IP1}
+    assert all(m.peer_urls[0].endswith(":2380") and not m.is_learner for m in members)
+
+    version = running.driver.version([IP1, IP2])
+    assert version.client_tag == "v1.12.5"
+    assert [(s.node, s.tag) for s in version.servers] == [(IP1, "v1.12.5"), (IP2, "v1.12.5")]
+
+    assert running.driver.read(IP2, "/proc/cmdline") == b"node02:/proc/cmdline"
+
+
+def test_kubeconfig_and_insecure_get_in_maintenance(running: Sim, maintenance: Sim) -> None:
+    path = running.tmp / "kubeconfig"
+    running.driver.kubeconfig(path, IP1)
+    assert path.read_bytes() == KUBECONFIG
+    running.driver.kubeconfig(path, IP1)  # force: overwriting is fine
+
+    [status] = maintenance.driver.get("machinestatus", [IP3], insecure=True)
+    assert (status["node"], status["spec"]["stage"]) == ("", "maintenance")
+
+
+def test_single_member_reset_needs_graceful_false(
+    tmp_path: Path, machine_secrets: bundle.MachineSecrets
+) -> None:
+    for sim in _start(tmp_path, talos_site.running_cluster(1).site, machine_secrets):
+        with pytest.raises(errors.DriverError, match="failed to leave cluster"):
+            sim.driver.reset(IP1, reboot=True, labels=["STATE"])
+        sim.driver.reset(IP1, graceful=False, reboot=True, labels=["STATE"])
+        [status] = sim.driver.get("machinestatus", [IP1], insecure=True)
+        assert status["spec"]["stage"] == "maintenance"
+
+
+def test_unreachable_api_is_one_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cli.install_executables(tmp_path / "bin", f"http://127.0.0.1:{port}")
+    target = Target("simulated", None, None, tmp_path / "bin", live=False)
+    driver = talosctl.TalosDriver(target, retries=1, backoff=0)
+    with pytest.raises(errors.Unreachable) as raised:
+        driver.get("machinestatus", [IP1], insecure=True)
+    assert "gave up after 2 attempts" in str(raised.value)
+    assert f"http://127.0.0.1:{port} is not reachable" in raised.value.stderr
+
+
+def test_etcd_snapshot_info(tmp_path: Path, machine_secrets: bundle.MachineSecrets) -> None:
+    try:
+        find_binary("etcd")
+    except Exception as exc:  # noqa: BLE001 - any lookup failure means no etcd here
+        pytest.skip(f"etcd binary not available: {exc}")
+    with EtcdServer(tmp_path / "etcd") as server, EtcdKV(server.client_url) as kv:
+        site = talos_site.running_cluster(3).site
+        for sim in _start(tmp_path / "sim", site, machine_secrets, kv=kv):
+            path = tmp_path / "backup.db"
+            info = sim.driver.etcd_snapshot(IP1, path)
+            assert info.path == path
+            assert info.size_bytes == path.stat().st_size
+            assert info.revision == kv.revision()
+            assert info.total_keys > 0
