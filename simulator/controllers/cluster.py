@@ -1,0 +1,274 @@
+"""The entry point of the cluster controllers: :func:`reconcile`, plus Talos's own manifests.
+
+What belongs here: the order in which the controllers run, the guard that
+keeps a reconcile triggered by a reconcile's own writes from recursing, and
+what Talos itself puts into the cluster after bootstrap -- the system
+namespaces, the bootstrap manifests (kube-proxy unless ``cluster.proxy.
+disabled``, CoreDNS and its ``kube-dns`` Service, flannel when the CNI is
+flannel) and the control-plane static pods' mirror Pods.  Each controller
+lives in its own module (:mod:`.nodes`, :mod:`.workloads`, :mod:`.cilium`,
+``longhorn``).
+
+One call runs passes until a pass writes nothing (the KV revision does not
+move), because the controllers feed each other: a CNI pod makes its node
+Ready, a Ready node lets ordinary pods run.  A pass over an unchanged
+cluster writes nothing, so a second :func:`reconcile` costs only reads.
+
+Bootstrap manifests are created once (a marker key in the KV store records
+that), as the facts sheet leaves open whether Talos re-creates a deleted
+kube-proxy; deleting one is therefore a lasting remediation.  Deviations:
+CoreDNS and flannel images are representative, not read from Talos's
+templates; the manifests carry only what the simulator and checks use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from simulator.controllers import cilium, nodes, workloads
+from simulator.kube import errors
+from simulator.kube.objects import ObjectStore
+from simulator.state.machines import KUBERNETES_VERSION, Site
+
+Obj = dict[str, Any]
+Reconciler = Callable[..., None]
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+MANIFESTS_MARKER = "/simulator/controllers/bootstrap-manifests"
+MAX_PASSES = 8
+STATIC_PODS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.12.4"
+FLANNEL_IMAGE = "ghcr.io/siderolabs/flannel:v0.27.4"
+
+_local = threading.local()
+
+longhorn_reconciler: Reconciler | None
+try:  # written alongside by another author; the cluster works without it
+    from simulator.controllers.longhorn import reconcile_longhorn as longhorn_reconciler
+except ImportError:  # pragma: no cover - depends on what is present in the tree
+    longhorn_reconciler = None
+
+
+def _daemonset(name: str, labels: dict[str, str], spec: Obj) -> Obj:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": name, "namespace": "kube-system", "labels": dict(labels)},
+        "spec": {
+            "selector": {"matchLabels": dict(labels)},
+            "template": {"metadata": {"labels": dict(labels)}, "spec": spec},
+        },
+    }
+
+
+def kube_proxy() -> Obj:
+    labels = {"k8s-app": "kube-proxy", "tier": "node"}
+    return _daemonset(
+        "kube-proxy",
+        labels,
+        {
+            "hostNetwork": True,
+            "priorityClassName": "system-node-critical",
+            "serviceAccountName": "kube-proxy",
+            "tolerations": [{"operator": "Exists"}],
+            "containers": [
+                {
+                    "name": "kube-proxy",
+                    "image": f"registry.k8s.io/kube-proxy:v{KUBERNETES_VERSION}",
+                    "securityContext": {"privileged": True},
+                }
+            ],
+        },
+    )
+
+
+def flannel() -> Obj:
+    labels = {"k8s-app": "flannel", "tier": "node"}
+    return _daemonset(
+        "kube-flannel",
+        labels,
+        {
+            "hostNetwork": True,
+            "priorityClassName": "system-node-critical",
+            "serviceAccountName": "flannel",
+            "tolerations": [{"operator": "Exists", "effect": "NoSchedule"}],
+            "containers": [
+                {
+                    "name": "kube-flannel",
+                    "image": FLANNEL_IMAGE,
+                    "securityContext": {
+                        "privileged": False,
+                        "capabilities": {"add": ["NET_ADMIN", "NET_RAW"]},
+                    },
+                }
+            ],
+        },
+    )
+
+
+def coredns() -> list[Obj]:
+    labels = {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "coredns", "namespace": "kube-system", "labels": dict(labels)},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {
+                    "priorityClassName": "system-cluster-critical",
+                    "serviceAccountName": "coredns",
+                    "tolerations": [
+                        {"key": "CriticalAddonsOnly", "operator": "Exists"},
+                        {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"},
+                    ],
+                    "containers": [{"name": "coredns", "image": COREDNS_IMAGE}],
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": dict(labels)},
+        "spec": {
+            "selector": {"k8s-app": "kube-dns"},
+            "clusterIP": "10.96.0.10",
+            "ports": [
+                {"name": "dns", "port": 53, "protocol": "UDP"},
+                {"name": "dns-tcp", "port": 53, "protocol": "TCP"},
+                {"name": "metrics", "port": 9153, "protocol": "TCP"},
+            ],
+        },
+    }
+    return [deployment, service]
+
+
+def bootstrap_manifests(cluster: nodes.ClusterSettings) -> list[Obj]:
+    """What Talos applies after bootstrap for these cluster settings."""
+    manifests: list[Obj] = []
+    if not cluster.proxy_disabled:
+        manifests.append(kube_proxy())
+    manifests.extend(coredns())
+    if cluster.cni_name == "flannel":
+        manifests.append(flannel())
+    return manifests
+
+
+def _plural(obj: Obj) -> tuple[str, str]:
+    group = obj["apiVersion"].rpartition("/")[0]
+    return group, {"DaemonSet": "daemonsets", "Deployment": "deployments", "Service": "services"}[
+        obj["kind"]
+    ]
+
+
+def _apply_manifests(store: ObjectStore, cluster: nodes.ClusterSettings) -> None:
+    if store.kv.get(MANIFESTS_MARKER) is not None:
+        return
+    for manifest in bootstrap_manifests(cluster):
+        group, plural = _plural(manifest)
+        rt = workloads.kind(store, group, plural)
+        if workloads.get_or_none(store, rt, "kube-system", manifest["metadata"]["name"]) is None:
+            store.create(rt, "kube-system", manifest)
+    store.kv.put(MANIFESTS_MARKER, b"applied")
+
+
+def _namespaces(store: ObjectStore) -> None:
+    rt = workloads.kind(store, "", "namespaces")
+    for name in SYSTEM_NAMESPACES:
+        if workloads.get_or_none(store, rt, "", name) is None:
+            store.create(rt, "", {"metadata": {"name": name}})
+
+
+def _static_pods(store: ObjectStore, site: Site, known: dict[str, Obj]) -> None:
+    """Mirror Pods of the control-plane static pods on registered control-plane nodes."""
+    pods_rt = workloads.kind(store, "", "pods")
+    for kubelet in nodes.kubelets(site):
+        node = known.get(kubelet.node_name)
+        if not kubelet.is_control_plane or not kubelet.is_running or node is None:
+            continue
+        for component in STATIC_PODS:
+            name = f"{component}-{kubelet.node_name}"
+            if workloads.get_or_none(store, pods_rt, "kube-system", name) is not None:
+                continue
+            store.create(
+                pods_rt,
+                "kube-system",
+                {
+                    "metadata": {
+                        "name": name,
+                        "namespace": "kube-system",
+                        "labels": {"k8s-app": component, "tier": "control-plane"},
+                        "annotations": {
+                            "kubernetes.io/config.mirror": name,
+                            "kubernetes.io/config.source": "file",
+                        },
+                        "ownerReferences": [workloads.owner_ref(node)],
+                    },
+                    "spec": {
+                        "nodeName": kubelet.node_name,
+                        "hostNetwork": True,
+                        "priorityClassName": "system-cluster-critical",
+                        "tolerations": [{"operator": "Exists"}],
+                        "containers": [
+                            {
+                                "name": component,
+                                "image": f"registry.k8s.io/{component}:v{KUBERNETES_VERSION}",
+                            }
+                        ],
+                    },
+                },
+            )
+
+
+def _pass(site: Site, store: ObjectStore, now: dt.datetime) -> None:
+    cluster = nodes.settings(site)
+    _namespaces(store)
+    _apply_manifests(store, cluster)
+    known = nodes.reconcile_nodes(store, site, cluster, now)
+    up = {k.node_name for k in nodes.kubelets(site) if k.is_running}
+    _static_pods(store, site, known)
+    workloads.collect_garbage(store)
+    workloads.reconcile_deployments(store, now)
+    workloads.reconcile_replicasets(store, now)
+    workloads.reconcile_daemonsets(store, known, now)
+    workloads.reconcile_pods(store, known, up, now)
+    workloads.reconcile_owner_status(store, known, now)
+    cilium.reconcile_cilium(store, known, now)
+    if longhorn_reconciler is not None:
+        longhorn_reconciler(site, store, now=now)
+
+
+def reconcile(site: Site, store: ObjectStore, *, now: datetime) -> None:
+    """Bring the Kubernetes objects in line with *site*; idempotent, never recursive.
+
+    Nothing happens before the cluster is bootstrapped (no API server to
+    write to).  A pass that meets a conflicting concurrent write (409) or a
+    vanished object (404) is retried from fresh reads; other API errors are
+    bugs and propagate.  A call made while a reconcile is running on this
+    thread -- from a write hook the reconcile's own writes set off -- returns
+    at once.
+    """
+    if getattr(_local, "active", False) or not site.bootstrapped:
+        return
+    _local.active = True
+    try:
+        for _ in range(MAX_PASSES):
+            before = store.kv.revision()
+            try:
+                _pass(site, store, now)
+            except errors.ApiError as exc:
+                # Someone else wrote (or deleted) what this pass had read: read again next pass.
+                if exc.code not in (404, 409):
+                    raise
+                continue
+            if store.kv.revision() == before:
+                break
+    finally:
+        _local.active = False
