@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["fixtures.plugin", "fixtures.definition", "fixtures.verify"]
+pytest_plugins = ["fixtures.plugin", "fixtures.definition", "fixtures.verify", "reports.plugin"]

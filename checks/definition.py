@@ -35,7 +35,9 @@ class RenderedConfig:
 class DefinitionState:
     """The definition as committed plus its rendering, observed once per run."""
 
-    tracked_files: Mapping[str, str]  # path -> text, files git tracks in the definition
+    # path -> text of the files git tracks; kept out of repr so a leaked secret in them is
+    # never echoed by a traceback, --showlocals or a report of the fixture's value.
+    tracked_files: Mapping[str, str] = field(repr=False)
     rendered: Mapping[str, RenderedConfig]
     render_errors: tuple[str, ...] = ()
     expected_installer: str = ""

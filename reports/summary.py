@@ -1,0 +1,166 @@
+"""The compliance summary: per area and per control, how many scenarios passed or not.
+
+Allure's HTML is for digging in; this is the one-glance answer ("are we
+compliant, and where not") that fits a chat message or a ticket, written as
+``summary.json`` (for tools) and ``summary.md`` (a Markdown table).  It is
+built from plain records, not from pytest objects, so the counting rules are
+testable on their own.
+
+Outcomes: ``passed``, ``failed`` (drift: the check's findings), ``broken``
+(an error outside the check: setup, a driver, the suite), ``skipped`` (not
+observable, or deselected by a need) and ``remediated``.  pytest has no
+"remediated" outcome, so a test that brought its control back records the user
+property ``remediated=true`` (``request.node.user_properties``); a passing
+result carrying it counts as remediated *instead of* passed, because the
+control was found drifted in this run.
+
+A control's overall result is the worst of its scenarios (an outline yields
+one per example): failed, then broken, then remediated, then passed; skipped
+only when every scenario skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+OUTCOMES = ("passed", "failed", "broken", "skipped", "remediated")
+_WORST_FIRST = ("failed", "broken", "remediated", "passed", "skipped")
+NO_CONTROL = "(no control)"
+NO_AREA = "(no area)"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One scenario's result, as the summary needs it."""
+
+    nodeid: str
+    outcome: str
+    controls: tuple[str, ...] = ()
+    area: str = ""
+    title: str = ""
+    severity: str = ""
+
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOMES:
+            raise ValueError(
+                f"outcome {self.outcome!r} of {self.nodeid}: expected one of {OUTCOMES}"
+            )
+
+
+@dataclass
+class Tally:
+    passed: int = 0
+    failed: int = 0
+    broken: int = 0
+    skipped: int = 0
+    remediated: int = 0
+
+    def add(self, outcome: str) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+    def counts(self) -> dict[str, int]:
+        return {o: getattr(self, o) for o in OUTCOMES}
+
+    @property
+    def result(self) -> str:
+        """The worst outcome counted (``skipped`` only if nothing else was)."""
+        counts = self.counts()
+        return next((o for o in _WORST_FIRST if counts[o]), "skipped")
+
+
+@dataclass
+class ControlSummary:
+    control: str
+    area: str
+    title: str
+    severity: str
+    tally: Tally = field(default_factory=Tally)
+
+
+@dataclass
+class Summary:
+    totals: Tally
+    areas: dict[str, Tally]
+    controls: dict[str, ControlSummary]
+
+
+def summarize(records: Iterable[Record]) -> Summary:
+    """Count *records* per area and per control (a scenario with two ids counts for both)."""
+    totals = Tally()
+    areas: dict[str, Tally] = {}
+    controls: dict[str, ControlSummary] = {}
+    for record in records:
+        totals.add(record.outcome)
+        area = record.area or NO_AREA
+        areas.setdefault(area, Tally()).add(record.outcome)
+        for control in record.controls or (NO_CONTROL,):
+            entry = controls.setdefault(
+                control, ControlSummary(control, area, record.title, record.severity)
+            )
+            entry.tally.add(record.outcome)
+    return Summary(
+        totals=totals,
+        areas=dict(sorted(areas.items())),
+        controls=dict(sorted(controls.items())),
+    )
+
+
+def to_json(summary: Summary, run: Mapping[str, str]) -> str:
+    """``summary.json``: the run's facts, totals, then per area and per control."""
+    document = {
+        "run": dict(run),
+        "totals": {**summary.totals.counts(), "result": summary.totals.result},
+        "areas": {
+            name: {**tally.counts(), "result": tally.result}
+            for name, tally in summary.areas.items()
+        },
+        "controls": {
+            c.control: {
+                "area": c.area,
+                "title": c.title,
+                "severity": c.severity,
+                **c.tally.counts(),
+                "result": c.tally.result,
+            }
+            for c in summary.controls.values()
+        },
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _row(cells: Iterable[object]) -> str:
+    return "| " + " | ".join(_cell(str(c)) for c in cells) + " |"
+
+
+def to_markdown(summary: Summary, run: Mapping[str, str]) -> str:
+    """``summary.md``: a heading line, then an area table and a control table."""
+    counts = [o.capitalize() for o in OUTCOMES]
+    facts = ", ".join(f"{k} {v}" for k, v in run.items())
+    lines = [
+        f"## Conformance: {summary.totals.result.upper()}",
+        "",
+        _cell(facts),
+        "",
+        _row(["Area", "Result", *counts]),
+        _row(["---"] * (2 + len(counts))),
+        *(
+            _row([name, tally.result, *tally.counts().values()])
+            for name, tally in summary.areas.items()
+        ),
+        "",
+        _row(["Control", "Area", "Scenario", "Severity", "Result", *counts]),
+        _row(["---"] * (5 + len(counts))),
+        *(
+            _row(
+                [c.control, c.area, c.title, c.severity, c.tally.result, *c.tally.counts().values()]
+            )
+            for c in summary.controls.values()
+        ),
+    ]
+    return "\n".join(lines) + "\n"

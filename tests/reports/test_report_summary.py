@@ -1,0 +1,103 @@
+"""Counting rules of the compliance summary (pure: records in, counts and tables out)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reports import summary
+from reports.summary import Record
+
+RUN = {"cluster": "K8S-CLUSTER", "target": "simulated"}
+
+
+def record(nodeid: str, outcome: str, *controls: str, area: str = "a") -> Record:
+    return Record(nodeid=nodeid, outcome=outcome, controls=controls, area=area, title=nodeid)
+
+
+records = st.lists(
+    st.builds(
+        Record,
+        nodeid=st.text(min_size=1, max_size=5),
+        outcome=st.sampled_from(summary.OUTCOMES),
+        controls=st.lists(
+            st.sampled_from(["ENC-01", "HYG-01", "NP-02"]), max_size=2, unique=True
+        ).map(tuple),
+        area=st.sampled_from(["", "disk_encryption", "config_hygiene"]),
+    ),
+    max_size=20,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(records)
+def test_every_record_is_counted_once_in_totals_and_areas(rs: list[Record]) -> None:
+    result = summary.summarize(rs)
+    assert sum(result.totals.counts().values()) == len(rs)
+    assert sum(sum(t.counts().values()) for t in result.areas.values()) == len(rs)
+
+
+@settings(max_examples=60, deadline=None)
+@given(records)
+def test_each_control_counts_its_records(rs: list[Record]) -> None:
+    result = summary.summarize(rs)
+    for control, entry in result.controls.items():
+        mine = [r for r in rs if control in (r.controls or (summary.NO_CONTROL,))]
+        assert sum(entry.tally.counts().values()) == len(mine)
+        for outcome in summary.OUTCOMES:
+            assert entry.tally.counts()[outcome] == sum(r.outcome == outcome for r in mine)
+
+
+@settings(max_examples=60, deadline=None)
+@given(records)
+def test_json_round_trips_the_counts(rs: list[Record]) -> None:
+    result = summary.summarize(rs)
+    data = json.loads(summary.to_json(result, RUN))
+    assert data["run"] == RUN
+    assert {k: v for k, v in data["totals"].items() if k != "result"} == result.totals.counts()
+    assert set(data["controls"]) == set(result.controls)
+
+
+def test_control_result_is_its_worst_scenario() -> None:
+    result = summary.summarize(
+        [
+            record("a", "passed", "NP-01"),
+            record("b", "failed", "NP-01"),
+            record("c", "broken", "NP-01"),
+            record("d", "remediated", "NP-02"),
+            record("e", "passed", "NP-02"),
+            record("f", "skipped", "NP-03"),
+            record("g", "skipped", "NP-04"),
+            record("h", "passed", "NP-04"),
+        ]
+    )
+    results = {c: e.tally.result for c, e in result.controls.items()}
+    assert results == {
+        "NP-01": "failed",
+        "NP-02": "remediated",
+        "NP-03": "skipped",
+        "NP-04": "passed",
+    }
+    assert result.totals.result == "failed"
+
+
+def test_records_without_control_or_area_are_grouped_visibly() -> None:
+    result = summary.summarize([record("x", "passed", area="")])
+    assert list(result.controls) == [summary.NO_CONTROL]
+    assert list(result.areas) == [summary.NO_AREA]
+
+
+def test_unknown_outcome_is_rejected_naming_the_test() -> None:
+    with pytest.raises(ValueError, match=r"'xpassed' of steps/test_x.py::t"):
+        Record(nodeid="steps/test_x.py::t", outcome="xpassed")
+
+
+def test_markdown_escapes_pipes_and_lists_counts() -> None:
+    rs = [Record(nodeid="n", outcome="failed", controls=("NP-01",), area="net", title="a | b")]
+    text = summary.to_markdown(summary.summarize(rs), RUN)
+    assert "| NP-01 | net | a \\| b |  | failed | 0 | 1 | 0 | 0 | 0 |" in text
+    assert "| net | failed | 0 | 1 | 0 | 0 | 0 |" in text
+    assert "cluster K8S-CLUSTER, target simulated" in text
