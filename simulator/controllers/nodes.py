@@ -290,6 +290,9 @@ def _status(node: Obj, kubelet: Kubelet, ready: str, now: str) -> Obj:
             "operatingSystem": "linux",
             "osImage": f"Talos ({kubelet.talos_version})",
             "kubeletVersion": f"v{KUBERNETES_VERSION}",
+            # Deprecated and no longer filled by 1.35 kubelets, but the field is still
+            # required by client models (V1NodeSystemInfo), so it is sent empty as upstream.
+            "kubeProxyVersion": "",
             "kernelVersion": "",
             "containerRuntimeVersion": "",
             "machineID": "",

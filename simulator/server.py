@@ -1,0 +1,499 @@
+"""The composition root of the embedded cluster: one state directory, every server wired.
+
+What belongs here: :class:`Simulator`, which owns a state directory
+(layout and lock in :mod:`simulator.statedir`), starts etcd, the Talos
+machine API and the Kubernetes API on loopback, connects the Kubernetes
+side to Talos state through :mod:`simulator.apiserver` and
+:mod:`simulator.apiserver_audit`, and runs the cluster controller after
+every Talos operation and Kubernetes write.  Only wiring: behaviour lives
+in the modules it composes, so this file stays a readable map.
+
+Why the Kubernetes front is replaced rather than reconfigured: its TLS
+identity is fixed when it is built, and the right identity (the cluster's
+Kubernetes CA from the applied config) exists only after bootstrap.  Before
+bootstrap a placeholder on the same port answers 503 to everything, as a
+control plane without a kube-apiserver would; the port never changes while
+the process runs (a restart picks new ports, hence a new ``talosctl
+kubeconfig``, as after a real reboot).
+
+Reconciliation: the cluster controller (``simulator.controllers.cluster``,
+written separately) is imported lazily; while it is absent the simulator
+runs without it and says so in ``serve.json``.  After a Talos operation
+that changed the site, a pass runs before the call answers (reads skip
+it); after a Kubernetes write a background worker runs one, so clients do
+not wait.  The controller's own writes trigger nothing (see
+:class:`Reconciler`), which is what prevents a loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import importlib
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from provisioning import inventory, secrets
+from simulator import apiserver, apiserver_audit
+from simulator.helm.cli import install_helm
+from simulator.kube.errors import ApiError
+from simulator.kube.hooks import Hooks, WatchEvent
+from simulator.kube.objects import ObjectStore
+from simulator.kube.registry import builtin_registry
+from simulator.kube.server import KubeApiServer
+from simulator.pki import ClusterCA, write_kubeconfig, write_private_file
+from simulator.state.machines import PREFIX as SITE_PREFIX
+from simulator.state.machines import Site, SiteStore
+from simulator.state.site import site_from_cluster
+from simulator.statedir import (
+    ServeError,
+    StatePaths,
+    cluster_secrets,
+    lock_state,
+    simulator_ca,
+    synthesise_workers,
+)
+from simulator.store.etcd import DatastoreError, EtcdKV, EtcdServer
+from simulator.talos.api import MachineApi
+from simulator.talos.cli import install_executables
+from simulator.talos.errors import TalosError
+from simulator.talos.talosconfig import write_admin
+
+log = logging.getLogger(__name__)
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+CONTROLLER_MODULE = "simulator.controllers.cluster"
+
+
+Reconcile = Callable[..., None]
+
+
+def load_reconcile() -> Reconcile | None:
+    """The cluster controller's ``reconcile``, or None while that module does not exist."""
+    try:
+        module = importlib.import_module(CONTROLLER_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name != CONTROLLER_MODULE:
+            raise
+        return None
+    function = getattr(module, "reconcile", None)
+    return function if callable(function) else None
+
+
+class Reconciler:
+    """Runs reconcile passes one at a time, never re-entrantly, never losing a trigger.
+
+    :meth:`run_now` runs a pass in the caller's thread (after a Talos
+    operation, so its answer already reflects the derived objects);
+    :meth:`trigger` (after a Kubernetes write) wakes a background worker, so
+    a client's write does not wait for a pass.  Writes made by a pass itself
+    trigger nothing (a per-thread flag): that is what stops the loop of
+    reconcile -> write -> after-write hook -> reconcile.  Triggers arriving
+    during a pass set the wake-up flag again and cause one more pass.
+    """
+
+    def __init__(self, run: Callable[[], None]) -> None:
+        self._run = run
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._wake = threading.Event()
+        self._stopping = False
+        self.failures = 0
+        self._worker = threading.Thread(target=self._loop, name="reconcile", daemon=True)
+        self._worker.start()
+
+    def _pass(self) -> None:
+        with self._lock:
+            self._local.active = True
+            try:
+                self._run()
+            except Exception:  # a controller bug must not fail the user's request
+                self.failures += 1
+                log.exception("cluster reconcile failed")
+            finally:
+                self._local.active = False
+
+    def run_now(self) -> None:
+        if not getattr(self._local, "active", False):
+            self._pass()
+
+    def trigger(self) -> None:
+        if not getattr(self._local, "active", False):
+            self._wake.set()
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait()
+            if self._stopping:
+                return
+            self._wake.clear()
+            self._pass()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._worker.join(timeout=10)
+
+
+class KubeFront:
+    """The Kubernetes API on one loopback port, its TLS identity following the cluster CA."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        fallback_ca: ClusterCA,
+        make_handlers: Callable[[ObjectStore], Any],
+        *,
+        port: int = 0,
+    ) -> None:
+        self.store = store
+        self.fallback_ca = fallback_ca
+        self._make_handlers = make_handlers
+        self._lock = threading.RLock()
+        self._identity: tuple[str, tuple[str, ...]] | None = None
+        self.ca = fallback_ca
+        self.ca_source = "simulator CA (not bootstrapped yet)"
+        self.server = self._build(fallback_ca, ("127.0.0.1", "localhost"), port)
+        self.server.set_fault("unavailable")
+        self.server.start()
+        self.port = int(self.server.url.rsplit(":", 1)[1])
+
+    def _build(self, ca: ClusterCA, sans: tuple[str, ...], port: int) -> KubeApiServer:
+        server = KubeApiServer(self.store, ca.serving_tls(sans), port=port)
+        server.handlers = self._make_handlers(self.store)
+        return server
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def sync(self, site: Site) -> bool:
+        """Follow *site*: 503 before bootstrap, else serve with the cluster CA; True if serving."""
+        with self._lock:
+            serving = apiserver.serving_machine(site)
+            if serving is None:
+                self.server.set_fault("unavailable")
+                return False
+            machine, view = serving
+            ca = apiserver.kubernetes_ca(view)
+            source = f"cluster CA from the applied config of {machine.name}"
+            if ca is None:
+                ca = self.fallback_ca
+                source = (
+                    f"simulator CA (the applied config of {machine.name} has no usable cluster.ca)"
+                )
+            sans = tuple(apiserver.serving_sans(site))
+            identity = (apiserver.ca_fingerprint(ca), sans)
+            if identity != self._identity:
+                old = self.server
+                old.stop()
+                self.server = self._build(ca, sans, self.port)
+                self.server.start()
+                self._identity = identity
+            self.ca, self.ca_source = ca, source
+            self.server.set_fault(None)
+            return True
+
+    def stop(self) -> None:
+        with self._lock:
+            self.server.stop()
+
+
+class _ObservedMachineApi(MachineApi):
+    """The machine API with a callback after every call (the Talos side changed)."""
+
+    def __init__(self, kv: EtcdKV, *, after_call: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(kv, **kwargs)
+        self._after_call = after_call
+
+    def call(self, node: str, op: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        result = super().call(node, op, args)
+        self._after_call()
+        return result
+
+
+class Simulator:
+    """Everything ``python -m simulator serve`` runs, startable and stoppable in-process."""
+
+    def __init__(self, state: Path, cluster_dir: Path, *, extra_nodes: int = 0) -> None:
+        self.paths = StatePaths(state.absolute())
+        self.cluster_dir = cluster_dir
+        self.extra_nodes = extra_nodes
+        self.notes: list[str] = []
+        self._lock_handle: IO[str] | None = None
+        self._etcd: EtcdServer | None = None
+        self._kv: EtcdKV | None = None
+        self._front: KubeFront | None = None
+        self._talos: MachineApi | None = None
+        self._reconciler: Reconciler | None = None
+        self._reconcile = load_reconcile()
+        self._talos_signature: tuple[tuple[str, int], ...] | None = None
+        self._secrets: secrets.MachineSecrets | None = None
+        self.cluster: inventory.Cluster | None = None
+
+    # -- start / stop ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start everything; on failure stop what was started and raise :class:`ServeError`.
+
+        :raises DefinitionError: the cluster definition has problems.
+        """
+        self._lock_handle = lock_state(self.paths)
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        paths = self.paths
+        self.cluster = inventory.load_cluster(self.cluster_dir, str(self.cluster_dir))
+        for sub in (paths.logs, paths.audit, paths.bin):
+            sub.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._etcd = EtcdServer(paths.etcd, log_file=paths.logs / "etcd.log")
+        try:
+            self._etcd.start()
+        except (DatastoreError, OSError) as exc:  # EtcdStartError quotes what etcd logged
+            raise ServeError(f"etcd failed to start: {exc}") from None
+        kv = self._kv = EtcdKV(self._etcd.client_url)
+        self._init_site(kv)
+        audit_log = apiserver_audit.AuditLog(paths.audit)
+        hooks = Hooks()
+        store = ObjectStore(kv, builtin_registry(), hooks)
+        hooks.admission.append(
+            apiserver.pod_security_admission(self._pod_security_config, self._namespace_labels)
+        )
+        hooks.after_write.append(self._after_write)
+        self._front = KubeFront(
+            store,
+            simulator_ca(paths),
+            lambda s: apiserver_audit.AuditedHandlers(
+                s,
+                audit_log=audit_log,
+                policy_source=self._audit_policy,
+                node_proxy=apiserver.node_proxy(self._site),
+            ),
+        )
+        self._store = store
+        self._reconciler = Reconciler(self._reconcile_pass)
+        if self._reconcile is None:
+            self.notes.append(f"{CONTROLLER_MODULE} is not available: no reconciliation")
+        self._talos = _ObservedMachineApi(
+            kv,
+            after_call=self._after_talos_call,
+            kubeconfig_provider=self._kubeconfig_bytes,
+            file_reader=lambda machine, path: (
+                audit_log.read(machine) if path == apiserver.AUDIT_LOG_PATH else None
+            ),
+        )
+        self._talos.start()
+        install_executables(paths.bin, self._talos.url)
+        install_helm(paths.bin)
+        self._link_kubectl()
+        self._write_talosconfig()
+        self._after_talos_call()
+        self.write_serve_json()
+
+    def _init_site(self, kv: EtcdKV) -> None:
+        assert self.cluster is not None
+        store = SiteStore(kv)
+        site = store.load()
+        if not site.machines:
+            site = site_from_cluster(self.cluster)
+            self.notes.append("site built from the definition")
+        else:
+            self.notes.append("site loaded from etcd")
+        added = synthesise_workers(site, self.extra_nodes)
+        if added:
+            self.notes.append(f"{len(added)} synthetic worker nodes added")
+        store.save(site)
+
+    def stop(self) -> None:
+        """Stop servers, then etcd; remove ``serve.json``; release the lock. Idempotent."""
+        if self._talos is not None:
+            self._talos.stop()
+            self._talos = None
+        if self._reconciler is not None:
+            self._reconciler.stop()
+            self._reconciler = None
+        if self._front is not None:
+            self._front.stop()
+            self._front = None
+        if self._kv is not None:
+            self._kv.close()
+            self._kv = None
+        if self._etcd is not None:
+            self._etcd.stop()
+            self._etcd = None
+        if self._lock_handle is not None:
+            with contextlib.suppress(OSError):
+                self.paths.serve_json.unlink()
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    # -- urls and files ----------------------------------------------------------------------
+
+    @property
+    def kubernetes_url(self) -> str:
+        assert self._front is not None
+        return self._front.url
+
+    @property
+    def talos_url(self) -> str:
+        assert self._talos is not None
+        return self._talos.url
+
+    def write_serve_json(self) -> None:
+        assert self._front is not None
+        assert self._etcd is not None
+        document = {
+            "pid": os.getpid(),
+            "state": str(self.paths.root),
+            "cluster": str(self.cluster_dir),
+            "kubernetes": self.kubernetes_url,
+            "talos": self.talos_url,
+            "etcd": self._etcd.client_url,
+            "ports": {
+                "kubernetes": self._front.port,
+                "talos": int(self.talos_url.rsplit(":", 1)[1]),
+                "etcd": self._etcd.client_port,
+            },
+            "kubernetesCA": self._front.ca_source,
+            "notes": self.notes,
+        }
+        tmp = self.paths.serve_json.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(self.paths.serve_json)
+
+    def _link_kubectl(self) -> None:
+        source = Path(sys.executable).parent / "kubectl"
+        target = self.paths.bin / "kubectl"
+        if not source.exists():
+            self.notes.append("no kubectl next to the interpreter: bin/kubectl not linked")
+            return
+        with contextlib.suppress(FileNotFoundError):
+            target.unlink()
+        target.symlink_to(source)
+
+    def _write_talosconfig(self) -> None:
+        assert self.cluster is not None
+        machine_secrets, note = cluster_secrets(self.cluster)
+        self._secrets = machine_secrets
+        self.notes.append(note)
+        endpoints = [str(n.ip) for n in self.cluster.nodes if n.is_control_plane]
+        write_admin(self.paths.talosconfig, machine_secrets, self.cluster.name, endpoints, [])
+
+    # -- Talos state seen from the Kubernetes side --------------------------------------------
+
+    def _site(self) -> Site:
+        assert self._kv is not None
+        return SiteStore(self._kv).load()
+
+    def _pod_security_config(self) -> Any:
+        serving = apiserver.serving_machine(self._site())
+        return apiserver.pod_security_config(serving[0]) if serving is not None else None
+
+    def _audit_policy(self) -> tuple[str, Mapping[str, Any] | None] | None:
+        serving = apiserver.serving_machine(self._site())
+        if serving is None:
+            return None
+        machine, view = serving
+        policy = view.api_server.get("auditPolicy")
+        if not isinstance(policy, Mapping):
+            policy = apiserver_audit.TALOS_DEFAULT_POLICY
+        return machine.name, policy
+
+    def _namespace_labels(self, namespace: str) -> Mapping[str, str]:
+        rt = self._store.registry.lookup("", "v1", "namespaces")
+        assert rt is not None
+        try:
+            obj = self._store.get(rt, "", namespace)
+        except ApiError:
+            return {}
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        return {str(k): str(v) for k, v in labels.items()}
+
+    def _kubeconfig_bytes(self) -> bytes:
+        assert self._front is not None
+        site = self._site()
+        serving = apiserver.serving_machine(site)
+        if serving is None or not self._front.sync(site):
+            raise TalosError("Unavailable", "kubeconfig is not available: etcd is not bootstrapped")
+        _, view = serving
+        ca = self._front.ca
+        lifetime = apiserver.admin_cert_lifetime(view)
+        now = dt.datetime.now(dt.UTC)
+        issued = ca.issue_client_cert(
+            apiserver.ADMIN_USER,
+            apiserver.ADMIN_GROUPS,
+            not_before=now - dt.timedelta(minutes=5),
+            not_after=now + lifetime,
+        )
+        scratch = self.paths.pki / f"kubeconfig.{threading.get_ident()}.tmp"
+        write_kubeconfig(
+            scratch,
+            self._front.url,
+            ca.cert_pem,
+            issued.cert_pem,
+            issued.key_pem,
+            view.cluster_name,
+        )
+        try:
+            return scratch.read_bytes()
+        finally:
+            scratch.unlink()
+
+    # -- reacting to changes ------------------------------------------------------------------
+
+    def _after_talos_call(self) -> None:
+        assert self._front is not None
+        assert self._kv is not None
+        # Reads (get, version, read, health) change nothing: skip the pass they would cost.
+        entries, _ = self._kv.range(SITE_PREFIX)
+        signature = tuple((e.key, e.mod_revision) for e in entries)
+        if signature == self._talos_signature:
+            return
+        self._talos_signature = signature
+        site = self._site()
+        was_serving = self._front.server.faults.unavailable is False
+        serving = self._front.sync(site)
+        if serving:
+            self._ensure_system_namespaces()
+            if not was_serving or not self.paths.kubeconfig.exists():
+                with contextlib.suppress(TalosError):
+                    write_private_file(self.paths.kubeconfig, self._kubeconfig_bytes())
+        if self._lock_handle is not None and self._talos is not None:
+            self.write_serve_json()
+        if self._reconciler is not None:
+            self._reconciler.run_now()
+
+    def _ensure_system_namespaces(self) -> None:
+        """kube-apiserver's own system-namespaces controller creates these at start."""
+        rt = self._store.registry.lookup("", "v1", "namespaces")
+        assert rt is not None
+        for name in SYSTEM_NAMESPACES:
+            try:
+                self._store.get(rt, "", name)
+            except ApiError as exc:
+                if exc.code != 404:
+                    raise
+                with contextlib.suppress(ApiError):  # created concurrently
+                    self._store.create(rt, "", {"metadata": {"name": name}})
+
+    def _after_write(self, event: WatchEvent) -> None:
+        if self._reconciler is not None:
+            self._reconciler.trigger()
+
+    def _reconcile_pass(self) -> None:
+        if self._reconcile is None:
+            return
+        self._reconcile(self._site(), self._store, now=dt.datetime.now(dt.UTC))
+
+
+__all__ = ["KubeFront", "Reconciler", "Simulator", "load_reconcile"]
