@@ -1,4 +1,4 @@
-"""``python -m simulator serve|status``: the simulator's command line (moto_server's role).
+"""``python -m simulator serve|status|drift``: the simulator's command line (moto_server's role).
 
 What belongs here: argument parsing, the foreground ``serve`` loop (ready
 line, SIGINT/SIGTERM, clean shutdown) and ``status``, which reads
@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from provisioning.problems import DefinitionError
+from simulator.drifts import cli as drift_cli
 from simulator.server import Simulator
 from simulator.state.machines import SiteStore
 from simulator.statedir import ServeError, StatePaths
@@ -43,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     status = sub.add_parser("status", help="is a simulator running on this state directory")
     status.add_argument("--state", required=True, type=Path)
+    drift_cli.add_parser(sub)
     return parser
 
 
@@ -163,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args.state, args.cluster, args.nodes)
+    if args.command == "drift":
+        return drift_cli.run(args)
     return status(args.state)
 
 

@@ -41,6 +41,7 @@ from typing import IO, Any
 
 from provisioning import inventory, secrets
 from simulator import apiserver, apiserver_audit
+from simulator.drifts.api_endpoint import FaultWatcher
 from simulator.helm.cli import install_helm
 from simulator.kube.errors import ApiError
 from simulator.kube.hooks import Hooks, WatchEvent
@@ -161,6 +162,8 @@ class KubeFront:
         self.ca_source = "simulator CA (not bootstrapped yet)"
         self.server = self._build(fallback_ca, ("127.0.0.1", "localhost"), port)
         self.server.set_fault("unavailable")
+        self.fault: tuple[str | None, float] = (None, 0.0)  # a drift's, once serving
+        self.serving = False
         self.server.start()
         self.port = int(self.server.url.rsplit(":", 1)[1])
 
@@ -179,6 +182,7 @@ class KubeFront:
             serving = apiserver.serving_machine(site)
             if serving is None:
                 self.server.set_fault("unavailable")
+                self.serving = False
                 return False
             machine, view = serving
             ca = apiserver.kubernetes_ca(view)
@@ -197,8 +201,16 @@ class KubeFront:
                 self.server.start()
                 self._identity = identity
             self.ca, self.ca_source = ca, source
-            self.server.set_fault(None)
+            self.server.set_fault(*self.fault)
+            self.serving = True
             return True
+
+    def set_drift_fault(self, mode: str | None, delay_seconds: float) -> None:
+        """A drift's fault (simulator.drifts.api_endpoint); applies while serving."""
+        with self._lock:
+            self.fault = (mode, delay_seconds)
+            if self.serving:
+                self.server.set_fault(mode, delay_seconds)
 
     def stop(self) -> None:
         with self._lock:
@@ -232,6 +244,7 @@ class Simulator:
         self._front: KubeFront | None = None
         self._talos: MachineApi | None = None
         self._reconciler: Reconciler | None = None
+        self._faults: FaultWatcher | None = None
         self._reconcile = load_reconcile()
         self._talos_signature: tuple[tuple[str, int], ...] | None = None
         self._secrets: secrets.MachineSecrets | None = None
@@ -298,6 +311,8 @@ class Simulator:
         self._link_kubectl()
         self._write_talosconfig()
         self._after_talos_call()
+        front, etcd_url = self._front, self._etcd.client_url
+        self._faults = FaultWatcher(lambda: EtcdKV(etcd_url), front.set_drift_fault)
         self.write_serve_json()
 
     def _init_site(self, kv: EtcdKV) -> None:
@@ -316,6 +331,9 @@ class Simulator:
 
     def stop(self) -> None:
         """Stop servers, then etcd; remove ``serve.json``; release the lock. Idempotent."""
+        if self._faults is not None:
+            self._faults.stop()
+            self._faults = None
         if self._talos is not None:
             self._talos.stop()
             self._talos = None
@@ -461,7 +479,7 @@ class Simulator:
             return
         self._talos_signature = signature
         site = self._site()
-        was_serving = self._front.server.faults.unavailable is False
+        was_serving = self._front.serving
         serving = self._front.sync(site)
         if serving:
             self._ensure_system_namespaces()

@@ -1,0 +1,104 @@
+"""API-endpoint drifts (API-03): the Kubernetes API server slow or unavailable.
+
+A fault is a flag in the simulator's KV (:data:`simulator.drifts.FAULT_KEY`,
+JSON ``{"mode": "slow"|"unavailable", "delaySeconds": n}``) that the running
+simulator reads and hands to its API server (``KubeApiServer.set_fault``);
+set on a stopped state directory it takes effect at the next ``serve``.
+:class:`FaultWatcher` is the running simulator's reader of that flag.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+
+from simulator.drifts import FAULT_KEY, DriftContext, drift
+from simulator.store.kv import KV
+
+log = logging.getLogger(__name__)
+
+SLOW_SECONDS = 5.0
+
+
+def _set(ctx: DriftContext, mode: str, delay: float = 0.0) -> None:
+    ctx.kv.put(FAULT_KEY, json.dumps({"mode": mode, "delaySeconds": delay}).encode())
+
+
+@drift(
+    "api_endpoint.slow",
+    controls=("API-03",),
+    description=f"the Kubernetes API server answers every request {SLOW_SECONDS:g} s late",
+)
+def slow(ctx: DriftContext, node: str | None) -> str:
+    _set(ctx, "slow", SLOW_SECONDS)
+    return f"Kubernetes API server now answers {SLOW_SECONDS:g} s late"
+
+
+@drift(
+    "api_endpoint.unavailable",
+    controls=("API-03",),
+    description="the Kubernetes API server answers every request with 503",
+)
+def unavailable(ctx: DriftContext, node: str | None) -> str:
+    _set(ctx, "unavailable")
+    return "Kubernetes API server now answers 503 ServiceUnavailable"
+
+
+def read_fault(kv: KV) -> tuple[str | None, float]:
+    """The API-server fault the KV asks for: (mode, delay seconds); (None, 0) when healthy."""
+    entry = kv.get(FAULT_KEY)
+    if entry is None:
+        return None, 0.0
+    try:
+        data = json.loads(entry.value)
+        mode, delay = data.get("mode"), float(data.get("delaySeconds", 0.0))
+    except (ValueError, TypeError, AttributeError):
+        log.warning("ignoring unreadable API-server fault flag at %s", FAULT_KEY)
+        return None, 0.0
+    return (mode, delay) if mode in ("slow", "unavailable") else (None, 0.0)
+
+
+class FaultWatcher:
+    """Polls the fault flag for a running simulator and reports each change to *apply*.
+
+    Polling, not watching: the KV protocol has no watch, and a drift applied
+    from another process only changes etcd.  Its own KV connection keeps it
+    off the simulator's.
+    """
+
+    def __init__(
+        self,
+        make_kv: Callable[[], KV],
+        apply: Callable[[str | None, float], None],
+        *,
+        interval: float = 0.5,
+    ) -> None:
+        self._make_kv = make_kv
+        self._apply = apply
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="fault-watch", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        kv = self._make_kv()
+        seen: tuple[str | None, float] = (None, 0.0)
+        while not self._stop.is_set():
+            try:
+                fault = read_fault(kv)
+            except Exception:  # etcd hiccup: keep the last fault, try again
+                log.debug("reading the API-server fault flag failed", exc_info=True)
+            else:
+                if fault != seen:
+                    seen = fault
+                    self._apply(*fault)
+            self._stop.wait(self._interval)
+        close = getattr(kv, "close", None)  # EtcdKV holds a connection; MemoryKV nothing
+        if callable(close):
+            close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

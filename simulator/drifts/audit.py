@@ -1,0 +1,31 @@
+"""Audit drift (AUD-01, AUD-02): the audit policy's rules reordered.
+
+Audit rules are first-match, so reversing them changes what is logged at
+which level; Talos takes the policy from ``cluster.apiServer.auditPolicy``
+of the control-plane nodes, where the drift edits it.
+"""
+
+from __future__ import annotations
+
+from simulator.drifts import DriftContext, DriftError, control_planes, drift, edit_config, v1alpha1
+
+
+@drift(
+    "audit.reorder_rules",
+    controls=("AUD-01", "AUD-02"),
+    description="the audit policy's rules are reversed on every control-plane node",
+)
+def reorder_rules(ctx: DriftContext, node: str | None) -> str:
+    changed = []
+    for machine in control_planes(ctx, "audit.reorder_rules"):
+        with edit_config(machine) as docs:
+            api_server = (v1alpha1(docs, machine).get("cluster") or {}).get("apiServer") or {}
+            policy = api_server.get("auditPolicy") or {}
+            rules = policy.get("rules") or []
+            if len(rules) > 1 and rules != rules[::-1]:
+                policy["rules"] = rules[::-1]
+                changed.append(machine.name)
+    if not changed:
+        raise DriftError("no control-plane node has an audit policy with rules to reorder")
+    ctx.save_site()
+    return f"audit policy rules reversed in the config of {', '.join(changed)}"
