@@ -37,16 +37,25 @@ def _fail(file: Path | str, message: str, field: str = "") -> DefinitionError:
     return DefinitionError([Problem(str(file), field, message)])
 
 
-def _read_identities(identity_file: Path) -> list[Any]:
-    """The X25519 identities in an age identity file (``age-keygen`` format)."""
+def read_identities(identity_file: Path, setting: str = "secrets.identityFile") -> list[Any]:
+    """The X25519 identities in an age identity file (``age-keygen`` format).
+
+    Shared by the secrets store and the backup restore check; *setting*
+    names where the path came from.  Errors never quote a line: a damaged
+    line may still be most of a private key.
+    """
     try:
         text = identity_file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise _fail(identity_file, "age identity file not found (secrets.identityFile)") from None
+        raise _fail(identity_file, f"age identity file not found ({setting})") from None
     except UnicodeDecodeError:
-        raise _fail(identity_file, "not an age identity file (not UTF-8 text)") from None
+        raise _fail(
+            identity_file, f"not an age identity file ({setting}: not UTF-8 text)"
+        ) from None
     except OSError as exc:
-        raise _fail(identity_file, f"cannot read age identity file: {exc.strerror}") from None
+        raise _fail(
+            identity_file, f"cannot read age identity file ({setting}): {exc.strerror}"
+        ) from None
     identities: list[Any] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -55,10 +64,9 @@ def _read_identities(identity_file: Path) -> list[Any]:
         try:
             identities.append(x25519.Identity.from_str(line))
         except pyrage.IdentityError:
-            # The line may be a damaged private key: say where, never what.
             raise _fail(identity_file, f"line {number}: not an age X25519 identity") from None
     if not identities:
-        raise _fail(identity_file, f"holds no age identity ({_IDENTITY_PREFIX}…)")
+        raise _fail(identity_file, f"holds no age identity ({setting}; {_IDENTITY_PREFIX}… lines)")
     return identities
 
 
@@ -114,7 +122,7 @@ def ensure_identity(identity_file: Path) -> str:
         if _write_new_private_file(identity_file, text.encode("ascii")):
             return recipient
         # Lost a race with another run: use the identity it wrote.
-    return str(_read_identities(identity_file)[0].to_public())
+    return str(read_identities(identity_file)[0].to_public())
 
 
 def resolve_recipient(recipient: str, identity_file: Path, display: str = "cluster.yaml") -> str:
@@ -135,7 +143,7 @@ def resolve_recipient(recipient: str, identity_file: Path, display: str = "clust
             display, "must be `auto` or an age X25519 recipient (age1…)", "secrets.recipient"
         ) from None
     if identity_file.exists():
-        owned = [str(identity.to_public()) for identity in _read_identities(identity_file)]
+        owned = [str(identity.to_public()) for identity in read_identities(identity_file)]
         if normalized not in owned:
             raise _fail(
                 display,
@@ -191,7 +199,7 @@ class SecretStore:
             raise _fail(self.path, "secret store not found") from None
         except OSError as exc:
             raise _fail(self.path, f"cannot read secret store: {exc.strerror}") from None
-        identities = _read_identities(self.identity_file)
+        identities = read_identities(self.identity_file)
         if not data.startswith(_AGE_HEADER):
             raise _fail(self.path, "is not an age-encrypted file (corrupt or replaced)")
         try:

@@ -38,7 +38,7 @@ from typing import Any
 import pyrage
 from pyrage import x25519
 
-from provisioning import inventory, secrets
+from provisioning import agestore, inventory, secrets
 from provisioning.backup_files import (
     BackupError,
     backup_name,
@@ -155,27 +155,11 @@ def create_backup(
 
 
 def load_identities(identity_file: Path, setting: str = "--identity") -> list[Any]:
-    """The X25519 identities in an ``age-keygen`` style file; errors never quote a line."""
+    """The X25519 identities of *identity_file*, as the secrets store reads them."""
     try:
-        text = identity_file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BackupError(identity_file, f"age identity file not found ({setting})") from None
-    except UnicodeDecodeError:
-        raise BackupError(identity_file, f"not an age identity file ({setting})") from None
-    except OSError as exc:
-        raise BackupError(identity_file, f"cannot read ({setting}): {exc.strerror}") from None
-    identities: list[Any] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        try:
-            identities.append(x25519.Identity.from_str(line))
-        except pyrage.IdentityError:
-            raise BackupError(identity_file, f"line {number}: not an age X25519 identity") from None
-    if not identities:
-        raise BackupError(identity_file, f"holds no age identity ({setting})")
-    return identities
+        return agestore.read_identities(identity_file, setting)
+    except DefinitionError as exc:
+        raise BackupError(identity_file, exc.problems[0].message) from None
 
 
 def find_etcdutl() -> Path:
