@@ -2,4 +2,11 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["fixtures.plugin", "fixtures.definition", "fixtures.verify", "reports.plugin"]
+pytest_plugins = [
+    "fixtures.plugin",
+    "fixtures.definition",
+    "fixtures.verify",
+    "fixtures.target",
+    "fixtures.provision",
+    "reports.plugin",
+]

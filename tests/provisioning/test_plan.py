@@ -1,0 +1,498 @@
+"""Unit tests of the provisioning plan with fake drivers: skip rules, waits, errors.
+
+No process or cluster is started (except one ``talosctl`` lookup that must
+fail): the Talos, Helm and Kubernetes drivers are small fakes holding the
+state a real cluster would report, and time is a fake clock, so timeouts are
+exercised without waiting.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import stat
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from provisioning import inventory
+from provisioning.bundle import generate_secrets
+from provisioning.drivers import Target, errors
+from provisioning.drivers.helm import HelmRelease
+from provisioning.drivers.talosctl import EtcdMemberRow, SnapshotInfo, TalosDriver
+from provisioning.plan import PlanError, Step, Timeouts, build_plan, run_plan
+from provisioning.secrets import MachineSecrets
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGET = Target("fake", None, None, None, live=False)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> inventory.Cluster:
+    return inventory.load_cluster(ROOT / "cluster", "cluster")
+
+
+@pytest.fixture(scope="module")
+def machine_secrets() -> MachineSecrets:
+    return generate_secrets()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeTalos:
+    """Nodes by IP: ``maintenance`` or ``configured``; records every change asked of it."""
+
+    def __init__(self, cluster: inventory.Cluster, state: str = "maintenance") -> None:
+        self.cluster = cluster
+        self.states = {str(n.ip): state for n in cluster.nodes}
+        self.stays_in_maintenance: set[str] = set()
+        self.signatures: dict[str, str] = {}  # ip -> signature on the storage disk (sdb)
+        self.serves_discovered = True
+        self.members: list[EtcdMemberRow] = []
+        self.calls: list[tuple[str, str]] = []
+        self.patches_sent: list[Path] = []
+        self.base_mode = 0
+
+    def _fail(self, why: str) -> errors.DriverError:
+        return errors.DriverError("talosctl failed on target fake", stderr=why)
+
+    def get(
+        self,
+        resource: str,
+        nodes: Sequence[str],
+        *,
+        namespace: str | None = None,
+        id: str | None = None,
+        insecure: bool = False,
+    ) -> list[dict[str, Any]]:
+        for ip in nodes:
+            if self.states[ip] == "gone":
+                raise self._fail(f"dial tcp {ip}:50000: connect: no route to host")
+            maintenance = self.states[ip] == "maintenance"
+            if maintenance != insecure:
+                raise self._fail("rpc error: code = Unavailable desc = tls: certificate required")
+        if resource == "machinestatus":
+            return [{"node": ip, "spec": {"stage": "running"}} for ip in nodes]
+        if resource == "discoveredvolumes":
+            if not self.serves_discovered:
+                raise self._fail('resource "discoveredvolumes" is not registered')
+            return [
+                {"node": ip, "metadata": {"id": "sdb"}, "spec": {"name": self.signatures.get(ip)}}
+                for ip in nodes
+            ]
+        if resource == "disks":
+            by_ip = {str(n.ip): n for n in self.cluster.nodes}
+            return [
+                {
+                    "node": ip,
+                    "metadata": {"id": "sdb"},
+                    "spec": {"dev_path": "/dev/sdb", "symlinks": [by_ip[ip].storage_disk]},
+                }
+                for ip in nodes
+            ]
+        if resource == "volumestatus":
+            return [
+                {
+                    "node": ip,
+                    "metadata": {"id": "u-longhorn"},
+                    "spec": {"phase": "waiting", "errorMessage": "1 have wrong format"}
+                    if ip in self.signatures
+                    else {"phase": "ready"},
+                }
+                for ip in nodes
+            ]
+        raise AssertionError(resource)
+
+    def apply_config(
+        self,
+        node: str,
+        config_file: Path,
+        *,
+        patches: Sequence[Path] = (),
+        insecure: bool = False,
+        mode: str = "auto",
+        dry_run: bool = False,
+    ) -> str:
+        assert insecure
+        self.base_mode = stat.S_IMODE(config_file.stat().st_mode)
+        assert "<redacted>" not in config_file.read_text()
+        self.patches_sent = list(patches)
+        self.calls.append(("apply-config", node))
+        if node not in self.stays_in_maintenance:
+            self.states[node] = "configured"
+        return ""
+
+    def bootstrap(self, node: str) -> None:
+        self.calls.append(("bootstrap", node))
+        self.members = [
+            EtcdMemberRow(None, f"{i:016x}", n.hostname, (), (), False)
+            for i, n in enumerate(self.cluster.control_plane_nodes)
+        ]
+
+    def kubeconfig(self, path: Path, node: str, *, force: bool = True) -> None:
+        assert force
+        self.calls.append(("kubeconfig", node))
+        path.write_text("fake")
+
+    def etcd_members(self, node: str) -> list[EtcdMemberRow]:
+        if not self.members:
+            raise self._fail("etcd is not running")
+        return self.members
+
+    def etcd_snapshot(self, node: str, path: Path) -> SnapshotInfo:
+        raise AssertionError("no backup in these tests")
+
+    def wipe_disk(self, node: str, devices: Sequence[str], *, insecure: bool = False) -> None:
+        self.calls.append(("wipe", f"{node}:{','.join(devices)}:{insecure}"))
+        self.signatures.pop(node, None)
+
+
+class FakeHelm:
+    def __init__(self) -> None:
+        self.releases: dict[str, tuple[HelmRelease, dict[str, Any]]] = {}
+        self.fail_install = ""
+        self.installs: list[str] = []
+
+    def repo_add(self, name: str, url: str) -> None:
+        assert url.startswith("https://")
+
+    def list(self, namespace: str | None = None) -> list[HelmRelease]:
+        return [r for r, _ in self.releases.values() if r["namespace"] == namespace]
+
+    def get_values(self, release: str, namespace: str) -> dict[str, Any]:
+        return self.releases[release][1]
+
+    def upgrade_install(
+        self,
+        release: str,
+        chart: str,
+        *,
+        namespace: str,
+        version: str,
+        values_files: Sequence[Path],
+        create_namespace: bool = True,
+    ) -> str:
+        if self.fail_install:
+            raise errors.DriverError(
+                f"helm failed on target fake (release {release})", stderr=self.fail_install
+            )
+        self.installs.append(release)
+        values = yaml.safe_load(values_files[0].read_text())
+        row: HelmRelease = {
+            "name": release,
+            "namespace": namespace,
+            "revision": "1",
+            "updated": "",
+            "status": "deployed",
+            "chart": f"{chart.rpartition('/')[2]}-{version}",
+            "app_version": version,
+        }
+        self.releases[release] = (row, values)
+        return ""
+
+
+class FakeKube:
+    def __init__(self, node_names: Iterable[str]) -> None:
+        self.nodes = list(node_names)
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.applied = 0
+
+    def list(
+        self,
+        kind: tuple[str, str, str],
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> list[dict[str, Any]]:
+        return [{"metadata": {"name": n}} for n in self.nodes]
+
+    def get(
+        self, kind: tuple[str, str, str], name: str, namespace: str | None = None
+    ) -> dict[str, Any]:
+        found = self.objects.get((kind[2], name))
+        if found is None:
+            raise errors.NotFound("not found", code=404, reason="NotFound", request="GET")
+        return found
+
+    def apply_manifest(self, docs: Iterable[Mapping[str, Any]]) -> builtins.list[dict[str, Any]]:
+        for doc in docs:
+            plural = str(doc["kind"]).lower()
+            plural = plural[:-1] + "ies" if plural.endswith("y") else plural + "s"
+            self.objects[(plural, doc["metadata"]["name"])] = {**doc, "status": {}}
+            self.applied += 1
+        return []
+
+
+class FakeSecrets:
+    def __init__(self, value: MachineSecrets) -> None:
+        self.value = value
+        self.loads = 0
+
+    def load_or_create(self) -> MachineSecrets:
+        self.loads += 1
+        return self.value
+
+
+class World:
+    def __init__(self, cluster: inventory.Cluster, secrets: MachineSecrets, tmp: Path) -> None:
+        self.cluster = cluster
+        self.talos = FakeTalos(cluster)
+        self.helm = FakeHelm()
+        self.kube = FakeKube(n.hostname for n in cluster.nodes)
+        self.secrets = FakeSecrets(secrets)
+        self.clock = FakeClock()
+        self.lines: list[str] = []
+        self.target = Target("fake", tmp / "kubeconfig", None, None, live=False)
+
+    def steps(self, *, allow_destructive: bool = False, skip_backup: bool = True) -> list[Step]:
+        steps = build_plan(
+            self.cluster,
+            self.target,
+            talos=self.talos,
+            helm=self.helm,
+            kube=lambda: self.kube,
+            secrets=self.secrets,
+            allow_destructive=allow_destructive,
+            log=self.lines.append,
+            timeouts=Timeouts(configured=30, etcd=30, nodes=30, poll=1),
+            sleep=self.clock.sleep,
+            clock=self.clock,
+        )
+        # The backup step writes real encrypted files; it is covered end to end.
+        return [s for s in steps if not (skip_backup and s.name == "first backup")]
+
+    def run(self, mode: str = "apply", **kw: bool) -> list[str]:
+        self.lines.clear()
+        run_plan(
+            self.steps(**kw), mode="apply" if mode == "apply" else "plan", log=self.lines.append
+        )
+        return self.lines
+
+
+@pytest.fixture
+def world(cluster: inventory.Cluster, machine_secrets: MachineSecrets, tmp_path: Path) -> World:
+    return World(cluster, machine_secrets, tmp_path)
+
+
+def _status(lines: list[str], step: str) -> str:
+    for line in lines:
+        if f"] {step}: " in line:
+            return line.split(f"] {step}: ", 1)[1]
+    raise AssertionError(f"no line for {step}: {lines}")
+
+
+# -- run_plan ---------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(done=st.lists(st.booleans(), max_size=8), plan=st.booleans())
+def test_apply_runs_exactly_the_steps_not_yet_true_and_plan_runs_none(
+    done: list[bool], plan: bool
+) -> None:
+    applied: list[int] = []
+    steps = [
+        Step(f"s{i}", "", functools.partial(bool, d), functools.partial(applied.append, i))
+        for i, d in enumerate(done)
+    ]
+    lines: list[str] = []
+    result = run_plan(steps, mode="plan" if plan else "apply", log=lines.append)
+    if plan:
+        assert applied == []
+        first = done.index(False) if False in done else len(done)
+        assert [o.status for o in result.outcomes] == ["skipped (already true)"] * first + [
+            "would run"
+        ] * (len(done) - first)
+    else:
+        assert applied == [i for i, d in enumerate(done) if not d]
+    assert result.changed == (False in done)
+    assert (lines[-1] == "nothing to change") == all(done)
+
+
+def test_progress_line_names_step_elapsed_time_and_outcome() -> None:
+    ticks = iter([0.0, 1.25, 2.0, 2.0])
+    lines: list[str] = []
+    steps = [
+        Step("apply-config node03", "", lambda: False, lambda: None),
+        Step("bootstrap node01", "", lambda: True, lambda: None),
+    ]
+    run_plan(steps, mode="apply", log=lines.append, clock=lambda: next(ticks))
+    assert lines == [
+        "[  1.2s] apply-config node03: done",
+        "[  0.0s] bootstrap node01: skipped (already true)",
+    ]
+
+
+def test_a_failing_step_stops_the_plan_with_its_name_and_cause() -> None:
+    later: list[str] = []
+
+    def boom() -> None:
+        raise errors.DriverError("talosctl failed on target fake", stderr="boom: it broke")
+
+    steps = [
+        Step("bootstrap node01", "start etcd", lambda: False, boom),
+        Step("later", "", lambda: False, lambda: later.append("ran")),
+    ]
+    with pytest.raises(PlanError) as failed:
+        run_plan(steps, mode="apply", log=lambda _: None)
+    assert "step bootstrap node01 (start etcd) failed" in str(failed.value)
+    assert "boom: it broke" in str(failed.value)
+    assert later == []
+
+
+# -- the cluster plan with fakes --------------------------------------------------------
+
+
+def test_fresh_cluster_is_built_then_a_second_run_changes_nothing(world: World) -> None:
+    lines = world.run()
+    assert _status(lines, "apply-config node03") == "done"
+    assert _status(lines, "bootstrap node01") == "done"
+    assert _status(lines, "helm cilium") == "done"
+    assert _status(lines, "manifests") == "done"
+    assert world.talos.base_mode == 0o600
+    node06 = world.cluster.node("node06")
+    assert world.talos.patches_sent == [ref.path for ref in node06.patches]
+    assert world.helm.installs == ["cilium", "longhorn"]
+    assert world.kube.applied > 0
+    again = world.run()
+    assert again[-1] == "nothing to change"
+    assert all("skipped (already true)" in line for line in again if line.startswith("["))
+    assert [c for c in world.talos.calls if c[0] == "bootstrap"] == [("bootstrap", "10.10.20.16")]
+
+
+def test_plan_mode_changes_nothing_and_reads_no_secrets(world: World) -> None:
+    lines = world.run("plan")
+    assert world.talos.calls == []
+    assert world.secrets.loads == 0
+    assert _status(lines, "apply-config node01") == "would run"
+    assert _status(lines, "manifests") == "would run"
+    assert "nothing was changed" in lines[-1]
+
+
+def test_bootstrap_is_skipped_when_etcd_has_members(world: World) -> None:
+    world.talos.states = dict.fromkeys(world.talos.states, "configured")
+    world.talos.bootstrap("10.10.20.16")
+    world.talos.calls.clear()
+    lines = world.run()
+    assert _status(lines, "bootstrap node01") == "skipped (already true)"
+    assert ("bootstrap", "10.10.20.16") not in world.talos.calls
+
+
+def test_helm_release_is_reinstalled_when_its_values_differ(world: World) -> None:
+    world.run()
+    row, values = world.helm.releases["longhorn"]
+    world.helm.releases["longhorn"] = (row, {**values, "drifted": True})
+    lines = world.run()
+    assert _status(lines, "helm longhorn") == "done"
+    assert _status(lines, "helm cilium") == "skipped (already true)"
+
+
+def test_node_that_never_leaves_maintenance_times_out_naming_it(world: World) -> None:
+    world.talos.stays_in_maintenance.add("10.10.20.18")
+    with pytest.raises(PlanError) as failed:
+        world.run()
+    message = str(failed.value)
+    assert "apply-config node03" in message
+    assert "node03 (10.10.20.18)" in message
+    assert "timed out after 30s" in message
+    assert "node04" not in message
+
+
+def test_nodes_missing_from_kubernetes_are_named(world: World) -> None:
+    world.kube.nodes = ["k8s-node01", "k8s-node02"]
+    with pytest.raises(PlanError) as failed:
+        world.run()
+    assert "wait kubernetes nodes" in str(failed.value)
+    assert "k8s-node03 (10.10.20.18)" in str(failed.value)
+    assert "k8s-node01 " not in str(failed.value)
+
+
+def test_old_signature_is_an_error_naming_node_disk_and_flag(world: World) -> None:
+    world.talos.signatures["10.10.20.18"] = "lvm2"
+    with pytest.raises(PlanError) as failed:
+        world.run()
+    message = str(failed.value)
+    assert "node node03 (10.10.20.18) disk /dev/sdb (lvm2)" in message
+    assert "--allow-destructive" in message
+    assert not [c for c in world.talos.calls if c[0] == "wipe"]
+
+
+def test_old_signature_is_wiped_with_allow_destructive(world: World) -> None:
+    world.talos.signatures["10.10.20.20"] = "ceph_bluestore"
+    world.run(allow_destructive=True)
+    assert ("wipe", "10.10.20.20:sdb:True") in world.talos.calls
+
+
+def test_without_discoveredvolumes_a_blocked_storage_volume_is_caught_after_config(
+    world: World,
+) -> None:
+    world.talos.serves_discovered = False
+    world.talos.signatures["10.10.20.18"] = "lvm2"
+    with pytest.raises(PlanError) as failed:
+        world.run()
+    assert "preflight: old disk signatures not checked (no discoveredvolumes here)" in (world.lines)
+    message = str(failed.value)
+    assert message.startswith("step storage disks ")
+    node03 = world.cluster.node("node03")
+    assert f"node node03 (10.10.20.18) disk {node03.storage_disk}" in message
+    assert "--allow-destructive" in message
+    assert "node05" not in message
+    lines = world.run(allow_destructive=True)
+    assert ("wipe", "10.10.20.18:sdb:False") in world.talos.calls
+    assert _status(lines, "storage disks") == "done"
+
+
+def test_unanswering_node_is_named(world: World) -> None:
+    world.talos.states["10.10.20.21"] = "gone"
+    with pytest.raises(PlanError) as failed:
+        world.run()
+    assert "node node06 (10.10.20.21) does not answer" in str(failed.value)
+
+
+def test_failing_helm_install_is_one_clear_error(world: World) -> None:
+    world.helm.fail_install = 'Error: INSTALLATION FAILED: chart "cilium" not found'
+    with pytest.raises(PlanError) as failed:
+        world.run()
+    message = str(failed.value)
+    assert message.startswith("step helm cilium (cilium/cilium 1.19.1 in kube-system) failed")
+    assert 'chart "cilium" not found' in message
+    assert "Traceback" not in message
+
+
+def test_missing_talosctl_is_one_clear_error(
+    cluster: inventory.Cluster,
+    machine_secrets: MachineSecrets,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    target = Target("fake", tmp_path / "kubeconfig", None, tmp_path / "bin", live=False)
+    steps = build_plan(
+        cluster,
+        target,
+        talos=TalosDriver(target),
+        helm=FakeHelm(),
+        kube=lambda: FakeKube([]),
+        secrets=FakeSecrets(machine_secrets),
+        allow_destructive=False,
+        log=lambda _: None,
+    )
+    with pytest.raises(PlanError) as failed:
+        run_plan(steps, mode="apply", log=lambda _: None)
+    assert str(failed.value) == (
+        "step preflight (every node answers; old disk signatures) failed: "
+        f"talosctl not found (looked in {tmp_path / 'bin'}, PATH)"
+    )
