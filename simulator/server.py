@@ -6,7 +6,9 @@ machine API and the Kubernetes API on loopback, connects the Kubernetes
 side to Talos state through :mod:`simulator.apiserver` and
 :mod:`simulator.apiserver_audit`, and runs the cluster controller after
 every Talos operation and Kubernetes write.  Only wiring: behaviour lives
-in the modules it composes, so this file stays a readable map.
+in the modules it composes (the Kubernetes front in
+:mod:`simulator.kube_front`, the reconcile runner in
+:mod:`simulator.reconciler`), so this file stays a readable map.
 
 Why the Kubernetes front is replaced rather than reconfigured: its TLS
 identity is fixed when it is built, and the right identity (the cluster's
@@ -29,9 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import importlib
 import json
-import logging
 import os
 import sys
 import threading
@@ -47,8 +47,9 @@ from simulator.kube.errors import ApiError
 from simulator.kube.hooks import Hooks, WatchEvent
 from simulator.kube.objects import ObjectStore
 from simulator.kube.registry import builtin_registry
-from simulator.kube.server import KubeApiServer
-from simulator.pki import ClusterCA, write_kubeconfig, write_private_file
+from simulator.kube_front import KubeFront
+from simulator.pki import write_kubeconfig, write_private_file
+from simulator.reconciler import CONTROLLER_MODULE, Reconcile, Reconciler, load_reconcile
 from simulator.state.machines import PREFIX as SITE_PREFIX
 from simulator.state.machines import Site, SiteStore
 from simulator.state.site import site_from_cluster
@@ -66,155 +67,7 @@ from simulator.talos.cli import install_executables
 from simulator.talos.errors import TalosError
 from simulator.talos.talosconfig import write_admin
 
-log = logging.getLogger(__name__)
-
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-CONTROLLER_MODULE = "simulator.controllers.cluster"
-
-
-Reconcile = Callable[..., None]
-
-
-def load_reconcile() -> Reconcile | None:
-    """The cluster controller's ``reconcile``, or None while that module does not exist."""
-    try:
-        module = importlib.import_module(CONTROLLER_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != CONTROLLER_MODULE:
-            raise
-        return None
-    function = getattr(module, "reconcile", None)
-    return function if callable(function) else None
-
-
-class Reconciler:
-    """Runs reconcile passes one at a time, never re-entrantly, never losing a trigger.
-
-    :meth:`run_now` runs a pass in the caller's thread (after a Talos
-    operation, so its answer already reflects the derived objects);
-    :meth:`trigger` (after a Kubernetes write) wakes a background worker, so
-    a client's write does not wait for a pass.  Writes made by a pass itself
-    trigger nothing (a per-thread flag): that is what stops the loop of
-    reconcile -> write -> after-write hook -> reconcile.  Triggers arriving
-    during a pass set the wake-up flag again and cause one more pass.
-    """
-
-    def __init__(self, run: Callable[[], None]) -> None:
-        self._run = run
-        self._lock = threading.Lock()
-        self._local = threading.local()
-        self._wake = threading.Event()
-        self._stopping = False
-        self.failures = 0
-        self._worker = threading.Thread(target=self._loop, name="reconcile", daemon=True)
-        self._worker.start()
-
-    def _pass(self) -> None:
-        with self._lock:
-            self._local.active = True
-            try:
-                self._run()
-            except Exception:  # a controller bug must not fail the user's request
-                self.failures += 1
-                log.exception("cluster reconcile failed")
-            finally:
-                self._local.active = False
-
-    def run_now(self) -> None:
-        if not getattr(self._local, "active", False):
-            self._pass()
-
-    def trigger(self) -> None:
-        if not getattr(self._local, "active", False):
-            self._wake.set()
-
-    def _loop(self) -> None:
-        while True:
-            self._wake.wait()
-            if self._stopping:
-                return
-            self._wake.clear()
-            self._pass()
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        self._worker.join(timeout=10)
-
-
-class KubeFront:
-    """The Kubernetes API on one loopback port, its TLS identity following the cluster CA."""
-
-    def __init__(
-        self,
-        store: ObjectStore,
-        fallback_ca: ClusterCA,
-        make_handlers: Callable[[ObjectStore], Any],
-        *,
-        port: int = 0,
-    ) -> None:
-        self.store = store
-        self.fallback_ca = fallback_ca
-        self._make_handlers = make_handlers
-        self._lock = threading.RLock()
-        self._identity: tuple[str, tuple[str, ...]] | None = None
-        self.ca = fallback_ca
-        self.ca_source = "simulator CA (not bootstrapped yet)"
-        self.server = self._build(fallback_ca, ("127.0.0.1", "localhost"), port)
-        self.server.set_fault("unavailable")
-        self.fault: tuple[str | None, float] = (None, 0.0)  # a drift's, once serving
-        self.serving = False
-        self.server.start()
-        self.port = int(self.server.url.rsplit(":", 1)[1])
-
-    def _build(self, ca: ClusterCA, sans: tuple[str, ...], port: int) -> KubeApiServer:
-        server = KubeApiServer(self.store, ca.serving_tls(sans), port=port)
-        server.handlers = self._make_handlers(self.store)
-        return server
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    def sync(self, site: Site) -> bool:
-        """Follow *site*: 503 before bootstrap, else serve with the cluster CA; True if serving."""
-        with self._lock:
-            serving = apiserver.serving_machine(site)
-            if serving is None:
-                self.server.set_fault("unavailable")
-                self.serving = False
-                return False
-            machine, view = serving
-            ca = apiserver.kubernetes_ca(view)
-            source = f"cluster CA from the applied config of {machine.name}"
-            if ca is None:
-                ca = self.fallback_ca
-                source = (
-                    f"simulator CA (the applied config of {machine.name} has no usable cluster.ca)"
-                )
-            sans = tuple(apiserver.serving_sans(site))
-            identity = (apiserver.ca_fingerprint(ca), sans)
-            if identity != self._identity:
-                old = self.server
-                old.stop()
-                self.server = self._build(ca, sans, self.port)
-                self.server.start()
-                self._identity = identity
-            self.ca, self.ca_source = ca, source
-            self.server.set_fault(*self.fault)
-            self.serving = True
-            return True
-
-    def set_drift_fault(self, mode: str | None, delay_seconds: float) -> None:
-        """A drift's fault (simulator.drifts.api_endpoint); applies while serving."""
-        with self._lock:
-            self.fault = (mode, delay_seconds)
-            if self.serving:
-                self.server.set_fault(mode, delay_seconds)
-
-    def stop(self) -> None:
-        with self._lock:
-            self.server.stop()
 
 
 class _ObservedMachineApi(MachineApi):
@@ -514,4 +367,12 @@ class Simulator:
         self._reconcile(self._site(), self._store, now=dt.datetime.now(dt.UTC))
 
 
-__all__ = ["KubeFront", "Reconciler", "Simulator", "load_reconcile"]
+__all__ = [
+    "CONTROLLER_MODULE",
+    "SYSTEM_NAMESPACES",
+    "KubeFront",
+    "Reconcile",
+    "Reconciler",
+    "Simulator",
+    "load_reconcile",
+]

@@ -1,0 +1,169 @@
+"""Add-on steps: Helm releases, the manifests directory and the first etcd backup.
+
+What belongs here: the steps that install things on a running cluster,
+after the Kubernetes nodes are registered.  Split out of
+:mod:`provisioning.plan_steps` because this is the part that changes with
+the charts and manifests rather than with Talos.
+
+The backup step takes the first encrypted etcd snapshot; the daily schedule
+is installed by the operator from ``deploy/backup/`` (systemd timer or cron),
+not by the plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from provisioning import inventory
+from provisioning.agestore import resolve_recipient
+from provisioning.backup import create_backup
+from provisioning.backup_files import list_backups
+from provisioning.drivers import errors
+from provisioning.plan_context import KubeOps, StepContext, StepSpec
+from provisioning.problems import DefinitionError, Problem
+
+# The official chart repositories, by the repository part of ``chart: repo/name``.
+CHART_REPOSITORIES: Mapping[str, str] = {
+    "cilium": "https://helm.cilium.io",
+    "longhorn": "https://charts.longhorn.io",
+}
+
+# -- helm, manifests, backup -----------------------------------------------------------
+
+
+def _values(release: inventory.HelmRelease) -> dict[str, Any]:
+    display = str(release.values)
+    try:
+        loaded = yaml.safe_load(release.values.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise DefinitionError([Problem(display, "", f"cannot read helm values: {exc}")]) from None
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def helm_release(ctx: StepContext, name: str, release: inventory.HelmRelease) -> StepSpec:
+    version = getattr(ctx.cluster.versions, name, None)
+    repo, _, chart_name = release.chart.rpartition("/")
+
+    def is_done() -> bool:
+        if version is None:
+            return False
+        rows = ctx.helm.list(release.namespace)
+        row = next((r for r in rows if r["name"] == name), None)
+        if row is None or row["status"] != "deployed":
+            return False
+        if row["chart"] != f"{chart_name}-{version}":
+            return False
+        return ctx.helm.get_values(name, release.namespace) == _values(release)
+
+    def apply() -> None:
+        if version is None:
+            raise DefinitionError(
+                [Problem(str(ctx.cluster.file), f"versions.{name}", "no chart version set")]
+            )
+        url = CHART_REPOSITORIES.get(repo)
+        if url is None:
+            raise DefinitionError(
+                [
+                    Problem(
+                        str(ctx.cluster.file),
+                        f"helm.{name}.chart",
+                        f"unknown chart repository {repo!r} (known: "
+                        f"{', '.join(sorted(CHART_REPOSITORIES))})",
+                    )
+                ]
+            )
+        ctx.helm.repo_add(repo, url)
+        ctx.helm.upgrade_install(
+            name,
+            release.chart,
+            namespace=release.namespace,
+            version=str(version),
+            values_files=[release.values],
+        )
+
+    return StepSpec(
+        f"helm {name}", f"{release.chart} {version} in {release.namespace}", is_done, apply
+    )
+
+
+def manifest_documents(directory: Path) -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            loaded = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        except (OSError, yaml.YAMLError) as exc:
+            raise DefinitionError(
+                [Problem(str(path), "", f"cannot read manifest: {exc}")]
+            ) from None
+        docs += [d for d in loaded if isinstance(d, dict)]
+    return docs
+
+
+def _plural(kind: str) -> str:
+    lower = kind.lower()
+    if lower.endswith("y"):
+        return lower[:-1] + "ies"
+    return lower + ("es" if lower.endswith("s") else "s")
+
+
+def _contains(have: Any, want: Any) -> bool:
+    """*want* is a subset of *have*: server defaults and status are ignored."""
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(_contains(have.get(k), v) for k, v in want.items())
+    return bool(have == want)
+
+
+def _identical(api: KubeOps, doc: Mapping[str, Any]) -> bool:
+    # The plural is guessed from the kind; a wrong guess only means re-applying.
+    group, _, version = str(doc.get("apiVersion", "")).rpartition("/")
+    meta = doc.get("metadata") or {}
+    kind = (group, version, _plural(str(doc.get("kind", ""))))
+    try:
+        live = api.get(kind, str(meta.get("name", "")), meta.get("namespace"))
+    except errors.DriverError:
+        return False
+    body = {k: v for k, v in doc.items() if k not in ("metadata", "status")}
+    labels = {k: meta.get(k) for k in ("labels", "annotations") if meta.get(k)}
+    return _contains(live, body) and _contains(live.get("metadata") or {}, labels)
+
+
+def manifests(ctx: StepContext) -> StepSpec:
+    directory = ctx.cluster.manifests
+
+    def is_done() -> bool:
+        api = ctx.api()
+        return all(_identical(api, doc) for doc in manifest_documents(directory))
+
+    def apply() -> None:
+        ctx.api().apply_manifest(manifest_documents(directory))
+
+    return StepSpec("manifests", f"create or replace {directory}", is_done, apply)
+
+
+def backup(ctx: StepContext) -> StepSpec:
+    settings = ctx.cluster.backup
+    node = ctx.cluster.node(settings.snapshot_node)
+
+    def apply() -> None:
+        recipient = settings.age_recipient
+        if recipient == "auto":
+            recipient = resolve_recipient(
+                ctx.cluster.secrets.recipient, ctx.cluster.secrets.identity_file
+            )
+
+        def take(snapshot: Path) -> None:
+            ctx.talos.etcd_snapshot(str(node.ip), snapshot)
+
+        path = create_backup(settings.directory, recipient, take)
+        ctx.log(f"backup: wrote {path}")
+
+    return StepSpec(
+        "first backup",
+        f"an encrypted etcd snapshot in {settings.directory}",
+        lambda: list_backups(settings.directory).newest is not None,
+        apply,
+    )

@@ -1,0 +1,166 @@
+"""The vocabulary every provisioning step shares: driver protocols, the context, the step record.
+
+What belongs here: :class:`PlanError`, the driver protocols (:class:`TalosOps`,
+:class:`HelmOps`, :class:`KubeOps`, :class:`SecretSource`), :class:`Timeouts`,
+:class:`StepContext`, :class:`StepSpec`, and the few small helpers more than
+one step module needs (naming a node, waiting with a deadline, picking one
+node's objects out of a multi-node ``talosctl get``).  Split out of
+:mod:`provisioning.plan_steps` so the step modules (:mod:`provisioning.plan_nodes`,
+:mod:`provisioning.plan_cluster`, :mod:`provisioning.plan_addons`) depend on
+one small module instead of on each other.  The drivers are protocols so
+unit tests drive the plan with fakes.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from provisioning import inventory
+from provisioning.drivers import Target
+from provisioning.drivers.helm import HelmRelease
+from provisioning.drivers.talosctl import EtcdMemberRow, SnapshotInfo
+from provisioning.secrets import MachineSecrets
+
+NODES: tuple[str, str, str] = ("", "v1", "nodes")
+
+
+class PlanError(Exception):
+    """A step cannot be done; the message names the node, disk, file or release and why."""
+
+
+class TalosOps(Protocol):
+    def get(
+        self,
+        resource: str,
+        nodes: Sequence[str],
+        *,
+        namespace: str | None = None,
+        id: str | None = None,
+        insecure: bool = False,
+    ) -> list[dict[str, Any]]: ...
+
+    def apply_config(
+        self,
+        node: str,
+        config_file: Path,
+        *,
+        patches: Sequence[Path] = (),
+        insecure: bool = False,
+        mode: str = "auto",
+        dry_run: bool = False,
+    ) -> str: ...
+
+    def bootstrap(self, node: str) -> None: ...
+
+    def kubeconfig(self, path: Path, node: str, *, force: bool = True) -> None: ...
+
+    def etcd_members(self, node: str) -> list[EtcdMemberRow]: ...
+
+    def etcd_snapshot(self, node: str, path: Path) -> SnapshotInfo: ...
+
+    def wipe_disk(self, node: str, devices: Sequence[str], *, insecure: bool = False) -> None: ...
+
+
+class HelmOps(Protocol):
+    def repo_add(self, name: str, url: str) -> None: ...
+
+    def list(self, namespace: str | None = None) -> list[HelmRelease]: ...
+
+    def get_values(self, release: str, namespace: str) -> dict[str, Any]: ...
+
+    def upgrade_install(
+        self,
+        release: str,
+        chart: str,
+        *,
+        namespace: str,
+        version: str,
+        values_files: Sequence[Path],
+        create_namespace: bool = True,
+    ) -> str: ...
+
+
+class KubeOps(Protocol):
+    def list(
+        self,
+        kind: tuple[str, str, str],
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> list[dict[str, Any]]: ...
+
+    def get(
+        self, kind: tuple[str, str, str], name: str, namespace: str | None = None
+    ) -> dict[str, Any]: ...
+
+    def apply_manifest(
+        self, docs: Iterable[Mapping[str, Any]]
+    ) -> builtins.list[dict[str, Any]]: ...
+
+
+class SecretSource(Protocol):
+    def load_or_create(self) -> MachineSecrets: ...
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Bounds, in seconds, on waiting for the cluster to converge."""
+
+    configured: float = 180.0  # a node leaving maintenance after apply-config
+    etcd: float = 300.0
+    nodes: float = 300.0
+    poll: float = 1.0
+
+
+@dataclass
+class StepContext:
+    cluster: inventory.Cluster
+    target: Target
+    talos: TalosOps
+    helm: HelmOps
+    kube: Callable[[], KubeOps]
+    secrets: SecretSource
+    allow_destructive: bool
+    log: Callable[[str], None]
+    timeouts: Timeouts
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
+    configured: dict[str, bool] = field(default_factory=dict)
+    _kube: KubeOps | None = field(default=None, repr=False)
+
+    def api(self) -> KubeOps:
+        if self._kube is None:
+            self._kube = self.kube()
+        return self._kube
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    name: str
+    summary: str
+    is_done: Callable[[], bool]
+    apply: Callable[[], None]
+
+
+def who(node: inventory.Node) -> str:
+    return f"{node.name} ({node.ip})"
+
+
+def by_node(items: list[dict[str, Any]], ip: str, single: bool) -> list[dict[str, Any]]:
+    # With several nodes, each object carries its node (talosctl get -o json).
+    return items if single else [i for i in items if str(i.get("node", "")) == ip]
+
+
+def wait_for(ctx: StepContext, timeout: float, missing: Callable[[], list[str]], what: str) -> None:
+    deadline = ctx.clock() + timeout
+    while True:
+        left = missing()
+        if not left:
+            return
+        if ctx.clock() >= deadline:
+            raise PlanError(f"timed out after {timeout:g}s waiting for {what}: {', '.join(left)}")
+        ctx.sleep(ctx.timeouts.poll)
