@@ -4,8 +4,9 @@ What belongs here is the plan's shape and how it runs -- :class:`Step`,
 :func:`build_plan`, :func:`run_plan` and the one-line progress report per
 step -- so ``pytest --provision`` and ``--provision=plan`` share one code
 path.  What each step does against the drivers lives in
-:mod:`provisioning.plan_steps`, kept apart because it is long and is the
-part that changes when Talos or the charts change.
+:mod:`provisioning.plan_steps` (the order) and the modules it draws on
+(``plan_nodes``, ``plan_cluster``, ``plan_addons``), kept apart because they
+are the part that changes when Talos or the charts change.
 
 Every step carries its own "already true" probe, so a second run on a built
 cluster skips everything and reports ``nothing to change`` (Terraform's
