@@ -44,8 +44,8 @@ from typing import Any
 
 import yaml
 
+from simulator.controllers import store_access
 from simulator.helm.charts import longhorn as chart
-from simulator.kube import errors
 from simulator.kube.objects import ObjectStore
 from simulator.kube.registry import ResourceType
 from simulator.state.machines import Site
@@ -89,15 +89,6 @@ def longhorn_type(store: ObjectStore, plural: str) -> ResourceType | None:
     return store.registry.lookup(GROUP, VERSION, plural)
 
 
-def find(store: ObjectStore, rt: ResourceType, namespace: str, name: str) -> dict[str, Any] | None:
-    try:
-        return store.get(rt, namespace, name)
-    except errors.ApiError as exc:
-        if exc.code == 404:
-            return None
-        raise
-
-
 def items(
     store: ObjectStore, rt: ResourceType, namespace: str = "", *, label_selector: str = ""
 ) -> list[Any]:
@@ -119,7 +110,7 @@ def ensure(
     through the status subresource when the type has one.  Unchanged objects
     are not written.
     """
-    current = find(store, rt, namespace, name)
+    current = store_access.get_or_none(store, rt, namespace, name)
     wanted = build(copy.deepcopy(current) if current is not None else None)
     if wanted is None:
         return None
@@ -180,7 +171,9 @@ def manager_running(store: ObjectStore) -> bool:
 
 def configmap_settings(store: ObjectStore) -> tuple[dict[str, str], str]:
     """(setting id -> value, ConfigMap resourceVersion) of ``longhorn-default-setting``."""
-    cm = find(store, resource(store, "", "configmaps"), NAMESPACE, DEFAULT_SETTING_CM)
+    cm = store_access.get_or_none(
+        store, resource(store, "", "configmaps"), NAMESPACE, DEFAULT_SETTING_CM
+    )
     if cm is None:
         return {}, ""
     text = str((cm.get("data") or {}).get("default-setting.yaml") or "")
@@ -209,7 +202,7 @@ def reconcile_settings(store: ObjectStore, rt: ResourceType) -> dict[str, str]:
     customized, cm_version = configmap_settings(store)
     effective: dict[str, str] = {}
     for name in sorted(set(SETTING_DEFAULTS) | set(customized)):
-        current = find(store, rt, NAMESPACE, name)
+        current = store_access.get_or_none(store, rt, NAMESPACE, name)
         if current is not None and name not in customized:
             effective[name] = str(current.get("value", ""))
             if (current.get("status") or {}).get("applied") is not True:
@@ -247,7 +240,9 @@ def _write_setting(
 
 def reconcile_storageclass(store: ObjectStore) -> None:
     """Make StorageClass ``longhorn`` follow ConfigMap ``longhorn-storageclass``."""
-    cm = find(store, resource(store, "", "configmaps"), NAMESPACE, STORAGECLASS_CM)
+    cm = store_access.get_or_none(
+        store, resource(store, "", "configmaps"), NAMESPACE, STORAGECLASS_CM
+    )
     if cm is None:
         return
     text = str((cm.get("data") or {}).get("storageclass.yaml") or "")
@@ -259,7 +254,7 @@ def reconcile_storageclass(store: ObjectStore) -> None:
         return
     rt = resource(store, "storage.k8s.io", "storageclasses")
     name = str(decoded["metadata"]["name"])
-    current = find(store, rt, "", name)
+    current = store_access.get_or_none(store, rt, "", name)
     if current is not None:
         applied = (current["metadata"].get("annotations") or {}).get(LAST_APPLIED_ANNOTATION)
         if applied == text:

@@ -44,7 +44,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.controllers import longhorn
+from simulator.controllers import longhorn, store_access
 from simulator.controllers.longhorn_claims import (
     BETA_DEFAULT_CLASS_ANNOTATION,
     DEFAULT_CLASS_ANNOTATION,
@@ -181,7 +181,7 @@ def _volume(
 ) -> None:
     ns = longhorn.NAMESPACE
     params = sc.get("parameters") or {}
-    current = longhorn.find(store, volume_rt, ns, name)
+    current = store_access.get_or_none(store, volume_rt, ns, name)
     if current is None:
         current = store.create(
             volume_rt,

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provisioning import inventory, render, schematic
-from simulator.controllers import longhorn, longhorn_nodes, longhorn_volumes
+from simulator.controllers import longhorn, longhorn_nodes, longhorn_volumes, store_access
 from simulator.controllers.longhorn import reconcile_longhorn
 from simulator.helm import values
 from simulator.helm.charts import catalogue
@@ -390,7 +390,7 @@ def test_other_provisioners_and_empty_class_are_ignored() -> None:
     none = _pvc(store, "static", cls="")
     reconcile_longhorn(site, store, now=LATER)
     for name in (local, none):
-        assert longhorn.find(store, _lh(store, "volumes"), NS, name) is None
+        assert store_access.get_or_none(store, _lh(store, "volumes"), NS, name) is None
 
 
 def test_attached_volume_is_healthy() -> None:
