@@ -23,14 +23,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
-import json
 import os
 import shutil
 import struct
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +49,7 @@ from provisioning.backup_files import (
 )
 from provisioning.drivers import Target
 from provisioning.drivers.talosctl import TalosDriver
+from provisioning.etcd_snapshot import SnapshotStatus, parse_status
 from provisioning.problems import DefinitionError
 
 TakeSnapshot = Callable[[Path], None]
@@ -72,22 +71,6 @@ __all__ = [
     "restore_check",
     "run_backup",
 ]
-
-
-@dataclass(frozen=True)
-class SnapshotStatus:
-    """What ``etcdutl snapshot status -w json`` says about a snapshot."""
-
-    hash: int
-    revision: int
-    total_keys: int
-    total_size: int
-
-    def __str__(self) -> str:
-        return (
-            f"hash {self.hash:08x}, revision {self.revision}, "
-            f"total keys {self.total_keys}, total size {self.total_size}"
-        )
 
 
 def _recipient(recipient: str, setting: str) -> Any:
@@ -219,14 +202,8 @@ def _status(etcdutl: Path, snapshot: Path, display: Path) -> SnapshotStatus:
         detail = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise BackupError(display, f"etcdutl snapshot status failed: {detail}")
     try:
-        data = json.loads(done.stdout)
-        return SnapshotStatus(
-            int(data["hash"]),
-            int(data["revision"]),
-            int(data["totalKey"]),
-            int(data["totalSize"]),
-        )
-    except (ValueError, KeyError, TypeError):
+        return parse_status(done.stdout)
+    except ValueError:
         raise BackupError(etcdutl, "etcdutl snapshot status printed unexpected output") from None
 
 

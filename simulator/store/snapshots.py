@@ -13,11 +13,10 @@ etcd's own bookkeeping, not the live key count -- and ``totalSize`` in bytes.
 from __future__ import annotations
 
 import hashlib
-import json
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
+from provisioning.etcd_snapshot import SnapshotStatus, parse_status
 from simulator.store.etcd import DatastoreError, find_binary
 
 _SHA256_SIZE = 32
@@ -26,16 +25,6 @@ _BBOLT_MAGIC = 0xED0CDAED
 
 class SnapshotError(DatastoreError):
     """A snapshot file is missing, unreadable or not an etcd snapshot."""
-
-
-@dataclass(frozen=True)
-class SnapshotStatus:
-    """What ``etcdutl snapshot status`` says about a snapshot file."""
-
-    hash: int
-    revision: int
-    total_keys: int
-    total_size: int
 
 
 def has_valid_checksum(path: Path) -> bool:
@@ -78,12 +67,6 @@ def snapshot_status(
         reason = done.stderr.decode("utf-8", "replace").strip() or f"exit {done.returncode}"
         raise SnapshotError(f"{path}: not a readable etcd snapshot: {reason}")
     try:
-        fields = json.loads(done.stdout)
-        return SnapshotStatus(
-            hash=int(fields["hash"]),
-            revision=int(fields["revision"]),
-            total_keys=int(fields["totalKey"]),
-            total_size=int(fields["totalSize"]),
-        )
-    except (ValueError, KeyError, TypeError):
+        return parse_status(done.stdout)
+    except ValueError:
         raise SnapshotError(f"{path}: unexpected etcdutl output: {done.stdout[:200]!r}") from None
