@@ -8,5 +8,9 @@ pytest_plugins = [
     "fixtures.verify",
     "fixtures.target",
     "fixtures.provision",
+    "fixtures.observe",
+    "fixtures.probe_api_endpoint",
+    "fixtures.probe_pod_security",
+    "fixtures.probe_audit",
     "reports.plugin",
 ]
