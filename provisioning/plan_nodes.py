@@ -165,26 +165,35 @@ def preflight(ctx: StepContext) -> StepSpec:
 # -- machine config --------------------------------------------------------------------
 
 
+def send_config(ctx: StepContext, node: inventory.Node, address: str) -> None:
+    """Send *node*'s rendered config to a node in maintenance mode at *address*.
+
+    *address* is usually the node's own IP; the IP-change procedure
+    (:mod:`provisioning.readdress`) sends the new config to the old address.
+    """
+    machine_secrets = ctx.secrets.load_or_create()
+    # Render first: a definition error is reported before any node is touched.
+    render.render_node(ctx.cluster, node, machine_secrets)
+    base = render.load_base(ctx.cluster, machine_secrets)
+    descriptor, name = tempfile.mkstemp(prefix="base-", suffix=".yaml")
+    path = Path(name)
+    try:
+        os.fchmod(descriptor, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(base.to_yaml())
+        ctx.talos.apply_config(
+            address, path, patches=[ref.path for ref in node.patches], insecure=True
+        )
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def apply_config(ctx: StepContext, node: inventory.Node) -> StepSpec:
     def is_done() -> bool:
         return node_state(ctx, node) == "configured"
 
     def apply() -> None:
-        machine_secrets = ctx.secrets.load_or_create()
-        # Render first: a definition error is reported before any node is touched.
-        render.render_node(ctx.cluster, node, machine_secrets)
-        base = render.load_base(ctx.cluster, machine_secrets)
-        descriptor, name = tempfile.mkstemp(prefix="base-", suffix=".yaml")
-        path = Path(name)
-        try:
-            os.fchmod(descriptor, 0o600)
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                handle.write(base.to_yaml())
-            ctx.talos.apply_config(
-                str(node.ip), path, patches=[ref.path for ref in node.patches], insecure=True
-            )
-        finally:
-            path.unlink(missing_ok=True)
+        send_config(ctx, node, str(node.ip))
         wait_for(
             ctx,
             ctx.timeouts.configured,

@@ -329,6 +329,12 @@ class TalosDriver:
         except ValueError as exc:
             raise self._unreadable("etcd members", done, exc) from None
 
+    def etcd_remove_member(self, node: str, member_id: str) -> None:
+        """Ask *node* to remove another (unreachable or stale) member by its hex ID."""
+        if not re.fullmatch(r"[0-9a-f]{16}", member_id):
+            raise ValueError(f"member_id must be 16 hex digits, got {member_id!r}")
+        self._run(["etcd", "remove-member", member_id], [node], kind=Idempotence.WRITE)
+
     def etcd_snapshot(self, node: str, path: Path) -> SnapshotInfo:
         """Stream an etcd snapshot from *node* into *path*."""
         done = self._run(["etcd", "snapshot", str(path)], [node], kind=Idempotence.READ)
