@@ -65,7 +65,14 @@ class FakeTalos:
         self.calls.append(f"remove-member {member_id} via {node}")
         self.members = [m for m in self.members if m.id != member_id]
 
-    def reset(self, node: str, *, graceful: bool, reboot: bool, labels: Sequence[str]) -> None:
+    def reset(
+        self,
+        node: str,
+        *,
+        graceful: bool = True,
+        reboot: bool = False,
+        labels: Sequence[str] = (),
+    ) -> None:
         self.calls.append(f"reset {node} graceful={graceful} reboot={reboot} {','.join(labels)}")
         self.state = "maintenance"
 
