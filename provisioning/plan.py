@@ -131,8 +131,12 @@ def run_plan(
     mode: Mode,
     log: Log,
     clock: Callable[[], float] = time.monotonic,
+    record: Callable[[StepOutcome], None] | None = None,
 ) -> PlanResult:
     """Run (or, in ``plan`` mode, only probe) *steps* in order, one progress line each.
+
+    *record* receives every step's outcome as it ends, the failing one too
+    (status ``failed``), so a report can show how far a failed run got.
 
     :raises PlanError: naming the step that failed and why; later steps do not run.
     """
@@ -155,10 +159,14 @@ def run_plan(
         except _EXPECTED as exc:
             elapsed = clock() - started
             log(f"[{elapsed:5.1f}s] {step.name}: failed")
+            if record is not None:
+                record(StepOutcome(step.name, "failed", elapsed))
             raise PlanError(f"step {step.name} ({step.summary}) failed: {_describe(exc)}") from None
         elapsed = clock() - started
         log(f"[{elapsed:5.1f}s] {step.name}: {status}")
         outcomes.append(StepOutcome(step.name, status, elapsed))
+        if record is not None:
+            record(outcomes[-1])
     result = PlanResult(mode, tuple(outcomes))
     if not result.changed:
         log("nothing to change")

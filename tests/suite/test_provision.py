@@ -10,6 +10,7 @@ then look at what the run built through the kubeconfig it wrote.  Only
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -119,7 +120,13 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Simulator,
     sim = Simulator(base / "state", cluster)
     try:
         outputs: list[str] = []
-        for extra in (("--provision",), ("--provision", "--allow-destructive"), ("--provision",)):
+        allure = ("--alluredir", str(base / "allure"))
+        runs = (
+            ("--provision", *allure),
+            ("--provision", "--allow-destructive"),
+            ("--provision",),
+        )
+        for extra in runs:
             done = run_suite(sim.state, cluster, *extra)
             outputs.append(f"exit {done.returncode}\n{done.stdout}{done.stderr}")
         yield sim, outputs
@@ -143,6 +150,22 @@ def test_old_disk_signatures_stop_the_run_naming_nodes_disks_and_flag(
     assert "node04" not in message
     assert "--allow-destructive" in message
     assert "Traceback" not in refused
+
+
+def test_a_failed_build_is_an_allure_result_with_the_plan_steps(
+    built: tuple[Simulator, list[str]],
+) -> None:
+    sim, _ = built
+    results = [
+        json.loads(path.read_text()) for path in (sim.state.parent / "allure").glob("*-result.json")
+    ]
+    built_result = next(r for r in results if r["name"] == "Provision K8S-CLUSTER (apply)")
+    assert built_result["status"] == "failed"
+    assert "step storage disks" in built_result["statusDetails"]["message"]
+    steps = {s["name"]: s["status"] for s in built_result["steps"]}
+    assert steps["apply-config node03: done"] == "passed"
+    assert steps["storage disks: failed"] == "failed"
+    assert {"name": "epic", "value": "provisioning"} in built_result["labels"]
 
 
 def test_second_run_with_the_flag_builds_the_rest(built: tuple[Simulator, list[str]]) -> None:
