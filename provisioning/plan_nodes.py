@@ -165,11 +165,20 @@ def preflight(ctx: StepContext) -> StepSpec:
 # -- machine config --------------------------------------------------------------------
 
 
-def send_config(ctx: StepContext, node: inventory.Node, address: str) -> None:
-    """Send *node*'s rendered config to a node in maintenance mode at *address*.
+def send_config(
+    ctx: StepContext,
+    node: inventory.Node,
+    address: str,
+    *,
+    insecure: bool = True,
+    mode: str = "auto",
+) -> None:
+    """Send *node*'s rendered config to the node at *address*.
 
-    *address* is usually the node's own IP; the IP-change procedure
-    (:mod:`provisioning.readdress`) sends the new config to the old address.
+    By default to a node in maintenance mode (``--insecure``) at its own IP;
+    the IP-change procedure (:mod:`provisioning.readdress`) sends the new
+    config to the old address, and remediation re-applies a configured
+    node's config through the talosconfig (``insecure=False``).
     """
     machine_secrets = ctx.secrets.load_or_create()
     # Render first: a definition error is reported before any node is touched.
@@ -182,7 +191,11 @@ def send_config(ctx: StepContext, node: inventory.Node, address: str) -> None:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(base.to_yaml())
         ctx.talos.apply_config(
-            address, path, patches=[ref.path for ref in node.patches], insecure=True
+            address,
+            path,
+            patches=[ref.path for ref in node.patches],
+            insecure=insecure,
+            mode=mode,
         )
     finally:
         path.unlink(missing_ok=True)

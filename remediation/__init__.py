@@ -1,0 +1,1 @@
+"""Remediation: plans of actions that bring failing controls back, applied only when allowed."""

@@ -1,0 +1,146 @@
+"""Executing actions against a cluster through the drivers (the concrete :class:`Operations`).
+
+Why it reuses the provisioning steps: a remediation is provisioning applied
+to one drifted piece -- a Helm release, a node's config, the first backup,
+the kubeconfig -- so the same step code (and the same behaviour on real
+Talos) does the work; only the re-apply of a *configured* node's config
+differs from provisioning's maintenance-mode apply, and the node rebuild is
+the IP-change procedure of :mod:`provisioning.readdress` aimed at the node's
+current address.  Waiting for health after a disruptive action asks the
+same two questions the operator would: is the Kubernetes node Ready, and does
+etcd list every control-plane node as a voting member.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from provisioning import inventory
+from provisioning.backup_files import prune
+from provisioning.drivers import Target, errors
+from provisioning.drivers.helm import HelmDriver
+from provisioning.drivers.kube import KubeDriver
+from provisioning.drivers.talosctl import TalosDriver
+from provisioning.plan import Step, run_plan
+from provisioning.plan_addons import backup, helm_release
+from provisioning.plan_cluster import kubeconfig
+from provisioning.plan_context import PlanError, StepContext, Timeouts, wait_for
+from provisioning.plan_nodes import send_config
+from provisioning.readdress import readdress_steps
+from provisioning.secrets import SecretStore
+from remediation.actions import (
+    Action,
+    ApplyConfig,
+    CreateObject,
+    DeleteObject,
+    HelmUpgrade,
+    PatchObject,
+    PruneBackups,
+    RebuildNode,
+    RegenerateKubeconfig,
+    TakeBackup,
+    UpgradeNode,
+)
+
+
+class ClusterOperations:
+    """Drivers for one target, plus the definition they act for."""
+
+    def __init__(
+        self,
+        cluster: inventory.Cluster,
+        target: Target,
+        kube: KubeDriver,
+        *,
+        scratch: Path,
+        log: Callable[[str], None],
+        timeouts: Timeouts | None = None,
+    ) -> None:
+        self.cluster, self.target, self.kube, self.log = cluster, target, kube, log
+        self.talos = TalosDriver(target)
+        self.ctx = StepContext(
+            cluster=cluster,
+            target=target,
+            talos=self.talos,
+            helm=HelmDriver(target, repository_config=scratch / "repositories.yaml"),
+            kube=lambda: kube,
+            secrets=SecretStore(
+                cluster.secrets.directory, cluster.secrets.recipient, cluster.secrets.identity_file
+            ),
+            allow_destructive=True,  # execute() already refused what the run did not allow
+            log=log,
+            timeouts=timeouts or Timeouts(),
+            sleep=time.sleep,
+            clock=time.monotonic,
+        )
+
+    def run(self, action: Action) -> None:
+        change = action.change
+        if isinstance(change, PatchObject):
+            self.kube.patch(
+                change.kind, change.name, change.patch, change.patch_type, change.namespace
+            )
+        elif isinstance(change, CreateObject):
+            self.kube.create(change.kind, change.body, change.namespace)
+        elif isinstance(change, DeleteObject):
+            with contextlib.suppress(errors.NotFound):  # already gone: the goal holds
+                self.kube.delete(change.kind, change.name, change.namespace)
+        elif isinstance(change, ApplyConfig):
+            node = self.cluster.node(change.node)
+            send_config(self.ctx, node, str(node.ip), insecure=False, mode=change.mode)
+        elif isinstance(change, HelmUpgrade):
+            release = self.cluster.helm[change.release]
+            helm_release(self.ctx, change.release, release).apply()
+        elif isinstance(change, UpgradeNode):
+            node = self.cluster.node(change.node)
+            self.talos.upgrade(str(node.ip), change.image, wait=True)
+        elif isinstance(change, RebuildNode):
+            node = self.cluster.node(change.node)
+            steps = readdress_steps(self.ctx, self.talos, node, change.address)
+            plan = [Step(s.name, s.summary, s.is_done, s.apply) for s in steps]
+            run_plan(plan, mode="apply", log=self.log)
+        elif isinstance(change, TakeBackup):
+            backup(self.ctx).apply()
+        elif isinstance(change, PruneBackups):
+            settings = self.cluster.backup
+            prune(settings.directory, settings.retention_days, datetime.now(UTC))
+        elif isinstance(change, RegenerateKubeconfig):
+            kubeconfig(self.ctx).apply()
+        else:  # pragma: no cover - the Change union is closed
+            raise PlanError(f"no operation for {type(change).__name__}")
+
+    def wait_healthy(self, node: str) -> None:
+        wanted = self.cluster.node(node)
+        control_planes = {n.hostname for n in self.cluster.control_plane_nodes}
+
+        def missing() -> list[str]:
+            problems: list[str] = []
+            try:
+                found = self.kube.get(("", "v1", "nodes"), wanted.hostname)
+                conditions = (found.get("status") or {}).get("conditions") or []
+                ready = any(
+                    c.get("type") == "Ready" and c.get("status") == "True" for c in conditions
+                )
+                if not ready:
+                    problems.append(f"node {wanted.hostname} not Ready")
+            except errors.DriverError as exc:
+                problems.append(f"node {wanted.hostname}: {exc}")
+            try:
+                asker = next(n for n in self.cluster.control_plane_nodes if n.name != node)
+                members = self.talos.etcd_members(str(asker.ip))
+                voting = {m.hostname for m in members if not m.is_learner}
+                if not control_planes <= voting:
+                    problems.append(f"etcd voting members {sorted(voting)}")
+            except (StopIteration, errors.DriverError) as exc:
+                problems.append(f"etcd: {exc}")
+            return problems
+
+        wait_for(self.ctx, self.ctx.timeouts.nodes, missing, f"{node} and etcd to be healthy")
+
+
+def _is_ready(condition: dict[str, object]) -> bool:
+    return condition.get("type") == "Ready" and condition.get("status") == "True"
