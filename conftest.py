@@ -5,6 +5,7 @@ from __future__ import annotations
 pytest_plugins = [
     "fixtures.plugin",
     "fixtures.definition",
+    "fixtures.remediate",
     "fixtures.verify",
     "fixtures.target",
     "fixtures.provision",
