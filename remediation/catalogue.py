@@ -11,7 +11,7 @@ import importlib
 
 from remediation.registry import REGISTRY, Registry
 
-AREAS: tuple[str, ...] = ()
+AREAS: tuple[str, ...] = ("node_config", "objects", "nodes", "releases", "housekeeping")
 
 
 def loaded() -> Registry:

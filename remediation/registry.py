@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from checks.findings import Finding
 from checks.snapshot import Snapshot
-from remediation.actions import Plan
+from remediation.actions import Plan, Risk
 
 Planner = Callable[[Sequence[Finding], Snapshot], Plan]
 
@@ -24,18 +24,28 @@ Planner = Callable[[Sequence[Finding], Snapshot], Plan]
 class Registry:
     def __init__(self) -> None:
         self._planners: dict[str, Planner] = {}
+        self._risks: dict[str, Risk] = {}
 
-    def planner(self, *controls: str) -> Callable[[Planner], Planner]:
-        """Register the decorated function as the planner of *controls*."""
+    def planner(self, *controls: str, risk: Risk) -> Callable[[Planner], Planner]:
+        """Register the decorated function as the planner of *controls*.
+
+        *risk* is the most severe class its actions can have; the features'
+        ``@remediation:`` tags are checked against it.
+        """
 
         def register(function: Planner) -> Planner:
             for control in controls:
                 if control in self._planners:
                     raise ValueError(f"control {control} already has a planner")
                 self._planners[control] = function
+                self._risks[control] = risk
             return function
 
         return register
+
+    def risk(self, control: str) -> Risk | None:
+        """The declared risk of *control*'s fixes; None when it has no planner (manual)."""
+        return self._risks.get(control)
 
     def get(self, control: str) -> Planner | None:
         return self._planners.get(control)

@@ -1,0 +1,113 @@
+"""Controls fixed by acting on whole nodes: upgrades (disruptive) and rebuilds (destructive).
+
+Why these are not safe: a ``talosctl upgrade`` reboots the node into a new
+installer image (missing extensions, wrong Talos version); re-encrypting
+STATE/EPHEMERAL or re-creating a stale etcd member means wiping those volumes
+and rejoining etcd -- the article's member procedure
+(:class:`~remediation.actions.RebuildNode`).  Each action names one node and
+carries ``node=`` so :mod:`remediation.execute` waits for that node and etcd
+to be healthy before the next one: never two control-plane nodes down at once.
+
+The address a node is rebuilt from is where it answers today: the Kubernetes
+Node's InternalIP when the API knows it (after an IP change the inventory's
+address may be stale), else the inventory IP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from checks import snapshot as model
+from checks.findings import Finding
+from checks.snapshot import Snapshot, named
+from provisioning import inventory, schematic
+from remediation.actions import Action, Plan, RebuildNode, Risk, UpgradeNode
+from remediation.registry import planner
+from remediation.targets import nodes_in
+
+
+def installer(cluster: inventory.Cluster) -> str:
+    factory = cluster.image_factory
+    return schematic.installer_image(
+        factory.installer_repository, factory.schematic, cluster.versions.talos
+    )
+
+
+def current_address(snapshot: Snapshot, node: inventory.Node) -> str:
+    try:
+        found = named(snapshot.objects(model.NODES), node.hostname)
+    except Exception:  # noqa: BLE001 - the API is unreadable: the inventory is all we have
+        found = {}
+    for address in (found.get("status") or {}).get("addresses") or []:
+        if address.get("type") == "InternalIP" and address.get("address"):
+            return str(address["address"])
+    return str(node.ip)
+
+
+def _upgrades(control: str, nodes: Sequence[inventory.Node], image: str, why: str) -> Plan:
+    return Plan(
+        control,
+        tuple(
+            Action(
+                control,
+                f"{node.name} ({node.hostname})",
+                f"upgrade to the schematic's installer ({why}; the node reboots)",
+                UpgradeNode(node.name, image),
+                Risk.DISRUPTIVE,
+                node=node.name,
+            )
+            for node in nodes
+        ),
+    )
+
+
+@planner("LH-01", risk=Risk.DISRUPTIVE)
+def install_extensions(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
+    cluster = snapshot.definition
+    return _upgrades("LH-01", nodes_in(findings, cluster), installer(cluster), "extensions")
+
+
+@planner("TOP-03", risk=Risk.DISRUPTIVE)
+def talos_version(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
+    cluster = snapshot.definition
+    wrong = [
+        n
+        for n in cluster.nodes
+        if snapshot.talos_versions.get(n.name) not in (None, cluster.versions.talos)
+    ]
+    plan = _upgrades("TOP-03", wrong, installer(cluster), f"Talos {cluster.versions.talos}")
+    kubelet = [
+        f for f in findings if "kubelet" in f.observed.lower() or "kubernetes" in f.target.lower()
+    ]
+    manual = (
+        (f"Kubernetes version: talosctl upgrade-k8s --to {cluster.versions.kubernetes}",)
+        if kubelet
+        else ()
+    )
+    return Plan("TOP-03", plan.actions, manual)
+
+
+def _rebuilds(control: str, findings: Sequence[Finding], snapshot: Snapshot, why: str) -> Plan:
+    cluster = snapshot.definition
+    actions = tuple(
+        Action(
+            control,
+            f"{node.name} ({node.hostname})",
+            f"{why}: remove its etcd member, wipe STATE and EPHEMERAL, re-apply its config",
+            RebuildNode(node.name, current_address(snapshot, node)),
+            Risk.DESTRUCTIVE,
+            node=node.name,
+        )
+        for node in nodes_in(findings, cluster)
+    )
+    return Plan(control, actions)
+
+
+@planner("ENC-01", risk=Risk.DESTRUCTIVE)
+def reencrypt(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
+    return _rebuilds("ENC-01", findings, snapshot, "format STATE and EPHEMERAL as LUKS2")
+
+
+@planner("ETCD-02", risk=Risk.DESTRUCTIVE)
+def rejoin_member(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
+    return _rebuilds("ETCD-02", findings, snapshot, "rejoin etcd at the node's current address")

@@ -1,0 +1,211 @@
+"""Controls fixed by patching, creating or deleting Kubernetes objects (safe).
+
+Why these are safe: each action changes one object's declared fields back to
+the definition's values -- no pod restarts, no node touched.  The objects are
+named from the snapshot, so the plan shows the exact patch that will be sent:
+
+* CIL-02: the kube-proxy DaemonSet is deleted (Talos with ``proxy.disabled``
+  never recreates it; Cilium replaces it);
+* NP-01: each namespace without the default-deny policy gets the
+  definition's ``default-deny`` CiliumNetworkPolicy (from cluster/manifests);
+* LH-04: the ``default-replica-count`` Setting, the chart's StorageClass
+  ConfigMap (the manager rebuilds the class from it; class parameters are
+  immutable) and each volume's ``numberOfReplicas`` are patched to the
+  declared count;
+* LH-05: exactly one default class -- the annotation is removed from the
+  others and set on Longhorn's;
+* LH-06: volumes whose replica count is wrong get the declared count (the
+  other causes, missing or failed replicas, are Longhorn's to rebuild).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml
+
+from checks import snapshot as model
+from checks.findings import Finding
+from checks.snapshot import Snapshot, dotted, named
+from provisioning.plan_addons import manifest_documents
+from remediation.actions import Action, CreateObject, DeleteObject, PatchObject, Plan, Risk
+from remediation.registry import planner
+
+LONGHORN_NAMESPACE = "longhorn-system"
+CLASS_CONFIGMAP = "longhorn-storageclass"
+DEFAULT_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+BETA_DEFAULT_ANNOTATION = "storageclass.beta.kubernetes.io/is-default-class"
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+@planner("CIL-02", risk=Risk.SAFE)
+def delete_kube_proxy(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
+    actions = []
+    for ds in snapshot.objects(model.DAEMONSETS):
+        meta = _meta(ds)
+        labels = meta.get("labels") or {}
+        if meta.get("name") == "kube-proxy" or labels.get("k8s-app") == "kube-proxy":
+            where = f"DaemonSet {meta.get('namespace')}/{meta.get('name')}"
+            change = DeleteObject(
+                model.DAEMONSETS.path, str(meta.get("name")), meta.get("namespace")
+            )
+            actions.append(Action("CIL-02", where, "delete kube-proxy", change, Risk.SAFE))
+    return Plan("CIL-02", tuple(actions))
+
+
+def default_deny_template(snapshot: Snapshot) -> Mapping[str, Any] | None:
+    for doc in manifest_documents(snapshot.definition.manifests):
+        if doc.get("kind") == "CiliumNetworkPolicy" and _meta(doc).get("name") == "default-deny":
+            return doc
+    return None
+
+
+def _denies_all(policy: Mapping[str, Any]) -> bool:
+    spec = policy.get("spec") or {}
+    return (
+        spec.get("endpointSelector") == {}
+        and spec.get("ingress") == [{}]
+        and spec.get("egress") == [{}]
+    )
+
+
+@planner("NP-01", risk=Risk.SAFE)
+def create_default_deny(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
+    template = default_deny_template(snapshot)
+    if template is None:
+        return Plan(
+            "NP-01",
+            manual=(f"no default-deny CiliumNetworkPolicy in {snapshot.definition.manifests}",),
+        )
+    system = set(snapshot.definition.security.system_namespaces)
+    policies = snapshot.objects(model.CILIUM_NETWORK_POLICIES)
+    covered = {str(_meta(p).get("namespace")) for p in policies if _denies_all(p)}
+    actions = []
+    for ns in snapshot.objects(model.NAMESPACES):
+        name = str(_meta(ns).get("name"))
+        if name in system or name in covered or dotted(ns, "status.phase") == "Terminating":
+            continue
+        body = copy.deepcopy(dict(template))
+        body["metadata"] = {"name": "default-deny", "namespace": name}
+        change = CreateObject(model.CILIUM_NETWORK_POLICIES.path, name, body)
+        actions.append(
+            Action(
+                "NP-01", f"namespace {name}", "create the default-deny policy", change, Risk.SAFE
+            )
+        )
+    return Plan("NP-01", tuple(actions))
+
+
+def _setting_value(setting: Mapping[str, Any]) -> str:
+    return str(setting.get("value", dotted(setting, "spec.value", "")))
+
+
+def _volume_actions(control: str, snapshot: Snapshot, want: int) -> list[Action]:
+    actions = []
+    for volume in snapshot.objects(model.LONGHORN_VOLUMES):
+        meta = _meta(volume)
+        if dotted(volume, "spec.numberOfReplicas") == want:
+            continue
+        change = PatchObject(
+            model.LONGHORN_VOLUMES.path,
+            str(meta.get("name")),
+            meta.get("namespace"),
+            {"spec": {"numberOfReplicas": want}},
+        )
+        actions.append(
+            Action(
+                control,
+                f"Volume {meta.get('namespace')}/{meta.get('name')}",
+                f"set numberOfReplicas to {want}",
+                change,
+                Risk.SAFE,
+            )
+        )
+    return actions
+
+
+@planner("LH-04", risk=Risk.SAFE)
+def replica_counts(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
+    want = snapshot.definition.storage.replica_count
+    actions: list[Action] = []
+    setting = named(snapshot.objects(model.LONGHORN_SETTINGS), "default-replica-count")
+    if setting and _setting_value(setting) != str(want):
+        meta = _meta(setting)
+        change = PatchObject(
+            model.LONGHORN_SETTINGS.path,
+            "default-replica-count",
+            meta.get("namespace"),
+            {"value": str(want)},
+        )
+        actions.append(
+            Action("LH-04", "Setting default-replica-count", f"set to {want}", change, Risk.SAFE)
+        )
+    configmap = named(snapshot.objects(model.CONFIGMAPS), CLASS_CONFIGMAP, LONGHORN_NAMESPACE)
+    text = (configmap.get("data") or {}).get("storageclass.yaml") if configmap else None
+    if isinstance(text, str):
+        doc = yaml.safe_load(text) or {}
+        params = doc.setdefault("parameters", {})
+        if str(params.get("numberOfReplicas")) != str(want):
+            params["numberOfReplicas"] = str(want)
+            change = PatchObject(
+                model.CONFIGMAPS.path,
+                CLASS_CONFIGMAP,
+                LONGHORN_NAMESPACE,
+                {"data": {"storageclass.yaml": yaml.safe_dump(doc, sort_keys=False)}},
+            )
+            actions.append(
+                Action(
+                    "LH-04",
+                    f"ConfigMap {LONGHORN_NAMESPACE}/{CLASS_CONFIGMAP}",
+                    f"StorageClass longhorn asks for {want} replicas",
+                    change,
+                    Risk.SAFE,
+                )
+            )
+    actions += _volume_actions("LH-04", snapshot, want)
+    return Plan("LH-04", tuple(actions))
+
+
+@planner("LH-05", risk=Risk.SAFE)
+def one_default_class(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
+    actions = []
+    for sc in snapshot.objects(model.STORAGE_CLASSES):
+        meta = _meta(sc)
+        name = str(meta.get("name"))
+        annotations = meta.get("annotations") or {}
+        is_default = "true" in (
+            annotations.get(DEFAULT_ANNOTATION),
+            annotations.get(BETA_DEFAULT_ANNOTATION),
+        )
+        should = sc.get("provisioner") == "driver.longhorn.io" and name == "longhorn"
+        if is_default == should:
+            continue
+        value = "true" if should else None
+        patch = {"metadata": {"annotations": {DEFAULT_ANNOTATION: value}}}
+        if not should and BETA_DEFAULT_ANNOTATION in annotations:
+            patch["metadata"]["annotations"][BETA_DEFAULT_ANNOTATION] = None
+        change = PatchObject(model.STORAGE_CLASSES.path, name, None, patch)
+        summary = "make it the default class" if should else "it is no longer a default class"
+        actions.append(Action("LH-05", f"StorageClass/{name}", summary, change, Risk.SAFE))
+    return Plan("LH-05", tuple(actions))
+
+
+@planner("LH-06", risk=Risk.SAFE)
+def volume_replicas(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
+    want = snapshot.definition.storage.replica_count
+    actions = _volume_actions("LH-06", snapshot, want)
+    manual = (
+        ()
+        if actions
+        else (
+            "Longhorn rebuilds missing or failed replicas itself once enough storage nodes are "
+            "schedulable; check LH-03 and the volume's events",
+        )
+    )
+    return Plan("LH-06", tuple(actions), manual)

@@ -1,0 +1,185 @@
+"""Planners turn findings into exact actions with the declared risk (hand-built snapshots)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from checks import snapshot as model
+from checks.findings import Finding
+from checks.snapshot import Snapshot
+from provisioning import inventory
+from remediation import catalogue
+from remediation.actions import (
+    ApplyConfig,
+    CreateObject,
+    DeleteObject,
+    HelmUpgrade,
+    PatchObject,
+    RebuildNode,
+    Risk,
+    UpgradeNode,
+)
+from remediation.targets import nodes_in
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> inventory.Cluster:
+    return inventory.load_cluster(ROOT / "cluster")
+
+
+def snap(cluster: inventory.Cluster, **kube: list[dict[str, Any]]) -> Snapshot:
+    """A snapshot holding *kube* objects, keyed by plural (core and Longhorn nodes differ:
+    ``nodes`` and ``longhorn_nodes``)."""
+    keys = {kind.plural: kind.key for kind in reversed(model.KUBE_KINDS)}
+    keys["longhorn_nodes"] = model.LONGHORN_NODES.key
+    return Snapshot(
+        definition=cluster,
+        target="test",
+        live=False,
+        taken_at=datetime.now(UTC),
+        kube={keys[name]: objects for name, objects in kube.items()},
+    )
+
+
+def finding(target: str) -> Finding:
+    return Finding(target, "x", "y")
+
+
+def test_nodes_are_found_by_inventory_name_or_hostname(cluster: inventory.Cluster) -> None:
+    found = nodes_in(
+        [finding("node03 (k8s-node03)"), finding("k8s-node05"), finding("StorageClass/x")], cluster
+    )
+    assert [n.name for n in found] == ["node03", "node05"]
+    assert nodes_in([finding("node033")], cluster) == []
+
+
+def test_config_controls_reapply_to_the_named_nodes_or_every_control_plane(
+    cluster: inventory.Cluster,
+) -> None:
+    registry = catalogue.loaded()
+    plan = registry.plan("SEC-01", [finding("node02 (k8s-node02)")], snap(cluster))
+    assert [(a.target, a.change, a.risk) for a in plan.actions] == [
+        ("node02 (k8s-node02)", ApplyConfig("node02"), Risk.SAFE)
+    ]
+    cluster_wide = registry.plan("PSA-02", [finding("node02 (k8s-node02)")], snap(cluster))
+    assert [a.change for a in cluster_wide.actions] == [
+        ApplyConfig(n.name) for n in cluster.control_plane_nodes
+    ]
+
+
+def test_kube_proxy_is_deleted(cluster: inventory.Cluster) -> None:
+    proxy = {"metadata": {"name": "kube-proxy", "namespace": "kube-system"}}
+    cilium = {"metadata": {"name": "cilium", "namespace": "kube-system"}}
+    plan = catalogue.loaded().plan("CIL-02", [], snap(cluster, daemonsets=[proxy, cilium]))
+    assert [a.change for a in plan.actions] == [
+        DeleteObject(model.DAEMONSETS.path, "kube-proxy", "kube-system")
+    ]
+
+
+def test_default_deny_is_created_only_where_missing(cluster: inventory.Cluster) -> None:
+    namespaces = [
+        {"metadata": {"name": name}}
+        for name in ("default", "apps", "kube-system", "longhorn-system")
+    ]
+    deny = {
+        "metadata": {"name": "default-deny", "namespace": "default"},
+        "spec": {"endpointSelector": {}, "ingress": [{}], "egress": [{}]},
+    }
+    state = snap(cluster, namespaces=namespaces, ciliumnetworkpolicies=[deny])
+    plan = catalogue.loaded().plan("NP-01", [finding("namespace apps")], state)
+    (action,) = plan.actions
+    assert isinstance(action.change, CreateObject)
+    assert action.change.namespace == "apps"
+    assert action.change.body["metadata"] == {"name": "default-deny", "namespace": "apps"}
+    assert action.change.body["spec"] == deny["spec"]
+    assert action.risk is Risk.SAFE
+
+
+def test_replica_counts_patch_setting_class_configmap_and_volumes(
+    cluster: inventory.Cluster,
+) -> None:
+    setting = {
+        "metadata": {"name": "default-replica-count", "namespace": "longhorn-system"},
+        "value": "2",
+    }
+    sc_text = yaml.safe_dump({"kind": "StorageClass", "parameters": {"numberOfReplicas": "2"}})
+    configmap = {
+        "metadata": {"name": "longhorn-storageclass", "namespace": "longhorn-system"},
+        "data": {"storageclass.yaml": sc_text},
+    }
+    good = {
+        "metadata": {"name": "pvc-a", "namespace": "longhorn-system"},
+        "spec": {"numberOfReplicas": 3},
+    }
+    bad = {
+        "metadata": {"name": "pvc-b", "namespace": "longhorn-system"},
+        "spec": {"numberOfReplicas": 2},
+    }
+    state = snap(cluster, settings=[setting], configmaps=[configmap], volumes=[good, bad])
+    plan = catalogue.loaded().plan("LH-04", [], state)
+    changes = [a.change for a in plan.actions]
+    assert all(isinstance(c, PatchObject) for c in changes)
+    patches = {c.name: c.patch for c in changes if isinstance(c, PatchObject)}
+    assert patches["default-replica-count"] == {"value": "3"}
+    assert patches["pvc-b"] == {"spec": {"numberOfReplicas": 3}}
+    assert "pvc-a" not in patches
+    new_class = yaml.safe_load(patches["longhorn-storageclass"]["data"]["storageclass.yaml"])
+    assert new_class["parameters"]["numberOfReplicas"] == "3"
+
+
+def test_exactly_one_default_class_is_restored(cluster: inventory.Cluster) -> None:
+    annotation = "storageclass.kubernetes.io/is-default-class"
+    longhorn = {"metadata": {"name": "longhorn"}, "provisioner": "driver.longhorn.io"}
+    local = {"metadata": {"name": "local-path", "annotations": {annotation: "true"}}}
+    plan = catalogue.loaded().plan("LH-05", [], snap(cluster, storageclasses=[longhorn, local]))
+    patches = {
+        a.change.name: a.change.patch for a in plan.actions if isinstance(a.change, PatchObject)
+    }
+    assert patches == {
+        "longhorn": {"metadata": {"annotations": {annotation: "true"}}},
+        "local-path": {"metadata": {"annotations": {annotation: None}}},
+    }
+
+
+def test_node_actions_are_rolled_per_node_with_their_risk(cluster: inventory.Cluster) -> None:
+    node = {
+        "metadata": {"name": "k8s-node03"},
+        "status": {"addresses": [{"type": "InternalIP", "address": "10.10.20.118"}]},
+    }
+    registry = catalogue.loaded()
+    rebuild = registry.plan(
+        "ETCD-02", [finding("node03 (k8s-node03)")], snap(cluster, nodes=[node])
+    )
+    (action,) = rebuild.actions
+    assert action.change == RebuildNode("node03", "10.10.20.118")
+    assert (action.risk, action.node) == (Risk.DESTRUCTIVE, "node03")
+    upgrade = registry.plan("LH-01", [finding("node04 (k8s-node04)")], snap(cluster))
+    (action,) = upgrade.actions
+    assert isinstance(action.change, UpgradeNode)
+    assert action.change.image.startswith("factory.talos.dev/installer/613e1592")
+    assert action.risk is Risk.DISRUPTIVE
+
+
+def test_helm_controls_share_one_release_upgrade(cluster: inventory.Cluster) -> None:
+    plan = catalogue.loaded().plan(
+        "CIL-05", [finding("Deployment kube-system/cilium-operator")], snap(cluster)
+    )
+    assert [a.change for a in plan.actions] == [HelmUpgrade("cilium")]
+    assert plan.actions[0].risk is Risk.DISRUPTIVE
+
+
+def test_a_control_without_a_planner_is_manual_with_its_docs(cluster: inventory.Cluster) -> None:
+    found = Finding("node01 (k8s-node01)", "Ready", "absent", doc="https://example.invalid/doc")
+    plan = catalogue.loaded().plan("TOP-01", [found], snap(cluster))
+    assert plan.actions == ()
+    assert plan.manual == (
+        "no automatic remediation for this control; see https://example.invalid/doc",
+    )
+    assert catalogue.loaded().risk("TOP-01") is None
