@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 RESULTS := reports/allure-results
 PYTEST_FLAGS ?=
 
-.PHONY: venv lint test conformance report report-tools clean
+.PHONY: venv lint test conformance report report-tools browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ lint: venv
 	$(BIN)/mypy tests --explicit-package-bases
 	$(BIN)/lint-imports
 
-test: lint report-tools
+test: lint report-tools browser
 	$(BIN)/pytest tests $(PYTEST_FLAGS)
 
 conformance: venv
@@ -40,6 +40,12 @@ conformance: venv
 report-tools:
 	test reports/node_modules/.package-lock.json -nt reports/package-lock.json \
 		|| (cd reports && npm ci --no-audit --no-fund)
+
+# Headless Chromium for tests/reports/test_html_report.py: Debian's package, installed only
+# when missing (CI runs as root on Debian; elsewhere install it yourself).
+browser:
+	command -v chromium >/dev/null 2>&1 \
+		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 
 report: report-tools
 	@# allurerc.json: output reports/html, history carried in reports/history/history.jsonl

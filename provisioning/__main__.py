@@ -1,4 +1,4 @@
-"""Command line: ``python -m provisioning validate|render|backup``.
+"""Command line: ``python -m provisioning validate|render|backup|nightly``.
 
 Every failure an operator can cause -- a bad definition, an unreadable file,
 a missing identity -- is printed as one line per problem (file, field, line,
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from provisioning import backup, inventory, render, secrets
+from provisioning import backup, inventory, nightly, readdress, render, secrets
 from provisioning.problems import DefinitionError, Problem
 
 
@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rendering.set_defaults(func=cmd_render)
     backup.add_backup_command(commands)
+    nightly.add_nightly_command(commands)
+    readdress.add_readdress_command(commands)
     return parser
 
 
