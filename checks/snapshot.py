@@ -12,6 +12,17 @@ instead of an empty value: asking for it raises :class:`~checks.findings.Unobser
 which the suite reports as skipped, never as passed.  An empty list therefore
 always means "observed, and there are none".
 
+A source read from every node at once can fail on some nodes only (a node
+powered off: talosctl prints the others' resources and the errors).  Then
+the answering nodes' data is kept, the silent node is absent from the
+per-node mapping (:meth:`Snapshot.resources`, :attr:`Snapshot.configz`,
+:attr:`Snapshot.talos_versions`), and its reason is under the key
+:func:`on_node` gives -- ``missing["volumestatuses on node03"]``.  Checks
+that judge one node at a time ask :meth:`Snapshot.node_resources` /
+:meth:`Snapshot.kubelet_config`, which raise :class:`Unobservable` with that
+reason; :meth:`Snapshot.unread_nodes` lists them for a check that reports
+the silent nodes itself.
+
 Nothing secret is held: Kubernetes Secrets are never listed, machine configs
 are stored with their secret fields redacted, and the kubeconfig is reduced to
 its client certificate's public facts.
@@ -121,6 +132,11 @@ BACKUPS = "backups"
 KUBECONFIG = "kubeconfig"
 
 
+def on_node(source: str, node: str) -> str:
+    """The :attr:`Snapshot.missing` key of *source* unread on one node: ``"configz on node03"``."""
+    return f"{source} on {node}"
+
+
 @dataclass(frozen=True)
 class EtcdMember:
     """One row of ``talosctl etcd members`` as the queried node reports it."""
@@ -214,12 +230,36 @@ class Snapshot:
             raise self._unobservable(talos_type)
         return self.talos[talos_type]
 
+    def node_resources(self, talos_type: str, node: str) -> Sequence[TalosResource]:
+        """*node*'s resources of *talos_type*; :class:`Unobservable` when it did not answer."""
+        per_node = self.resources(talos_type)
+        if node not in per_node:
+            raise self._unobservable(on_node(talos_type, node))
+        return per_node[node]
+
+    def unread_nodes(self, source: str) -> Mapping[str, str]:
+        """Node name -> why *source* (a Talos type, :data:`CONFIGZ` ...) was not read there."""
+        prefix = on_node(source, "")
+        return {
+            key.removeprefix(prefix): reason
+            for key, reason in self.missing.items()
+            if key.startswith(prefix)
+        }
+
+    def kubelet_config(self, node: str) -> Mapping[str, Any]:
+        """*node*'s running kubelet configuration (configz); :class:`Unobservable` if unread."""
+        self.require(CONFIGZ)
+        if node not in self.configz:
+            raise self._unobservable(on_node(CONFIGZ, node))
+        return self.configz[node]
+
     def machine_config(self, node: str) -> Sequence[Mapping[str, Any]]:
         """*node*'s applied machine config as YAML documents (secret fields redacted)."""
         per_node = self.resources(MACHINE_CONFIG)
         found = per_node.get(node)
         if not found:
-            raise Unobservable(f"no machine config was read from {node}")
+            reason = self.missing.get(on_node(MACHINE_CONFIG, node))
+            raise Unobservable(reason or f"no machine config was read from {node}")
         docs = found[0].get("spec")
         if not isinstance(docs, list):
             raise Unobservable(f"the machine config read from {node} is not parsed YAML")

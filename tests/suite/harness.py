@@ -1,0 +1,328 @@
+"""The drift-test harness: a provisioned simulated cluster built once, drifted copies of it.
+
+Why a template: provisioning the six-node cluster takes about forty seconds,
+a copy of its stopped state directory a fraction of one.  A drift test
+copies the template (definition, secrets, backups and state together, since
+the definition names the secrets and backup directories relative to
+itself), applies its drifts through the simulator's Python drift API while
+the copy is stopped, starts ``python -m simulator serve`` on it, and then
+observes it exactly as a conformance run does: through the real collector
+(:func:`fixtures.observe.collect`) or by running the suite as a subprocess
+(:meth:`RunningCluster.run_suite`), whose ``target`` fixture finds the
+simulator serving the state directory and reuses it.
+
+Nothing is written outside the temporary directories: the copy's secrets
+and backups are its own, the suite's summary and JUnit files go to the
+copy too.  This module is also a pytest plugin for those subprocess runs
+(``-p tests.suite.harness``): it records each scenario's control id (its
+``@ABC-01`` tag, a ``control`` mark) as a JUnit property, which is how the
+outcomes are mapped back to controls without parsing test names.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import pytest
+
+from provisioning import inventory
+from provisioning.drivers import Target
+
+if TYPE_CHECKING:
+    # The suite's plugin modules (fixtures.*) are imported lazily: as the
+    # subprocess plugin, this module loads before the root conftest, and a
+    # plugin module imported early cannot be assertion-rewritten (a warning,
+    # an error under filterwarnings=error).
+    from checks.snapshot import Snapshot
+    from fixtures.target import SimulatorProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITE_TIMEOUT = 600.0
+CONTROL_PROPERTY = "control"
+# Drifts that edit a file the simulator rewrites when it starts (the kubeconfig is
+# minted afresh at serve): applied once it runs, through its etcd.
+AFTER_START = frozenset({"config_hygiene.expire_kubeconfig"})
+
+Drift = tuple[str, str | None]
+"""``(drift name, node or None)``, as ``python -m simulator drift NAME --node NODE``."""
+
+
+def _target(state: Path) -> Target:
+    return Target(
+        name=f"simulated:{state}",
+        kubeconfig=state / "kubeconfig",
+        talosconfig=state / "talosconfig",
+        bin_dir=state / "bin",
+        live=False,
+    )
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One copy of the cluster: ``base/cluster`` (definition), ``base/state`` (simulator)."""
+
+    base: Path
+
+    @property
+    def cluster_dir(self) -> Path:
+        return self.base / "cluster"
+
+    @property
+    def state(self) -> Path:
+        return self.base / "state"
+
+    def load(self) -> inventory.Cluster:
+        return inventory.load_cluster(self.cluster_dir, display=str(self.cluster_dir))
+
+
+def _simulator(layout: Layout) -> SimulatorProcess:
+    from fixtures.target import SimulatorProcess
+
+    return SimulatorProcess(layout.state, layout.cluster_dir, ROOT)
+
+
+@dataclass(frozen=True)
+class BuiltCluster:
+    """The provisioned, stopped template every drifted copy starts from."""
+
+    layout: Layout
+    seconds: float  # how long building it took (for the report, never asserted)
+
+
+def build_template(base: Path, log: list[str] | None = None) -> BuiltCluster:
+    """Copy ``cluster/`` to *base*, serve it and provision it, then stop the simulator.
+
+    Provisioning runs in-process through the same plan ``pytest --provision
+    --allow-destructive`` runs (node03/node05 carry old disk signatures);
+    a failing step raises :class:`RuntimeError` with the plan's message.
+    """
+    from provisioning.drivers.helm import HelmDriver
+    from provisioning.drivers.kube import KubeDriver
+    from provisioning.drivers.talosctl import TalosDriver
+    from provisioning.plan import PlanError, build_plan, run_plan
+    from provisioning.plan_steps import KubeOps
+    from provisioning.secrets import SecretStore
+
+    started = time.monotonic()
+    layout = Layout(base)
+    shutil.copytree(ROOT / "cluster", layout.cluster_dir)
+    layout.state.mkdir(mode=0o700)
+    cluster = layout.load()
+    target = _target(layout.state)
+    lines = log if log is not None else []
+    simulator = _simulator(layout)
+    simulator.start()
+    kubes: list[KubeDriver] = []
+
+    def kube() -> KubeOps:
+        kubes.append(KubeDriver(target))
+        return kubes[-1]
+
+    try:
+        store = SecretStore(
+            cluster.secrets.directory, cluster.secrets.recipient, cluster.secrets.identity_file
+        )
+        steps = build_plan(
+            cluster,
+            target,
+            talos=TalosDriver(target),
+            helm=HelmDriver(target, repository_config=base / "helm-repositories.yaml"),
+            kube=kube,
+            secrets=store,
+            allow_destructive=True,
+            log=lines.append,
+        )
+        run_plan(steps, mode="apply", log=lines.append)
+    except PlanError as exc:
+        raise RuntimeError(
+            f"provisioning the template failed: {exc}\n" + "\n".join(lines)
+        ) from None
+    finally:
+        for driver in kubes:
+            driver.close()
+        simulator.stop()
+    return BuiltCluster(layout, time.monotonic() - started)
+
+
+# -- running a suite against a copy ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """A ``pytest`` run of feature steps: exit code, per-control outcome and message."""
+
+    returncode: int
+    outcomes: dict[str, str]  # control id -> "passed" | "failed" | "skipped"
+    messages: dict[str, str]  # control id -> failure or skip text ("" when passed)
+    output: str
+
+
+_RANK = {"passed": 0, "skipped": 1, "failed": 2}
+
+
+def parse_junit(path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Control id -> outcome and message, from a JUnit file with ``control`` properties.
+
+    A testcase without the property (a step module's stray test) is left
+    out; two testcases of one control keep the worse outcome.
+    """
+    outcomes: dict[str, str] = {}
+    messages: dict[str, str] = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        controls = [
+            str(prop.get("value"))
+            for prop in case.iter("property")
+            if prop.get("name") == CONTROL_PROPERTY
+        ]
+        outcome, message = "passed", ""
+        for tag in ("failure", "error", "skipped"):
+            found = case.find(tag)
+            if found is not None:
+                outcome = "skipped" if tag == "skipped" else "failed"
+                text = (found.text or "").strip()
+                message = "\n".join(p for p in (found.get("message") or "", text) if p)
+                break
+        for control in controls:
+            if _RANK[outcome] >= _RANK[outcomes.get(control, "passed")]:
+                outcomes[control] = outcome
+                messages[control] = message
+    return outcomes, messages
+
+
+def run_suite(
+    layout: Layout, *args: str, scratch: Path, timeout: float = SUITE_TIMEOUT
+) -> SuiteRun:
+    """``python -m pytest ARGS`` against *layout*'s running simulator, outcomes per control."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    junit = scratch / "junit.xml"
+    junit.unlink(missing_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *args,
+        "--sim-state",
+        str(layout.state),
+        "--cluster",
+        str(layout.cluster_dir),
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "tests.suite.harness",
+        "--junitxml",
+        str(junit),
+        "--summary-dir",
+        str(scratch),
+        "-q",
+    ]
+    done = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    output = done.stdout + done.stderr
+    if not junit.is_file():
+        return SuiteRun(done.returncode, {}, {}, output)
+    outcomes, messages = parse_junit(junit)
+    return SuiteRun(done.returncode, outcomes, messages, output)
+
+
+# -- a drifted, running copy ------------------------------------------------------------
+
+
+@dataclass
+class RunningCluster:
+    """A started copy of the template with its drifts applied."""
+
+    layout: Layout
+    target: Target
+    cluster: inventory.Cluster
+    drifts: tuple[Drift, ...]
+    applied: list[str] = field(default_factory=list)  # what each drift said it changed
+    _runs: int = 0
+
+    def snapshot(self) -> Snapshot:
+        """The cluster as observed now, through the real collector."""
+        from fixtures.observe import collect
+
+        return collect(self.target, self.cluster)
+
+    def run_suite(self, *args: str) -> SuiteRun:
+        """Run ``pytest ARGS`` (feature step modules and options) against this cluster."""
+        self._runs += 1
+        return run_suite(self.layout, *args, scratch=self.layout.base / f"suite-{self._runs}")
+
+
+def _normalise(drift: Drift | str) -> Drift:
+    if isinstance(drift, str):
+        return (drift, None)
+    name, node = drift
+    return (name, node)
+
+
+def _apply(layout: Layout, drifts: Sequence[Drift]) -> list[str]:
+    """Apply *drifts* in one session on the state's etcd (started once if stopped)."""
+    if not drifts:
+        return []
+    # Tests only: the suite itself never imports the simulator.
+    from simulator.drifts import apply_to
+    from simulator.drifts.cli import open_state
+
+    with open_state(layout.state, layout.cluster_dir) as ctx:
+        return [f"{name}: {apply_to(ctx, name, node)}" for name, node in drifts]
+
+
+class ClusterWith(Protocol):
+    """The ``cluster_with`` fixture: ``with cluster_with(("name", "node03")) as running:``."""
+
+    def __call__(self, *drifts: Drift | str) -> AbstractContextManager[RunningCluster]: ...
+
+
+@contextmanager
+def cluster_with(
+    template: BuiltCluster, base: Path, *drifts: Drift | str
+) -> Iterator[RunningCluster]:
+    """A running copy of *template* in *base* with *drifts* applied; stopped on exit."""
+    wanted = tuple(_normalise(d) for d in drifts)
+    layout = Layout(base)
+    shutil.copytree(template.layout.base, layout.base, symlinks=True, dirs_exist_ok=False)
+    applied = _apply(layout, [d for d in wanted if d[0] not in AFTER_START])
+    simulator = _simulator(layout)
+    simulator.start()
+    try:
+        applied += _apply(layout, [d for d in wanted if d[0] in AFTER_START])
+        yield RunningCluster(
+            layout=layout,
+            target=_target(layout.state),
+            cluster=layout.load(),
+            drifts=wanted,
+            applied=applied,
+        )
+    finally:
+        simulator.stop()
+        # The copy's etcd is tens of megabytes; its logs stay for a failing test's reader.
+        shutil.rmtree(layout.state / "etcd", ignore_errors=True)
+
+
+# -- pytest plugin for the subprocess runs ------------------------------------------------
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Record each scenario's control id as a JUnit property (``-p tests.suite.harness``)."""
+    for item in items:
+        for mark in item.iter_markers("control"):
+            if mark.args:
+                item.user_properties.append((CONTROL_PROPERTY, str(mark.args[0])))
