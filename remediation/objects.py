@@ -35,6 +35,7 @@ from remediation.registry import planner
 
 LONGHORN_NAMESPACE = "longhorn-system"
 CLASS_CONFIGMAP = "longhorn-storageclass"
+SETTING_CONFIGMAP = "longhorn-default-setting"
 DEFAULT_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 BETA_DEFAULT_ANNOTATION = "storageclass.beta.kubernetes.io/is-default-class"
 
@@ -130,10 +131,34 @@ def _volume_actions(control: str, snapshot: Snapshot, want: int) -> list[Action]
     return actions
 
 
+def _default_setting_actions(snapshot: Snapshot, want: int) -> list[Action]:
+    """The chart's ``longhorn-default-setting`` ConfigMap, which the manager re-applies to
+    the Setting: left at another count, it would undo the Setting patch."""
+    configmap = named(snapshot.objects(model.CONFIGMAPS), SETTING_CONFIGMAP, LONGHORN_NAMESPACE)
+    text = (configmap.get("data") or {}).get("default-setting.yaml") if configmap else None
+    if not isinstance(text, str):
+        return []
+    parsed = yaml.safe_load(text) or {}
+    if not isinstance(parsed, dict) or "default-replica-count" not in parsed:
+        return []
+    if str(parsed["default-replica-count"]) == str(want):
+        return []
+    parsed["default-replica-count"] = want
+    new_text = "\n".join(f"{key}: {value}" for key, value in parsed.items())
+    change = PatchObject(
+        model.CONFIGMAPS.path,
+        SETTING_CONFIGMAP,
+        LONGHORN_NAMESPACE,
+        {"data": {"default-setting.yaml": new_text}},
+    )
+    target = f"ConfigMap {LONGHORN_NAMESPACE}/{SETTING_CONFIGMAP}"
+    return [Action("LH-04", target, f"default-replica-count: {want}", change, Risk.SAFE)]
+
+
 @planner("LH-04", risk=Risk.SAFE)
 def replica_counts(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
     want = snapshot.definition.storage.replica_count
-    actions: list[Action] = []
+    actions: list[Action] = _default_setting_actions(snapshot, want)  # first: it wins
     setting = named(snapshot.objects(model.LONGHORN_SETTINGS), "default-replica-count")
     if setting and _setting_value(setting) != str(want):
         meta = _meta(setting)

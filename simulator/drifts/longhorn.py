@@ -19,6 +19,7 @@ from simulator.kube.errors import ApiError
 
 NAMESPACE = "longhorn-system"
 STORAGECLASS_CM = "longhorn-storageclass"
+DEFAULT_SETTING_CM = "longhorn-default-setting"
 DEFAULT_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 GROUP, VERSION = "longhorn.io", "v1beta2"
 EXTENSION = "iscsi-tools"
@@ -44,13 +45,29 @@ def _edit_class_text(ctx: DriftContext, drift_name: str, change: Any) -> None:
 @drift(
     "longhorn.setting_replicas_2",
     controls=("LH-04",),
-    description="Longhorn setting default-replica-count is 2",
+    description="Longhorn setting default-replica-count is 2 (as helm upgrade --set "
+    "defaultSettings.defaultReplicaCount=2 leaves it)",
 )
 def setting_replicas_2(ctx: DriftContext, node: str | None) -> str:
+    # longhorn-manager resets a setting named in ConfigMap longhorn-default-setting to the
+    # ConfigMap's value, so the drift changes both, as a helm upgrade with that value does.
+    cm_rt = ctx.rt("", "v1", "configmaps")
+    cm = ctx.get(cm_rt, NAMESPACE, DEFAULT_SETTING_CM, "longhorn.setting_replicas_2")
+    text = str((cm.get("data") or {}).get("default-setting.yaml") or "")
+    parsed = yaml.safe_load(text) if text else None
+    settings = parsed if isinstance(parsed, dict) else {}
+    settings["default-replica-count"] = 2
+    new_text = "\n".join(f"{key}: {value}" for key, value in settings.items())
+    ctx.merge_patch(
+        cm_rt, NAMESPACE, DEFAULT_SETTING_CM, {"data": {"default-setting.yaml": new_text}}
+    )
     rt = ctx.rt(GROUP, VERSION, "settings")
     ctx.get(rt, NAMESPACE, "default-replica-count", "longhorn.setting_replicas_2")
     ctx.merge_patch(rt, NAMESPACE, "default-replica-count", {"value": "2"})
-    return 'Longhorn setting default-replica-count set to "2"'
+    return (
+        f'Longhorn setting default-replica-count set to "2" (and in ConfigMap '
+        f"{NAMESPACE}/{DEFAULT_SETTING_CM})"
+    )
 
 
 @drift(

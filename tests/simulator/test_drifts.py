@@ -341,6 +341,10 @@ def test_longhorn_replica_drifts(ctx: DriftContext) -> None:
         _rt(store, "longhorn.io", "v1beta2", "settings"), "longhorn-system", "default-replica-count"
     )
     assert setting["value"] == "2"
+    defaults = store.get(
+        _rt(store, "", "v1", "configmaps"), "longhorn-system", "longhorn-default-setting"
+    )
+    assert "default-replica-count: 2" in defaults["data"]["default-setting.yaml"].splitlines()
     cm = store.get(_rt(store, "", "v1", "configmaps"), "longhorn-system", "longhorn-storageclass")
     assert yaml.safe_load(cm["data"]["storageclass.yaml"])["parameters"]["numberOfReplicas"] == "2"
     assert store.get(volumes, "longhorn-system", "pvc-a")["spec"]["numberOfReplicas"] == 2

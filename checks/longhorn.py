@@ -1,0 +1,352 @@
+"""Longhorn controls on the node side (LH-01..LH-03), and the helpers of the area.
+
+What belongs here: the properties Longhorn needs from the Talos nodes it
+runs on -- the storage extensions, the data path mounted and shared with the
+kubelet, each storage node a schedulable Longhorn node with its disk.  The
+storage-class and volume controls (LH-04..LH-06) are in
+:mod:`checks.longhorn_volumes` and the version (LH-07) in
+:mod:`checks.longhorn_version`, because they judge Longhorn's own objects,
+not the nodes; they share the few helpers at the top of this one.
+
+Expected values all come from the definition: the extensions of the Image
+Factory schematic, ``storage.longhorn_path``, the nodes with the storage role,
+``versions.longhorn`` and the namespace of the ``longhorn`` Helm release.
+The facts they compare against are in facts/k8s-stack.md §2 (Longhorn 1.8.1)
+and facts/talos.md §5 (resource types).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from checks import snapshot as snap
+from checks.findings import Finding, Unobservable
+from checks.snapshot import KubeObject, Snapshot
+from provisioning import inventory
+
+TALOS_SUPPORT_DOC = (
+    "https://longhorn.io/docs/1.8.1/advanced-resources/os-distro-specific/talos-linux-support/"
+)
+NODES_DOC = "https://longhorn.io/docs/1.8.1/nodes-and-volumes/nodes/multidisk/"
+
+DEFAULT_NAMESPACE = "longhorn-system"
+# Longhorn's own requirements on Talos (Talos Linux Support, 1.8.1), whatever the definition says.
+REQUIRED_EXTENSIONS = ("iscsi-tools", "util-linux-tools")
+
+
+@dataclass(frozen=True)
+class ExtensionMissing(Finding):
+    """A node does not run a system extension Longhorn needs."""
+
+
+@dataclass(frozen=True)
+class DataPathNotMounted(Finding):
+    """The Longhorn data path is not a mounted volume shared with the kubelet."""
+
+
+@dataclass(frozen=True)
+class StorageNodeNotSchedulable(Finding):
+    """A storage node cannot take replicas, or a non-storage node can."""
+
+
+# -- helpers shared with checks.longhorn_volumes ------------------------------------------------
+
+
+def namespace(definition: inventory.Cluster) -> str:
+    """Where the ``longhorn`` Helm release is installed (longhorn-system by default)."""
+    release = definition.helm.get("longhorn")
+    return release.namespace if release is not None else DEFAULT_NAMESPACE
+
+
+def node_label(node: inventory.Node) -> str:
+    return f"{node.name} ({node.hostname})"
+
+
+def short_extension(name: str) -> str:
+    """``siderolabs/iscsi-tools`` -> ``iscsi-tools``: the name ExtensionStatus reports."""
+    return name.rsplit("/", 1)[-1]
+
+
+def same_path(a: object, b: object) -> bool:
+    """Paths equal up to a trailing slash (Longhorn writes ``/var/lib/longhorn/``)."""
+    return str(a or "").rstrip("/") == str(b or "").rstrip("/")
+
+
+def condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    for cond in status.get("conditions") or []:
+        if isinstance(cond, Mapping) and cond.get("type") == kind:
+            return cond
+    return None
+
+
+def condition_text(status: Mapping[str, Any], kind: str) -> str | None:
+    """Why condition *kind* is not True, or None when it is."""
+    cond = condition(status, kind)
+    if cond is None:
+        return f"no {kind} condition"
+    if cond.get("status") == "True":
+        return None
+    why = ": ".join(str(p) for p in (cond.get("reason"), cond.get("message")) if p)
+    return f"{kind}={cond.get('status')}" + (f" ({why})" if why else "")
+
+
+def in_longhorn_namespace(
+    snapshot: Snapshot, kind: snap.Kind, definition: inventory.Cluster
+) -> list[KubeObject]:
+    return snap.in_namespace(snapshot.objects(kind), namespace(definition))
+
+
+def joined(items: Iterable[str], empty: str = "none") -> str:
+    listed = sorted(items)
+    return ", ".join(listed) if listed else empty
+
+
+def verdict(findings: list[Finding], unread: Mapping[str, str]) -> list[Finding]:
+    """*findings*, unless there are none and some node could not be read.
+
+    A finding on an answering node is certain whatever the silent ones hold,
+    so it is reported; a pass needs every node seen, so silence with nothing
+    found is :class:`Unobservable`, naming the silent nodes and why.
+    """
+    if findings or not unread:
+        return findings
+    raise Unobservable("; ".join(f"{node}: {why}" for node, why in sorted(unread.items())))
+
+
+# -- LH-01 ---------------------------------------------------------------------------------------
+
+
+def volume_hosts(definition: inventory.Cluster) -> tuple[inventory.Node, ...]:
+    """Nodes that hold replicas (storage) or run pods that attach volumes (workers)."""
+    return tuple(n for n in definition.nodes if n.is_storage or n.is_worker)
+
+
+def storage_extensions_running(snapshot: Snapshot) -> list[Finding]:
+    """Every node that can host Longhorn volumes runs the declared system extensions.
+
+    Observed: ``ExtensionStatus`` resources (``spec.metadata.name``, which
+    drops the ``siderolabs/`` prefix of the schematic's names).  Longhorn's
+    engine attaches a volume over iSCSI on whichever node runs its pod, so
+    the extensions are needed on workers as well as on storage nodes; and the
+    definition itself must declare the two Longhorn requires.
+    """
+    definition = snapshot.definition
+    snapshot.resources(snap.EXTENSION_STATUS)  # the type itself unread: Unobservable
+    declared = [short_extension(e) for e in definition.image_factory.extensions]
+    findings: list[Finding] = [
+        ExtensionMissing(
+            "definition imageFactory.schematic",
+            f"declares siderolabs/{required} (Longhorn requires it on Talos)",
+            f"declared: {joined(declared)}",
+            TALOS_SUPPORT_DOC,
+        )
+        for required in REQUIRED_EXTENSIONS
+        if required not in declared
+    ]
+    unread: dict[str, str] = {}
+    for node in volume_hosts(definition):
+        try:
+            resources = snapshot.node_resources(snap.EXTENSION_STATUS, node.name)
+        except Unobservable as exc:
+            unread[node.name] = exc.reason
+            continue
+        running = {
+            short_extension(str(snap.dotted(r, "spec.metadata.name", ""))) for r in resources
+        }
+        missing = [e for e in declared if e not in running]
+        if missing:
+            findings.append(
+                ExtensionMissing(
+                    node_label(node),
+                    f"extensions {joined(declared)} running",
+                    f"missing {joined(missing)}; running: {joined(running)}",
+                    TALOS_SUPPORT_DOC,
+                )
+            )
+    return verdict(findings, unread)
+
+
+# -- LH-02 ---------------------------------------------------------------------------------------
+
+
+def _mounted_volume(resources: Sequence[Mapping[str, Any]], path: str) -> str | None:
+    """Why no ready volume is mounted at *path*, or None when one is."""
+    at_path = [r for r in resources if same_path(snap.dotted(r, "spec.mountSpec.targetPath"), path)]
+    if not at_path:
+        mounts = [
+            str(snap.dotted(r, "spec.mountSpec.targetPath"))
+            for r in resources
+            if snap.dotted(r, "spec.mountSpec.targetPath")
+        ]
+        return f"no volume mounted at {path} (mounted: {joined(mounts)})"
+    if any(snap.dotted(r, "spec.phase") == "ready" for r in at_path):
+        return None
+    states = [
+        f"{snap.dotted(r, 'metadata.id')} phase {snap.dotted(r, 'spec.phase')}" for r in at_path
+    ]
+    return f"volume at {path} not ready: {joined(states)}"
+
+
+def _kubelet_bind(docs: Sequence[Mapping[str, Any]], path: str) -> str | None:
+    """Why the config does not bind *path* into the kubelet rshared, or None when it does."""
+    mounts: list[Any] = []
+    for doc in docs:
+        mounts.extend(snap.dotted(doc, "machine.kubelet.extraMounts", None) or [])
+    for mount in mounts:
+        if not isinstance(mount, Mapping) or not same_path(mount.get("destination"), path):
+            continue
+        options = [str(o) for o in mount.get("options") or []]
+        if (
+            same_path(mount.get("source"), path)
+            and "rshared" in options
+            and ("bind" in options or "rbind" in options)
+        ):
+            return None
+        return (
+            f"kubelet extraMount for {path}: source {mount.get('source')}, "
+            f"options [{', '.join(options)}]"
+        )
+    return f"no kubelet extraMount for {path}"
+
+
+def longhorn_path_mounted(snapshot: Snapshot) -> list[Finding]:
+    """The Longhorn data path is a mounted volume, shared with the kubelet, on every storage node.
+
+    Three observations, because no single Talos resource shows the whole
+    chain:
+
+    * the host mount: a ready ``VolumeStatus`` whose ``mountSpec.targetPath``
+      is the path (a ``machine.disks`` partition is volume ``<device>-<n>``;
+      ``MountStatus`` is not used -- the simulator emits none, and Talos's
+      mount resources never show kubelet's bind mounts, which live inside the
+      kubelet container);
+    * the kubelet side as configured: ``machine.kubelet.extraMounts`` binds
+      the path with ``rshared`` (Longhorn's Talos requirement);
+    * its observed effect: the Longhorn Node's ``MountPropagation`` condition
+      is True (skipped when Longhorn objects were not read, or the node has
+      no Longhorn Node: LH-03 reports that).
+    """
+    definition = snapshot.definition
+    path = definition.storage.longhorn_path
+    for source in (snap.VOLUME_STATUS, snap.MACHINE_CONFIG):
+        snapshot.resources(source)  # a type unread on every node: Unobservable
+    try:
+        longhorn_nodes: Sequence[KubeObject] | None = in_longhorn_namespace(
+            snapshot, snap.LONGHORN_NODES, definition
+        )
+    except Unobservable:
+        longhorn_nodes = None
+    findings: list[Finding] = []
+    unread: dict[str, str] = {}
+    for node in definition.storage_nodes:
+        try:
+            problems = [
+                _mounted_volume(snapshot.node_resources(snap.VOLUME_STATUS, node.name), path),
+                _kubelet_bind(snapshot.machine_config(node.name), path),
+            ]
+        except Unobservable as exc:
+            unread[node.name] = exc.reason
+            continue
+        lh_node = snap.named(longhorn_nodes or (), node.hostname)
+        if lh_node:
+            problems.append(condition_text(lh_node.get("status") or {}, "MountPropagation"))
+        observed = [p for p in problems if p]
+        if observed:
+            findings.append(
+                DataPathNotMounted(
+                    node_label(node),
+                    f"a ready volume at {path}, bind-mounted rshared into the kubelet",
+                    "; ".join(observed),
+                    TALOS_SUPPORT_DOC,
+                )
+            )
+    return verdict(findings, unread)
+
+
+# -- LH-03 ---------------------------------------------------------------------------------------
+
+
+def _disk_problems(lh_node: KubeObject, path: str) -> list[str]:
+    spec = lh_node.get("spec") or {}
+    disk_status = (lh_node.get("status") or {}).get("diskStatus") or {}
+    disks = spec.get("disks") or {}
+    at_path = {name: d for name, d in disks.items() if same_path(d.get("path"), path)}
+    if not at_path:
+        paths = [str(d.get("path")) for d in disks.values()]
+        return [f"no disk at {path} (disks at: {joined(paths)})"]
+    problems: list[str] = []
+    for name, disk in sorted(at_path.items()):
+        if disk.get("allowScheduling") is not True:
+            problems.append(f"disk {name} allowScheduling={disk.get('allowScheduling')}")
+        for kind in ("Ready", "Schedulable"):
+            why = condition_text(disk_status.get(name) or {}, kind)
+            if why:
+                problems.append(f"disk {name} {why}")
+    return problems
+
+
+def storage_nodes_schedulable(snapshot: Snapshot) -> list[Finding]:
+    """Every storage node is a schedulable Longhorn node with a schedulable disk at the path.
+
+    Observed: Longhorn ``Node`` objects (named after the Kubernetes node):
+    ``spec.allowScheduling``, conditions ``Ready`` and ``Schedulable``, and a
+    disk whose ``path`` is ``storage.longhorn_path`` with ``allowScheduling``
+    and disk conditions ``Ready``/``Schedulable`` True.  A node without the
+    storage role must hold no schedulable Longhorn disk: replicas there would
+    land on its system disk (the definition labels only storage nodes for
+    Longhorn's default disk).
+    """
+    definition = snapshot.definition
+    path = definition.storage.longhorn_path
+    lh_nodes = in_longhorn_namespace(snapshot, snap.LONGHORN_NODES, definition)
+    findings: list[Finding] = []
+    for node in definition.nodes:
+        lh_node = snap.named(lh_nodes, node.hostname)
+        if not node.is_storage:
+            disks = (lh_node.get("spec") or {}).get("disks") or {}
+            usable = [
+                f"{name} at {d.get('path')}"
+                for name, d in disks.items()
+                if d.get("allowScheduling") is True
+            ]
+            if usable and (lh_node.get("spec") or {}).get("allowScheduling") is not False:
+                findings.append(
+                    StorageNodeNotSchedulable(
+                        f"{node_label(node)} (not a storage node)",
+                        "no schedulable Longhorn disk",
+                        f"schedulable disks: {joined(usable)}",
+                        NODES_DOC,
+                    )
+                )
+            continue
+        if not lh_node:
+            findings.append(
+                StorageNodeNotSchedulable(
+                    node_label(node),
+                    f"a Longhorn Node {node.hostname} in {namespace(definition)}",
+                    "no Longhorn Node",
+                    NODES_DOC,
+                )
+            )
+            continue
+        spec = lh_node.get("spec") or {}
+        problems: list[str] = []
+        if spec.get("allowScheduling") is not True:
+            problems.append(f"allowScheduling={spec.get('allowScheduling')}")
+        for kind in ("Ready", "Schedulable"):
+            why = condition_text(lh_node.get("status") or {}, kind)
+            if why:
+                problems.append(why)
+        problems.extend(_disk_problems(lh_node, path))
+        if problems:
+            findings.append(
+                StorageNodeNotSchedulable(
+                    node_label(node),
+                    f"schedulable, Ready, with a schedulable disk at {path}",
+                    "; ".join(problems),
+                    NODES_DOC,
+                )
+            )
+    return findings

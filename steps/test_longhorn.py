@@ -1,0 +1,51 @@
+"""Steps for features/longhorn.feature (area phrases only)."""
+
+from __future__ import annotations
+
+from pytest_bdd import scenarios, then
+
+from checks import longhorn, longhorn_version, longhorn_volumes
+from checks.snapshot import Snapshot
+from fixtures.verify import Verify
+
+scenarios("longhorn.feature")
+
+
+@then("every node that can host Longhorn volumes runs the declared system extensions")
+def then_storage_extensions_running(snapshot: Snapshot, verify: Verify) -> None:
+    verify(longhorn.storage_extensions_running, snapshot)
+
+
+@then(
+    "the Longhorn data path is a ready volume bind-mounted into the kubelet on every storage node"
+)
+def then_longhorn_path_mounted(snapshot: Snapshot, verify: Verify) -> None:
+    verify(longhorn.longhorn_path_mounted, snapshot)
+
+
+@then("every storage node is a schedulable Longhorn node with a schedulable disk at the data path")
+def then_storage_nodes_schedulable(snapshot: Snapshot, verify: Verify) -> None:
+    verify(longhorn.storage_nodes_schedulable, snapshot)
+
+
+@then(
+    "the default replica setting, the Longhorn storage class and every volume ask for "
+    "the declared replica count"
+)
+def then_replica_count_declared(snapshot: Snapshot, verify: Verify) -> None:
+    verify(longhorn_volumes.replica_count_declared, snapshot)
+
+
+@then("the Longhorn storage class is the only default storage class")
+def then_longhorn_sole_default_class(snapshot: Snapshot, verify: Verify) -> None:
+    verify(longhorn_volumes.longhorn_sole_default_class, snapshot)
+
+
+@then("every Longhorn volume has the declared number of healthy replicas on distinct nodes")
+def then_volumes_fully_replicated(snapshot: Snapshot, verify: Verify) -> None:
+    verify(longhorn_volumes.volumes_fully_replicated, snapshot)
+
+
+@then("the Longhorn manager runs the declared Longhorn version")
+def then_longhorn_version_declared(snapshot: Snapshot, verify: Verify) -> None:
+    verify(longhorn_version.longhorn_version_declared, snapshot)

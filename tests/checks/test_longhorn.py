@@ -1,0 +1,547 @@
+"""Longhorn controls (LH-01..LH-07) over hand-built snapshots of the reference cluster.
+
+The clean snapshot copies the shapes the simulator and Longhorn 1.8.1 return
+(facts/k8s-stack.md §2.3); each test breaks one thing and asserts the finding
+names the node or object, the expected and the observed value.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from checks import longhorn, longhorn_version, longhorn_volumes
+from checks import snapshot as snap
+from checks.findings import Finding, Unobservable
+from checks.snapshot import Snapshot
+from provisioning import inventory
+
+ROOT = Path(__file__).resolve().parents[2]
+CLUSTER = inventory.load_cluster(ROOT / "cluster")
+NS = "longhorn-system"
+PATH = "/var/lib/longhorn"
+
+
+def _cond(kind: str, status: bool = True, reason: str = "") -> dict[str, Any]:
+    return {"type": kind, "status": "True" if status else "False", "reason": reason}
+
+
+def _extensions(node: inventory.Node) -> list[dict[str, Any]]:
+    names = ["iscsi-tools", "util-linux-tools", "schematic"]
+    return [
+        {"node": str(node.ip), "metadata": {"id": i}, "spec": {"metadata": {"name": n}}}
+        for i, n in enumerate(names)
+    ]
+
+
+def _volumes(node: inventory.Node) -> list[dict[str, Any]]:
+    found = [
+        {
+            "node": str(node.ip),
+            "metadata": {"id": "EPHEMERAL"},
+            "spec": {"phase": "ready", "mountSpec": {"targetPath": "/var"}},
+        }
+    ]
+    if node.is_storage:
+        found.append(
+            {
+                "node": str(node.ip),
+                "metadata": {"id": f"{node.storage_disk}-1"},
+                "spec": {"phase": "ready", "mountSpec": {"targetPath": PATH}},
+            }
+        )
+    return found
+
+
+def _config(node: inventory.Node) -> list[dict[str, Any]]:
+    kubelet: dict[str, Any] = {}
+    if node.is_storage:
+        kubelet["extraMounts"] = [
+            {
+                "destination": PATH,
+                "type": "bind",
+                "source": PATH,
+                "options": ["bind", "rshared", "rw"],
+            }
+        ]
+    return [{"version": "v1alpha1", "machine": {"kubelet": kubelet}}]
+
+
+def _lh_node(node: inventory.Node) -> dict[str, Any]:
+    disks: dict[str, Any] = {}
+    disk_status: dict[str, Any] = {}
+    if node.is_storage:
+        disks["default-disk-1"] = {"path": PATH + "/", "allowScheduling": True}
+        disk_status["default-disk-1"] = {
+            "conditions": [_cond("Ready"), _cond("Schedulable")],
+            "diskUUID": f"uuid-{node.name}",
+        }
+    return {
+        "metadata": {"name": node.hostname, "namespace": NS},
+        "spec": {"allowScheduling": True, "disks": disks},
+        "status": {
+            "conditions": [
+                _cond("Ready"),
+                _cond("Schedulable"),
+                _cond("MountPropagation", node.is_storage, "NoMountPropagationSupport"),
+            ],
+            "diskStatus": disk_status,
+        },
+    }
+
+
+def _volume(name: str, replicas: int = 3, state: str = "attached") -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"numberOfReplicas": replicas},
+        "status": {
+            "state": state,
+            "robustness": "healthy" if state == "attached" else "unknown",
+            "kubernetesStatus": {"namespace": "default", "pvcName": "data"},
+        },
+    }
+
+
+def _replica(volume: str, node: str, state: str = "running", failed: str = "") -> dict[str, Any]:
+    return {
+        "metadata": {"name": f"{volume}-r-{node}", "namespace": NS},
+        "spec": {"volumeName": volume, "nodeID": node, "failedAt": failed, "active": True},
+        "status": {"currentState": state},
+    }
+
+
+def _class(name: str = "longhorn", default: bool = True, replicas: str = "3") -> dict[str, Any]:
+    annotations = {"storageclass.kubernetes.io/is-default-class": "true"} if default else {}
+    return {
+        "metadata": {"name": name, "annotations": annotations},
+        "provisioner": "driver.longhorn.io",
+        "parameters": {"numberOfReplicas": replicas},
+    }
+
+
+def _manager_pod(node: str, image: str = "longhornio/longhorn-manager:v1.8.1") -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": f"longhorn-manager-{node}",
+            "namespace": NS,
+            "labels": {"app": "longhorn-manager"},
+        },
+        "spec": {"nodeName": node, "containers": [{"name": "longhorn-manager", "image": image}]},
+    }
+
+
+def clean_kube() -> dict[str, list[dict[str, Any]]]:
+    volume = "pvc-1"
+    return {
+        snap.LONGHORN_NODES.key: [_lh_node(n) for n in CLUSTER.nodes],
+        snap.LONGHORN_SETTINGS.key: [
+            {"metadata": {"name": "default-replica-count", "namespace": NS}, "value": "3"}
+        ],
+        snap.STORAGE_CLASSES.key: [_class()],
+        snap.LONGHORN_VOLUMES.key: [_volume(volume)],
+        snap.LONGHORN_REPLICAS.key: [
+            _replica(volume, n) for n in ("k8s-node02", "k8s-node03", "k8s-node04")
+        ],
+        snap.DAEMONSETS.key: [
+            {
+                "metadata": {"name": "longhorn-manager", "namespace": NS},
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "longhorn-manager",
+                                    "image": "longhornio/longhorn-manager:v1.8.1",
+                                }
+                            ]
+                        }
+                    }
+                },
+            }
+        ],
+        snap.PODS.key: [_manager_pod(n.hostname) for n in CLUSTER.nodes],
+    }
+
+
+def clean_talos() -> dict[str, dict[str, list[dict[str, Any]]]]:
+    return {
+        snap.EXTENSION_STATUS: {n.name: _extensions(n) for n in CLUSTER.nodes},
+        snap.VOLUME_STATUS: {n.name: _volumes(n) for n in CLUSTER.nodes},
+        snap.MACHINE_CONFIG: {n.name: [{"spec": _config(n)}] for n in CLUSTER.nodes},
+    }
+
+
+def make(
+    kube: dict[str, Any] | None = None,
+    talos: dict[str, Any] | None = None,
+    missing: dict[str, str] | None = None,
+) -> Snapshot:
+    return Snapshot(
+        definition=CLUSTER,
+        target="test",
+        live=False,
+        taken_at=datetime(2026, 11, 26, tzinfo=UTC),
+        kube=kube if kube is not None else clean_kube(),
+        talos=talos if talos is not None else clean_talos(),
+        missing=missing or {},
+    )
+
+
+CHECKS = (
+    longhorn.storage_extensions_running,
+    longhorn.longhorn_path_mounted,
+    longhorn.storage_nodes_schedulable,
+    longhorn_volumes.replica_count_declared,
+    longhorn_volumes.longhorn_sole_default_class,
+    longhorn_volumes.volumes_fully_replicated,
+    longhorn_version.longhorn_version_declared,
+)
+
+
+def only(findings: list[Finding]) -> Finding:
+    assert len(findings) == 1, findings
+    return findings[0]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+def test_clean_cluster_has_no_findings(check: Any) -> None:
+    assert check(make()) == []
+
+
+@pytest.mark.parametrize(
+    ("check", "source"),
+    [
+        (longhorn.storage_extensions_running, snap.EXTENSION_STATUS),
+        (longhorn.longhorn_path_mounted, snap.VOLUME_STATUS),
+        (longhorn.storage_nodes_schedulable, snap.LONGHORN_NODES.key),
+        (longhorn_volumes.replica_count_declared, snap.LONGHORN_SETTINGS.key),
+        (longhorn_volumes.longhorn_sole_default_class, snap.STORAGE_CLASSES.key),
+        (longhorn_volumes.volumes_fully_replicated, snap.LONGHORN_REPLICAS.key),
+        (longhorn_version.longhorn_version_declared, snap.DAEMONSETS.key),
+    ],
+)
+def test_unread_source_is_unobservable_not_a_pass(check: Any, source: str) -> None:
+    with pytest.raises(Unobservable, match="forbidden"):
+        check(make(missing={source: "forbidden"}))
+
+
+# -- LH-01 --
+
+
+def test_missing_extension_names_the_node_and_the_extension() -> None:
+    talos = clean_talos()
+    talos[snap.EXTENSION_STATUS]["node04"] = [
+        r
+        for r in talos[snap.EXTENSION_STATUS]["node04"]
+        if r["spec"]["metadata"]["name"] != "iscsi-tools"
+    ]
+    found = only(longhorn.storage_extensions_running(make(talos=talos)))
+    assert found.target == "node04 (k8s-node04)"
+    assert "missing iscsi-tools" in found.observed
+    assert isinstance(found, longhorn.ExtensionMissing)
+
+
+def test_extensions_are_needed_on_the_worker_without_storage_too() -> None:
+    talos = clean_talos()
+    talos[snap.EXTENSION_STATUS]["node01"] = []
+    found = only(longhorn.storage_extensions_running(make(talos=talos)))
+    assert found.target == "node01 (k8s-node01)"
+    assert "iscsi-tools, util-linux-tools" in found.observed
+
+
+def test_prefixed_extension_names_match() -> None:
+    talos = clean_talos()
+    for resource in talos[snap.EXTENSION_STATUS]["node02"]:
+        resource["spec"]["metadata"]["name"] = "siderolabs/" + resource["spec"]["metadata"]["name"]
+    assert longhorn.storage_extensions_running(make(talos=talos)) == []
+
+
+def test_silent_node_alone_is_unobservable_with_its_reason() -> None:
+    talos = clean_talos()
+    del talos[snap.EXTENSION_STATUS]["node03"]
+    reason = "talosctl get extensionstatuses got no answer from node03"
+    missing = {snap.on_node(snap.EXTENSION_STATUS, "node03"): reason}
+    with pytest.raises(Unobservable, match=f"node03: {reason}"):
+        longhorn.storage_extensions_running(make(talos=talos, missing=missing))
+
+
+def test_silent_node_does_not_hide_a_finding_elsewhere() -> None:
+    talos = clean_talos()
+    del talos[snap.EXTENSION_STATUS]["node03"]
+    talos[snap.EXTENSION_STATUS]["node05"] = []
+    missing = {snap.on_node(snap.EXTENSION_STATUS, "node03"): "no answer"}
+    found = only(longhorn.storage_extensions_running(make(talos=talos, missing=missing)))
+    assert found.target == "node05 (k8s-node05)"
+
+
+# -- LH-02 --
+
+
+def test_unmounted_data_path_is_reported() -> None:
+    talos = clean_talos()
+    talos[snap.VOLUME_STATUS]["node03"] = talos[snap.VOLUME_STATUS]["node03"][:1]
+    found = only(longhorn.longhorn_path_mounted(make(talos=talos)))
+    assert found.target == "node03 (k8s-node03)"
+    assert f"no volume mounted at {PATH} (mounted: /var)" in found.observed
+
+
+def test_data_path_volume_not_ready_is_reported() -> None:
+    talos = clean_talos()
+    talos[snap.VOLUME_STATUS]["node05"][1]["spec"]["phase"] = "waiting"
+    found = only(longhorn.longhorn_path_mounted(make(talos=talos)))
+    assert "phase waiting" in found.observed
+
+
+def test_kubelet_mount_without_rshared_is_reported() -> None:
+    talos = clean_talos()
+    docs = talos[snap.MACHINE_CONFIG]["node06"][0]["spec"]
+    docs[0]["machine"]["kubelet"]["extraMounts"][0]["options"] = ["bind", "rw"]
+    found = only(longhorn.longhorn_path_mounted(make(talos=talos)))
+    assert found.target == "node06 (k8s-node06)"
+    assert "options [bind, rw]" in found.observed
+
+
+def test_missing_kubelet_mount_and_propagation_are_reported_together() -> None:
+    talos = clean_talos()
+    talos[snap.MACHINE_CONFIG]["node02"][0]["spec"][0]["machine"]["kubelet"] = {}
+    kube = clean_kube()
+    kube[snap.LONGHORN_NODES.key][1]["status"]["conditions"][2] = _cond(
+        "MountPropagation", False, "NoMountPropagationSupport"
+    )
+    found = only(longhorn.longhorn_path_mounted(make(kube=kube, talos=talos)))
+    assert "no kubelet extraMount" in found.observed
+    assert "MountPropagation=False (NoMountPropagationSupport)" in found.observed
+
+
+def test_mount_check_does_without_longhorn_objects() -> None:
+    assert longhorn.longhorn_path_mounted(make(missing={snap.LONGHORN_NODES.key: "no CRD"})) == []
+
+
+def test_unreadable_machine_config_is_unobservable() -> None:
+    talos = clean_talos()
+    del talos[snap.MACHINE_CONFIG]["node02"]
+    with pytest.raises(Unobservable, match="node02"):
+        longhorn.longhorn_path_mounted(make(talos=talos))
+
+
+# -- LH-03 --
+
+
+def test_missing_longhorn_node_is_reported() -> None:
+    kube = clean_kube()
+    kube[snap.LONGHORN_NODES.key] = [
+        n for n in kube[snap.LONGHORN_NODES.key] if n["metadata"]["name"] != "k8s-node05"
+    ]
+    found = only(longhorn.storage_nodes_schedulable(make(kube=kube)))
+    assert found.target == "node05 (k8s-node05)"
+    assert found.observed == "no Longhorn Node"
+
+
+def test_unschedulable_node_and_disk_are_reported() -> None:
+    kube = clean_kube()
+    node = kube[snap.LONGHORN_NODES.key][2]  # k8s-node03
+    node["spec"]["allowScheduling"] = False
+    node["spec"]["disks"]["default-disk-1"]["allowScheduling"] = False
+    node["status"]["diskStatus"]["default-disk-1"]["conditions"][0] = _cond(
+        "Ready", False, "NoDiskInfo"
+    )
+    found = only(longhorn.storage_nodes_schedulable(make(kube=kube)))
+    assert found.target == "node03 (k8s-node03)"
+    assert "allowScheduling=False" in found.observed
+    assert "disk default-disk-1 allowScheduling=False" in found.observed
+    assert "disk default-disk-1 Ready=False (NoDiskInfo)" in found.observed
+
+
+def test_disk_elsewhere_than_the_data_path_is_reported() -> None:
+    kube = clean_kube()
+    kube[snap.LONGHORN_NODES.key][3]["spec"]["disks"]["default-disk-1"]["path"] = "/var/mnt/x"
+    found = only(longhorn.storage_nodes_schedulable(make(kube=kube)))
+    assert found.target == "node04 (k8s-node04)"
+    assert f"no disk at {PATH} (disks at: /var/mnt/x)" in found.observed
+
+
+def test_schedulable_disk_on_a_node_without_storage_is_reported() -> None:
+    kube = clean_kube()
+    kube[snap.LONGHORN_NODES.key][0]["spec"]["disks"]["default-disk-9"] = {
+        "path": "/var/lib/longhorn/",
+        "allowScheduling": True,
+    }
+    found = only(longhorn.storage_nodes_schedulable(make(kube=kube)))
+    assert found.target == "node01 (k8s-node01) (not a storage node)"
+
+
+# -- LH-04 --
+
+
+def test_replica_setting_of_two_is_reported() -> None:
+    kube = clean_kube()
+    kube[snap.LONGHORN_SETTINGS.key][0]["value"] = "2"
+    found = only(longhorn_volumes.replica_count_declared(make(kube=kube)))
+    assert found.target == f"Setting {NS}/default-replica-count"
+    assert (found.expected, found.observed) == ('value "3"', "value '2'")
+
+
+def test_class_and_volume_replica_counts_are_reported() -> None:
+    kube = clean_kube()
+    kube[snap.STORAGE_CLASSES.key] = [_class(replicas="2")]
+    kube[snap.LONGHORN_VOLUMES.key][0]["spec"]["numberOfReplicas"] = 2
+    found = longhorn_volumes.replica_count_declared(make(kube=kube))
+    assert [f.target for f in found] == [
+        "StorageClass/longhorn",
+        f"Volume {NS}/pvc-1 (PVC default/data)",
+    ]
+    assert found[1].observed == "numberOfReplicas 2"
+
+
+def test_missing_setting_and_class_are_reported() -> None:
+    kube = clean_kube()
+    kube[snap.LONGHORN_SETTINGS.key] = []
+    kube[snap.STORAGE_CLASSES.key] = []
+    found = longhorn_volumes.replica_count_declared(make(kube=kube))
+    assert [f.observed for f in found] == ["no such Setting", "no such StorageClass"]
+
+
+# -- LH-05 --
+
+
+def test_second_default_class_is_reported() -> None:
+    kube = clean_kube()
+    other = _class("local-path")
+    other["provisioner"] = "rancher.io/local-path"
+    kube[snap.STORAGE_CLASSES.key].append(other)
+    found = only(longhorn_volumes.longhorn_sole_default_class(make(kube=kube)))
+    assert found.target == "StorageClass/local-path"
+    assert "rancher.io/local-path" in found.observed
+
+
+def test_longhorn_class_not_default_is_reported() -> None:
+    kube = clean_kube()
+    kube[snap.STORAGE_CLASSES.key] = [_class(default=False)]
+    found = only(longhorn_volumes.longhorn_sole_default_class(make(kube=kube)))
+    assert (found.target, found.observed) == ("StorageClass/longhorn", "not marked default")
+
+
+def test_beta_default_annotation_counts_as_default() -> None:
+    kube = clean_kube()
+    other = _class("old", default=False)
+    other["metadata"]["annotations"] = {"storageclass.beta.kubernetes.io/is-default-class": "true"}
+    kube[snap.STORAGE_CLASSES.key].append(other)
+    assert only(longhorn_volumes.longhorn_sole_default_class(make(kube=kube))).target == (
+        "StorageClass/old"
+    )
+
+
+# -- LH-06 --
+
+
+def test_volume_with_two_replicas_is_reported() -> None:
+    kube = clean_kube()
+    kube[snap.LONGHORN_REPLICAS.key].pop()
+    found = only(longhorn_volumes.volumes_fully_replicated(make(kube=kube)))
+    assert found.target == f"Volume {NS}/pvc-1 (PVC default/data)"
+    assert found.observed == "2 healthy replicas"
+
+
+def test_failed_replica_and_degraded_volume_are_reported() -> None:
+    kube = clean_kube()
+    kube[snap.LONGHORN_REPLICAS.key][0] = _replica("pvc-1", "k8s-node02", "error", "2026-11-26")
+    kube[snap.LONGHORN_VOLUMES.key][0]["status"]["robustness"] = "degraded"
+    found = only(longhorn_volumes.volumes_fully_replicated(make(kube=kube)))
+    assert "2 healthy replicas" in found.observed
+    assert "on k8s-node02: failed at 2026-11-26 (state error)" in found.observed
+    assert "robustness degraded (attached)" in found.observed
+
+
+def test_replicas_sharing_a_node_are_reported() -> None:
+    kube = clean_kube()
+    kube[snap.LONGHORN_REPLICAS.key][2] = _replica("pvc-1", "k8s-node03")
+    kube[snap.LONGHORN_REPLICAS.key][2]["metadata"]["name"] += "-b"
+    found = only(longhorn_volumes.volumes_fully_replicated(make(kube=kube)))
+    assert found.observed == "replicas share node k8s-node03"
+
+
+def test_detached_volume_with_stopped_replicas_holds() -> None:
+    kube = clean_kube()
+    kube[snap.LONGHORN_VOLUMES.key] = [_volume("pvc-1", state="detached")]
+    for replica in kube[snap.LONGHORN_REPLICAS.key]:
+        replica["status"]["currentState"] = "stopped"
+    assert longhorn_volumes.volumes_fully_replicated(make(kube=kube)) == []
+
+
+def test_attached_volume_with_a_stopped_replica_is_reported() -> None:
+    kube = clean_kube()
+    kube[snap.LONGHORN_REPLICAS.key][1]["status"]["currentState"] = "stopped"
+    found = only(longhorn_volumes.volumes_fully_replicated(make(kube=kube)))
+    assert "state stopped" in found.observed
+
+
+def test_no_volumes_hold_trivially() -> None:
+    kube = clean_kube()
+    kube[snap.LONGHORN_VOLUMES.key] = []
+    kube[snap.LONGHORN_REPLICAS.key] = []
+    assert longhorn_volumes.volumes_fully_replicated(make(kube=kube)) == []
+
+
+@given(
+    healthy=st.integers(min_value=0, max_value=6),
+    failed=st.integers(min_value=0, max_value=2),
+)
+def test_volume_holds_exactly_when_the_declared_count_is_healthy(healthy: int, failed: int) -> None:
+    kube = clean_kube()
+    nodes = [n.hostname for n in CLUSTER.nodes]
+    replicas = [_replica("pvc-1", nodes[i]) for i in range(healthy)]
+    replicas += [_replica("pvc-1", f"gone-{i}", "error", "t") for i in range(failed)]
+    kube[snap.LONGHORN_REPLICAS.key] = replicas
+    holds = healthy == CLUSTER.storage.replica_count
+    kube[snap.LONGHORN_VOLUMES.key][0]["status"]["robustness"] = "healthy" if holds else "degraded"
+    findings = longhorn_volumes.volumes_fully_replicated(make(kube=kube))
+    assert (findings == []) == (holds and failed == 0)
+
+
+# -- LH-07 --
+
+
+def test_manager_image_of_another_version_is_reported() -> None:
+    kube = clean_kube()
+    spec = kube[snap.DAEMONSETS.key][0]["spec"]["template"]["spec"]
+    spec["containers"][0]["image"] = "longhornio/longhorn-manager:v1.7.2"
+    kube[snap.PODS.key][3] = _manager_pod("k8s-node04", "longhornio/longhorn-manager:v1.7.2")
+    found = longhorn_version.longhorn_version_declared(make(kube=kube))
+    assert [f.target for f in found] == [
+        f"DaemonSet {NS}/longhorn-manager",
+        f"Pod {NS}/longhorn-manager-k8s-node04 on k8s-node04",
+    ]
+    assert found[0].expected == "image tag v1.8.1"
+
+
+def test_version_setting_is_compared_when_present() -> None:
+    kube = clean_kube()
+    kube[snap.LONGHORN_SETTINGS.key].append(
+        {"metadata": {"name": "current-longhorn-version", "namespace": NS}, "value": "v1.7.2"}
+    )
+    found = only(longhorn_version.longhorn_version_declared(make(kube=kube)))
+    assert found.target == f"Setting {NS}/current-longhorn-version"
+
+
+def test_missing_manager_is_reported() -> None:
+    kube = clean_kube()
+    kube[snap.DAEMONSETS.key] = []
+    found = only(longhorn_version.longhorn_version_declared(make(kube=kube)))
+    assert found.observed == "no such DaemonSet"
+
+
+@pytest.mark.parametrize(
+    ("image", "tag"),
+    [
+        ("longhornio/longhorn-manager:v1.8.1", "v1.8.1"),
+        ("registry:5000/longhornio/longhorn-manager:v1.8.1@sha256:ab", "v1.8.1"),
+        ("registry:5000/longhornio/longhorn-manager", ""),
+    ],
+)
+def test_image_tag(image: str, tag: str) -> None:
+    assert longhorn_version.image_tag(image) == tag
