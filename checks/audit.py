@@ -1,0 +1,345 @@
+"""Audit controls (AUD-01, AUD-02): the policy as written, then the log as written.
+
+The claim (mission): the API server's audit policy logs secrets and RBAC
+writes at ``RequestResponse`` and everything else at ``Metadata``.  An
+``audit.k8s.io/v1`` Policy is *first match wins* (k8s-stack.md §5), so the
+same rules in another order are another policy: comparing rule lists would
+miss that, and comparing texts would flag harmless rewrites.  AUD-01 therefore
+asks the policy of every control-plane node (``cluster.apiServer.auditPolicy``;
+Talos's default single ``Metadata`` rule when absent) which level it gives a
+set of sample requests, with :func:`policy_level`, a small re-implementation
+of kube-apiserver's ``policy/checker.go``.  The samples and their expected
+levels are the claim itself, so they are the literals of this module.
+
+AUD-02 judges what the log really holds: the probe
+(:mod:`fixtures.probe_audit`) creates a labelled test Secret, reads it,
+deletes it and collects the audit events about it from every control-plane
+node's ``/var/log/audit/kube/kube-apiserver.log``.  Those events are reduced
+to :class:`AuditEvent` before they reach here -- a RequestResponse event of a
+secret carries the secret's data, which must never reach a report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from checks.findings import Finding, Unobservable
+from checks.snapshot import MACHINE_CONFIG, Snapshot, dotted
+from provisioning import inventory
+
+AUDIT_DOC = "https://kubernetes.io/docs/tasks/debug/debug-cluster/audit/"
+AUDIT_POLICY_DOC = (
+    "https://kubernetes.io/docs/reference/config-api/apiserver-audit.v1/#audit-k8s-io-v1-Policy"
+)
+
+REQUEST_RESPONSE = "RequestResponse"
+METADATA = "Metadata"
+NONE = "None"
+STAGE = "ResponseComplete"  # the stage every completed request is logged at
+# Talos v1.12 APIServerDefaultAuditPolicy: what runs when auditPolicy is not set.
+TALOS_DEFAULT_POLICY: Mapping[str, Any] = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "rules": [{"level": METADATA}],
+}
+SAMPLE_USER = "conformance-sample-user"
+SAMPLE_GROUPS = ("system:authenticated",)
+RBAC_GROUP = "rbac.authorization.k8s.io"
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+READ_VERBS = ("get", "list", "watch")
+
+
+@dataclass(frozen=True)
+class Request:
+    """The attributes of one resource request an audit rule can select on."""
+
+    verb: str
+    group: str
+    resource: str
+    namespace: str = ""
+    name: str = ""
+    subresource: str = ""
+    user: str = SAMPLE_USER
+    groups: tuple[str, ...] = SAMPLE_GROUPS
+
+    def __str__(self) -> str:
+        group = f".{self.group}" if self.group else ""
+        sub = f"/{self.subresource}" if self.subresource else ""
+        return f"{self.verb} {self.resource}{group}{sub}"
+
+
+@dataclass(frozen=True)
+class Level:
+    """What a policy decides for a request: the level and the rule that decided it."""
+
+    level: str
+    rule: int | None  # 0-based index of the first matching rule; None: no rule matched
+    omitted: bool  # ResponseComplete is an omitted stage, so nothing is written
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _resource_matches(rule: Mapping[str, Any], request: Request) -> bool:
+    namespaces = _strings(rule.get("namespaces"))
+    if namespaces and request.namespace not in namespaces:
+        return False
+    selectors = rule.get("resources")
+    if not isinstance(selectors, list) or not selectors:
+        return True
+    combined = (
+        f"{request.resource}/{request.subresource}" if request.subresource else request.resource
+    )
+    for selector in selectors:
+        if not isinstance(selector, Mapping) or str(selector.get("group", "")) != request.group:
+            continue
+        wanted = _strings(selector.get("resources"))
+        if not wanted:
+            return True
+        names = _strings(selector.get("resourceNames"))
+        if names and request.name not in names:
+            continue
+        for res in wanted:
+            if res in ("*", combined):
+                return True
+            if request.subresource and res == f"*/{request.subresource}":
+                return True
+            if res.endswith("/*") and res[:-2] == request.resource:
+                return True
+    return False
+
+
+def rule_matches(rule: Mapping[str, Any], request: Request) -> bool:
+    """Whether one PolicyRule selects a resource request (checker.go ``ruleMatches``).
+
+    Groups match exactly, as upstream's checker does (``""`` is core).  A
+    rule naming only ``nonResourceURLs`` never selects a resource request.
+    """
+    users = _strings(rule.get("users"))
+    if users and request.user not in users:
+        return False
+    groups = _strings(rule.get("userGroups"))
+    if groups and not set(groups) & set(request.groups):
+        return False
+    verbs = _strings(rule.get("verbs"))
+    if verbs and request.verb not in verbs:
+        return False
+    if rule.get("namespaces") or rule.get("resources"):
+        return _resource_matches(rule, request)
+    return not _strings(rule.get("nonResourceURLs"))
+
+
+def policy_level(policy: Mapping[str, Any], request: Request) -> Level:
+    """The level *policy* gives *request*: the first matching rule's, else ``None``."""
+    policy_omit = set(_strings(policy.get("omitStages")))
+    rules = policy.get("rules")
+    for index, rule in enumerate(rules if isinstance(rules, list) else []):
+        if isinstance(rule, Mapping) and rule_matches(rule, request):
+            level = str(rule.get("level") or NONE)
+            omitted = level == NONE or STAGE in policy_omit | set(_strings(rule.get("omitStages")))
+            return Level(level, index, omitted)
+    return Level(NONE, None, True)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A class of requests the claim names, with the level it promises them."""
+
+    what: str
+    level: str
+    requests: tuple[Request, ...]
+
+
+def _rbac_writes() -> tuple[Request, ...]:
+    namespaced = ("roles", "rolebindings")
+    cluster = ("clusterroles", "clusterrolebindings")
+    return tuple(
+        Request(verb, RBAC_GROUP, resource, "default" if resource in namespaced else "")
+        for resource in (*namespaced, *cluster)
+        for verb in WRITE_VERBS
+    )
+
+
+EXPECTATIONS: tuple[Expectation, ...] = (
+    Expectation(
+        "requests on secrets",
+        REQUEST_RESPONSE,
+        tuple(
+            Request(verb, "", "secrets", "default", "" if verb in ("list", "watch") else "s")
+            for verb in (*READ_VERBS, *WRITE_VERBS)
+        ),
+    ),
+    Expectation("RBAC writes", REQUEST_RESPONSE, _rbac_writes()),
+    Expectation(
+        "every other request",
+        METADATA,
+        (
+            Request("get", "", "pods", "default", "p"),
+            Request("list", "", "pods", "default"),
+            Request("create", "", "configmaps", "default", "c"),
+            Request("get", "", "pods", "default", "p", subresource="log"),
+            Request("list", "", "nodes"),
+            Request("update", "apps", "deployments", "kube-system", "d"),
+            Request("get", RBAC_GROUP, "clusterroles", "", "r"),
+            Request("list", RBAC_GROUP, "rolebindings", "default"),
+        ),
+    ),
+)
+
+
+def _node_label(node: inventory.Node) -> str:
+    return f"{node.name} ({node.hostname})"
+
+
+def _v1alpha1(docs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    for doc in docs:
+        if isinstance(doc, Mapping) and (
+            doc.get("version") == "v1alpha1" or ("kind" not in doc and "cluster" in doc)
+        ):
+            return doc
+    return {}
+
+
+def _describe(policy: Mapping[str, Any], decided: Level) -> str:
+    if decided.rule is None:
+        return "None (no rule matches)"
+    rule = (policy.get("rules") or [])[decided.rule]
+    selectors = {k: v for k, v in rule.items() if k != "level"} if isinstance(rule, Mapping) else {}
+    shown = f"rule {decided.rule + 1} level {decided.level}"
+    shown += f" {selectors}" if selectors else " (matches everything)"
+    return shown + (f", {STAGE} omitted" if decided.omitted and decided.level != NONE else "")
+
+
+def policy_as_declared(snapshot: Snapshot) -> list[Finding]:
+    """Every control-plane node's audit policy gives each sample its promised level.
+
+    Configured, not observed (AUD-02 observes).  One finding per node and
+    class of request, naming the requests that get another level and the
+    rule that decides it -- the first match, so a broad rule placed early
+    shows up here even when the right rule exists further down.
+    """
+    findings: list[Finding] = []
+    unread: dict[str, str] = {}
+    snapshot.resources(MACHINE_CONFIG)  # nothing read at all: the whole control is unobservable
+    for node in snapshot.definition.control_plane_nodes:
+        try:
+            doc = _v1alpha1(snapshot.machine_config(node.name))
+        except Unobservable as exc:
+            unread[_node_label(node)] = exc.reason
+            continue
+        configured = dotted(doc, "cluster.apiServer.auditPolicy")
+        policy = configured if isinstance(configured, Mapping) else TALOS_DEFAULT_POLICY
+        source = "" if isinstance(configured, Mapping) else " (no auditPolicy: Talos default)"
+        for expectation in EXPECTATIONS:
+            wrong: dict[str, list[str]] = {}
+            for request in expectation.requests:
+                decided = policy_level(policy, request)
+                if decided.level != expectation.level or decided.omitted:
+                    wrong.setdefault(_describe(policy, decided), []).append(str(request))
+            if wrong:
+                observed = "; ".join(f"{', '.join(reqs)} -> {how}" for how, reqs in wrong.items())
+                findings.append(
+                    Finding(
+                        _node_label(node),
+                        f"{expectation.what} logged at {expectation.level}",
+                        observed + source,
+                        AUDIT_POLICY_DOC,
+                    )
+                )
+    if unread and not findings:  # a pass needs every control plane; a finding stands alone
+        raise Unobservable(
+            "machine config not read from "
+            + "; ".join(f"{node}: {why}" for node, why in sorted(unread.items()))
+        )
+    return findings
+
+
+# -- AUD-02: the behavioural probe ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """An audit event reduced to what the control judges (never request/response bodies)."""
+
+    node: str  # inventory name of the node whose log held it
+    verb: str
+    level: str
+    stage: str
+    resource: str
+    namespace: str
+    name: str
+
+
+@dataclass(frozen=True)
+class AuditProbe:
+    """What the AUD-02 probe did and found.
+
+    *error* says why the probe could not run (then nothing else counts);
+    *unread* maps a control-plane node to why its log could not be read.
+    """
+
+    namespace: str
+    secret: str
+    events: tuple[AuditEvent, ...] = ()
+    logs_read: tuple[str, ...] = ()
+    unread: Mapping[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+def reduce_event(node: str, event: Mapping[str, Any]) -> AuditEvent:
+    """Keep verb, objectRef, level and stage of one logged event; drop everything else."""
+    ref = event.get("objectRef")
+    ref = ref if isinstance(ref, Mapping) else {}
+    return AuditEvent(
+        node=node,
+        verb=str(event.get("verb", "")),
+        level=str(event.get("level", "")),
+        stage=str(event.get("stage", "")),
+        resource=str(ref.get("resource", "")),
+        namespace=str(ref.get("namespace", "")),
+        name=str(ref.get("name", "")),
+    )
+
+
+def secret_read_logged(probe: AuditProbe) -> list[Finding]:
+    """Reading the test secret left an audit event at ``RequestResponse``.
+
+    Observed: the ``get`` of the probe's Secret must appear in some
+    control-plane node's audit log (the API server that served it writes
+    it) at level RequestResponse.  When no event is found while some logs
+    could not be read, the event may be in those: unobservable, not failed.
+    """
+    if probe.error is not None:
+        raise Unobservable(f"the audit probe could not run: {probe.error}")
+    target = f"Secret {probe.namespace}/{probe.secret} (get)"
+    expected = f"an audit event at {REQUEST_RESPONSE}"
+    about = [
+        e
+        for e in probe.events
+        if e.resource == "secrets" and e.namespace == probe.namespace and e.name == probe.secret
+    ]
+    gets = [e for e in about if e.verb == "get"]
+    if any(e.level == REQUEST_RESPONSE for e in gets):
+        return []
+    unread = "; ".join(f"{node}: {why}" for node, why in sorted(probe.unread.items()))
+    if gets:
+        seen = ", ".join(sorted({f"{e.level} in the log of {e.node}" for e in gets}))
+        return [Finding(target, expected, f"logged at {seen}", AUDIT_DOC)]
+    if unread or not probe.logs_read:
+        raise Unobservable(
+            f"no audit event for the get of {probe.namespace}/{probe.secret} in the logs read "
+            f"({', '.join(probe.logs_read) or 'none'}); could not read {unread or 'any log'}"
+        )
+    others = ", ".join(sorted({f"{e.verb} at {e.level}" for e in about})) or "none"
+    return [
+        Finding(
+            target,
+            expected,
+            f"no event for the get in the logs of {', '.join(probe.logs_read)} "
+            f"(events about the secret: {others})",
+            AUDIT_DOC,
+        )
+    ]

@@ -1,0 +1,279 @@
+"""PodSecurity controls (PSA-01..03): configured by Talos, then shown to bite.
+
+The claim (mission): Pod Security *baseline* is enforced cluster-wide, with
+only the declared namespaces exempt.  Talos hands kube-apiserver its
+admission configuration from ``cluster.apiServer.admissionControl`` of each
+control-plane node's machine config (Talos merges the entries by ``name``;
+the API does not expose the resulting file, k8s-stack.md §3.1), so PSA-01 and
+PSA-02 judge that config node by node: a node whose API server runs with a
+different config is the one that lets a pod through when it serves.
+
+Configuration is not behaviour, so PSA-03 judges a probe: a privileged pod
+submitted as a server-side dry run (the full admission chain runs, nothing
+is persisted) must be rejected with PodSecurity's own message in a regular
+namespace and admitted in every exempt one.  The probe's result type lives
+here because a check may only import downwards; the probe itself is
+:mod:`fixtures.probe_pod_security`.
+
+Expected values come from the definition (``security.pod_security_enforce``,
+``security.exempt_namespaces``); only the probe's regular namespace is a
+literal of the feature file.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from checks.findings import Finding, Unobservable
+from checks.snapshot import MACHINE_CONFIG, Snapshot, dotted
+from provisioning import inventory
+
+TALOS_PSA_DOC = "https://docs.siderolabs.com/kubernetes-guides/security/pod-security"
+PSA_CONFIG_DOC = "https://kubernetes.io/docs/tasks/configure-pod-container/enforce-standards-admission-controller/"
+PSA_DOC = "https://kubernetes.io/docs/concepts/security/pod-security-admission/"
+
+PLUGIN = "PodSecurity"
+# An omitted mode level means privileged (pod-security-admission api/v1/defaults.go).
+PRIVILEGED = "privileged"
+
+
+def _node_label(node: inventory.Node) -> str:
+    return f"{node.name} ({node.hostname})"
+
+
+def _v1alpha1(docs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The v1alpha1 document of a machine config (the one without a ``kind``)."""
+    for doc in docs:
+        if isinstance(doc, Mapping) and (
+            doc.get("version") == "v1alpha1" or ("kind" not in doc and "cluster" in doc)
+        ):
+            return doc
+    return {}
+
+
+@dataclass(frozen=True)
+class PluginConfig:
+    """One control-plane node's PodSecurity entry, as its machine config holds it."""
+
+    node: inventory.Node
+    configuration: Mapping[str, Any] | None  # None: no PodSecurity entry at all
+    disabled_by_flag: bool  # extraArgs disable-admission-plugins names PodSecurity
+
+
+def plugin_configs(snapshot: Snapshot) -> tuple[list[PluginConfig], dict[str, str]]:
+    """The PodSecurity entry of every control-plane node whose config was read.
+
+    Also returns node -> reason for the nodes whose config was not read.
+
+    :raises Unobservable: no machine config was read at all.
+    """
+    found: list[PluginConfig] = []
+    unread: dict[str, str] = {}
+    snapshot.resources(MACHINE_CONFIG)  # nothing read at all: the whole control is unobservable
+    for node in snapshot.definition.control_plane_nodes:
+        try:
+            docs = snapshot.machine_config(node.name)
+        except Unobservable as exc:
+            unread[_node_label(node)] = exc.reason
+            continue
+        api_server = dotted(_v1alpha1(docs), "cluster.apiServer", {})
+        if not isinstance(api_server, Mapping):
+            api_server = {}
+        plugins = api_server.get("admissionControl")
+        entry: Mapping[str, Any] | None = None
+        for plugin in plugins if isinstance(plugins, list) else []:
+            if isinstance(plugin, Mapping) and plugin.get("name") == PLUGIN:
+                configuration = plugin.get("configuration")
+                entry = configuration if isinstance(configuration, Mapping) else {}
+        disabled = str(dotted(api_server, "extraArgs.disable-admission-plugins", "") or "")
+        found.append(
+            PluginConfig(
+                node=node,
+                configuration=entry,
+                disabled_by_flag=PLUGIN in [p.strip() for p in disabled.split(",")],
+            )
+        )
+    return found, unread
+
+
+def _judged(findings: list[Finding], unread: Mapping[str, str]) -> list[Finding]:
+    """*findings*, or Unobservable when there are none but some node went unread.
+
+    A finding on one node stands whatever the others say; a pass needs every
+    control plane.
+    """
+    if unread and not findings:
+        raise Unobservable(
+            "machine config not read from "
+            + "; ".join(f"{node}: {why}" for node, why in sorted(unread.items()))
+        )
+    return findings
+
+
+def baseline_enforced(snapshot: Snapshot) -> list[Finding]:
+    """Every control-plane node's API server enforces the declared level by default.
+
+    Configured, not observed: ``defaults.enforce`` of the PodSecurity entry
+    in ``cluster.apiServer.admissionControl`` (an omitted level means
+    ``privileged``), and the plugin not switched off with
+    ``disable-admission-plugins``.  The enforce *version* is shown but not
+    judged: the definition declares a level, not a version.
+    """
+    expected_level = snapshot.definition.security.pod_security_enforce
+    expected = f"PodSecurity admission enforcing {expected_level!r} by default"
+    findings: list[Finding] = []
+    configs, unread = plugin_configs(snapshot)
+    for config in configs:
+        target = _node_label(config.node)
+        if config.disabled_by_flag:
+            findings.append(
+                Finding(
+                    target,
+                    expected,
+                    "PodSecurity listed in cluster.apiServer.extraArgs disable-admission-plugins",
+                    PSA_CONFIG_DOC,
+                )
+            )
+            continue
+        if config.configuration is None:
+            findings.append(
+                Finding(
+                    target,
+                    expected,
+                    "no PodSecurity entry in cluster.apiServer.admissionControl "
+                    "(the plugin's built-in default enforces privileged)",
+                    TALOS_PSA_DOC,
+                )
+            )
+            continue
+        defaults = config.configuration.get("defaults")
+        defaults = defaults if isinstance(defaults, Mapping) else {}
+        level = str(defaults.get("enforce") or PRIVILEGED)
+        if level != expected_level:
+            version = str(defaults.get("enforce-version") or "latest")
+            findings.append(
+                Finding(
+                    target,
+                    expected,
+                    f"defaults.enforce {level!r} (enforce-version {version!r})",
+                    TALOS_PSA_DOC,
+                )
+            )
+    return _judged(findings, unread)
+
+
+def exemptions_as_declared(snapshot: Snapshot) -> list[Finding]:
+    """The PodSecurity exempt namespaces are exactly the declared ones on every node.
+
+    Compared as sets (order does not matter to the plugin); the finding
+    names what is missing and what is extra.  A node without a PodSecurity
+    entry has no exemptions to judge -- PSA-01 reports it -- so it is left
+    out; when no node has one, the control is unobservable.
+    """
+    declared = sorted(snapshot.definition.security.exempt_namespaces)
+    expected = f"exemptions.namespaces {declared}"
+    findings: list[Finding] = []
+    configs, unread = plugin_configs(snapshot)
+    judged = [(c.node, c.configuration) for c in configs if c.configuration is not None]
+    if not judged and not unread:
+        nodes = ", ".join(_node_label(c.node) for c in configs) or "no control-plane node"
+        raise Unobservable(
+            f"no PodSecurity admission configuration to judge exemptions on ({nodes}); "
+            "PSA-01 reports the missing plugin configuration"
+        )
+    for node, configuration in judged:
+        raw = dotted(configuration, "exemptions.namespaces", [])
+        observed = sorted(str(n) for n in raw) if isinstance(raw, list) else []
+        missing = sorted(set(declared) - set(observed))
+        extra = sorted(set(observed) - set(declared))
+        if missing or extra:
+            parts = [f"exemptions.namespaces {observed}"]
+            if missing:
+                parts.append(f"missing {', '.join(missing)}")
+            if extra:
+                parts.append(f"not declared {', '.join(extra)}")
+            findings.append(Finding(_node_label(node), expected, "; ".join(parts), TALOS_PSA_DOC))
+    return _judged(findings, unread)
+
+
+# -- PSA-03: the behavioural probe ----------------------------------------------------------
+
+
+class Verdict(enum.Enum):
+    """What the API server did with the dry-run pod."""
+
+    ADMITTED = "admitted"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class AdmissionOutcome:
+    """The answer to one server-side dry-run create of a privileged pod.
+
+    *verdict* None means no admission decision was observed (API down,
+    namespace missing, the credentials may not create pods); *message* then
+    says why.  For a rejection it is the ``Status`` message.
+    """
+
+    namespace: str
+    exempt: bool  # whether the definition declares the namespace exempt
+    verdict: Verdict | None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class AdmissionProbe:
+    """Every dry-run the PSA-03 probe made, and the level the definition declares."""
+
+    enforce_level: str
+    outcomes: tuple[AdmissionOutcome, ...]
+
+
+def rejection_marker(level: str) -> str:
+    """The start of PodSecurity's enforce message for *level* (admission.go EvaluatePod)."""
+    return f'violates PodSecurity "{level}:'
+
+
+def privileged_pod_admission(probe: AdmissionProbe) -> list[Finding]:
+    """A privileged pod is refused by PodSecurity outside the exemptions, admitted inside.
+
+    Observed behaviour: the rejection must be PodSecurity's own 403
+    (``violates PodSecurity "<level>:<version>"``), not some other policy's.
+    With a declared level of ``privileged`` the pod is expected everywhere.
+    Outcomes with no verdict make the control unobservable unless another
+    outcome already shows a violation.
+    """
+    level = probe.enforce_level
+    marker = rejection_marker(level)
+    findings: list[Finding] = []
+    unknown: list[str] = []
+    for outcome in probe.outcomes:
+        target = f"privileged Pod dry run in namespace {outcome.namespace}"
+        if outcome.verdict is None:
+            unknown.append(f"namespace {outcome.namespace}: {outcome.message}")
+            continue
+        must_reject = not outcome.exempt and level != PRIVILEGED
+        if must_reject and (
+            outcome.verdict is not Verdict.REJECTED or marker not in outcome.message
+        ):
+            observed = (
+                "admitted"
+                if outcome.verdict is Verdict.ADMITTED
+                else f"rejected by something else: {outcome.message}"
+            )
+            findings.append(
+                Finding(target, f'rejected: {marker}<version>": ...', observed, PSA_DOC)
+            )
+        elif not must_reject and outcome.verdict is Verdict.REJECTED:
+            why = "exempt namespace" if outcome.exempt else f"declared level {level}"
+            findings.append(
+                Finding(target, f"admitted ({why})", f"rejected: {outcome.message}", PSA_DOC)
+            )
+    if not probe.outcomes:
+        raise Unobservable("the admission probe made no dry run")
+    if unknown and not findings:
+        raise Unobservable("no admission decision observed for " + "; ".join(unknown))
+    return findings

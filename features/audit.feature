@@ -1,0 +1,20 @@
+@area:audit
+Feature: The API server audits secrets and RBAC changes in full
+  The reference cluster's audit policy logs every request on secrets and
+  every write to RBAC objects at RequestResponse, and everything else at
+  Metadata. Audit rules are first-match, so their order is part of the policy.
+  Talos installs the policy from each control-plane node's machine config and
+  writes the log to /var/log/audit/kube/kube-apiserver.log on that node.
+  Upstream: https://kubernetes.io/docs/tasks/debug/debug-cluster/audit/
+
+  Background:
+    Given the observed cluster
+
+  @AUD-01 @severity:critical @remediation:safe
+  Scenario: The audit policy logs secrets and RBAC writes in full and everything else as metadata
+    Then every control-plane node's audit policy gives secrets and RBAC writes RequestResponse and every other request Metadata
+
+  @AUD-02 @severity:critical @remediation:safe
+  Scenario: Reading a secret is audited with its request and response
+    When a labelled test secret is created, read and deleted in namespace "default"
+    Then the read of the test secret appears in a control-plane audit log at RequestResponse

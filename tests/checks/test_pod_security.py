@@ -1,0 +1,278 @@
+"""PodSecurity controls over hand-built snapshots of the reference definition's rendering."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from checks import pod_security
+from checks.findings import Unobservable
+from checks.pod_security import AdmissionOutcome, AdmissionProbe, Verdict
+from checks.snapshot import MACHINE_CONFIG, Snapshot
+from provisioning import inventory, render
+
+ROOT = Path(__file__).resolve().parents[2]
+Docs = list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> inventory.Cluster:
+    return inventory.load_cluster(ROOT / "cluster")
+
+
+@pytest.fixture(scope="module")
+def rendered(cluster: inventory.Cluster) -> dict[str, Docs]:
+    """Every node's rendered config (secrets as placeholders), as the snapshot holds it."""
+    return {
+        name: [dict(d) for d in node.config.documents]
+        for name, node in render.render_cluster(cluster).items()
+    }
+
+
+def snapshot_of(
+    cluster: inventory.Cluster,
+    rendered: dict[str, Docs],
+    edit: Callable[[str, dict[str, Any]], None] | None = None,
+) -> Snapshot:
+    """A snapshot whose machine configs are *rendered*, with *edit(node, v1alpha1)* applied."""
+    configs: dict[str, list[dict[str, Any]]] = {}
+    for node in cluster.nodes:
+        docs = copy.deepcopy(rendered[node.name])
+        if edit is not None:
+            edit(node.name, docs[0])
+        configs[node.name] = [{"node": str(node.ip), "metadata": {"id": "v1alpha1"}, "spec": docs}]
+    return Snapshot(
+        definition=cluster,
+        target="test",
+        live=False,
+        taken_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        talos={MACHINE_CONFIG: configs},
+    )
+
+
+def psa(doc: dict[str, Any]) -> dict[str, Any]:
+    entry: dict[str, Any] = doc["cluster"]["apiServer"]["admissionControl"][0]
+    assert entry["name"] == "PodSecurity"
+    return entry
+
+
+def test_reference_definition_holds(cluster: inventory.Cluster, rendered: dict[str, Docs]) -> None:
+    snap = snapshot_of(cluster, rendered)
+    assert pod_security.baseline_enforced(snap) == []
+    assert pod_security.exemptions_as_declared(snap) == []
+
+
+def test_missing_plugin_entry_names_the_node(
+    cluster: inventory.Cluster, rendered: dict[str, Docs]
+) -> None:
+    def drop(node: str, doc: dict[str, Any]) -> None:
+        if node == "node03":
+            doc["cluster"]["apiServer"]["admissionControl"] = []
+
+    findings = pod_security.baseline_enforced(snapshot_of(cluster, rendered, drop))
+    assert [f.target for f in findings] == ["node03 (k8s-node03)"]
+    assert "no PodSecurity entry" in findings[0].observed
+    assert "'baseline'" in findings[0].expected
+
+
+def test_weaker_or_omitted_enforce_level_is_a_finding(
+    cluster: inventory.Cluster, rendered: dict[str, Docs]
+) -> None:
+    def weaken(node: str, doc: dict[str, Any]) -> None:
+        if node == "node01":
+            psa(doc)["configuration"]["defaults"]["enforce"] = "privileged"
+        if node == "node02":
+            del psa(doc)["configuration"]["defaults"]["enforce"]
+
+    findings = pod_security.baseline_enforced(snapshot_of(cluster, rendered, weaken))
+    assert [f.target for f in findings] == ["node01 (k8s-node01)", "node02 (k8s-node02)"]
+    assert all("defaults.enforce 'privileged'" in f.observed for f in findings)
+
+
+def test_plugin_disabled_by_flag_is_a_finding(
+    cluster: inventory.Cluster, rendered: dict[str, Docs]
+) -> None:
+    def disable(node: str, doc: dict[str, Any]) -> None:
+        if node == "node05":
+            doc["cluster"]["apiServer"]["extraArgs"] = {
+                "disable-admission-plugins": "DefaultStorageClass, PodSecurity"
+            }
+
+    findings = pod_security.baseline_enforced(snapshot_of(cluster, rendered, disable))
+    assert [f.target for f in findings] == ["node05 (k8s-node05)"]
+    assert "disable-admission-plugins" in findings[0].observed
+
+
+def test_expected_level_comes_from_the_definition(
+    cluster: inventory.Cluster, rendered: dict[str, Docs]
+) -> None:
+    security = inventory.Security("restricted", cluster.security.exempt_namespaces, ())
+    stricter = snapshot_of(cluster, rendered)
+    stricter = Snapshot(
+        definition=dataclasses.replace(cluster, security=security),
+        target=stricter.target,
+        live=False,
+        taken_at=stricter.taken_at,
+        talos=stricter.talos,
+    )
+    findings = pod_security.baseline_enforced(stricter)
+    assert len(findings) == len(cluster.control_plane_nodes)
+    assert "'restricted'" in findings[0].expected
+
+
+def test_missing_and_extra_exemptions_are_named(
+    cluster: inventory.Cluster, rendered: dict[str, Docs]
+) -> None:
+    def change(node: str, doc: dict[str, Any]) -> None:
+        exemptions = psa(doc)["configuration"]["exemptions"]
+        if node == "node02":
+            exemptions["namespaces"] = ["kube-system"]
+        if node == "node04":
+            exemptions["namespaces"] = ["longhorn-system", "kube-system", "monitoring"]
+
+    findings = pod_security.exemptions_as_declared(snapshot_of(cluster, rendered, change))
+    assert [f.target for f in findings] == ["node02 (k8s-node02)", "node04 (k8s-node04)"]
+    assert "missing longhorn-system" in findings[0].observed
+    assert "not declared monitoring" in findings[1].observed
+    assert "['kube-system', 'longhorn-system']" in findings[0].expected
+
+
+def test_exemption_order_does_not_matter(
+    cluster: inventory.Cluster, rendered: dict[str, Docs]
+) -> None:
+    def reverse(node: str, doc: dict[str, Any]) -> None:
+        psa(doc)["configuration"]["exemptions"]["namespaces"].reverse()
+
+    assert pod_security.exemptions_as_declared(snapshot_of(cluster, rendered, reverse)) == []
+
+
+def test_exemptions_without_any_plugin_config_are_unobservable(
+    cluster: inventory.Cluster, rendered: dict[str, Docs]
+) -> None:
+    def drop(node: str, doc: dict[str, Any]) -> None:
+        doc["cluster"]["apiServer"]["admissionControl"] = []
+
+    snap = snapshot_of(cluster, rendered, drop)
+    with pytest.raises(Unobservable, match="PSA-01 reports"):
+        pod_security.exemptions_as_declared(snap)
+    assert len(pod_security.baseline_enforced(snap)) == len(cluster.control_plane_nodes)
+
+
+def test_unread_machine_config_is_unobservable(cluster: inventory.Cluster) -> None:
+    snap = Snapshot(
+        definition=cluster,
+        target="test",
+        live=False,
+        taken_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        missing={MACHINE_CONFIG: "talosctl get machineconfig: connection refused"},
+    )
+    with pytest.raises(Unobservable, match="connection refused"):
+        pod_security.baseline_enforced(snap)
+    with pytest.raises(Unobservable, match="connection refused"):
+        pod_security.exemptions_as_declared(snap)
+
+
+# -- PSA-03 ------------------------------------------------------------------------------------
+
+REJECTION = (
+    'pods "conformance-psa-probe-1" is forbidden: violates PodSecurity "baseline:latest": '
+    'privileged (container "probe" must not set securityContext.privileged=true)'
+)
+
+
+def probe(*outcomes: AdmissionOutcome, level: str = "baseline") -> AdmissionProbe:
+    return AdmissionProbe(enforce_level=level, outcomes=outcomes)
+
+
+def rejected(namespace: str, exempt: bool = False, message: str = REJECTION) -> AdmissionOutcome:
+    return AdmissionOutcome(namespace, exempt, Verdict.REJECTED, message)
+
+
+def admitted(namespace: str, exempt: bool = True) -> AdmissionOutcome:
+    return AdmissionOutcome(namespace, exempt, Verdict.ADMITTED)
+
+
+def test_expected_behaviour_holds() -> None:
+    result = probe(rejected("default"), admitted("kube-system"), admitted("longhorn-system"))
+    assert pod_security.privileged_pod_admission(result) == []
+
+
+def test_admitted_in_regular_namespace_is_a_finding() -> None:
+    findings = pod_security.privileged_pod_admission(
+        probe(admitted("default", exempt=False), admitted("kube-system"))
+    )
+    assert [f.target for f in findings] == ["privileged Pod dry run in namespace default"]
+    assert findings[0].observed == "admitted"
+    assert 'violates PodSecurity "baseline:' in findings[0].expected
+
+
+def test_rejection_by_another_policy_is_not_pod_security() -> None:
+    other = 'admission webhook "validate.kyverno.svc" denied the request: privileged'
+    findings = pod_security.privileged_pod_admission(
+        probe(rejected("default", message=other), admitted("kube-system"))
+    )
+    assert len(findings) == 1
+    assert "rejected by something else" in findings[0].observed
+
+
+def test_rejection_at_another_level_is_a_finding() -> None:
+    findings = pod_security.privileged_pod_admission(
+        probe(rejected("default"), admitted("kube-system"), level="restricted")
+    )
+    assert len(findings) == 1
+    assert 'violates PodSecurity "restricted:' in findings[0].expected
+
+
+def test_rejected_in_exempt_namespace_is_a_finding() -> None:
+    findings = pod_security.privileged_pod_admission(
+        probe(rejected("default"), rejected("longhorn-system", exempt=True))
+    )
+    assert [f.target for f in findings] == ["privileged Pod dry run in namespace longhorn-system"]
+    assert findings[0].expected == "admitted (exempt namespace)"
+    assert findings[0].observed.startswith("rejected: pods")
+
+
+def test_privileged_level_expects_admission_everywhere() -> None:
+    result = probe(admitted("default", exempt=False), level="privileged")
+    assert pod_security.privileged_pod_admission(result) == []
+
+
+def test_no_verdict_is_unobservable_unless_something_already_fails() -> None:
+    down = AdmissionOutcome("default", False, None, "POST /api/v1/...: cannot connect")
+    with pytest.raises(Unobservable, match="cannot connect"):
+        pod_security.privileged_pod_admission(probe(down, admitted("kube-system")))
+    failing = probe(down, rejected("kube-system", exempt=True))
+    assert len(pod_security.privileged_pod_admission(failing)) == 1
+    with pytest.raises(Unobservable):
+        pod_security.privileged_pod_admission(probe())
+
+
+def test_one_unread_node_blocks_a_pass_but_not_a_finding(
+    cluster: inventory.Cluster, rendered: dict[str, Docs]
+) -> None:
+    clean = snapshot_of(cluster, rendered)
+    configs = dict(clean.talos[MACHINE_CONFIG])
+    del configs["node02"]
+    partial = dataclasses.replace(clean, talos={MACHINE_CONFIG: configs})
+    with pytest.raises(Unobservable, match=r"node02 \(k8s-node02\)"):
+        pod_security.baseline_enforced(partial)
+    with pytest.raises(Unobservable, match="node02"):
+        pod_security.exemptions_as_declared(partial)
+
+    def drop(node: str, doc: dict[str, Any]) -> None:
+        if node == "node03":
+            doc["cluster"]["apiServer"]["admissionControl"] = []
+
+    broken = snapshot_of(cluster, rendered, drop)
+    configs = dict(broken.talos[MACHINE_CONFIG])
+    del configs["node02"]
+    findings = pod_security.baseline_enforced(
+        dataclasses.replace(broken, talos={MACHINE_CONFIG: configs})
+    )
+    assert [f.target for f in findings] == ["node03 (k8s-node03)"]
