@@ -1,9 +1,11 @@
-"""etcd drifts (ETCD-01, ETCD-02): node addresses changed, member peer URLs not.
+"""etcd drifts (ETCD-01, ETCD-02): node addresses changed behind the definition's back.
 
 The node's static address changes in its config (as an ``apply-config``
-with a new ``addresses`` entry would) and the machine answers there, but the
-etcd member keeps advertising the old peer URL -- Talos does not rewrite
-peer URLs of an existing member.  Re-addressing a majority loses quorum.
+with a new ``addresses`` entry would) and the machine answers there.  While
+etcd keeps quorum, Talos's AdvertisedPeerController moves the member's peer
+URL along (facts/talos.md correction 3), so the member no longer matches the
+declared address; re-addressing a majority loses quorum and the peer URLs
+stay stale.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def _readdress(ctx: DriftContext, machines: list[Machine]) -> str:
         machine.ip = new  # reserve it, so the next machine gets another address
     Lifecycle(ctx.site).readdress(moves)
     ctx.save_site()
-    return "; ".join(f"{name} now at {ip} (etcd peer URL unchanged)" for name, ip in moves.items())
+    return "; ".join(f"{name} now at {ip}" for name, ip in moves.items())
 
 
 def _members(ctx: DriftContext, drift_name: str) -> list[Machine]:
@@ -61,8 +63,8 @@ def _members(ctx: DriftContext, drift_name: str) -> list[Machine]:
 @drift(
     "etcd.readdress_node",
     controls=("ETCD-02",),
-    description="an etcd member node (--node, default the first) gets a new address; its "
-    "peer URL keeps the old one",
+    description="an etcd member node (--node, default the first) gets an address the "
+    "definition does not declare; with quorum its peer URL follows it (facts correction 3)",
     takes_node=True,
 )
 def readdress_node(ctx: DriftContext, node: str | None) -> str:

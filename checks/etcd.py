@@ -1,0 +1,173 @@
+"""etcd controls: one healthy voting member per control-plane node (ETCD-01), each
+advertising the address its node has now (ETCD-02).
+
+The member list (``talosctl etcd members``) is the only view of the whole
+membership; reading it needs a quorum, so it is also the health signal.  When
+the Talos API of a control-plane node answered but the member list could not
+be read, etcd itself is what failed -- ETCD-01 reports that as a finding with
+etcd's reason, never as a skip.  Only when no Talos API answered at all is
+the control unobservable (the cause is then elsewhere, and TOP-01 says so).
+
+ETCD-02 encodes the article's lesson 3 as Talos v1.12 really behaves (facts
+correction 3): a member's peer URL is rewritten after an IP change only while
+etcd has quorum, so a stale peer URL is what a re-addressed node leaves
+behind when quorum was lost or the controller has not caught up.  A node's
+current addresses come from its AddressStatus resources (the VIP excluded:
+Talos never advertises it to etcd); for a node whose addresses were not read,
+the declared inventory IP is what the member must advertise.  Without a
+member list there are no peer URLs to judge, so ETCD-02 is then unobservable
+(with etcd's reason) -- the quorum loss itself is ETCD-01's finding, not
+counted twice.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import urllib.parse
+from collections.abc import Mapping, Sequence
+
+from checks import snapshot as snapshot_module
+from checks.findings import Finding, Unobservable
+from checks.snapshot import EtcdMember, Snapshot, TalosResource
+
+MEMBERS_DOC = "https://docs.siderolabs.com/talos/v1.12/build-and-extend-talos/cluster-operations-and-maintenance/etcd-maintenance"
+PEER_URL_DOC = "https://github.com/siderolabs/talos/issues/9075"
+
+
+def _talos_answered(snapshot: Snapshot) -> list[str]:
+    """Control-plane nodes whose Talos API answered something in this run."""
+    answered: set[str] = set(snapshot.talos_versions)
+    for per_node in snapshot.talos.values():
+        answered.update(per_node)  # a node present answered, even with no resources
+    return [n.name for n in snapshot.definition.control_plane_nodes if n.name in answered]
+
+
+def _members_or_reason(snapshot: Snapshot) -> tuple[Sequence[EtcdMember] | None, str]:
+    if snapshot.etcd_members is not None and snapshot_module.ETCD_MEMBERS not in snapshot.missing:
+        return snapshot.etcd_members, ""
+    reason = snapshot.missing.get(
+        snapshot_module.ETCD_MEMBERS, "etcd members were not collected in this run"
+    )
+    return None, reason
+
+
+def _member_text(member: EtcdMember) -> str:
+    urls = ", ".join(member.peer_urls) or "no peer URL"
+    learner = ", learner" if member.is_learner else ""
+    return f"member {member.id} {member.hostname or '(unnamed)'} ({urls}{learner})"
+
+
+def one_member_per_control_plane_node(snapshot: Snapshot) -> list[Finding]:
+    """etcd answers with exactly one voting member per declared control-plane node."""
+    members, reason = _members_or_reason(snapshot)
+    cp_nodes = snapshot.definition.control_plane_nodes
+    if members is None:
+        answered = _talos_answered(snapshot)
+        if snapshot_module.ETCD_MEMBERS in snapshot.missing and answered:
+            return [
+                Finding(
+                    "etcd cluster",
+                    "the member list answers (etcd has quorum)",
+                    f"etcd members could not be read: {reason} "
+                    f"(the Talos API answered on {', '.join(answered)})",
+                    MEMBERS_DOC,
+                )
+            ]
+        raise Unobservable(reason)
+    findings: list[Finding] = []
+    expected = "one voting (non-learner) etcd member named after the node"
+    for node in cp_nodes:
+        target = f"{node.name} ({node.hostname})"
+        own = [m for m in members if m.hostname == node.hostname]
+        if not own:
+            findings.append(Finding(target, expected, "no etcd member", MEMBERS_DOC))
+        elif len(own) > 1:
+            listed = "; ".join(_member_text(m) for m in own)
+            findings.append(Finding(target, expected, f"{len(own)} members: {listed}", MEMBERS_DOC))
+        elif own[0].is_learner:
+            findings.append(
+                Finding(target, expected, f"{_member_text(own[0])}: not promoted", MEMBERS_DOC)
+            )
+    declared = {n.hostname for n in cp_nodes}
+    findings.extend(
+        Finding(
+            f"etcd {_member_text(member)}",
+            f"only members for the declared control-plane nodes ({', '.join(sorted(declared))})",
+            "a member for no declared control-plane node",
+            MEMBERS_DOC,
+        )
+        for member in members
+        if member.hostname not in declared
+    )
+    return findings
+
+
+def _address(resource: TalosResource) -> str | None:
+    spec = resource.get("spec") or {}
+    text = str(spec.get("address") or spec.get("local") or "")
+    host = text.split("/", 1)[0]
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
+def _current_addresses(snapshot: Snapshot) -> Mapping[str, set[str]]:
+    """Inventory node name -> its addresses now (VIP excluded); absent when not read."""
+    try:
+        per_node = snapshot.resources(snapshot_module.ADDRESS_STATUS)
+    except Unobservable:
+        return {}
+    vip = str(snapshot.definition.control_plane.vip)
+    current: dict[str, set[str]] = {}
+    for name, resources in per_node.items():
+        found = {a for a in (_address(r) for r in resources) if a is not None and a != vip}
+        if found:
+            current[name] = found
+    return current
+
+
+def _peer_host(url: str) -> str | None:
+    try:
+        host = urllib.parse.urlsplit(url).hostname
+    except ValueError:
+        return None
+    if host is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return host
+
+
+def peer_urls_match_node_addresses(snapshot: Snapshot) -> list[Finding]:
+    """Every member's peer URLs point at an address its node has now."""
+    members, reason = _members_or_reason(snapshot)
+    if members is None:
+        raise Unobservable(f"etcd members could not be read, so neither their peer URLs: {reason}")
+    current = _current_addresses(snapshot)
+    unread = snapshot.unread_nodes(snapshot_module.ADDRESS_STATUS)
+    findings: list[Finding] = []
+    for node in snapshot.definition.control_plane_nodes:
+        if node.name in current:
+            allowed = current[node.name]
+            expected = f"peer URLs on the node's current address ({', '.join(sorted(allowed))})"
+        else:
+            allowed = {str(node.ip)}
+            why = unread.get(node.name, "not read")
+            expected = (
+                f"peer URLs on the declared address {node.ip} "
+                f"(the node's current addresses are unknown: {why})"
+            )
+        for member in (m for m in members if m.hostname == node.hostname):
+            hosts = [_peer_host(url) for url in member.peer_urls]
+            if not hosts or any(h not in allowed for h in hosts):
+                findings.append(
+                    Finding(
+                        f"{node.name} ({node.hostname}) etcd member {member.id}",
+                        expected,
+                        f"peer URLs {', '.join(member.peer_urls) or 'none'}",
+                        PEER_URL_DOC,
+                    )
+                )
+    return findings

@@ -1,0 +1,26 @@
+@area:backups
+Feature: etcd is backed up daily, encrypted, pruned and restorable
+  The management host takes an etcd snapshot of K8S-CLUSTER every day at
+  02:00, encrypts it with age to a recipient whose identity stays off the
+  cluster and out of git, and keeps each etcd-<UTC timestamp>.snapshot.age
+  file for the declared retention. Ages go by the timestamp in the file name.
+  Upstream: https://docs.siderolabs.com/talos/v1.12/build-and-extend-talos/cluster-operations-and-maintenance/disaster-recovery
+
+  Background:
+    Given the observed cluster
+
+  @BAK-01 @severity:critical @remediation:manual
+  Scenario: The newest etcd backup is less than 26 hours old
+    Then the newest etcd backup was taken less than 26 hours ago
+
+  @BAK-02 @severity:critical @remediation:manual
+  Scenario: The newest etcd backup is encrypted and no plaintext snapshot lies beside it
+    Then the newest etcd backup is an age file and the backup directory holds no plaintext snapshot
+
+  @BAK-03 @severity:normal @remediation:manual
+  Scenario: No etcd backup is kept longer than the declared retention
+    Then no etcd backup is older than the declared retention
+
+  @BAK-04 @severity:critical @remediation:manual
+  Scenario: The newest etcd backup restores to an etcd snapshot of the cluster
+    Then the newest etcd backup decrypts to an etcd snapshot with a plausible number of keys

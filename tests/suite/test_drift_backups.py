@@ -1,0 +1,80 @@
+"""Backup drifts end to end: stopped backups fail BAK-01, an expired one fails BAK-03.
+
+The template's backup directory holds the encrypted snapshot its provisioning
+took.  ``backups.stop`` leaves only a backup older than 26 h; ``backups.age``
+adds a copy named beyond the retention.  The suite's backup steps run once
+against each copy (the collector restore-checks the newest backup with the
+copy's own age identity): only the drifted control fails, with one finding
+naming the file, and the other backup controls pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from checks import backups
+from checks.findings import Finding
+from checks.snapshot import Snapshot
+from provisioning import backup_files
+
+pytestmark = pytest.mark.slow
+
+CHECKS: dict[str, Callable[[Snapshot], Sequence[Finding]]] = {
+    "BAK-01": backups.newest_backup_is_recent,
+    "BAK-02": backups.newest_backup_is_encrypted,
+    "BAK-03": backups.backups_within_retention,
+    "BAK-04": backups.newest_backup_restores,
+}
+
+
+def test_clean_cluster_backups_conform(clean_snapshot: Snapshot) -> None:
+    assert clean_snapshot.backups is not None
+    assert clean_snapshot.backups.restore_keys is not None
+    assert {control: list(check(clean_snapshot)) for control, check in CHECKS.items()} == {
+        control: [] for control in CHECKS
+    }
+
+
+def _dated(running: Any) -> list[str]:
+    """The copy's dated backup names, oldest first (read after its suite run)."""
+    directory = running.cluster.backup.directory
+    return [path.name for _, path in backup_files.list_backups(directory).dated]
+
+
+def test_stopped_backups_fail_bak01_naming_the_newest(cluster_with: Any) -> None:
+    with cluster_with("backups.stop") as running:
+        run = running.run_suite("steps/test_backups.py")
+        names = _dated(running)
+
+    assert run.returncode == 1, run.output
+    assert run.outcomes == {
+        "BAK-01": "failed",
+        "BAK-02": "passed",
+        "BAK-03": "passed",
+        "BAK-04": "passed",
+    }, run.output
+    message = run.messages["BAK-01"]
+    assert "newest_backup_is_recent: 1 finding(s)" in message
+    assert f"/{names[-1]}: expected a backup younger than 26.0 h; observed the newest " in message
+
+
+def test_expired_backup_fails_bak03_naming_it(cluster_with: Any) -> None:
+    with cluster_with("backups.age") as running:
+        run = running.run_suite("steps/test_backups.py")
+        names = _dated(running)
+        retention = running.cluster.backup.retention_days
+
+    assert run.returncode == 1, run.output
+    assert run.outcomes == {
+        "BAK-01": "passed",
+        "BAK-02": "passed",
+        "BAK-03": "failed",
+        "BAK-04": "passed",
+    }, run.output
+    message = run.messages["BAK-03"]
+    assert "backups_within_retention: 1 finding(s)" in message
+    assert f"/{names[0]}: expected no backup older than {retention} days" in message
+    assert f"; observed {retention + 2}." in message
