@@ -1,0 +1,479 @@
+"""Cilium controls (CIL-01..06): Cilium is the CNI and the kube-proxy, as the definition declares.
+
+The reference cluster boots Talos with no CNI and no kube-proxy and lets the
+Cilium Helm release replace both (``patches/cilium-cni.yaml``,
+``helm/cilium-values.yaml``).  Each check here judges one link of that chain
+on the observed snapshot: the machine configs, the absence of kube-proxy, the
+agent on every node, the agent's running configuration, the operator's
+replicas and the image version.
+
+Expected values come from the definition: the ``cilium`` Helm release (its
+namespace and its values file, read with the chart's defaults for keys the
+file leaves out), ``versions.cilium`` and ``controlPlane.kubePrismPort``.
+Object names (``cilium``, ``cilium-operator``, ``cilium-config``) and the
+ConfigMap keys are the chart's, from the facts sheet (k8s-stack.md §1.2-1.3).
+
+A node or object that could not be read is never reported as wrong: checks
+that look at several of them return the definite findings, and only when
+there are none raise :class:`Unobservable` naming what was not seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml
+
+from checks import snapshot as snap
+from checks.findings import Finding, Unobservable
+from checks.snapshot import KubeObject, Snapshot, dotted, named
+from provisioning import inventory
+
+TALOS_CILIUM_DOC = "https://docs.siderolabs.com/kubernetes-guides/cni/deploying-cilium"
+KUBEPRISM_DOC = "https://docs.siderolabs.com/kubernetes-guides/advanced-guides/kubeprism"
+KPR_DOC = "https://docs.cilium.io/en/v1.19/network/kubernetes/kubeproxy-free/"
+L2_DOC = "https://docs.cilium.io/en/v1.19/network/l2-announcements/"
+HUBBLE_DOC = "https://docs.cilium.io/en/v1.19/observability/hubble/setup/"
+COMPONENTS_DOC = "https://docs.cilium.io/en/v1.19/overview/component-overview/"
+HELM_DOC = "https://docs.cilium.io/en/v1.19/helm-reference/"
+UPGRADE_DOC = "https://docs.cilium.io/en/v1.19/operations/upgrade/"
+
+RELEASE = "cilium"  # the Helm release (and ``versions`` field) this module judges
+AGENT_DAEMONSET = "cilium"
+AGENT_CONTAINER = "cilium-agent"
+AGENT_LABEL = ("k8s-app", "cilium")
+OPERATOR_DEPLOYMENT = "cilium-operator"
+OPERATOR_CONTAINER = "cilium-operator"
+CONFIG_MAP = "cilium-config"
+KUBE_PROXY = "kube-proxy"
+KUBE_PROXY_LABEL = ("k8s-app", "kube-proxy")
+
+# What chart 1.19 uses for a value the values file leaves out (cilium/values.yaml).
+CHART_DEFAULTS: Mapping[str, Any] = {
+    "kubeProxyReplacement": "false",
+    "l2announcements.enabled": False,
+    "hubble.enabled": True,
+    "operator.replicas": 2,
+}
+
+# KubePrism listens on the node's loopback only; any of these names reaches it.
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+# -- the declared release --------------------------------------------------------------
+
+
+def _release(definition: inventory.Cluster) -> inventory.HelmRelease:
+    release = definition.helm.get(RELEASE)
+    if release is None:
+        raise Unobservable(
+            f"{definition.file}: helm has no `{RELEASE}` release, so the definition "
+            "does not say how Cilium should be installed"
+        )
+    return release
+
+
+def declared_values(definition: inventory.Cluster) -> Mapping[str, Any]:
+    """The ``cilium`` release's Helm values as the definition's values file holds them."""
+    release = _release(definition)
+    try:
+        loaded = yaml.safe_load(release.values.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise Unobservable(f"{release.values}: cannot read the Cilium Helm values: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, Mapping):
+        raise Unobservable(f"{release.values}: the Cilium Helm values are not a mapping")
+    return loaded
+
+
+def _value(values: Mapping[str, Any], path: str) -> Any:
+    """A Helm value by dotted *path*, the chart default when the file leaves it out."""
+    return dotted(values, path, CHART_DEFAULTS.get(path))
+
+
+def _flag(value: Any) -> bool:
+    """A Helm boolean as the chart's templates read it (``true`` or the string ``"true"``)."""
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def _values_field(release: inventory.HelmRelease, path: str) -> str:
+    return f"{path} in {release.values.name}"
+
+
+# -- small shared helpers --------------------------------------------------------------
+
+
+def _node_label(definition: inventory.Cluster, hostname: str) -> str:
+    """``node03 (k8s-node03)`` for an inventory node, the bare Kubernetes name otherwise."""
+    for node in definition.nodes:
+        if node.hostname == hostname:
+            return f"{node.name} ({hostname})"
+    return hostname
+
+
+def _ref(kind: str, obj: KubeObject) -> str:
+    meta = obj.get("metadata") or {}
+    namespace = meta.get("namespace")
+    name = meta.get("name", "?")
+    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+def _labels(obj: KubeObject) -> Mapping[str, Any]:
+    return (obj.get("metadata") or {}).get("labels") or {}
+
+
+def _containers(obj: KubeObject) -> list[Mapping[str, Any]]:
+    """Init containers then containers of a workload's pod template."""
+    spec = dotted(obj, "spec.template.spec", {}) or {}
+    return [c for key in ("initContainers", "containers") for c in spec.get(key) or []]
+
+
+def _main_container(obj: KubeObject, name: str) -> Mapping[str, Any] | None:
+    containers = dotted(obj, "spec.template.spec.containers", []) or []
+    for container in containers:
+        if container.get("name") == name:
+            return container  # type: ignore[no-any-return]
+    return None
+
+
+def _verdict(findings: list[Finding], unseen: Sequence[tuple[str, str]]) -> list[Finding]:
+    """Definite findings win; with none, anything unseen (what, why) makes the check unobservable.
+
+    Things unseen for one reason are named together, so a source that failed
+    on every node reads as one sentence, not six copies of it.
+    """
+    if findings or not unseen:
+        return findings
+    by_reason: dict[str, list[str]] = {}
+    for what, why in unseen:
+        by_reason.setdefault(why, []).append(what)
+    raise Unobservable("; ".join(f"{', '.join(w)}: {why}" for why, w in by_reason.items()))
+
+
+# -- CIL-01 ----------------------------------------------------------------------------
+
+
+def _cluster_document(docs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The v1alpha1 document (the one without a ``kind``) of a multi-document config."""
+    for doc in docs:
+        if isinstance(doc, Mapping) and (
+            doc.get("version") == "v1alpha1" or ("machine" in doc and "kind" not in doc)
+        ):
+            return doc
+    return None
+
+
+def cni_and_proxy_left_to_cilium(snapshot: Snapshot) -> list[Finding]:
+    """Every node's applied config installs no CNI and no kube-proxy.
+
+    Talos installs flannel and kube-proxy unless ``cluster.network.cni.name``
+    is ``none`` and ``cluster.proxy.disabled`` is true; either would fight
+    Cilium for pod networking or Service load balancing.
+    """
+    expected = "cluster.network.cni.name none and cluster.proxy.disabled true"
+    snapshot.resources(snap.MACHINE_CONFIG)  # unread everywhere: one reason, not one per node
+    findings: list[Finding] = []
+    unseen: list[tuple[str, str]] = []
+    for node in snapshot.definition.nodes:
+        try:
+            docs = snapshot.machine_config(node.name)
+        except Unobservable as exc:
+            unseen.append((node.name, exc.reason))
+            continue
+        target = f"{node.name} ({node.hostname})"
+        doc = _cluster_document(docs)
+        if doc is None:
+            findings.append(
+                Finding(
+                    target,
+                    expected,
+                    "no v1alpha1 document, so Talos defaults (flannel and kube-proxy)",
+                    TALOS_CILIUM_DOC,
+                )
+            )
+            continue
+        problems = []
+        cni = dotted(doc, "cluster.network.cni.name")
+        if cni != "none":
+            problems.append(f"CNI {cni or 'unset (Talos default: flannel)'}")
+        disabled = dotted(doc, "cluster.proxy.disabled")
+        if disabled is not True:
+            problems.append(f"kube-proxy enabled (cluster.proxy.disabled {disabled!r})")
+        if problems:
+            findings.append(Finding(target, expected, "; ".join(problems), TALOS_CILIUM_DOC))
+    return _verdict(findings, unseen)
+
+
+# -- CIL-02 ----------------------------------------------------------------------------
+
+
+def no_kube_proxy(snapshot: Snapshot) -> list[Finding]:
+    """No kube-proxy DaemonSet or pod runs anywhere: Cilium's eBPF replaces it.
+
+    A kube-proxy beside kube-proxy replacement programs the same Services
+    twice; Talos does not delete one left over from before ``proxy.disabled``.
+    """
+    key, value = KUBE_PROXY_LABEL
+    expected = "no kube-proxy (Cilium replaces it)"
+    findings: list[Finding] = []
+    for ds in snapshot.objects(snap.DAEMONSETS):
+        name = (ds.get("metadata") or {}).get("name")
+        if name == KUBE_PROXY or _labels(ds).get(key) == value:
+            desired = dotted(ds, "status.desiredNumberScheduled", 0)
+            findings.append(
+                Finding(
+                    _ref("DaemonSet", ds),
+                    expected,
+                    f"present ({desired} pod(s) desired)",
+                    KPR_DOC,
+                )
+            )
+    for pod in snapshot.objects(snap.PODS):
+        if _labels(pod).get(key) == value:
+            node = dotted(pod, "spec.nodeName") or "no node"
+            phase = dotted(pod, "status.phase") or "unknown phase"
+            findings.append(
+                Finding(
+                    _ref("Pod", pod),
+                    expected,
+                    f"present on {_node_label(snapshot.definition, node)} ({phase})",
+                    KPR_DOC,
+                )
+            )
+    return findings
+
+
+# -- CIL-03 ----------------------------------------------------------------------------
+
+
+def _ready(pod: KubeObject) -> bool:
+    conditions = dotted(pod, "status.conditions", []) or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def agent_ready_on_every_node(snapshot: Snapshot) -> list[Finding]:
+    """Every Kubernetes node runs a Ready Cilium agent.
+
+    Without its agent a node has no pod networking, no Services and no
+    policy enforcement; the DaemonSet's counters alone do not say which node.
+    """
+    namespace = _release(snapshot.definition).namespace
+    nodes = snapshot.objects(snap.NODES)
+    pods = snapshot.objects(snap.PODS)
+    daemonsets = snapshot.objects(snap.DAEMONSETS)
+    findings: list[Finding] = []
+    if not named(daemonsets, AGENT_DAEMONSET, namespace):
+        findings.append(
+            Finding(
+                f"DaemonSet {namespace}/{AGENT_DAEMONSET}",
+                "present (the Cilium agent)",
+                "absent",
+                COMPONENTS_DOC,
+            )
+        )
+    key, value = AGENT_LABEL
+    agents: dict[str, list[KubeObject]] = {}
+    for pod in snap.in_namespace(pods, namespace):
+        if _labels(pod).get(key) == value and dotted(pod, "spec.nodeName"):
+            agents.setdefault(str(dotted(pod, "spec.nodeName")), []).append(pod)
+    expected = f"a Ready Cilium agent pod ({key}={value} in {namespace})"
+    for node in sorted(nodes, key=lambda n: str((n.get("metadata") or {}).get("name", ""))):
+        hostname = str((node.get("metadata") or {}).get("name", "?"))
+        on_node = agents.get(hostname, [])
+        if any(_ready(pod) for pod in on_node):
+            continue
+        if on_node:
+            observed = ", ".join(
+                f"{(p.get('metadata') or {}).get('name')} not Ready "
+                f"({dotted(p, 'status.phase') or 'unknown phase'})"
+                for p in on_node
+            )
+        else:
+            observed = "no agent pod"
+        findings.append(
+            Finding(_node_label(snapshot.definition, hostname), expected, observed, COMPONENTS_DOC)
+        )
+    return findings
+
+
+# -- CIL-04 ----------------------------------------------------------------------------
+
+
+def _env(container: Mapping[str, Any], name: str) -> str:
+    """How *container* sets env var *name*, in words when not a plain value."""
+    for var in container.get("env") or []:
+        if var.get("name") == name:
+            if "value" in var:
+                return str(var.get("value"))
+            return f"set from {sorted((var.get('valueFrom') or {}).keys())}"
+    return "unset"
+
+
+def _quoted(value: str | None) -> str:
+    return "absent" if value is None else f'"{value}"'
+
+
+# The workloads that talk to the API server: (kind as named in findings, kind, name, container).
+_API_CLIENTS: tuple[tuple[str, snap.Kind, str, str], ...] = (
+    ("DaemonSet", snap.DAEMONSETS, AGENT_DAEMONSET, AGENT_CONTAINER),
+    ("Deployment", snap.DEPLOYMENTS, OPERATOR_DEPLOYMENT, OPERATOR_CONTAINER),
+)
+
+
+def _kubeprism_findings(snapshot: Snapshot, namespace: str) -> list[Finding]:
+    port = str(snapshot.definition.control_plane.kubeprism_port)
+    expected = f"the API through KubePrism: KUBERNETES_SERVICE_HOST localhost, PORT {port}"
+    findings: list[Finding] = []
+    for kind_name, kind, name, container_name in _API_CLIENTS:
+        obj = named(snapshot.objects(kind), name, namespace)
+        target = f"{kind_name} {namespace}/{name}"
+        if not obj:
+            findings.append(Finding(target, expected, "absent", KUBEPRISM_DOC))
+            continue
+        container = _main_container(obj, container_name)
+        if container is None:
+            findings.append(
+                Finding(target, expected, f"no container {container_name}", KUBEPRISM_DOC)
+            )
+            continue
+        host = _env(container, "KUBERNETES_SERVICE_HOST")
+        observed_port = _env(container, "KUBERNETES_SERVICE_PORT")
+        if host not in LOOPBACK_HOSTS or observed_port != port:
+            findings.append(
+                Finding(
+                    f"{target} container {container_name}",
+                    expected,
+                    f"KUBERNETES_SERVICE_HOST {host}, KUBERNETES_SERVICE_PORT {observed_port}",
+                    KUBEPRISM_DOC,
+                )
+            )
+    return findings
+
+
+def running_config_as_declared(snapshot: Snapshot) -> list[Finding]:
+    """The agent runs with kube-proxy replacement, L2 announcements and Hubble as declared.
+
+    The running configuration is ``cilium-config`` (the chart writes every
+    value as a string; ``enable-l2-announcements`` is absent when off) plus
+    the API address in the agent's and operator's environment, which must be
+    KubePrism: with kube-proxy gone, the ``kubernetes`` Service only works
+    once Cilium does.
+    """
+    release = _release(snapshot.definition)
+    values = declared_values(snapshot.definition)
+    namespace = release.namespace
+    wanted: list[tuple[str, str | None, str, str]] = [
+        (
+            "kube-proxy-replacement",
+            "true" if _flag(_value(values, "kubeProxyReplacement")) else "false",
+            "kubeProxyReplacement",
+            KPR_DOC,
+        ),
+        (
+            "enable-l2-announcements",
+            "true" if _flag(_value(values, "l2announcements.enabled")) else None,
+            "l2announcements.enabled",
+            L2_DOC,
+        ),
+        (
+            "enable-hubble",
+            "true" if _flag(_value(values, "hubble.enabled")) else "false",
+            "hubble.enabled",
+            HUBBLE_DOC,
+        ),
+    ]
+    findings: list[Finding] = []
+    config = named(snapshot.objects(snap.CONFIGMAPS), CONFIG_MAP, namespace)
+    target = f"ConfigMap {namespace}/{CONFIG_MAP}"
+    if not config:
+        findings.append(Finding(target, "present (Cilium's running config)", "absent", HELM_DOC))
+    else:
+        data = config.get("data") or {}
+        for key, expected, field, doc in wanted:
+            observed = data.get(key)
+            if observed != expected:
+                findings.append(
+                    Finding(
+                        f"{target} key {key}",
+                        f"{_quoted(expected)} ({_values_field(release, field)})",
+                        _quoted(observed),
+                        doc,
+                    )
+                )
+    findings += _kubeprism_findings(snapshot, namespace)
+    return findings
+
+
+# -- CIL-05 ----------------------------------------------------------------------------
+
+
+def operator_replicas_ready(snapshot: Snapshot) -> list[Finding]:
+    """The Cilium operator runs the declared number of replicas, all Ready.
+
+    Two operators keep IPAM, CRD and L2-lease work going when a node is
+    down; the chart's required anti-affinity puts them on distinct nodes.
+    """
+    release = _release(snapshot.definition)
+    values = declared_values(snapshot.definition)
+    declared = _value(values, "operator.replicas")
+    if isinstance(declared, bool) or not isinstance(declared, int) or declared < 0:
+        raise Unobservable(
+            f"{release.values}: operator.replicas must be a whole number, not {declared!r}"
+        )
+    namespace = release.namespace
+    target = f"Deployment {namespace}/{OPERATOR_DEPLOYMENT}"
+    expected = (
+        f"{declared} replicas, {declared} Ready ({_values_field(release, 'operator.replicas')})"
+    )
+    deployment = named(snapshot.objects(snap.DEPLOYMENTS), OPERATOR_DEPLOYMENT, namespace)
+    if not deployment:
+        return [Finding(target, expected, "absent", HELM_DOC)]
+    replicas = dotted(deployment, "spec.replicas", 1)
+    ready = dotted(deployment, "status.readyReplicas", 0) or 0
+    if replicas == declared and ready == declared:
+        return []
+    return [Finding(target, expected, f"{replicas} replicas, {ready} Ready", HELM_DOC)]
+
+
+# -- CIL-06 ----------------------------------------------------------------------------
+
+
+def image_tag(image: str) -> str | None:
+    """The tag of an image reference, ignoring any ``@sha256:`` digest and registry port."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else None
+
+
+def version_as_declared(snapshot: Snapshot) -> list[Finding]:
+    """The agent and operator run the declared Cilium version.
+
+    Agent and operator must be of one release; an image left behind by a
+    failed upgrade shows up here even when everything is Ready.
+    """
+    namespace = _release(snapshot.definition).namespace
+    version = snapshot.definition.versions.cilium
+    expected = f"v{version.removeprefix('v')}"
+    findings: list[Finding] = []
+    unseen: list[tuple[str, str]] = []
+    workloads = (
+        ("DaemonSet", snap.DAEMONSETS, AGENT_DAEMONSET),
+        ("Deployment", snap.DEPLOYMENTS, OPERATOR_DEPLOYMENT),
+    )
+    for kind_name, kind, name in workloads:
+        target = f"{kind_name} {namespace}/{name}"
+        obj = named(snapshot.objects(kind), name, namespace)
+        if not obj:
+            findings.append(Finding(target, f"present, images {expected}", "absent", UPGRADE_DOC))
+            continue
+        for container in _containers(obj):
+            image = str(container.get("image") or "")
+            tag = image_tag(image)
+            where = f"{target} container {container.get('name')}"
+            if tag is None:
+                unseen.append((f"{where} image {image or '(none)'}", "no tag to read a version"))
+            elif tag != expected:
+                findings.append(Finding(where, f"image tag {expected}", image, UPGRADE_DOC))
+    return _verdict(findings, unseen)

@@ -1,0 +1,37 @@
+@area:cilium
+Feature: Cilium is the cluster's network and its kube-proxy
+  K8S-CLUSTER boots Talos with no CNI and no kube-proxy and installs Cilium
+  with Helm after bootstrap: Cilium provides pod networking on every node,
+  replaces kube-proxy in eBPF, announces LoadBalancer IPs over L2, exports
+  flows to Hubble and reaches the API server through KubePrism. The expected
+  values are the definition's: the cilium Helm release and its values file,
+  the declared Cilium version and the KubePrism port.
+  Upstream: https://docs.siderolabs.com/kubernetes-guides/cni/deploying-cilium
+  and https://docs.cilium.io/en/v1.19/network/kubernetes/kubeproxy-free/
+
+  Background:
+    Given the observed cluster
+
+  @CIL-01 @severity:critical @remediation:disruptive
+  Scenario: Every node leaves pod networking and Service proxying to Cilium
+    Then every node's machine config installs no CNI and disables kube-proxy
+
+  @CIL-02 @severity:critical @remediation:safe
+  Scenario: No kube-proxy runs in the cluster
+    Then no kube-proxy DaemonSet or pod exists in any namespace
+
+  @CIL-03 @severity:critical @remediation:disruptive
+  Scenario: The Cilium agent is ready on every node
+    Then every Kubernetes node runs a Ready Cilium agent
+
+  @CIL-04 @severity:critical @remediation:disruptive
+  Scenario: Cilium runs with kube-proxy replacement, L2 announcements and Hubble as declared
+    Then the running Cilium configuration is as declared and reaches the API through KubePrism
+
+  @CIL-05 @severity:normal @remediation:safe
+  Scenario: The Cilium operator runs the declared number of ready replicas
+    Then the Cilium operator has the declared number of Ready replicas
+
+  @CIL-06 @severity:normal @remediation:disruptive
+  Scenario: Cilium runs the declared version
+    Then the Cilium agent and operator images carry the declared Cilium version

@@ -1,0 +1,224 @@
+"""NP-01 over hand-built snapshots: policies are judged by what they do, not by their name.
+
+The clean state is what ``cluster/manifests/default-deny.yaml`` creates, read
+from the shipped file; the other cases are the ways an operator's copy can
+look right and deny nothing (``ingress: []``, a partial selector, an opt-out,
+an invalid policy, an allow-all).
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from checks import network_policy
+from checks import snapshot as snap
+from checks.findings import Finding, Unobservable
+from checks.snapshot import Snapshot
+from provisioning import inventory
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> inventory.Cluster:
+    return inventory.load_cluster(ROOT / "cluster")
+
+
+@pytest.fixture(scope="module")
+def shipped() -> list[dict[str, Any]]:
+    """The project's own default-deny manifest (namespace ``default``)."""
+    path = ROOT / "cluster" / "manifests" / "default-deny.yaml"
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def namespace(name: str, **extra: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {"metadata": {"name": name}, "status": {"phase": "Active"}}
+    obj.update(extra)
+    return obj
+
+
+def in_ns(policies: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    copies = copy.deepcopy(policies)
+    for policy in copies:
+        policy["metadata"]["namespace"] = name
+    return copies
+
+
+def policy(name: str, ns: str = "team-a", **spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"endpointSelector": {}, **spec},
+    }
+
+
+def make(
+    cluster: inventory.Cluster,
+    namespaces: list[dict[str, Any]],
+    policies: list[dict[str, Any]],
+) -> Snapshot:
+    return Snapshot(
+        definition=cluster,
+        target="test",
+        live=False,
+        taken_at=datetime(2026, 1, 1, tzinfo=UTC),
+        kube={
+            snap.NAMESPACES.key: namespaces,
+            snap.CILIUM_NETWORK_POLICIES.key: policies,
+        },
+    )
+
+
+SYSTEM = [
+    namespace(n) for n in ("kube-system", "kube-public", "kube-node-lease", "longhorn-system")
+]
+
+
+def check(cluster: inventory.Cluster, policies: list[dict[str, Any]]) -> list[Finding]:
+    state = make(cluster, [*SYSTEM, namespace("default"), namespace("team-a")], policies)
+    return [
+        f for f in network_policy.default_deny_in_every_namespace(state) if "team-a" in f.target
+    ]
+
+
+def test_shipped_policies_satisfy_the_control(
+    cluster: inventory.Cluster, shipped: list[dict[str, Any]]
+) -> None:
+    state = make(
+        cluster,
+        [*SYSTEM, namespace("default"), namespace("team-a")],
+        shipped + in_ns(shipped, "team-a"),
+    )
+    assert network_policy.default_deny_in_every_namespace(state) == []
+
+
+def test_namespace_without_policy_is_named_and_system_ones_are_exempt(
+    cluster: inventory.Cluster, shipped: list[dict[str, Any]]
+) -> None:
+    state = make(cluster, [*SYSTEM, namespace("default"), namespace("team-a")], shipped)
+    (finding,) = network_policy.default_deny_in_every_namespace(state)
+    assert finding.target == "Namespace team-a"
+    assert finding.observed == "no CiliumNetworkPolicy"
+    assert "endpointSelector: {}" in finding.expected
+
+
+def test_dns_allow_alone_leaves_ingress_open(
+    cluster: inventory.Cluster, shipped: list[dict[str, Any]]
+) -> None:
+    # The DNS allow selects every endpoint with an egress rule: egress is default deny.
+    dns_only = [p for p in in_ns(shipped, "team-a") if p["metadata"]["name"] != "default-deny"]
+    (finding,) = check(cluster, dns_only)
+    assert finding.observed == "ingress not default deny"
+
+
+@pytest.mark.parametrize(
+    ("spec", "observed"),
+    [
+        (
+            {"ingress": [], "egress": [{}]},
+            "ingress not default deny (x has an empty ingress list, which Cilium ignores)",
+        ),
+        (
+            {"endpointSelector": {"matchLabels": {"app": "web"}}, "ingress": [{}], "egress": [{}]},
+            "ingress not default deny (x selects only some endpoints); "
+            "egress not default deny (x selects only some endpoints)",
+        ),
+        (
+            {"ingress": [{}], "egress": [{}], "enableDefaultDeny": {"egress": False}},
+            "egress not default deny (x sets enableDefaultDeny.egress false)",
+        ),
+        (
+            {"ingress": [{"fromEntities": ["all"]}], "egress": [{}]},
+            "ingress open to the entity `all` by x",
+        ),
+    ],
+    ids=["empty-list", "partial-selector", "opt-out", "allow-all"],
+)
+def test_policies_that_look_right_but_do_not_deny(
+    cluster: inventory.Cluster, spec: dict[str, Any], observed: str
+) -> None:
+    (finding,) = check(cluster, [policy("x", **spec)])
+    assert finding.observed == observed
+
+
+@pytest.mark.parametrize(
+    "policies",
+    [
+        [policy("a", ingress=[{}]), policy("b", egress=[{}])],
+        [policy("deny", ingressDeny=[{"fromEntities": ["world"]}], egressDeny=[{}])],
+        [policy("explicit", egress=[{}], enableDefaultDeny={"ingress": True, "egress": True})],
+        [
+            {
+                "metadata": {"name": "specs", "namespace": "team-a"},
+                "specs": [
+                    {"endpointSelector": {}, "ingress": [{}]},
+                    {"endpointSelector": {}, "egress": [{"toEntities": ["kube-apiserver"]}]},
+                ],
+            }
+        ],
+        [
+            policy(
+                "ports",
+                ingress=[{"fromEntities": ["all"], "toPorts": [{"ports": [{"port": "80"}]}]}],
+                egress=[{}],
+            )
+        ],
+    ],
+    ids=["two-policies", "deny-rules", "enable-default-deny", "specs-list", "allow-on-a-port"],
+)
+def test_other_shapes_of_default_deny_are_accepted(
+    cluster: inventory.Cluster, policies: list[dict[str, Any]]
+) -> None:
+    assert check(cluster, policies) == []
+
+
+def test_invalid_policy_is_not_enforced(cluster: inventory.Cluster) -> None:
+    broken = policy("default-deny", ingress=[{}], egress=[{}])
+    broken["status"] = {"conditions": [{"type": "Valid", "status": "False"}]}
+    (finding,) = check(cluster, [broken])
+    assert finding.observed == (
+        "ingress not default deny (default-deny is not Valid); "
+        "egress not default deny (default-deny is not Valid)"
+    )
+
+
+def test_name_does_not_matter_and_other_namespaces_do_not_count(
+    cluster: inventory.Cluster,
+) -> None:
+    assert check(cluster, [policy("whatever", ingress=[{}], egress=[{}])]) == []
+    elsewhere = policy("default-deny", ns="team-b", ingress=[{}], egress=[{}])
+    (finding,) = check(cluster, [elsewhere])
+    assert finding.observed == "no CiliumNetworkPolicy"
+
+
+def test_terminating_namespaces_and_declared_system_namespaces_are_skipped(
+    cluster: inventory.Cluster,
+) -> None:
+    namespaces = [
+        *SYSTEM,
+        namespace("leaving", status={"phase": "Terminating"}),
+        namespace("gone", metadata={"name": "gone", "deletionTimestamp": "2026-01-01T00:00:00Z"}),
+        namespace("team-a"),
+    ]
+    state = make(cluster, namespaces, [])
+    assert [f.target for f in network_policy.default_deny_in_every_namespace(state)] == [
+        "Namespace team-a"
+    ]
+
+
+def test_unlisted_policies_are_unobservable(cluster: inventory.Cluster) -> None:
+    state = Snapshot(
+        definition=cluster,
+        target="test",
+        live=False,
+        taken_at=datetime(2026, 1, 1, tzinfo=UTC),
+        kube={snap.NAMESPACES.key: [namespace("default")]},
+        missing={snap.CILIUM_NETWORK_POLICIES.key: "the server could not find the resource"},
+    )
+    with pytest.raises(Unobservable, match="could not find"):
+        network_policy.default_deny_in_every_namespace(state)
