@@ -4,7 +4,8 @@ Feature: The cluster definition is safe to apply
   per-node patches and feature patches, stacked by talosctl apply-config.
   Before any node is touched, what that definition renders to must be a config
   Talos v1.12 accepts, built from the declared Image Factory schematic, with
-  the secrets kept out of git.
+  the secrets kept out of git. Once applied, every node must run under the
+  hostname it was given, and the operator's kubeconfig must stay usable.
   Upstream: https://docs.siderolabs.com/talos/v1.12/configure-your-talos-cluster/system-configuration/patching
 
   Background:
@@ -25,3 +26,15 @@ Feature: The cluster definition is safe to apply
   @HYG-04 @severity:normal @remediation:manual
   Scenario: Each node's hostname is set in one place only
     Then no node sets its hostname both in a HostnameConfig and in the machine config
+
+  # Once the cluster runs, what Talos applied is what counts.
+
+  @HYG-05 @severity:normal @remediation:manual
+  Scenario: Every node runs under its declared hostname
+    Given the observed cluster
+    Then every node's running hostname is the one the inventory declares
+
+  @HYG-06 @severity:critical @remediation:safe
+  Scenario: The operator's kubeconfig is accepted and far from expiry
+    Given the observed cluster
+    Then the kubeconfig's client certificate is accepted and valid for at least 30 more days

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pytest_bdd import given, scenarios, then
+from pytest_bdd import given, parsers, scenarios, then
 
-from checks import definition
+from checks import cluster_hygiene, definition
 from checks.definition import DefinitionState
+from checks.snapshot import Snapshot
 from fixtures.verify import Verify
 
 scenarios("config_hygiene.feature")
@@ -34,3 +35,17 @@ def then_installer_matches_schematic(state: DefinitionState, verify: Verify) -> 
 @then("no node sets its hostname both in a HostnameConfig and in the machine config")
 def then_single_hostname_source(state: DefinitionState, verify: Verify) -> None:
     verify(definition.single_hostname_source, state)
+
+
+@then("every node's running hostname is the one the inventory declares")
+def then_running_hostnames_as_declared(snapshot: Snapshot, verify: Verify) -> None:
+    verify(cluster_hygiene.hostnames_as_declared, snapshot)
+
+
+@then(
+    parsers.parse(
+        "the kubeconfig's client certificate is accepted and valid for at least {days:d} more days"
+    )
+)
+def then_kubeconfig_certificate_current(snapshot: Snapshot, verify: Verify, days: int) -> None:
+    verify(cluster_hygiene.kubeconfig_certificate_current, snapshot, min_days=days)

@@ -1,4 +1,4 @@
-"""Config-hygiene drifts (HYG-04, HYG-06): a conflicting hostname config, an expired kubeconfig.
+"""Config-hygiene drifts: a conflicting hostname config refused, an expired kubeconfig (HYG-06).
 
 A config with a ``HostnameConfig`` document *and* ``machine.network.hostname``
 is rejected by Talos v1.12 (``static hostname is already set in v1alpha1
@@ -31,9 +31,12 @@ HOSTNAME_NAME = "config_hygiene.hostname_conflict"
 
 @drift(
     HOSTNAME_NAME,
-    controls=("HYG-04",),
+    # No control fails: Talos v1.12 refuses the config, so the running cluster never shows
+    # both hostname sources; HYG-04 catches them in the definition, before any apply.
+    controls=(),
     description="a node (--node, default the first) is sent a config with both HostnameConfig "
-    "and machine.network.hostname; Talos rejects it and the node keeps its old config",
+    "and machine.network.hostname; Talos rejects it and the node keeps its old config "
+    "(no control fails: HYG-04 judges the definition before apply)",
     takes_node=True,
 )
 def hostname_conflict(ctx: DriftContext, node: str | None) -> str:

@@ -1,0 +1,365 @@
+"""API-endpoint controls (API-01..05): the shared VIP, the control-plane endpoint, KubePrism.
+
+Clients reach the Kubernetes API through one address, the control-plane VIP
+that Talos moves between control-plane nodes through an etcd election
+(https://docs.siderolabs.com/talos/v1.12/networking/advanced/vip).  These
+controls judge the configured half (every control-plane config carries the
+VIP; every config names it as ``cluster.controlPlane.endpoint``) and the
+observed half (exactly one healthy node holds it, the API answers promptly,
+KubePrism's local load balancer is healthy, and -- on a live cluster -- the
+API answers on the VIP with a certificate valid for it).
+
+Expected values all come from the definition's ``controlPlane`` section.
+The VIP probe's result type lives here, beside the check that judges it,
+because checks may not import fixtures; the fixture that dials is
+:mod:`fixtures.probe_api_endpoint`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from checks import snapshot as snapshot_module
+from checks.findings import Finding, Unobservable
+from checks.snapshot import KubeObject, Snapshot, dotted
+from provisioning import inventory
+
+VIP_DOC = "https://docs.siderolabs.com/talos/v1.12/networking/advanced/vip"
+ENDPOINT_DOC = (
+    "https://docs.siderolabs.com/talos/v1.12/getting-started/prodnotes"
+    "#decide-the-kubernetes-endpoint"
+)
+KUBEPRISM_DOC = (
+    "https://docs.siderolabs.com/talos/v1.12/kubernetes-guides/advanced-guides/kubeprism"
+)
+CERT_DOC = "https://docs.siderolabs.com/talos/v1.12/security/cert-management"
+
+# The longest the collector's first request (GET /version) may take for the
+# API to count as answering promptly; kubectl's own discovery feels broken
+# well before this, and a healthy API answers in milliseconds.
+PROMPT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class VipProbe:
+    """What dialling the API on the VIP found (made by :mod:`fixtures.probe_api_endpoint`).
+
+    *skipped* is the reason the probe was not run (a simulated target, no
+    route from this machine); otherwise *connected* says whether a TLS
+    handshake completed and *verified* whether the served certificate chains
+    to the kubeconfig's CA and is valid for the dialled address.  *sans* are
+    the certificate's subject alternative names, for the evidence.
+    """
+
+    address: str
+    skipped: str | None = None
+    connected: bool = False
+    verified: bool = False
+    error: str | None = None
+    sans: tuple[str, ...] = ()
+
+
+def label(node: inventory.Node) -> str:
+    return f"{node.name} ({node.hostname})"
+
+
+ADDRESSES = snapshot_module.ADDRESS_STATUS
+KUBEPRISM = snapshot_module.KUBEPRISM_STATUS
+
+
+def _unread_reason(snapshot: Snapshot, source: str, node: inventory.Node) -> str:
+    return snapshot.missing.get(
+        snapshot_module.on_node(source, node.name), f"{source} were not read from it"
+    )
+
+
+def _verdict(findings: list[Finding], unread: Sequence[str]) -> list[Finding]:
+    """Findings when there are any; else unobservable when part of the cluster went unread."""
+    if findings or not unread:
+        return findings
+    raise Unobservable("; ".join(unread))
+
+
+def _v1alpha1(docs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    for doc in docs:
+        if isinstance(doc, Mapping) and doc.get("version") == "v1alpha1":
+            return doc
+    return {}
+
+
+def configured_vips(docs: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """(link, VIP) pairs a config asks for.
+
+    Both v1.12 forms count: the legacy ``machine.network.interfaces[].vip.ip``
+    (also on ``vlans[]``) and a ``Layer2VIPConfig`` document, whose name is
+    the VIP itself.
+    """
+    found: list[tuple[str, str]] = []
+    interfaces = dotted(_v1alpha1(docs), "machine.network.interfaces") or []
+    for iface in interfaces if isinstance(interfaces, list) else []:
+        if not isinstance(iface, Mapping):
+            continue
+        link = str(iface.get("interface") or iface.get("deviceSelector") or "?")
+        if dotted(iface, "vip.ip"):
+            found.append((link, str(dotted(iface, "vip.ip"))))
+        found.extend(
+            (f"{link}.{vlan.get('vlanId')}", str(dotted(vlan, "vip.ip")))
+            for vlan in iface.get("vlans") or []
+            if isinstance(vlan, Mapping) and dotted(vlan, "vip.ip")
+        )
+    found.extend(
+        (str(doc.get("link") or "?"), str(doc["name"]))
+        for doc in docs
+        if isinstance(doc, Mapping) and doc.get("kind") == "Layer2VIPConfig" and doc.get("name")
+    )
+    return found
+
+
+def _same_ip(text: str, ip: ipaddress.IPv4Address) -> bool:
+    try:
+        return ipaddress.ip_interface(text.strip()).ip == ip
+    except ValueError:
+        return False
+
+
+def vip_configured_on_control_planes(snapshot: Snapshot) -> list[Finding]:
+    """Every control-plane node's applied config carries the declared VIP on an interface.
+
+    Configured, from the applied machine config: a node without it never
+    campaigns for the VIP, so one node fewer can take over when the holder
+    fails.  Non-control-plane nodes are not judged (Talos rejects a VIP there).
+    """
+    vip = snapshot.definition.control_plane.vip
+    snapshot.resources(snapshot_module.MACHINE_CONFIG)  # unread on every node: one reason
+    findings: list[Finding] = []
+    unread: list[str] = []
+    for node in snapshot.definition.control_plane_nodes:
+        try:
+            docs = snapshot.machine_config(node.name)
+        except Unobservable as exc:
+            unread.append(f"{label(node)}: {exc.reason}")
+            continue
+        vips = configured_vips(docs)
+        if not any(_same_ip(v, vip) for _, v in vips):
+            observed = (
+                "VIP " + ", ".join(f"{v} on {link}" for link, v in vips) if vips else "no VIP"
+            )
+            findings.append(
+                Finding(
+                    label(node),
+                    f"VIP {vip} on an interface (interfaces[].vip.ip or Layer2VIPConfig)",
+                    observed,
+                    VIP_DOC,
+                )
+            )
+    return _verdict(findings, unread)
+
+
+def _ready(obj: KubeObject | None) -> str:
+    if obj is None:
+        return "not registered"
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if isinstance(cond, Mapping) and cond.get("type") == "Ready":
+            return f"Ready={cond.get('status')}"
+    return "no Ready condition"
+
+
+def _holders(snapshot: Snapshot, vip: ipaddress.IPv4Address) -> tuple[list[str], list[str]]:
+    """(inventory names holding *vip*, reasons nodes went unread) from AddressStatuses."""
+    per_node = snapshot.resources(ADDRESSES)
+    holders: list[str] = []
+    unread: list[str] = []
+    for node in snapshot.definition.nodes:
+        if node.name not in per_node:
+            unread.append(f"{label(node)}: {_unread_reason(snapshot, ADDRESSES, node)}")
+            continue
+        if any(_same_ip(str(dotted(r, "spec.address", "")), vip) for r in per_node[node.name]):
+            holders.append(node.name)
+    return holders, unread
+
+
+def single_healthy_vip_holder(snapshot: Snapshot) -> list[Finding]:
+    """Exactly one node holds the VIP, and it is a Ready control-plane node.
+
+    Observed: AddressStatus resources (the elected node shows
+    ``<link>/<vip>/32``).  Judged on the nodes whose addresses were read:
+    Talos's etcd election gives the VIP one owner, so with one holder seen an
+    unread node is taken not to hold it too; with none seen and some node
+    unread the control is unobservable (the VIP may be on that node).
+    """
+    definition = snapshot.definition
+    vip = definition.control_plane.vip
+    holders, unread = _holders(snapshot, vip)
+    target = f"VIP {vip}"
+    expected = "held by exactly one Ready control-plane node"
+    if not holders:
+        if unread:
+            raise Unobservable("no node that answered holds the VIP; " + "; ".join(unread))
+        return [Finding(target, expected, "held by no node", VIP_DOC)]
+    nodes = {n.name: n for n in definition.nodes}
+    if len(holders) > 1:
+        names = ", ".join(label(nodes[h]) for h in holders)
+        return [Finding(target, expected, f"held by {len(holders)} nodes: {names}", VIP_DOC)]
+    holder = nodes[holders[0]]
+    findings: list[Finding] = []
+    if not holder.is_control_plane:
+        findings.append(
+            Finding(target, expected, f"held by {label(holder)}, not a control plane", VIP_DOC)
+        )
+    try:
+        kube_nodes = {
+            str((o.get("metadata") or {}).get("name")): o
+            for o in snapshot.objects(snapshot_module.NODES)
+        }
+    except Unobservable as exc:
+        return _verdict(findings, [f"whether {label(holder)} is Ready: {exc.reason}"])
+    readiness = _ready(kube_nodes.get(holder.hostname))
+    if readiness != "Ready=True":
+        findings.append(Finding(target, expected, f"held by {label(holder)}, {readiness}", VIP_DOC))
+    return findings
+
+
+def _host_port(url: str) -> tuple[str, int | None]:
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None and parts.scheme == "https":
+        port = 443
+    return (parts.hostname or "", port)
+
+
+def endpoint_is_vip_and_answers(
+    snapshot: Snapshot, max_seconds: float = PROMPT_SECONDS
+) -> list[Finding]:
+    """Every node's config names the declared endpoint, and the API answers promptly.
+
+    Configured: ``cluster.controlPlane.endpoint`` of each node's applied
+    config equals the definition's endpoint (the VIP URL).  Observed: the
+    API answered the collector's first request within *max_seconds*.
+
+    The kubeconfig's server is judged only on a live target (it must be the
+    declared endpoint): the simulated cluster's kubeconfig points at the
+    simulator's loopback listener, its stand-in for the VIP, because the VIP
+    is data there, not an address this machine can dial.  That is an observed
+    capability difference of the target, recorded in the snapshot's ``live``.
+    """
+    definition = snapshot.definition
+    endpoint = definition.control_plane.endpoint
+    findings: list[Finding] = []
+    unread: list[str] = []
+    try:
+        snapshot.resources(snapshot_module.MACHINE_CONFIG)
+    except Unobservable as exc:
+        unread.append(f"machine configs: {exc.reason}")
+        config_nodes: tuple[inventory.Node, ...] = ()
+    else:
+        config_nodes = definition.nodes
+    for node in config_nodes:
+        try:
+            docs = snapshot.machine_config(node.name)
+        except Unobservable as exc:
+            unread.append(f"{label(node)}: {exc.reason}")
+            continue
+        seen = dotted(_v1alpha1(docs), "cluster.controlPlane.endpoint")
+        if seen is None or _host_port(str(seen)) != _host_port(endpoint):
+            findings.append(
+                Finding(
+                    f"{label(node)} cluster.controlPlane.endpoint",
+                    endpoint,
+                    str(seen) if seen is not None else "not set",
+                    ENDPOINT_DOC,
+                )
+            )
+    api = snapshot.api
+    if api is None:
+        unread.append("the Kubernetes API was not asked")
+    else:
+        if snapshot.live and _host_port(api.server) != _host_port(endpoint):
+            findings.append(
+                Finding("kubeconfig server", endpoint, api.server or "not set", ENDPOINT_DOC)
+            )
+        if not api.answered:
+            findings.append(
+                Finding(
+                    f"Kubernetes API at {api.server}",
+                    f"answers within {max_seconds:g} s",
+                    f"no answer ({api.error or 'no error recorded'})",
+                    ENDPOINT_DOC,
+                )
+            )
+        elif api.seconds > max_seconds:
+            findings.append(
+                Finding(
+                    f"Kubernetes API at {api.server}",
+                    f"answers within {max_seconds:g} s",
+                    f"answered after {api.seconds:.1f} s",
+                    ENDPOINT_DOC,
+                )
+            )
+    return _verdict(findings, unread)
+
+
+def _kubeprism_statuses(resources: Sequence[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+    for res in resources:
+        spec = res.get("spec")
+        if isinstance(spec, Mapping):
+            yield spec
+
+
+def kubeprism_healthy(snapshot: Snapshot) -> list[Finding]:
+    """KubePrism listens on ``127.0.0.1:<declared port>`` and is healthy on every node.
+
+    Observed: each node's KubePrismStatus (``host``, ``healthy``); Talos has
+    none when ``machine.features.kubePrism`` is disabled.
+    """
+    port = snapshot.definition.control_plane.kubeprism_port
+    expected = f"KubePrism on 127.0.0.1:{port}, healthy"
+    per_node = snapshot.resources(KUBEPRISM)
+    findings: list[Finding] = []
+    unread: list[str] = []
+    for node in snapshot.definition.nodes:
+        if node.name not in per_node:
+            unread.append(f"{label(node)}: {_unread_reason(snapshot, KUBEPRISM, node)}")
+            continue
+        statuses = list(_kubeprism_statuses(per_node[node.name]))
+        if not statuses:
+            findings.append(Finding(label(node), expected, "KubePrism not running", KUBEPRISM_DOC))
+            continue
+        for status in statuses:
+            host = str(status.get("host") or "")
+            problems = []
+            if _host_port(f"tcp://{host}") != ("127.0.0.1", port):
+                problems.append(f"listening on {host or 'no address'}")
+            if status.get("healthy") is not True:
+                problems.append("not healthy")
+            if problems:
+                findings.append(Finding(label(node), expected, ", ".join(problems), KUBEPRISM_DOC))
+    return _verdict(findings, unread)
+
+
+def vip_serves_valid_certificate(snapshot: Snapshot, probe: VipProbe) -> list[Finding]:
+    """The API answers on the VIP with a certificate from the cluster CA valid for the VIP.
+
+    Observed by a live probe (TLS handshake to the VIP at the endpoint's
+    port, verified against the kubeconfig's CA with the VIP as the expected
+    IP SAN).  Unobservable on a simulated target, whose VIP is only data.
+    """
+    if probe.skipped is not None:
+        raise Unobservable(probe.skipped)
+    vip = snapshot.definition.control_plane.vip
+    target = f"Kubernetes API at {probe.address}"
+    expected = f"a TLS certificate signed by the cluster CA, valid for {vip}"
+    if not probe.connected:
+        return [Finding(target, expected, f"no TLS answer ({probe.error})", VIP_DOC)]
+    sans = ", ".join(probe.sans) or "none"
+    if not probe.verified:
+        return [Finding(target, expected, f"{probe.error} (SANs: {sans})", CERT_DOC)]
+    if not any(_same_ip(s.removeprefix("IP:"), vip) for s in probe.sans):
+        return [Finding(target, expected, f"SANs: {sans}", CERT_DOC)]
+    return []

@@ -1,0 +1,29 @@
+@area:topology
+Feature: The cluster is made of the nodes the inventory declares
+  K8S-CLUSTER is six mini PCs, every one a control-plane node that also runs
+  workloads. Each node the inventory names must have joined Kubernetes under
+  its declared hostname and be Ready, carry the control-plane role without
+  refusing workloads, run the declared Talos and Kubernetes versions, and
+  offer the CPU and memory the inventory records for it. Nodes the inventory
+  does not name are not judged.
+  Upstream: https://kubernetes.io/docs/reference/node/node-status/ and
+  https://docs.siderolabs.com/talos/v1.12/reference/configuration/v1alpha1/config
+
+  Background:
+    Given the observed cluster
+
+  @TOP-01 @severity:blocker @remediation:manual
+  Scenario: Every declared node is registered and Ready
+    Then every declared node is a registered Kubernetes node that is Ready
+
+  @TOP-02 @severity:critical @remediation:safe
+  Scenario: Every control-plane node also accepts workloads
+    Then every declared control-plane node has the control-plane role and accepts workloads
+
+  @TOP-03 @severity:critical @remediation:disruptive
+  Scenario: Talos and Kubernetes run the declared versions
+    Then every node runs the declared Talos and Kubernetes versions
+
+  @TOP-04 @severity:normal @remediation:manual
+  Scenario: Each node offers the declared CPU and memory
+    Then every node's CPU and memory capacity matches the inventory

@@ -1,0 +1,93 @@
+"""API-endpoint drifts end to end: a slow or unavailable API server fails API-03, and only it.
+
+Each drift is injected into a copy of the provisioned simulated cluster; the
+cluster is observed through the real collector, the API-endpoint checks are
+judged on it, and the suite's topology, API-endpoint and config-hygiene
+steps run against it once: API-03 fails naming the API and what it did, and
+nothing else in those areas fails (controls that need the unanswering API
+are skipped with its reason).  The clean cluster passes; API-05 is skipped
+there because the simulated VIP is not an address this machine can dial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from checks import api_endpoint
+from checks.findings import Finding, Unobservable
+from checks.snapshot import Snapshot
+from fixtures import probe_api_endpoint
+
+pytestmark = pytest.mark.slow
+
+CHECKS: dict[str, Callable[[Snapshot], Sequence[Finding]]] = {
+    "API-01": api_endpoint.vip_configured_on_control_planes,
+    "API-02": api_endpoint.single_healthy_vip_holder,
+    "API-03": api_endpoint.endpoint_is_vip_and_answers,
+    "API-04": api_endpoint.kubeprism_healthy,
+}
+AREA_STEPS = (
+    "steps/test_topology.py",
+    "steps/test_api_endpoint.py",
+    "steps/test_config_hygiene.py",
+)
+
+
+def judged(check: Callable[[Snapshot], Sequence[Finding]], state: Snapshot) -> Any:
+    """The check's findings, or ``"unobservable"`` (a skip in the suite)."""
+    try:
+        return list(check(state))
+    except Unobservable:
+        return "unobservable"
+
+
+def test_clean_cluster_passes_every_api_endpoint_check(clean_snapshot: Snapshot) -> None:
+    assert {control: judged(check, clean_snapshot) for control, check in CHECKS.items()} == {
+        control: [] for control in CHECKS
+    }
+    probe = api_endpoint.VipProbe("10.10.20.10:6443", skipped=probe_api_endpoint.SIMULATED)
+    with pytest.raises(Unobservable, match="VIP is data"):
+        api_endpoint.vip_serves_valid_certificate(clean_snapshot, probe)
+
+
+def _only_api03_fails(cluster_with: Any, drift: str) -> tuple[dict[str, Any], Any]:
+    with cluster_with((drift, None)) as running:
+        state = running.snapshot()
+        found = {control: judged(check, state) for control, check in CHECKS.items()}
+        run = running.run_suite(*AREA_STEPS)
+    assert run.returncode == 1, run.output
+    failed = sorted(control for control, outcome in run.outcomes.items() if outcome == "failed")
+    assert failed == ["API-03"], run.output
+    assert run.outcomes["API-05"] == "skipped"
+    return found, run
+
+
+def test_slow_api_fails_api03_with_its_answer_time(cluster_with: Any) -> None:
+    found, run = _only_api03_fails(cluster_with, "api_endpoint.slow")
+    (finding,) = found["API-03"]
+    assert finding.target.startswith("Kubernetes API at https://127.0.0.1:")
+    assert finding.expected == "answers within 2 s"
+    assert finding.observed.startswith("answered after ")
+    assert float(finding.observed.split()[2]) >= 5
+    assert "answered after" in run.messages["API-03"]
+    # A slow API still answers: the rest of the area is judged and holds.
+    assert {c: f for c, f in found.items() if c != "API-03"} == {
+        c: [] for c in CHECKS if c != "API-03"
+    }
+
+
+def test_unavailable_api_fails_api03_and_skips_what_needs_it(cluster_with: Any) -> None:
+    found, run = _only_api03_fails(cluster_with, "api_endpoint.unavailable")
+    (finding,) = found["API-03"]
+    assert finding.observed.startswith("no answer (")
+    assert "503" in finding.observed or "Service Unavailable" in finding.observed
+    assert "no answer" in run.messages["API-03"]
+    # The configs and KubePrism are read through Talos, not the API: still judged.
+    assert (found["API-01"], found["API-04"]) == ([], [])
+    # Who holds the VIP is read through Talos, whether that node is Ready needs the API.
+    assert found["API-02"] == "unobservable"
+    assert run.outcomes["TOP-01"] == "skipped"
+    assert "did not answer" in run.messages["TOP-01"]

@@ -1,0 +1,73 @@
+"""Topology drifts end to end: a node powered off is reported by TOP-01, and only there.
+
+The drift is injected into a copy of the provisioned simulated cluster; the
+cluster is observed through the real collector and the topology checks are
+judged on it, then the suite's topology, API-endpoint and config-hygiene
+steps run against it once: TOP-01 fails naming the node, nothing else in
+those areas fails (what cannot be read from the silent node is skipped, and
+the VIP fails over to another control-plane node).  The clean cluster passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from checks import api_endpoint, topology
+from checks.findings import Finding, Unobservable
+from checks.snapshot import Snapshot
+
+pytestmark = pytest.mark.slow
+
+CHECKS: dict[str, Callable[[Snapshot], Sequence[Finding]]] = {
+    "TOP-01": topology.nodes_registered_and_ready,
+    "TOP-02": topology.control_plane_nodes_schedulable,
+    "TOP-03": topology.versions_as_declared,
+    "TOP-04": topology.capacity_as_declared,
+}
+AREA_STEPS = (
+    "steps/test_topology.py",
+    "steps/test_api_endpoint.py",
+    "steps/test_config_hygiene.py",
+)
+
+
+def judged(check: Callable[[Snapshot], Sequence[Finding]], state: Snapshot) -> Any:
+    """The check's findings, or ``"unobservable"`` (a skip in the suite)."""
+    try:
+        return list(check(state))
+    except Unobservable:
+        return "unobservable"
+
+
+def test_clean_cluster_passes_every_topology_check(clean_snapshot: Snapshot) -> None:
+    assert {control: judged(check, clean_snapshot) for control, check in CHECKS.items()} == {
+        control: [] for control in CHECKS
+    }
+
+
+def test_powered_off_node_fails_only_top01_naming_it(cluster_with: Any) -> None:
+    with cluster_with(("topology.power_off", "node01")) as running:
+        state = running.snapshot()
+        found = {control: judged(check, state) for control, check in CHECKS.items()}
+        vip = judged(api_endpoint.single_healthy_vip_holder, state)
+        run = running.run_suite(*AREA_STEPS)
+
+    (finding,) = found["TOP-01"]
+    assert finding.target == "node01 (k8s-node01)"
+    assert finding.observed.startswith("Ready=Unknown")
+    # The Node object keeps its labels and capacity; its Talos version is not readable.
+    assert found["TOP-02"] == []
+    assert found["TOP-04"] == []
+    assert found["TOP-03"] == "unobservable"
+    # Talos moved the VIP to a running control-plane node.
+    assert vip == []
+
+    assert run.returncode == 1, run.output
+    failed = sorted(control for control, outcome in run.outcomes.items() if outcome == "failed")
+    assert failed == ["TOP-01"], run.output
+    assert "node01 (k8s-node01)" in run.messages["TOP-01"]
+    assert run.outcomes["TOP-03"] == "skipped"
+    assert "node01" in run.messages["TOP-03"]
