@@ -23,7 +23,7 @@ from provisioning.agestore import resolve_recipient
 from provisioning.backup import create_backup
 from provisioning.backup_files import list_backups
 from provisioning.drivers import errors
-from provisioning.plan_context import KubeOps, StepContext, StepSpec
+from provisioning.plan_context import KubeOps, StepContext, StepSpec, wait_for
 from provisioning.problems import DefinitionError, Problem
 
 # The official chart repositories, by the repository part of ``chart: repo/name``.
@@ -139,9 +139,33 @@ def manifests(ctx: StepContext) -> StepSpec:
         return all(_identical(api, doc) for doc in manifest_documents(directory))
 
     def apply() -> None:
-        ctx.api().apply_manifest(manifest_documents(directory))
+        docs = manifest_documents(directory)
+        last: list[str] = []
+
+        def not_yet() -> list[str]:
+            # A chart's CRDs (cilium.io/v2 ...) are served a moment after the release
+            # is deployed; until then discovery answers 404. Create-or-replace is
+            # idempotent, so the whole set is simply tried again.
+            try:
+                ctx.api().apply_manifest(docs)
+            except errors.DriverError as exc:
+                if not _not_served_yet(exc):
+                    raise
+                last[:] = [str(exc).splitlines()[0]]
+                return last
+            return []
+
+        wait_for(ctx, ctx.timeouts.nodes, not_yet, f"the kinds in {directory} to be served")
 
     return StepSpec("manifests", f"create or replace {directory}", is_done, apply)
+
+
+def _not_served_yet(exc: errors.DriverError) -> bool:
+    """Discovery of a group/version 404s, or it does not list the kind yet."""
+    text = str(exc)
+    if isinstance(exc, errors.NotFound):
+        return "GET /apis/" in text or "GET /api/" in text
+    return "the server does not serve kind" in text
 
 
 def backup(ctx: StepContext) -> StepSpec:

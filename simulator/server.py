@@ -25,6 +25,13 @@ that changed the site, a pass runs before the call answers (reads skip
 it); after a Kubernetes write a background worker runs one, so clients do
 not wait.  The controller's own writes trigger nothing (see
 :class:`Reconciler`), which is what prevents a loop.
+
+Scale (``serve --nodes N``): the extra workers are machines in maintenance
+mode until the cluster is bootstrapped; the first Talos call after that
+joins them with the shared worker config (:mod:`simulator.talos.synthetic`),
+before the reconcile pass that registers their Nodes.  Request paths read
+the Talos side through :meth:`Simulator._site_view`, which decodes it again
+only when etcd says it changed.
 """
 
 from __future__ import annotations
@@ -51,7 +58,7 @@ from simulator.kube_front import KubeFront
 from simulator.pki import write_kubeconfig, write_private_file
 from simulator.reconciler import CONTROLLER_MODULE, Reconcile, Reconciler, load_reconcile
 from simulator.state.machines import PREFIX as SITE_PREFIX
-from simulator.state.machines import Site, SiteStore
+from simulator.state.machines import Machine, Site, SiteStore
 from simulator.state.site import site_from_cluster
 from simulator.statedir import (
     ServeError,
@@ -62,9 +69,12 @@ from simulator.statedir import (
     synthesise_workers,
 )
 from simulator.store.etcd import DatastoreError, EtcdKV, EtcdServer
+from simulator.store.kv import RevisionConflict
 from simulator.talos.api import MachineApi
 from simulator.talos.cli import install_executables
+from simulator.talos.configview import ConfigView
 from simulator.talos.errors import TalosError
+from simulator.talos.synthetic import join_synthetic_workers
 from simulator.talos.talosconfig import write_admin
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -100,6 +110,8 @@ class Simulator:
         self._faults: FaultWatcher | None = None
         self._reconcile = load_reconcile()
         self._talos_signature: tuple[tuple[str, int], ...] | None = None
+        self._site_cache: tuple[tuple[int, int], Site] | None = None
+        self._serving_cache: tuple[Site, tuple[Machine, ConfigView] | None] | None = None
         self._secrets: secrets.MachineSecrets | None = None
         self.cluster: inventory.Cluster | None = None
 
@@ -143,7 +155,7 @@ class Simulator:
                 s,
                 audit_log=audit_log,
                 policy_source=self._audit_policy,
-                node_proxy=apiserver.node_proxy(self._site),
+                node_proxy=apiserver.node_proxy(self._site_view),
             ),
         )
         self._store = store
@@ -266,12 +278,39 @@ class Simulator:
         assert self._kv is not None
         return SiteStore(self._kv).load()
 
+    def _site_view(self) -> Site:
+        """The site for readers that never change it, decoded again only when etcd changed.
+
+        Every API request reads it (audit policy, PodSecurity config, node
+        proxy); with ``--nodes`` that is a thousand machines to decode per
+        request.  Stamp first, then load: a change in between only costs an
+        extra load next time, never a stale answer.  Callers must not mutate it.
+        """
+        assert self._kv is not None
+        stamp = self._kv.stamp(SITE_PREFIX)
+        cached = self._site_cache
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        site = SiteStore(self._kv).load()
+        self._site_cache = (stamp, site)
+        return site
+
+    def _serving(self) -> tuple[Machine, ConfigView] | None:
+        """:func:`apiserver.serving_machine` of :meth:`_site_view`, once per site version."""
+        site = self._site_view()
+        cached = self._serving_cache
+        if cached is not None and cached[0] is site:
+            return cached[1]
+        serving = apiserver.serving_machine(site)
+        self._serving_cache = (site, serving)
+        return serving
+
     def _pod_security_config(self) -> Any:
-        serving = apiserver.serving_machine(self._site())
+        serving = self._serving()
         return apiserver.pod_security_config(serving[0]) if serving is not None else None
 
     def _audit_policy(self) -> tuple[str, Mapping[str, Any] | None] | None:
-        serving = apiserver.serving_machine(self._site())
+        serving = self._serving()
         if serving is None:
             return None
         machine, view = serving
@@ -331,7 +370,7 @@ class Simulator:
         if signature == self._talos_signature:
             return
         self._talos_signature = signature
-        site = self._site()
+        site = self._join_synthetic_workers()
         was_serving = self._front.serving
         serving = self._front.sync(site)
         if serving:
@@ -343,6 +382,23 @@ class Simulator:
             self.write_serve_json()
         if self._reconciler is not None:
             self._reconciler.run_now()
+
+    def _join_synthetic_workers(self) -> Site:
+        """The site after ``--nodes`` workers still in maintenance joined (see ``synthetic``)."""
+        assert self._kv is not None
+        store = SiteStore(self._kv)
+        site = store.load()
+        joined = join_synthetic_workers(site)
+        if not joined:
+            return site
+        try:
+            store.save(site)
+        except RevisionConflict:  # a concurrent Talos call: the next call joins them
+            return SiteStore(self._kv).load()
+        self.notes.append(f"{len(joined)} synthetic workers joined with a worker config")
+        entries, _ = self._kv.range(SITE_PREFIX)
+        self._talos_signature = tuple((e.key, e.mod_revision) for e in entries)
+        return site
 
     def _ensure_system_namespaces(self) -> None:
         """kube-apiserver's own system-namespaces controller creates these at start."""

@@ -3,16 +3,16 @@
 What belongs here: :class:`StatePaths` (where ``etcd/``, ``kubeconfig``,
 ``talosconfig``, ``bin/``, ``serve.json``, ``logs/`` and ``pki/`` live),
 :func:`lock_state` (one running simulator per directory), the first-start
-material -- synthetic worker machines for ``--nodes``, the machine secrets
-the admin talosconfig is minted from, the fallback Kubernetes CA -- and the
-errors ``serve`` reports.  Split from :mod:`simulator.server` so that module
+material -- the machine secrets the admin talosconfig is minted from, the
+fallback Kubernetes CA; synthetic worker machines for ``--nodes`` are
+re-exported from :mod:`simulator.talos.synthetic` -- and the errors
+``serve`` reports.  Split from :mod:`simulator.server` so that module
 holds only the wiring of running servers.
 """
 
 from __future__ import annotations
 
 import fcntl
-import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from provisioning import inventory, pki, secrets
 from provisioning.problems import DefinitionError
 from simulator.pki import ClusterCA, write_private_file
-from simulator.state.hardware import build_hardware
-from simulator.state.machines import Machine, Site
-
-SYNTHETIC_SUBNET = ipaddress.ip_network("10.200.0.0/16")
+from simulator.talos.synthetic import SYNTHETIC_SUBNET, synthesise_workers
 
 
 class ServeError(Exception):
@@ -104,28 +101,6 @@ def lock_state(paths: StatePaths) -> IO[str]:
     return handle
 
 
-def synthesise_workers(site: Site, count: int) -> list[str]:
-    """Add worker machines ``worker-0001``... (IPs in 10.200.0.0/16, data only) up to *count*."""
-    added: list[str] = []
-    hosts = SYNTHETIC_SUBNET.hosts()
-    for index in range(1, count + 1):
-        name = f"worker-{index:04d}"
-        ip = str(next(hosts))
-        if name in site.machines:
-            continue
-        hardware = build_hardware(
-            index=1000 + index,
-            cpu=4,
-            memory_gib=16,
-            install_disk=f"/dev/disk/by-id/nvme-SIM_WORKER_{index:04d}",
-            storage_disk=None,
-            nic_name="enp1s0",
-        )
-        site.machines[name] = Machine(name=name, ip=ip, hardware=hardware)
-        added.append(name)
-    return added
-
-
 def cluster_secrets(cluster: inventory.Cluster) -> tuple[secrets.MachineSecrets, str]:
     """The definition's machine secrets, or the simulator's own; with a note saying which."""
     config = cluster.secrets
@@ -161,3 +136,17 @@ def _ca_from_pem(crt: bytes, key: bytes) -> ClusterCA | None:
     except (DefinitionError, ValueError):
         return None
     return ClusterCA(private, cert) if isinstance(private, ec.EllipticCurvePrivateKey) else None
+
+
+# The synthetic workers moved to simulator.talos.synthetic (with how they join); re-exported
+# because ``serve`` and its tests reach them here as first-start material.
+__all__ = [
+    "SYNTHETIC_SUBNET",
+    "ServeError",
+    "StateLocked",
+    "StatePaths",
+    "cluster_secrets",
+    "lock_state",
+    "simulator_ca",
+    "synthesise_workers",
+]

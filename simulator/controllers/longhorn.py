@@ -102,15 +102,23 @@ def ensure(
     namespace: str,
     name: str,
     build: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+    *,
+    listed: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
     """Create or update one object to what *build* makes of its current form.
 
     *build* gets the current object (None when absent) and returns the whole
     wanted object, or None to leave things as they are; its ``status`` goes
     through the status subresource when the type has one.  Unchanged objects
-    are not written.
+    are not written (nor even sent to the store).  *listed* -- the objects of
+    this type by name, listed once by a caller that ensures many -- replaces
+    the read of each one (a stale one makes the write conflict: 409, retried
+    by the cluster controller).
     """
-    current = store_access.get_or_none(store, rt, namespace, name)
+    if listed is not None:
+        current = listed.get(name)
+    else:
+        current = store_access.get_or_none(store, rt, namespace, name)
     wanted = build(copy.deepcopy(current) if current is not None else None)
     if wanted is None:
         return None
@@ -126,7 +134,7 @@ def ensure(
         wanted["status"] = current.get("status")
         if wanted.get("status") is None:
             wanted.pop("status")
-    updated = store.replace(rt, namespace, name, wanted)
+    updated = current if wanted == current else store.replace(rt, namespace, name, wanted)
     if status is not None and rt.has_status and status != updated.get("status"):
         updated["status"] = status
         updated = store.replace(rt, namespace, name, updated, subresource="status")

@@ -85,12 +85,26 @@ def view_of(machine: Machine) -> ConfigView | None:
     return _parsed(machine.config) if machine.config is not None else None
 
 
-def machine_for(site: Site, node: Mapping[str, Any]) -> Machine | None:
-    """The machine behind a Kubernetes Node: same hostname, else same InternalIP."""
-    name = node["metadata"]["name"]
+def by_hostname(site: Site) -> dict[str, Machine]:
+    """Machines by the hostname they report (the first one wins, as in :func:`machine_for`)."""
+    found: dict[str, Machine] = {}
     for machine in site.machines.values():
-        if hostname_of(machine, view_of(machine)) == name:
-            return machine
+        found.setdefault(hostname_of(machine, view_of(machine)), machine)
+    return found
+
+
+def machine_for(
+    site: Site, node: Mapping[str, Any], hostnames: Mapping[str, Machine] | None = None
+) -> Machine | None:
+    """The machine behind a Kubernetes Node: same hostname, else same InternalIP.
+
+    *hostnames* is :func:`by_hostname` of *site*, built once by callers that
+    look up every Node (one scan per Node would be quadratic at scale).
+    """
+    name = node["metadata"]["name"]
+    found = (hostnames if hostnames is not None else by_hostname(site)).get(name)
+    if found is not None:
+        return found
     for address in (node.get("status") or {}).get("addresses") or []:
         if address.get("type") == "InternalIP":
             found = site.machine_at(str(address.get("address")))
@@ -130,9 +144,14 @@ def _has_rshared_bind(machine: Machine, data_path: str) -> bool:
     return False
 
 
-def facts_of(site: Site, node: Mapping[str, Any], data_path: str) -> NodeFacts:
+def facts_of(
+    site: Site,
+    node: Mapping[str, Any],
+    data_path: str,
+    hostnames: Mapping[str, Machine] | None = None,
+) -> NodeFacts:
     labels = node["metadata"].get("labels") or {}
-    machine = machine_for(site, node)
+    machine = machine_for(site, node, hostnames)
     running = machine is not None and machine.stage is Stage.RUNNING
     extensions = set(site.schematics.get(machine.schematic, [])) if machine else set()
     return NodeFacts(
@@ -296,9 +315,13 @@ def reconcile_nodes(
         return
     replicas = longhorn.items(store, replica_rt, longhorn.NAMESPACE) if replica_rt else []
     data_path = settings.get("default-data-path", "/var/lib/longhorn/").rstrip("/") or "/"
+    hostnames = by_hostname(site)
+    existing = {
+        o["metadata"]["name"]: o for o in longhorn.items(store, node_rt, longhorn.NAMESPACE)
+    }
     for node in longhorn.items(store, longhorn.resource(store, "", "nodes")):
         name = node["metadata"]["name"]
-        facts = facts_of(site, node, data_path)
+        facts = facts_of(site, node, data_path, hostnames)
 
         def build(old: dict[str, Any] | None, name: str = name, facts: NodeFacts = facts) -> Any:
             obj = old or {"metadata": {"name": name, "namespace": longhorn.NAMESPACE}}
@@ -321,4 +344,4 @@ def reconcile_nodes(
             }
             return obj
 
-        longhorn.ensure(store, node_rt, longhorn.NAMESPACE, name, build)
+        longhorn.ensure(store, node_rt, longhorn.NAMESPACE, name, build, listed=existing)

@@ -140,20 +140,17 @@ def kubelets(site: Site) -> list[Kubelet]:
     return found
 
 
-def _has_cni(store: ObjectStore, node_name: str) -> bool:
-    pods = workloads.items(store, workloads.kind(store, "", "pods"), "kube-system")
-    for pod in pods:
+def _cni_nodes(store: ObjectStore) -> set[str]:
+    """Nodes with a Running CNI agent Pod (read once per pass: one listing, not one per Node)."""
+    found: set[str] = set()
+    for pod in workloads.items(store, workloads.kind(store, "", "pods"), "kube-system"):
         refs = pod["metadata"].get("ownerReferences") or []
         owner = next(
             (("kube-system", r.get("name")) for r in refs if r.get("kind") == "DaemonSet"), None
         )
-        if (
-            owner in CNI_DAEMONSETS
-            and pod["spec"].get("nodeName") == node_name
-            and (pod.get("status") or {}).get("phase") == "Running"
-        ):
-            return True
-    return False
+        if owner in CNI_DAEMONSETS and (pod.get("status") or {}).get("phase") == "Running":
+            found.add(str(pod["spec"].get("nodeName")))
+    return found
 
 
 def _labels(kubelet: Kubelet) -> dict[str, str]:
@@ -308,8 +305,11 @@ def reconcile_nodes(
     """Register and update Nodes; returns the Nodes by name as stored afterwards."""
     nodes_rt = workloads.kind(store, "", "nodes")
     stamp = workloads.ts(now)
+    # One listing of Nodes and one of CNI pods per pass: per-Node reads are quadratic at scale.
+    known = {n["metadata"]["name"]: n for n in workloads.items(store, nodes_rt)}
+    with_cni = _cni_nodes(store)
     for kubelet in kubelets(site):
-        node = workloads.get_or_none(store, nodes_rt, "", kubelet.node_name)
+        node = known.get(kubelet.node_name)
         if node is None:
             if not kubelet.is_running:
                 continue
@@ -317,9 +317,13 @@ def reconcile_nodes(
         if not kubelet.is_running:
             ready = "Unknown"
         else:
-            ready = "True" if _has_cni(store, kubelet.node_name) else "False"
+            ready = "True" if kubelet.node_name in with_cni else "False"
         wanted = _spec_and_meta(node, kubelet, cluster, ready)
         if wanted != node:
             node = store.replace(nodes_rt, "", kubelet.node_name, wanted)
-        workloads.write_status(store, nodes_rt, node, _status(node, kubelet, ready, stamp))
-    return {n["metadata"]["name"]: n for n in workloads.items(store, nodes_rt)}
+        status = _status(node, kubelet, ready, stamp)
+        if node.get("status") != status:
+            workloads.write_status(store, nodes_rt, node, status)
+            node = store.get(nodes_rt, "", kubelet.node_name)
+        known[kubelet.node_name] = node
+    return known

@@ -293,6 +293,13 @@ class ApiHandlers:
             limit = int(limit_text) if limit_text else 0
         except ValueError as exc:
             raise errors.bad_request(f"invalid limit: {limit_text}") from exc
+        plain = not _one(query, "labelSelector") and not _one(query, "fieldSelector")
+        if plain and not _wants_table(request.headers):
+            # The common, large case (every pod): served from the serialised-object cache.
+            body = self.store.list_json(
+                rt, namespace, limit=limit, continue_token=_one(query, "continue")
+            )
+            return Response(200, body, JSON)
         listed = self.store.list(
             rt,
             namespace,

@@ -35,7 +35,6 @@ Behaviour and its deviations from kube-apiserver:
 from __future__ import annotations
 
 import base64
-import copy
 import datetime as dt
 import json
 import secrets
@@ -60,11 +59,22 @@ from simulator.store.kv import KV, Entry, RevisionConflict
 # The alphabet apimachinery's rand.String uses (no vowels, no confusable characters).
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _NAMESPACES_KEY = "/registry/namespaces/"
+# Serialised objects kept for plain LISTs (see ObjectStore.list_json): a few MB per 1,000 pods.
+_JSON_CACHE_SIZE = 50_000
 # ObjectStore.list shadows the builtin inside the class body, so its annotations use these.
 _Events = list[WatchEvent]
 _Objects = list[dict[str, Any]]
 _Keyed = list[tuple[str, dict[str, Any]]]
 _FieldErrors = list[errors.FieldError]
+
+
+def _clone(obj: Any) -> Any:
+    """A deep copy of a JSON value; a JSON round trip is several times faster than deepcopy.
+
+    Objects here are JSON by construction (they are stored as JSON), and at
+    scale copying thousands of pods per reconcile pass is a visible cost.
+    """
+    return json.loads(json.dumps(obj))
 
 
 def _encode_continue(key: str) -> str:
@@ -98,6 +108,7 @@ class ObjectStore:
         self._now = now
         # Serialises read-modify-write sequences; hooks run outside it.
         self._lock = threading.RLock()
+        self._json_cache: dict[tuple[str, str, int], bytes] = {}
         self._restore_crds()
 
     # -- reading ---------------------------------------------------------------------------
@@ -168,6 +179,45 @@ class ObjectStore:
             "items": [obj for _, obj in items],
         }
 
+    def list_json(
+        self, rt: ResourceType, namespace: str = "", *, limit: int = 0, continue_token: str = ""
+    ) -> bytes:
+        """:meth:`list` without selectors, already serialised: the body of a plain LIST.
+
+        Each object's JSON (with its ``resourceVersion``) is cached per key and
+        ``mod_revision``, so a repeated LIST of thousands of unchanged pods
+        costs one etcd range and a join instead of decoding and re-encoding
+        every object.
+        """
+        prefix = rt.storage_prefix()
+        if rt.namespaced and namespace:
+            prefix = f"{prefix}{namespace}/"
+        entries, revision = self.kv.range(prefix)
+        if continue_token:
+            start = _decode_continue(continue_token)
+            entries = [e for e in entries if e.key > start]
+        metadata: dict[str, Any] = {"resourceVersion": str(revision)}
+        if limit > 0 and len(entries) > limit:
+            metadata["continue"] = _encode_continue(entries[limit - 1].key)
+            metadata["remainingItemCount"] = len(entries) - limit
+            entries = entries[:limit]
+        head = json.dumps(
+            {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": metadata},
+            separators=(",", ":"),
+        )
+        parts = [self._serialised(rt, entry) for entry in entries]
+        return b"".join((head[:-1].encode(), b',"items":[', b",".join(parts), b"]}"))
+
+    def _serialised(self, rt: ResourceType, entry: Entry) -> bytes:
+        cache_key = (rt.api_version, entry.key, entry.mod_revision)
+        found = self._json_cache.get(cache_key)
+        if found is None:
+            found = json.dumps(self._decode(rt, entry), separators=(",", ":")).encode()
+            if len(self._json_cache) >= _JSON_CACHE_SIZE:
+                self._json_cache.clear()  # crude bound; the next LIST refills it
+            self._json_cache[cache_key] = found
+        return found
+
     # -- hooks -------------------------------------------------------------------------------
 
     def _admit(self, request: AdmissionRequest) -> None:
@@ -186,7 +236,7 @@ class ObjectStore:
     ) -> dict[str, Any]:
         if not isinstance(body, Mapping):
             raise errors.bad_request("the body of the request must be a JSON object")
-        obj = copy.deepcopy(dict(body))
+        obj: dict[str, Any] = _clone(dict(body))
         kind = obj.get("kind")
         if kind and kind != rt.kind:
             raise errors.bad_request(
@@ -262,9 +312,10 @@ class ObjectStore:
         self._invalid(rt, name, strategies.validate(rt, obj))
         key = rt.key(namespace, name)
         with self._lock:
-            if self.kv.get(key) is not None:
-                raise errors.already_exists(rt.plural, rt.group, name)
+            # Only a dry run needs to look first: a real create is conditional on absence.
             if ctx.dry_run:
+                if self.kv.get(key) is not None:
+                    raise errors.already_exists(rt.plural, rt.group, name)
                 return obj
             try:
                 revision = self.kv.put(key, self._encode(obj), expect_mod_revision=0)
@@ -273,14 +324,17 @@ class ObjectStore:
             obj["metadata"]["resourceVersion"] = str(revision)
             if objmeta.is_crd(rt):
                 self._serve_crd(obj)
-        stored = copy.deepcopy(obj)
+        stored = _clone(obj)
         self._notify([WatchEvent("ADDED", rt, stored)])
         return obj
 
     @staticmethod
     def _encode(obj: Mapping[str, Any]) -> bytes:
-        stored = copy.deepcopy(dict(obj))
-        stored.get("metadata", {}).pop("resourceVersion", None)
+        stored = dict(obj)  # shallow: only metadata.resourceVersion is left out
+        if isinstance(stored.get("metadata"), Mapping):
+            stored["metadata"] = {
+                k: v for k, v in stored["metadata"].items() if k != "resourceVersion"
+            }
         return json.dumps(stored, separators=(",", ":"), sort_keys=True).encode()
 
     # -- update ------------------------------------------------------------------------------
@@ -360,7 +414,7 @@ class ObjectStore:
         name = current["metadata"]["name"]
         namespace = current["metadata"].get("namespace", "")
         if subresource == "status":
-            new = copy.deepcopy(current)
+            new = _clone(current)
             if "status" in obj:
                 new["status"] = obj["status"]
             else:
@@ -369,7 +423,7 @@ class ObjectStore:
             new = obj
             if rt.has_status:
                 if "status" in current:
-                    new["status"] = copy.deepcopy(current["status"])
+                    new["status"] = _clone(current["status"])
                 else:
                     new.pop("status", None)
         meta, old_meta = new["metadata"], current["metadata"]
@@ -398,12 +452,12 @@ class ObjectStore:
         try:
             if meta.get("deletionTimestamp") and not meta.get("finalizers"):
                 self.kv.delete(key, expect_mod_revision=expected)
-                event = WatchEvent("DELETED", rt, copy.deepcopy(new))
+                event = WatchEvent("DELETED", rt, _clone(new))
                 events = [event, *deletion.cascade(self, rt, new)]
             else:
                 revision = self.kv.put(key, self._encode(new), expect_mod_revision=expected)
                 meta["resourceVersion"] = str(revision)
-                events = [WatchEvent("MODIFIED", rt, copy.deepcopy(new))]
+                events = [WatchEvent("MODIFIED", rt, _clone(new))]
                 if objmeta.is_crd(rt):
                     self._serve_crd(new)
         except RevisionConflict as exc:

@@ -55,6 +55,10 @@ __all__ = [
 _TRANSIENT_CODES = frozenset({4, 14})  # DeadlineExceeded, Unavailable
 _COMPACTED_CODE = 11  # OutOfRange: "mvcc: required revision has been compacted"
 _PAGE_SIZE = 1000
+# Ranges re-read values they already hold only when more than this many changed.
+_FETCH_ONE_BY_ONE = 64
+_KEYS_PAGE_SIZE = 10_000  # keys without values are small: one page for thousands of pods
+_CACHE_SIZE = 100_000
 _SHA256_SIZE = 32
 
 
@@ -113,6 +117,8 @@ class EtcdKV:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[http.client.HTTPConnection] = []
+        # base64 key -> (mod_revision as sent, entry): the last value seen, see _range_once
+        self._cache: dict[str, tuple[str, Entry]] = {}
 
     # -- transport -----------------------------------------------------------------------------
 
@@ -210,20 +216,63 @@ class EtcdKV:
         return self._range_once(prefix)
 
     def _range_once(self, prefix: str) -> tuple[list[Entry], int]:
+        """Keys and revisions first; values only for keys not already cached at that revision.
+
+        A value is identified by its key and ``mod_revision``, so a cached
+        entry with the same pair is exactly what etcd would send.  Repeated
+        listings of an unchanged prefix (every controller pass and every
+        LIST reads every pod) then move only keys over the wire instead of
+        every value.  The cache is keyed by the key and revision *as etcd
+        encodes them* (base64, decimal string), so a hit decodes nothing.
+        """
+        listed, revision = self._pages(prefix, revision=0, keys_only=True)
+        pairs = [(str(kv["key"]), str(kv.get("mod_revision", "0"))) for kv in listed]
+        with self._lock:
+            hits = [self._cache.get(key) for key, _ in pairs]
+        missing = [
+            key for (key, mod), hit in zip(pairs, hits, strict=True) if hit is None or hit[0] != mod
+        ]
+        fetched: dict[str, tuple[str, Entry]] = {}
+        if len(missing) > _FETCH_ONE_BY_ONE:
+            kvs = self._pages(prefix, revision=revision)[0]
+        else:
+            kvs = []
+            for key in missing:
+                body = self._call("/v3/kv/range", {"key": key, "revision": revision}, key=prefix)
+                kvs += body.get("kvs", [])
+        for kv in kvs:
+            fetched[str(kv["key"])] = (str(kv.get("mod_revision", "0")), _entry(kv))
+        entries: list[Entry] = []
+        for (key, mod), hit in zip(pairs, hits, strict=True):
+            found = fetched.get(key) or hit
+            if found is not None and found[0] == mod:
+                entries.append(found[1])
+        with self._lock:
+            if len(self._cache) + len(fetched) > _CACHE_SIZE:
+                self._cache.clear()  # crude bound; the next listings refill it
+            self._cache.update(fetched)
+        return entries, revision
+
+    def _pages(
+        self, prefix: str, *, revision: int, keys_only: bool = False
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Every key-value (etcd's JSON) under *prefix*, page by page at one revision."""
         start = _key_bytes(prefix) or b"\0"
         end = _b64(prefix_end(_key_bytes(prefix)))
-        entries: list[Entry] = []
-        revision = 0
+        found: list[dict[str, Any]] = []
+        limit = _KEYS_PAGE_SIZE if keys_only else _PAGE_SIZE
         while True:
-            request: dict[str, Any] = {"key": _b64(start), "range_end": end, "limit": _PAGE_SIZE}
+            request: dict[str, Any] = {"key": _b64(start), "range_end": end, "limit": limit}
             if revision:
                 request["revision"] = revision
+            if keys_only:
+                request["keys_only"] = True
             body = self._call("/v3/kv/range", request, key=prefix)
             revision = revision or int(body["header"]["revision"])
             kvs = body.get("kvs", [])
-            entries.extend(_entry(kv) for kv in kvs)
+            found += kvs
             if not body.get("more") or not kvs:
-                return entries, revision
+                return found, revision
             start = base64.b64decode(kvs[-1]["key"]) + b"\0"
 
     def _conditional(self, key: str, expect: int, operation: dict[str, Any]) -> dict[str, Any]:
@@ -272,6 +321,27 @@ class EtcdKV:
             deleted = int(body["responses"][0]["response_delete_range"].get("deleted", 0))
         # etcd does not bump the revision when nothing was deleted.
         return int(body["header"]["revision"]) if deleted else 0
+
+    def stamp(self, prefix: str) -> tuple[int, int]:
+        """(number of keys, newest ``mod_revision``) under *prefix*: changes whenever it does.
+
+        Any put under the prefix raises the newest revision and any delete
+        lowers the count, so callers can keep a decoded copy of the prefix
+        and re-read it only when the stamp moves -- one tiny request instead
+        of the whole range.
+        """
+        request = {
+            "key": _b64(_key_bytes(prefix) or b"\0"),
+            "range_end": _b64(prefix_end(_key_bytes(prefix))),
+            "limit": 1,
+            "sort_order": "DESCEND",
+            "sort_target": "MOD",
+            "keys_only": True,
+        }
+        body = self._call("/v3/kv/range", request, key=prefix)
+        kvs = body.get("kvs", [])
+        newest = int(kvs[0].get("mod_revision", 0)) if kvs else 0
+        return int(body.get("count", 0)), newest
 
     def revision(self) -> int:
         body = self._call("/v3/kv/range", {"key": _b64(b"\0"), "limit": 1, "count_only": True})

@@ -26,6 +26,7 @@ name; real Talos elects whoever campaigns first.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from simulator.state.hardware import Disk
@@ -39,12 +40,24 @@ SYSTEM_LAYOUT = (("META", 2, MIB), ("STATE", 3, 100 * MIB), ("EPHEMERAL", 4, 0))
 _EFI_SIZE = GIB
 
 
+@functools.lru_cache(maxsize=256)
+def parse_config(text: str) -> ConfigView:
+    """:meth:`ConfigView.parse`, remembered per text (a :class:`ConfigError` is not).
+
+    Every converge reads every machine's config, and parsing YAML with
+    positions costs tens of milliseconds: at scale (``serve --nodes``, where
+    hundreds of workers share one config) uncached parsing dominates.  A
+    ConfigView is frozen and its accessors only read, so sharing one is safe.
+    """
+    return ConfigView.parse(text)
+
+
 def view_of(machine: Machine) -> ConfigView | None:
     """The active config of *machine*, or None (maintenance, unreadable)."""
     if machine.config is None:
         return None
     try:
-        return ConfigView.parse(machine.config)
+        return parse_config(machine.config)
     except ConfigError:
         return None
 

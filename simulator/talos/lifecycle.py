@@ -32,7 +32,6 @@ from simulator.state.machines import Machine, PendingStage, Site, Stage
 from simulator.talos import convergence, disk_ops, errors, etcd_ops, images
 from simulator.talos.configview import (
     ConfigError,
-    ConfigView,
     Validator,
     builtin_validate,
     config_diff,
@@ -207,7 +206,7 @@ class Lifecycle:
         if machine.stage in (Stage.MAINTENANCE, Stage.INSTALLING):
             return self._apply_maintenance(machine, text, mode, dry_run)
         try:
-            new = ConfigView.parse(text)
+            new = convergence.parse_config(text)
         except ConfigError as exc:
             raise TalosError("InvalidArgument", str(exc)) from None
         if new.v1alpha1 is None:
@@ -268,7 +267,7 @@ class Lifecycle:
                 f"apply configuration --mode='{mode}' is not supported in maintenance mode",
             )
         try:
-            new = ConfigView.parse(text)
+            new = convergence.parse_config(text)
         except ConfigError as exc:
             raise TalosError("Unknown", f"failed to parse config: {exc}") from None
         problems = list(self.validate(new))

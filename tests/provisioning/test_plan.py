@@ -210,6 +210,7 @@ class FakeKube:
         self.nodes = list(node_names)
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.applied = 0
+        self.unserved = 0  # apply_manifest answers 404 on discovery this many times first
 
     def list(
         self,
@@ -229,6 +230,14 @@ class FakeKube:
         return found
 
     def apply_manifest(self, docs: Iterable[Mapping[str, Any]]) -> builtins.list[dict[str, Any]]:
+        if self.unserved:
+            self.unserved -= 1
+            raise errors.NotFound(
+                "the server could not find the requested resource",
+                code=404,
+                reason="NotFound",
+                request="GET /apis/cilium.io/v2",
+            )
         for doc in docs:
             plural = str(doc["kind"]).lower()
             plural = plural[:-1] + "ies" if plural.endswith("y") else plural + "s"
@@ -496,3 +505,21 @@ def test_missing_talosctl_is_one_clear_error(
         "step preflight (every node answers; old disk signatures) failed: "
         f"talosctl not found (looked in {tmp_path / 'bin'}, PATH)"
     )
+
+
+def test_manifests_wait_until_a_chart_s_kinds_are_served(world: World) -> None:
+    world.run(skip_backup=True)
+    world.kube.objects.clear()
+    world.kube.unserved = 3
+    lines = world.run(skip_backup=True)
+    assert _status(lines, "manifests") == "done"
+    assert world.kube.unserved == 0
+    assert world.kube.objects
+
+
+def test_manifests_give_up_naming_the_directory_when_kinds_never_appear(world: World) -> None:
+    world.run(skip_backup=True)
+    world.kube.objects.clear()
+    world.kube.unserved = 10_000
+    with pytest.raises(PlanError, match=r"to be served: GET /apis/cilium\.io/v2: 404 NotFound"):
+        world.run(skip_backup=True)
