@@ -9,7 +9,7 @@ Feature: etcd is backed up daily, encrypted, pruned and restorable
   Background:
     Given the observed cluster
 
-  @BAK-01 @severity:critical @remediation:manual
+  @BAK-01 @severity:critical @remediation:safe
   Scenario: The newest etcd backup is less than 26 hours old
     Then the newest etcd backup was taken less than 26 hours ago
 
@@ -17,7 +17,7 @@ Feature: etcd is backed up daily, encrypted, pruned and restorable
   Scenario: The newest etcd backup is encrypted and no plaintext snapshot lies beside it
     Then the newest etcd backup is an age file and the backup directory holds no plaintext snapshot
 
-  @BAK-03 @severity:normal @remediation:manual
+  @BAK-03 @severity:normal @remediation:safe
   Scenario: No etcd backup is kept longer than the declared retention
     Then no etcd backup is older than the declared retention
 

@@ -12,7 +12,7 @@ Feature: Cilium is the cluster's network and its kube-proxy
   Background:
     Given the observed cluster
 
-  @CIL-01 @severity:critical @remediation:disruptive
+  @CIL-01 @severity:critical @remediation:safe
   Scenario: Every node leaves pod networking and Service proxying to Cilium
     Then every node's machine config installs no CNI and disables kube-proxy
 
@@ -28,7 +28,7 @@ Feature: Cilium is the cluster's network and its kube-proxy
   Scenario: Cilium runs with kube-proxy replacement, L2 announcements and Hubble as declared
     Then the running Cilium configuration is as declared and reaches the API through KubePrism
 
-  @CIL-05 @severity:normal @remediation:safe
+  @CIL-05 @severity:normal @remediation:disruptive
   Scenario: The Cilium operator runs the declared number of ready replicas
     Then the Cilium operator has the declared number of Ready replicas
 

@@ -29,7 +29,7 @@ Feature: The cluster definition is safe to apply
 
   # Once the cluster runs, what Talos applied is what counts.
 
-  @HYG-05 @severity:normal @remediation:manual
+  @HYG-05 @severity:normal @remediation:safe
   Scenario: Every node runs under its declared hostname
     Given the observed cluster
     Then every node's running hostname is the one the inventory declares

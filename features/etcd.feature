@@ -16,6 +16,6 @@ Feature: etcd runs one healthy member per control-plane node
   Scenario: etcd answers with one voting member per control-plane node
     Then etcd lists exactly one voting member for each declared control-plane node
 
-  @ETCD-02 @severity:critical @remediation:manual
+  @ETCD-02 @severity:critical @remediation:destructive
   Scenario: Every etcd member advertises its node's current address
     Then every etcd member's peer URLs point at its node's current address

@@ -88,6 +88,7 @@ class RemediationLease:
         self.kube, self.identity, self.duration = kube, identity, duration
         self.patience, self.poll, self.clock, self.sleep = patience, poll, clock, sleep
         self.held = False
+        self.waited = False  # the last acquire found another live holder first
 
     def _body(self, previous: Mapping[str, Any] | None) -> dict[str, Any]:
         now = _micro_time(self.clock())
@@ -140,11 +141,13 @@ class RemediationLease:
 
     def acquire(self) -> None:
         deadline = self.clock() + self.patience
+        self.waited = False
         while True:
             blocking = self._try()
             if blocking is None:
                 self.held = True
                 return
+            self.waited = True
             if self.clock() >= deadline:
                 spec = blocking.get("spec") or {}
                 raise LeaseHeld(

@@ -103,11 +103,38 @@ def _rebuilds(control: str, findings: Sequence[Finding], snapshot: Snapshot, why
     return Plan(control, actions)
 
 
+UNREAD = "not read"  # how the check says a node's volume status did not answer
+
+
 @planner("ENC-01", risk=Risk.DESTRUCTIVE)
 def reencrypt(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
-    return _rebuilds("ENC-01", findings, snapshot, "format STATE and EPHEMERAL as LUKS2")
+    # Only a volume observed plain is wiped: a node that did not answer is not known to be.
+    observed = [f for f in findings if UNREAD not in f.observed]
+    unread = nodes_in([f for f in findings if UNREAD in f.observed], snapshot.definition)
+    plan = _rebuilds("ENC-01", observed, snapshot, "format STATE and EPHEMERAL as LUKS2")
+    skipped = {n.name for n in nodes_in(observed, snapshot.definition)}
+    manual = tuple(
+        f"{node.name} ({node.hostname}): its volume status was not read; make it answer "
+        "(see the other failing controls), then run again"
+        for node in unread
+        if node.name not in skipped
+    )
+    return Plan("ENC-01", plan.actions, manual)
 
 
 @planner("ETCD-02", risk=Risk.DESTRUCTIVE)
 def rejoin_member(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
+    cluster = snapshot.definition
+    members = len(cluster.control_plane_nodes)
+    stale = nodes_in(findings, cluster)
+    if members - len(stale) < members // 2 + 1:
+        # Removing a member needs a quorum of the others; without one, only a restore helps.
+        return Plan(
+            "ETCD-02",
+            manual=(
+                f"{len(stale)} of {members} etcd members are stale: quorum is lost, so no member "
+                "can be removed; recover etcd from a snapshot (talosctl bootstrap "
+                "--recover-from) on one node, then rejoin the others",
+            ),
+        )
     return _rebuilds("ETCD-02", findings, snapshot, "rejoin etcd at the node's current address")

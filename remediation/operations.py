@@ -54,20 +54,22 @@ class ClusterOperations:
         self,
         cluster: inventory.Cluster,
         target: Target,
-        kube: KubeDriver,
+        kube: Callable[[], KubeDriver],
         *,
         scratch: Path,
         log: Callable[[str], None],
         timeouts: Timeouts | None = None,
     ) -> None:
-        self.cluster, self.target, self.kube, self.log = cluster, target, kube, log
+        self.cluster, self.target, self.log = cluster, target, log
+        self._new_kube = kube
+        self._kube: KubeDriver | None = None
         self.talos = TalosDriver(target)
         self.ctx = StepContext(
             cluster=cluster,
             target=target,
             talos=self.talos,
             helm=HelmDriver(target, repository_config=scratch / "repositories.yaml"),
-            kube=lambda: kube,
+            kube=lambda: self.kube,
             secrets=SecretStore(
                 cluster.secrets.directory, cluster.secrets.recipient, cluster.secrets.identity_file
             ),
@@ -77,6 +79,25 @@ class ClusterOperations:
             sleep=time.sleep,
             clock=time.monotonic,
         )
+
+    @property
+    def kube(self) -> KubeDriver:
+        """The Kubernetes driver, built from the kubeconfig as it is now."""
+        if self._kube is None:
+            self._kube = self._new_kube()
+        return self._kube
+
+    def _forget_kube(self) -> None:
+        """A regenerated kubeconfig carries a new client certificate: reconnect with it."""
+        if self._kube is not None:
+            self._kube.close()
+        self._kube = None
+        self.ctx._kube = None
+
+    def close(self) -> None:
+        if self._kube is not None:
+            self._kube.close()
+            self._kube = None
 
     def run(self, action: Action) -> None:
         change = action.change
@@ -101,7 +122,13 @@ class ClusterOperations:
         elif isinstance(change, RebuildNode):
             node = self.cluster.node(change.node)
             steps = readdress_steps(self.ctx, self.talos, node, change.address)
-            plan = [Step(s.name, s.summary, s.is_done, s.apply) for s in steps]
+            in_place = change.address == str(node.ip)
+            plan = [
+                # In place (ENC-01), the procedure's goal -- a voting member at the node's
+                # address -- already holds: removing the member and the reset always run.
+                Step(s.name, s.summary, _never if in_place and i < 2 else s.is_done, s.apply)
+                for i, s in enumerate(steps)
+            ]
             run_plan(plan, mode="apply", log=self.log)
         elif isinstance(change, TakeBackup):
             backup(self.ctx).apply()
@@ -110,6 +137,7 @@ class ClusterOperations:
             prune(settings.directory, settings.retention_days, datetime.now(UTC))
         elif isinstance(change, RegenerateKubeconfig):
             kubeconfig(self.ctx).apply()
+            self._forget_kube()
         else:  # pragma: no cover - the Change union is closed
             raise PlanError(f"no operation for {type(change).__name__}")
 
@@ -142,5 +170,5 @@ class ClusterOperations:
         wait_for(self.ctx, self.ctx.timeouts.nodes, missing, f"{node} and etcd to be healthy")
 
 
-def _is_ready(condition: dict[str, object]) -> bool:
-    return condition.get("type") == "Ready" and condition.get("status") == "True"
+def _never() -> bool:
+    return False

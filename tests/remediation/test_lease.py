@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from fixtures.remediate import LEASE_PATIENCE, PATIENCE_VARIABLE, lease_patience
 from provisioning.drivers import errors
 from remediation.lease import NAME, NAMESPACE, LeaseHeld, RemediationLease
 
@@ -97,6 +98,7 @@ def test_a_second_run_is_refused_naming_the_holder_then_gets_it_after_release() 
     second = lease(api, clock, "run-b")
     second.acquire()
     assert holder_of(api) == "run-b"
+    assert not second.waited
 
 
 def test_a_waiting_run_takes_over_a_stale_lease_once_it_expires() -> None:
@@ -104,6 +106,7 @@ def test_a_waiting_run_takes_over_a_stale_lease_once_it_expires() -> None:
     lease(api, clock, "crashed").acquire()  # never renewed, never released
     waiting = lease(api, clock, "run-b", patience=120)
     waiting.acquire()
+    assert waiting.waited  # what it observed before waiting may be stale now
     assert clock.now >= 1_800_000_060
     assert api.lease is not None
     assert (holder_of(api), api.lease["spec"]["leaseTransitions"]) == ("run-b", 1)
@@ -131,3 +134,11 @@ def test_the_context_manager_releases_on_error() -> None:
     with pytest.raises(RuntimeError), lease(api, clock, "run-a"):
         raise RuntimeError("remediation failed")
     assert api.lease is None
+
+
+def test_lease_patience_comes_from_the_environment_or_fails_clearly() -> None:
+    assert lease_patience({}) == LEASE_PATIENCE
+    assert lease_patience({PATIENCE_VARIABLE: "2.5"}) == 2.5
+    for bad in ("soon", "-1"):
+        with pytest.raises(pytest.UsageError, match=f"{PATIENCE_VARIABLE}="):
+            lease_patience({PATIENCE_VARIABLE: bad})

@@ -183,3 +183,28 @@ def test_a_control_without_a_planner_is_manual_with_its_docs(cluster: inventory.
         "no automatic remediation for this control; see https://example.invalid/doc",
     )
     assert catalogue.loaded().risk("TOP-01") is None
+
+
+def test_stale_peer_urls_on_a_majority_need_a_restore_not_a_rebuild(
+    cluster: inventory.Cluster,
+) -> None:
+    members = len(cluster.control_plane_nodes)
+    majority = [finding(f"{n.name} ({n.hostname})") for n in cluster.control_plane_nodes]
+    majority = majority[: members // 2 + 1]
+    plan = catalogue.loaded().plan("ETCD-02", majority, snap(cluster, nodes=[]))
+    assert plan.actions == ()
+    assert "quorum is lost" in plan.manual[0]
+    assert "--recover-from" in plan.manual[0]
+    minority = majority[: members - (members // 2 + 1)]
+    assert len(catalogue.loaded().plan("ETCD-02", minority, snap(cluster, nodes=[])).actions) == (
+        len(minority)
+    )
+
+
+def test_only_volumes_observed_plain_are_reencrypted(cluster: inventory.Cluster) -> None:
+    plain = Finding("node03 (k8s-node03) volume STATE", "luks2", "no encryption provider")
+    unread = Finding("node02 (k8s-node02) volume STATE", "luks2", "volume status not read: x")
+    plan = catalogue.loaded().plan("ENC-01", [plain, unread], snap(cluster, nodes=[]))
+    assert [a.node for a in plan.actions] == ["node03"]
+    assert plan.actions[0].risk is Risk.DESTRUCTIVE
+    assert plan.manual[0].startswith("node02 (k8s-node02): its volume status was not read")

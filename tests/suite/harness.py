@@ -21,6 +21,7 @@ outcomes are mapped back to controls without parsing test names.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -30,7 +31,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
@@ -164,6 +165,8 @@ class SuiteRun:
     outcomes: dict[str, str]  # control id -> "passed" | "failed" | "skipped"
     messages: dict[str, str]  # control id -> failure or skip text ("" when passed)
     output: str
+    remediated: frozenset[str] = frozenset()  # controls that passed after a remediation
+    summary: dict[str, Any] = field(default_factory=dict)  # the run's summary.json
 
 
 _RANK = {"passed": 0, "skipped": 1, "failed": 2}
@@ -198,6 +201,16 @@ def parse_junit(path: Path) -> tuple[dict[str, str], dict[str, str]]:
     return outcomes, messages
 
 
+def remediated_controls(path: Path) -> frozenset[str]:
+    """Controls whose scenario recorded ``remediated=true`` (``--remediate`` fixed them)."""
+    found: set[str] = set()
+    for case in ET.parse(path).getroot().iter("testcase"):
+        props = [(p.get("name"), p.get("value")) for p in case.iter("property")]
+        if ("remediated", "true") in props:
+            found.update(str(value) for name, value in props if name == CONTROL_PROPERTY)
+    return frozenset(found)
+
+
 def run_suite(
     layout: Layout, *args: str, scratch: Path, timeout: float = SUITE_TIMEOUT
 ) -> SuiteRun:
@@ -205,6 +218,7 @@ def run_suite(
     scratch.mkdir(parents=True, exist_ok=True)
     junit = scratch / "junit.xml"
     junit.unlink(missing_ok=True)
+    (scratch / "summary.json").unlink(missing_ok=True)
     command = [
         sys.executable,
         "-m",
@@ -237,7 +251,11 @@ def run_suite(
     if not junit.is_file():
         return SuiteRun(done.returncode, {}, {}, output)
     outcomes, messages = parse_junit(junit)
-    return SuiteRun(done.returncode, outcomes, messages, output)
+    summary_file = scratch / "summary.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+    return SuiteRun(
+        done.returncode, outcomes, messages, output, remediated_controls(junit), summary
+    )
 
 
 # -- a drifted, running copy ------------------------------------------------------------
@@ -283,6 +301,11 @@ def _apply(layout: Layout, drifts: Sequence[Drift]) -> list[str]:
 
     with open_state(layout.state, layout.cluster_dir) as ctx:
         return [f"{name}: {apply_to(ctx, name, node)}" for name, node in drifts]
+
+
+def apply_drifts(layout: Layout, drifts: Sequence[Drift | str]) -> list[str]:
+    """Apply *drifts* to *layout*, running or stopped (the simulator's running caveat applies)."""
+    return _apply(layout, [_normalise(d) for d in drifts])
 
 
 class ClusterWith(Protocol):
