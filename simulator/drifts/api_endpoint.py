@@ -1,4 +1,5 @@
-"""API-endpoint drifts (API-03): the Kubernetes API server slow or unavailable.
+"""API-endpoint drifts: the Kubernetes API server slow or unavailable (API-03), a VIP dropped
+from a node's config (API-01).
 
 A fault is a flag in the simulator's KV (:data:`simulator.drifts.FAULT_KEY`,
 JSON ``{"mode": "slow"|"unavailable", "delaySeconds": n}``) that the running
@@ -14,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from simulator.drifts import FAULT_KEY, DriftContext, drift
+from simulator.drifts import FAULT_KEY, DriftContext, DriftError, drift, edit_config, v1alpha1
 from simulator.store.kv import KV
 
 log = logging.getLogger(__name__)
@@ -102,3 +103,24 @@ class FaultWatcher:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+@drift(
+    "api_endpoint.drop_vip",
+    controls=("API-01",),
+    description="a control-plane node's applied config (--node, default the first) no longer "
+    "carries the VIP on its interface",
+    takes_node=True,
+)
+def drop_vip(ctx: DriftContext, node: str | None) -> str:
+    machine = ctx.configured(node, "api_endpoint.drop_vip")
+    with edit_config(machine) as docs:
+        network = v1alpha1(docs, machine)["machine"].get("network") or {}
+        dropped = 0
+        for iface in network.get("interfaces") or []:
+            if isinstance(iface, dict) and iface.pop("vip", None) is not None:
+                dropped += 1
+    if not dropped:
+        raise DriftError(f"{machine.name}'s config carries no VIP to drop")
+    ctx.save_site()
+    return f"{machine.name}: VIP removed from its interface config"

@@ -1,4 +1,4 @@
-"""Backup drifts (BAK-01, BAK-03): backups stopped, or an expired backup left behind.
+"""Backup drifts (BAK-01..03): backups stopped, a plaintext copy or an expired backup left behind.
 
 They work on the backup directory the definition names (``backup.directory``),
 the same files the backup controls read; names carry the timestamp that
@@ -73,3 +73,19 @@ def age(ctx: DriftContext, node: str | None) -> str:
     target.chmod(0o600)
     _set_time(target, when)
     return f"{target.name} ({retention + 2} days old, retention {retention} days) left behind"
+
+
+@drift(
+    "backups.leave_plaintext",
+    controls=("BAK-02",),
+    description="a decrypted copy of the newest backup (etcd-<ts>.snapshot) is left beside it "
+    "in the backup directory",
+)
+def leave_plaintext(ctx: DriftContext, node: str | None) -> str:
+    directory, dated = _dated(ctx, "backups.leave_plaintext")
+    _, newest = dated[-1]
+    plaintext = directory / newest.name.removesuffix(".age")
+    # Stand-in bytes: what matters to the control is a plaintext snapshot's name beside the
+    # backups, never its content (the simulator holds no identity to decrypt with).
+    plaintext.write_bytes(b"etcd snapshot stand-in\n")
+    return f"{plaintext.name} written beside {newest.name}"

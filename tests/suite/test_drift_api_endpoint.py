@@ -91,3 +91,14 @@ def test_unavailable_api_fails_api03_and_skips_what_needs_it(cluster_with: Any) 
     assert found["API-02"] == "unobservable"
     assert run.outcomes["TOP-01"] == "skipped"
     assert "did not answer" in run.messages["TOP-01"]
+
+
+def test_dropped_vip_fails_api01_naming_the_node(cluster_with: Any) -> None:
+    with cluster_with(("api_endpoint.drop_vip", "node04")) as running:
+        state = running.snapshot()
+    found = {control: judged(check, state) for control, check in CHECKS.items()}
+    (finding,) = found["API-01"]
+    assert finding.target.startswith("node04")
+    assert finding.observed == "no VIP"
+    # The other control-plane nodes still campaign: one of them holds the VIP.
+    assert found["API-02"] == []

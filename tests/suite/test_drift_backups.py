@@ -78,3 +78,16 @@ def test_expired_backup_fails_bak03_naming_it(cluster_with: Any) -> None:
     assert "backups_within_retention: 1 finding(s)" in message
     assert f"/{names[0]}: expected no backup older than {retention} days" in message
     assert f"; observed {retention + 2}." in message
+
+
+def test_plaintext_copy_fails_bak02_naming_the_file(cluster_with: Any) -> None:
+    with cluster_with("backups.leave_plaintext") as running:
+        state = running.snapshot()
+    found = {control: list(check(state)) for control, check in CHECKS.items()}
+    (finding,) = found["BAK-02"]
+    assert finding.target.endswith(".snapshot")
+    assert finding.target.split("/")[-1].startswith("etcd-")
+    assert finding.expected == "no unencrypted snapshot in the backup directory"
+    assert {c: f for c, f in found.items() if c != "BAK-02"} == {
+        c: [] for c in CHECKS if c != "BAK-02"
+    }
