@@ -31,7 +31,6 @@ WHY = {
     "AUD-02": "it carries the declared audit policy",
     "CIL-01": "it sets cni none and disables kube-proxy",
     "HYG-05": "it sets the declared hostname",
-    "TOP-02": "it allows workloads on control-plane nodes",
 }
 
 CLUSTER_WIDE = frozenset({"PSA-01", "PSA-02", "PSA-03", "AUD-01", "AUD-02"})

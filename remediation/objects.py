@@ -32,6 +32,7 @@ from checks.snapshot import Snapshot, dotted, named
 from provisioning.plan_addons import manifest_documents
 from remediation.actions import Action, CreateObject, DeleteObject, PatchObject, Plan, Risk
 from remediation.registry import planner
+from remediation.targets import nodes_in, reapply_configs
 
 LONGHORN_NAMESPACE = "longhorn-system"
 CLASS_CONFIGMAP = "longhorn-storageclass"
@@ -234,3 +235,22 @@ def volume_replicas(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
         )
     )
     return Plan("LH-06", tuple(actions), manual)
+
+
+@planner("TOP-02", risk=Risk.SAFE)
+def schedulable_nodes(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
+    """Uncordon the named nodes; a node tainted NoSchedule gets its rendered config again
+    (``allowSchedulingOnControlPlanes`` is what removes Talos's control-plane taint)."""
+    cluster = snapshot.definition
+    by_name = {str(_meta(n).get("name")): n for n in snapshot.objects(model.NODES)}
+    actions: list[Action] = []
+    for node in nodes_in(findings, cluster):
+        found = by_name.get(node.hostname, {})
+        if (found.get("spec") or {}).get("unschedulable"):
+            change = PatchObject(
+                model.NODES.path, node.hostname, None, {"spec": {"unschedulable": None}}
+            )
+            actions.append(Action("TOP-02", f"Node {node.hostname}", "uncordon", change, Risk.SAFE))
+        else:
+            actions += reapply_configs("TOP-02", [node], "it allows workloads on control planes")
+    return Plan("TOP-02", tuple(actions))

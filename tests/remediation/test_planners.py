@@ -208,3 +208,15 @@ def test_only_volumes_observed_plain_are_reencrypted(cluster: inventory.Cluster)
     assert [a.node for a in plan.actions] == ["node03"]
     assert plan.actions[0].risk is Risk.DESTRUCTIVE
     assert plan.manual[0].startswith("node02 (k8s-node02): its volume status was not read")
+
+
+def test_a_cordoned_node_is_uncordoned(cluster: inventory.Cluster) -> None:
+    cordoned = {"metadata": {"name": "k8s-node05"}, "spec": {"unschedulable": True}}
+    tainted = {"metadata": {"name": "k8s-node06"}, "spec": {}}
+    named = [finding("node05 (k8s-node05)"), finding("node06 (k8s-node06)")]
+    plan = catalogue.loaded().plan("TOP-02", named, snap(cluster, nodes=[cordoned, tainted]))
+    assert [a.change for a in plan.actions] == [
+        PatchObject(model.NODES.path, "k8s-node05", None, {"spec": {"unschedulable": None}}),
+        ApplyConfig("node06"),
+    ]
+    assert {a.risk for a in plan.actions} == {Risk.SAFE}

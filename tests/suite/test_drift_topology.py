@@ -71,3 +71,13 @@ def test_powered_off_node_fails_only_top01_naming_it(cluster_with: Any) -> None:
     assert "node01 (k8s-node01)" in run.messages["TOP-01"]
     assert run.outcomes["TOP-03"] == "skipped"
     assert "node01" in run.messages["TOP-03"]
+
+
+def test_cordoned_node_fails_top02_naming_it(cluster_with: Any) -> None:
+    with cluster_with(("topology.cordon", "node05")) as running:
+        state = running.snapshot()
+    findings = topology.control_plane_nodes_schedulable(state)
+    assert [(f.target, f.observed) for f in findings] == [
+        ("node05 (k8s-node05)", "cordoned (spec.unschedulable)")
+    ]
+    assert topology.nodes_registered_and_ready(state) == []
