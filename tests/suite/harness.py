@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     # subprocess plugin, this module loads before the root conftest, and a
     # plugin module imported early cannot be assertion-rewritten (a warning,
     # an error under filterwarnings=error).
+    from checks.findings import Finding
     from checks.snapshot import Snapshot
     from fixtures.target import SimulatorProcess
 
@@ -167,6 +168,25 @@ class SuiteRun:
     output: str
     remediated: frozenset[str] = frozenset()  # controls that passed after a remediation
     summary: dict[str, Any] = field(default_factory=dict)  # the run's summary.json
+
+    @property
+    def failed(self) -> list[str]:
+        """The controls that failed, sorted: what a drift test compares with its declared set."""
+        return sorted(control for control, outcome in self.outcomes.items() if outcome == "failed")
+
+
+def judged(check: Callable[[Snapshot], Sequence[Finding]], state: Snapshot) -> Any:
+    """The check's findings, or ``"unobservable"`` (what the suite reports as a skip).
+
+    Drift tests compare a whole area's judgements at once, so a check that
+    cannot see its source has to be a value there rather than an exception.
+    """
+    from checks.findings import Unobservable
+
+    try:
+        return list(check(state))
+    except Unobservable:
+        return "unobservable"
 
 
 _RANK = {"passed": 0, "skipped": 1, "failed": 2}

@@ -20,6 +20,7 @@ from checks import api_endpoint
 from checks.findings import Finding, Unobservable
 from checks.snapshot import Snapshot
 from fixtures import probe_api_endpoint
+from tests.suite.harness import judged
 
 pytestmark = pytest.mark.slow
 
@@ -34,14 +35,6 @@ AREA_STEPS = (
     "steps/test_api_endpoint.py",
     "steps/test_config_hygiene.py",
 )
-
-
-def judged(check: Callable[[Snapshot], Sequence[Finding]], state: Snapshot) -> Any:
-    """The check's findings, or ``"unobservable"`` (a skip in the suite)."""
-    try:
-        return list(check(state))
-    except Unobservable:
-        return "unobservable"
 
 
 def test_clean_cluster_passes_every_api_endpoint_check(clean_snapshot: Snapshot) -> None:
@@ -59,7 +52,7 @@ def _only_api03_fails(cluster_with: Any, drift: str) -> tuple[dict[str, Any], An
         found = {control: judged(check, state) for control, check in CHECKS.items()}
         run = running.run_suite(*AREA_STEPS)
     assert run.returncode == 1, run.output
-    failed = sorted(control for control, outcome in run.outcomes.items() if outcome == "failed")
+    failed = run.failed
     assert failed == ["API-03"], run.output
     assert run.outcomes["API-05"] == "skipped"
     return found, run

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from checks import cluster_hygiene
-from checks.findings import Finding, Unobservable
+from checks.findings import Finding
 from checks.snapshot import Snapshot
+from tests.suite.harness import judged
 
 pytestmark = pytest.mark.slow
 
@@ -29,18 +30,6 @@ AREA_STEPS = (
     "steps/test_api_endpoint.py",
     "steps/test_config_hygiene.py",
 )
-
-
-def judged(check: Callable[[Snapshot], Sequence[Finding]], state: Snapshot) -> Any:
-    """The check's findings, or ``"unobservable"`` (a skip in the suite)."""
-    try:
-        return list(check(state))
-    except Unobservable:
-        return "unobservable"
-
-
-def failed(run: Any) -> list[str]:
-    return sorted(control for control, outcome in run.outcomes.items() if outcome == "failed")
 
 
 def test_clean_cluster_passes_the_running_hygiene_checks(clean_snapshot: Snapshot) -> None:
@@ -60,7 +49,7 @@ def test_expired_kubeconfig_fails_hyg06_rejected_and_expired(cluster_with: Any) 
     assert expired.observed.startswith("expired ")
     assert found["HYG-05"] == []  # hostnames are read through Talos, not the kubeconfig
     assert run.returncode == 1, run.output
-    assert failed(run) == ["HYG-06"], run.output
+    assert run.failed == ["HYG-06"], run.output
     assert "expired" in run.messages["HYG-06"]
     assert run.outcomes["TOP-01"] == "skipped"  # Kubernetes is unreadable with this kubeconfig
 

@@ -25,9 +25,10 @@ import pytest
 
 from checks import longhorn, longhorn_version, longhorn_volumes
 from checks import snapshot as snap
-from checks.findings import Finding, Unobservable
+from checks.findings import Finding
 from checks.snapshot import Snapshot
 from provisioning.drivers.kube import KubeDriver
+from tests.suite.harness import judged
 
 pytestmark = pytest.mark.slow
 
@@ -43,14 +44,6 @@ CHECKS: dict[str, Callable[[Snapshot], Sequence[Finding]]] = {
 STEPS = "steps/test_longhorn.py"
 NS = "longhorn-system"
 RUN_LABEL = "conformance.test/run"
-
-
-def judged(check: Callable[[Snapshot], Sequence[Finding]], state: Snapshot) -> Any:
-    """The check's findings, or ``"unobservable"`` (a skip in the suite)."""
-    try:
-        return list(check(state))
-    except Unobservable:
-        return "unobservable"
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:

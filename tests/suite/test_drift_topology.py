@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from checks import api_endpoint, topology
-from checks.findings import Finding, Unobservable
+from checks.findings import Finding
 from checks.snapshot import Snapshot
+from tests.suite.harness import judged
 
 pytestmark = pytest.mark.slow
 
@@ -32,14 +33,6 @@ AREA_STEPS = (
     "steps/test_api_endpoint.py",
     "steps/test_config_hygiene.py",
 )
-
-
-def judged(check: Callable[[Snapshot], Sequence[Finding]], state: Snapshot) -> Any:
-    """The check's findings, or ``"unobservable"`` (a skip in the suite)."""
-    try:
-        return list(check(state))
-    except Unobservable:
-        return "unobservable"
 
 
 def test_clean_cluster_passes_every_topology_check(clean_snapshot: Snapshot) -> None:
@@ -66,7 +59,7 @@ def test_powered_off_node_fails_only_top01_naming_it(cluster_with: Any) -> None:
     assert vip == []
 
     assert run.returncode == 1, run.output
-    failed = sorted(control for control, outcome in run.outcomes.items() if outcome == "failed")
+    failed = run.failed
     assert failed == ["TOP-01"], run.output
     assert "node01 (k8s-node01)" in run.messages["TOP-01"]
     assert run.outcomes["TOP-03"] == "skipped"
