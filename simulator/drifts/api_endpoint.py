@@ -1,5 +1,6 @@
 """API-endpoint drifts: the Kubernetes API server slow or unavailable (API-03), a VIP dropped
-from a node's config (API-01).
+from a node's config (API-01), the VIP answered by two nodes (API-02), KubePrism disabled on a
+node (API-04).
 
 A fault is a flag in the simulator's KV (:data:`simulator.drifts.FAULT_KEY`,
 JSON ``{"mode": "slow"|"unavailable", "delaySeconds": n}``) that the running
@@ -14,8 +15,18 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
-from simulator.drifts import FAULT_KEY, DriftContext, DriftError, drift, edit_config, v1alpha1
+from simulator.drifts import (
+    FAULT_KEY,
+    DriftContext,
+    DriftError,
+    config_documents,
+    control_planes,
+    drift,
+    edit_config,
+    v1alpha1,
+)
 from simulator.store.kv import KV
 
 log = logging.getLogger(__name__)
@@ -124,3 +135,83 @@ def drop_vip(ctx: DriftContext, node: str | None) -> str:
         raise DriftError(f"{machine.name}'s config carries no VIP to drop")
     ctx.save_site()
     return f"{machine.name}: VIP removed from its interface config"
+
+
+def _vip_interface(docs: list[dict[str, Any]], machine_name: str) -> tuple[dict[str, Any], str]:
+    """The legacy ``interfaces[]`` entry that carries the VIP, and the VIP."""
+    for doc in docs:
+        network = (doc.get("machine") or {}).get("network") or {}
+        for iface in network.get("interfaces") or []:
+            if isinstance(iface, dict) and (iface.get("vip") or {}).get("ip"):
+                return iface, str(iface["vip"]["ip"])
+    raise DriftError(f"{machine_name}'s config carries no VIP on an interface (interfaces[].vip)")
+
+
+@drift(
+    "api_endpoint.vip_static_address",
+    controls=("API-02",),
+    description="the VIP was also written as a static address on a second control-plane "
+    "node's interface (--node, default the first that does not hold it): two nodes answer "
+    "for it, a split brain",
+    takes_node=True,
+)
+def vip_static_address(ctx: DriftContext, node: str | None) -> str:
+    """An operator mistake Talos accepts: ``addresses: [<vip>/32]`` beside ``vip: {ip: <vip>}``.
+
+    Talos validates neither against the other, so the node configures the
+    address as a plain static one and keeps it whatever the etcd election
+    says, while the elected holder carries it too.  The node's first address
+    (the one the simulator and the kubelet take as the node's) is kept first.
+    """
+    name = "api_endpoint.vip_static_address"
+    ctx.require_provisioned(name)
+    if node is None:
+        holders = set(ctx.site.vip_holders.values())
+        spare = [m for m in control_planes(ctx, name) if m.name not in holders]
+        if not spare:
+            raise DriftError(f"drift {name}: every control-plane node already holds a VIP")
+        machine = spare[0]
+    else:
+        machine = ctx.configured(node, name)
+    _, vip = _vip_interface(config_documents(machine.config), machine.name)
+    if ctx.site.vip_holders.get(vip) == machine.name:
+        raise DriftError(
+            f"{machine.name} is the elected holder of VIP {vip}: a static copy there changes "
+            "nothing; name another control-plane node"
+        )
+    with edit_config(machine) as docs:
+        iface, _ = _vip_interface(docs, machine.name)
+        addresses = iface.setdefault("addresses", [])
+        if f"{vip}/32" in addresses:
+            raise DriftError(f"{machine.name} already carries VIP {vip} as a static address")
+        addresses.append(f"{vip}/32")
+    ctx.save_site()
+    holder = ctx.site.vip_holders.get(vip, "no node")
+    return f"{machine.name}: VIP {vip}/32 added as a static address (elected holder: {holder})"
+
+
+@drift(
+    "api_endpoint.disable_kubeprism",
+    controls=("API-04",),
+    description="a node's applied config (--node, default the first) has KubePrism disabled "
+    "(machine.features.kubePrism.enabled: false), so its local API load balancer is gone",
+    takes_node=True,
+)
+def disable_kubeprism(ctx: DriftContext, node: str | None) -> str:
+    """The node's KubePrismStatus follows its config (simulator.talos.resources): none left.
+
+    Deviation: on a real cluster whose Cilium reaches the API through
+    KubePrism (``k8sServiceHost: localhost``, ``k8sServicePort: 7445``) the
+    Cilium agent on that node would lose the API too; the simulator does not
+    model that dependency, so only API-04 sees this drift here.
+    """
+    name = "api_endpoint.disable_kubeprism"
+    machine = ctx.configured(node, name)
+    with edit_config(machine) as docs:
+        features = v1alpha1(docs, machine)["machine"].setdefault("features", {})
+        prism = features.setdefault("kubePrism", {})
+        if prism.get("enabled") is not True:
+            raise DriftError(f"{machine.name} does not run KubePrism: nothing to disable")
+        prism["enabled"] = False
+    ctx.save_site()
+    return f"{machine.name}: KubePrism disabled in its config"

@@ -95,3 +95,40 @@ def test_dropped_vip_fails_api01_naming_the_node(cluster_with: Any) -> None:
     assert finding.observed == "no VIP"
     # The other control-plane nodes still campaign: one of them holds the VIP.
     assert found["API-02"] == []
+
+
+def _judged_and_run(cluster_with: Any, drift: str, node: str | None) -> tuple[dict[str, Any], Any]:
+    with cluster_with((drift, node)) as running:
+        state = running.snapshot()
+        found = {control: judged(check, state) for control, check in CHECKS.items()}
+        run = running.run_suite(*AREA_STEPS)
+    return found, run
+
+
+def test_vip_as_static_address_fails_api02_naming_both_holders(cluster_with: Any) -> None:
+    found, run = _judged_and_run(cluster_with, "api_endpoint.vip_static_address", None)
+    (finding,) = found["API-02"]
+    assert finding.target == "VIP 10.10.20.10"
+    assert finding.expected == "held by exactly one Ready control-plane node"
+    assert finding.observed == "held by 2 nodes: node01 (k8s-node01), node02 (k8s-node02)"
+    # Every control plane is still configured with the VIP, KubePrism and the API are fine.
+    assert {c: f for c, f in found.items() if c != "API-02"} == {
+        c: [] for c in CHECKS if c != "API-02"
+    }
+    assert run.returncode == 1, run.output
+    assert run.failed == ["API-02"], run.output
+    assert "node02 (k8s-node02)" in run.messages["API-02"]
+
+
+def test_disabled_kubeprism_fails_api04_naming_the_node(cluster_with: Any) -> None:
+    found, run = _judged_and_run(cluster_with, "api_endpoint.disable_kubeprism", "node05")
+    assert [(f.target, f.expected, f.observed) for f in found["API-04"]] == [
+        ("node05 (k8s-node05)", "KubePrism on 127.0.0.1:7445, healthy", "KubePrism not running")
+    ]
+    assert {c: f for c, f in found.items() if c != "API-04"} == {
+        c: [] for c in CHECKS if c != "API-04"
+    }
+    assert run.returncode == 1, run.output
+    assert run.failed == ["API-04"], run.output
+    assert "node05 (k8s-node05)" in run.messages["API-04"]
+    assert "KubePrism not running" in run.messages["API-04"]

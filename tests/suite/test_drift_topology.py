@@ -74,3 +74,44 @@ def test_cordoned_node_fails_top02_naming_it(cluster_with: Any) -> None:
         ("node05 (k8s-node05)", "cordoned (spec.unschedulable)")
     ]
     assert topology.nodes_registered_and_ready(state) == []
+
+
+def _judged_and_run(cluster_with: Any, drift: str, node: str) -> tuple[dict[str, Any], Any]:
+    with cluster_with((drift, node)) as running:
+        state = running.snapshot()
+        found = {control: judged(check, state) for control, check in CHECKS.items()}
+        run = running.run_suite(*AREA_STEPS)
+    return found, run
+
+
+def test_node_on_older_talos_fails_top03_naming_it(cluster_with: Any) -> None:
+    found, run = _judged_and_run(cluster_with, "topology.old_talos", "node04")
+    assert [(f.target, f.expected, f.observed) for f in found["TOP-03"]] == [
+        ("node04 (k8s-node04)", "Talos v1.12.5", "v1.12.4")
+    ]
+    assert {c: f for c, f in found.items() if c != "TOP-03"} == {
+        c: [] for c in CHECKS if c != "TOP-03"
+    }
+    assert run.returncode == 1, run.output
+    assert run.failed == ["TOP-03"], run.output
+    assert "node04 (k8s-node04)" in run.messages["TOP-03"]
+    assert "v1.12.4" in run.messages["TOP-03"]
+
+
+def test_node_back_with_less_memory_fails_top04_naming_it(cluster_with: Any) -> None:
+    found, run = _judged_and_run(cluster_with, "topology.failed_dimm", "node03")
+    assert [(f.target, f.expected, f.observed) for f in found["TOP-04"]] == [
+        (
+            "node03 (k8s-node03)",
+            "16 GiB of memory (kubelet: 90-100 % of it)",
+            "8.00 GiB (8388608Ki)",
+        )
+    ]
+    # It came back: registered, Ready, schedulable, on the declared versions.
+    assert {c: f for c, f in found.items() if c != "TOP-04"} == {
+        c: [] for c in CHECKS if c != "TOP-04"
+    }
+    assert run.returncode == 1, run.output
+    assert run.failed == ["TOP-04"], run.output
+    assert "node03 (k8s-node03)" in run.messages["TOP-04"]
+    assert "8.00 GiB" in run.messages["TOP-04"]

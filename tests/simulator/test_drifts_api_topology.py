@@ -1,0 +1,133 @@
+"""API-endpoint and topology drifts change machine state; what Talos and kubelets report follows.
+
+Fast, in-process: each test applies one drift to a copy of the provisioned
+cluster of :mod:`tests.simulator.test_drifts` (its ``ctx`` fixture) and reads
+back what the controls would observe -- AddressStatus and KubePrismStatus
+resources through the simulated Talos resource layer, the Talos version the
+machine API reports, the Node's capacity after a controller pass -- so a
+drift that only edited a result, or a result that ignores the state, fails
+here before the slower end-to-end tests in tests/suite run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from provisioning import inventory
+from remediation.nodes import installer
+from simulator.controllers import cluster as core
+from simulator.drifts import DriftContext, DriftError, apply_to
+from simulator.kube.objects import ObjectStore
+from simulator.kube.registry import builtin_registry
+from simulator.state.machines import Site, SiteStore, Stage
+from simulator.store.kv import MemoryKV
+from simulator.talos import resources
+from simulator.talos.lifecycle import Lifecycle
+from tests.simulator.test_drifts import (  # the provisioned cluster, not copied
+    NOW,
+    ROOT,
+    provisioned,  # noqa: F401 - a fixture, used by name
+)
+
+VIP = "10.10.20.10"
+GIB = 1024**3
+
+
+@pytest.fixture
+def ctx(provisioned: MemoryKV, tmp_path: Path) -> DriftContext:  # noqa: F811 - the fixture
+    """A copy of the provisioned cluster, as test_drifts' own ``ctx`` makes it."""
+    kv = MemoryKV()
+    kv._data = dict(provisioned._data)  # entries are immutable: a shallow copy is independent
+    kv._revision = provisioned._revision
+    return DriftContext(kv, tmp_path)
+
+
+def _site(ctx: DriftContext) -> Site:
+    return SiteStore(ctx.kv).load()
+
+
+def _addresses(site: Site, name: str) -> list[str]:
+    typedef = resources.resolve_type("addressstatuses")
+    return [r.spec["address"] for r in resources.resources(site, site.machines[name], typedef)]
+
+
+def _kubeprism(site: Site, name: str) -> list[object]:
+    typedef = resources.resolve_type("kubeprismstatuses")
+    return [r.spec for r in resources.resources(site, site.machines[name], typedef)]
+
+
+def _vip_holders(site: Site) -> list[str]:
+    return [name for name in sorted(site.machines) if f"{VIP}/32" in _addresses(site, name)]
+
+
+def test_vip_static_address_makes_a_second_node_answer_for_the_vip(ctx: DriftContext) -> None:
+    assert _vip_holders(_site(ctx)) == ["node01"]  # the elected holder of the clean cluster
+    apply_to(ctx, "api_endpoint.vip_static_address")
+    site = _site(ctx)
+    assert _vip_holders(site) == ["node01", "node02"]
+    # The election is unchanged and node02 keeps its own address first (its node IP).
+    assert site.vip_holders == {VIP: "node01"}
+    assert _addresses(site, "node02")[0] == "10.10.20.17/24"
+    assert site.machines["node02"].ip == "10.10.20.17"
+
+
+def test_vip_static_address_on_a_named_node_but_not_on_the_holder(ctx: DriftContext) -> None:
+    with pytest.raises(DriftError, match="elected holder"):
+        apply_to(ctx, "api_endpoint.vip_static_address", "node01")
+    apply_to(ctx, "api_endpoint.vip_static_address", "node05")
+    assert _vip_holders(_site(ctx)) == ["node01", "node05"]
+    with pytest.raises(DriftError, match="already carries"):
+        apply_to(ctx, "api_endpoint.vip_static_address", "node05")
+
+
+def test_disable_kubeprism_removes_that_nodes_kubeprism_status(ctx: DriftContext) -> None:
+    assert _kubeprism(_site(ctx), "node03") == [{"host": "127.0.0.1:7445", "healthy": True}]
+    apply_to(ctx, "api_endpoint.disable_kubeprism", "node03")
+    site = _site(ctx)
+    assert _kubeprism(site, "node03") == []
+    assert _kubeprism(site, "node04") == [{"host": "127.0.0.1:7445", "healthy": True}]
+    # The stored config follows, so a reboot keeps the drift.
+    assert "enabled: false" in (site.machines["node03"].persistent_config or "")
+    with pytest.raises(DriftError, match="nothing to disable"):
+        apply_to(ctx, "api_endpoint.disable_kubeprism", "node03")
+
+
+def test_old_talos_is_reported_and_an_upgrade_to_the_declared_image_fixes_it(
+    ctx: DriftContext,
+) -> None:
+    apply_to(ctx, "topology.old_talos", "node04")
+    site = _site(ctx)
+    machine = site.machines["node04"]
+    assert machine.talos_version == "v1.12.4"
+    assert machine.image.endswith(":v1.12.4")
+    assert site.machines["node05"].talos_version == "v1.12.5"
+    # The schematic (and so the extensions) is the declared one.
+    assert machine.schematic == site.machines["node05"].schematic
+
+    # What TOP-03's planner runs: talosctl upgrade with the declared installer image.
+    shipped = inventory.load_cluster(ROOT / "cluster", display="cluster")
+    image = installer(shipped)
+    assert image.endswith(":v1.12.5")
+    Lifecycle(site).upgrade(machine.ip, image)
+    assert (machine.talos_version, machine.image, machine.stage) == (
+        "v1.12.5",
+        image,
+        Stage.RUNNING,
+    )
+
+
+def test_failed_dimm_halves_the_nodes_memory_capacity(ctx: DriftContext) -> None:
+    apply_to(ctx, "topology.failed_dimm", "node03")
+    site = _site(ctx)
+    assert site.machines["node03"].stage is Stage.RUNNING  # it came back
+    assert site.machines["node03"].hardware.memory_bytes == 8 * GIB  # of 16
+    store = ObjectStore(ctx.kv, builtin_registry(), now=lambda: NOW)
+    core.reconcile(site, store, now=NOW + dt.timedelta(minutes=1))
+    nodes = store.registry.lookup("", "v1", "nodes")
+    assert nodes is not None
+    assert store.get(nodes, "", "k8s-node03")["status"]["capacity"]["memory"] == "8388608Ki"
+    assert store.get(nodes, "", "k8s-node04")["status"]["capacity"]["memory"] == "16777216Ki"
+    assert store.get(nodes, "", "k8s-node01")["status"]["capacity"]["memory"] == "8388608Ki"
