@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from checks import snapshot as snapshot_module
+from checks.control_plane_config import control_plane_configs
 from checks.findings import Finding, Unobservable
 from checks.snapshot import KubeObject, Snapshot, dotted
 from provisioning import inventory
@@ -134,29 +135,23 @@ def vip_configured_on_control_planes(snapshot: Snapshot) -> list[Finding]:
     fails.  Non-control-plane nodes are not judged (Talos rejects a VIP there).
     """
     vip = snapshot.definition.control_plane.vip
-    snapshot.resources(snapshot_module.MACHINE_CONFIG)  # unread on every node: one reason
     findings: list[Finding] = []
-    unread: list[str] = []
-    for node in snapshot.definition.control_plane_nodes:
-        try:
-            docs = snapshot.machine_config(node.name)
-        except Unobservable as exc:
-            unread.append(f"{label(node)}: {exc.reason}")
-            continue
-        vips = configured_vips(docs)
+    configs, unread = control_plane_configs(snapshot)  # unread on every node: one reason
+    for config in configs:
+        vips = configured_vips(config.documents)
         if not any(_same_ip(v, vip) for _, v in vips):
             observed = (
                 "VIP " + ", ".join(f"{v} on {link}" for link, v in vips) if vips else "no VIP"
             )
             findings.append(
                 Finding(
-                    label(node),
+                    label(config.node),
                     f"VIP {vip} on an interface (interfaces[].vip.ip or Layer2VIPConfig)",
                     observed,
                     VIP_DOC,
                 )
             )
-    return _verdict(findings, unread)
+    return _verdict(findings, [f"{node}: {why}" for node, why in unread.items()])
 
 
 def _ready(obj: KubeObject | None) -> str:

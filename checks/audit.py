@@ -21,13 +21,13 @@ secret carries the secret's data, which must never reach a report.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from checks.control_plane_config import api_server_configs, node_label, verdict
 from checks.findings import Finding, Unobservable
-from checks.snapshot import MACHINE_CONFIG, Snapshot, dotted
-from provisioning import inventory
+from checks.snapshot import Snapshot
 
 AUDIT_DOC = "https://kubernetes.io/docs/tasks/debug/debug-cluster/audit/"
 AUDIT_POLICY_DOC = (
@@ -190,19 +190,6 @@ EXPECTATIONS: tuple[Expectation, ...] = (
 )
 
 
-def _node_label(node: inventory.Node) -> str:
-    return f"{node.name} ({node.hostname})"
-
-
-def _v1alpha1(docs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
-    for doc in docs:
-        if isinstance(doc, Mapping) and (
-            doc.get("version") == "v1alpha1" or ("kind" not in doc and "cluster" in doc)
-        ):
-            return doc
-    return {}
-
-
 def _describe(policy: Mapping[str, Any], decided: Level) -> str:
     if decided.rule is None:
         return "None (no rule matches)"
@@ -222,15 +209,9 @@ def policy_as_declared(snapshot: Snapshot) -> list[Finding]:
     shows up here even when the right rule exists further down.
     """
     findings: list[Finding] = []
-    unread: dict[str, str] = {}
-    snapshot.resources(MACHINE_CONFIG)  # nothing read at all: the whole control is unobservable
-    for node in snapshot.definition.control_plane_nodes:
-        try:
-            doc = _v1alpha1(snapshot.machine_config(node.name))
-        except Unobservable as exc:
-            unread[_node_label(node)] = exc.reason
-            continue
-        configured = dotted(doc, "cluster.apiServer.auditPolicy")
+    configs, unread = api_server_configs(snapshot)
+    for config in configs:
+        configured = config.section.get("auditPolicy")
         policy = configured if isinstance(configured, Mapping) else TALOS_DEFAULT_POLICY
         source = "" if isinstance(configured, Mapping) else " (no auditPolicy: Talos default)"
         for expectation in EXPECTATIONS:
@@ -243,18 +224,13 @@ def policy_as_declared(snapshot: Snapshot) -> list[Finding]:
                 observed = "; ".join(f"{', '.join(reqs)} -> {how}" for how, reqs in wrong.items())
                 findings.append(
                     Finding(
-                        _node_label(node),
+                        node_label(config.node),
                         f"{expectation.what} logged at {expectation.level}",
                         observed + source,
                         AUDIT_POLICY_DOC,
                     )
                 )
-    if unread and not findings:  # a pass needs every control plane; a finding stands alone
-        raise Unobservable(
-            "machine config not read from "
-            + "; ".join(f"{node}: {why}" for node, why in sorted(unread.items()))
-        )
-    return findings
+    return verdict(findings, unread)
 
 
 # -- AUD-02: the behavioural probe ----------------------------------------------------------

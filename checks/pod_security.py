@@ -23,12 +23,13 @@ literal of the feature file.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from checks.control_plane_config import api_server_configs, node_label, verdict
 from checks.findings import Finding, Unobservable
-from checks.snapshot import MACHINE_CONFIG, Snapshot, dotted
+from checks.snapshot import Snapshot, dotted
 from provisioning import inventory
 
 TALOS_PSA_DOC = "https://docs.siderolabs.com/kubernetes-guides/security/pod-security"
@@ -38,20 +39,6 @@ PSA_DOC = "https://kubernetes.io/docs/concepts/security/pod-security-admission/"
 PLUGIN = "PodSecurity"
 # An omitted mode level means privileged (pod-security-admission api/v1/defaults.go).
 PRIVILEGED = "privileged"
-
-
-def _node_label(node: inventory.Node) -> str:
-    return f"{node.name} ({node.hostname})"
-
-
-def _v1alpha1(docs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
-    """The v1alpha1 document of a machine config (the one without a ``kind``)."""
-    for doc in docs:
-        if isinstance(doc, Mapping) and (
-            doc.get("version") == "v1alpha1" or ("kind" not in doc and "cluster" in doc)
-        ):
-            return doc
-    return {}
 
 
 @dataclass(frozen=True)
@@ -71,46 +58,23 @@ def plugin_configs(snapshot: Snapshot) -> tuple[list[PluginConfig], dict[str, st
     :raises Unobservable: no machine config was read at all.
     """
     found: list[PluginConfig] = []
-    unread: dict[str, str] = {}
-    snapshot.resources(MACHINE_CONFIG)  # nothing read at all: the whole control is unobservable
-    for node in snapshot.definition.control_plane_nodes:
-        try:
-            docs = snapshot.machine_config(node.name)
-        except Unobservable as exc:
-            unread[_node_label(node)] = exc.reason
-            continue
-        api_server = dotted(_v1alpha1(docs), "cluster.apiServer", {})
-        if not isinstance(api_server, Mapping):
-            api_server = {}
-        plugins = api_server.get("admissionControl")
+    configs, unread = api_server_configs(snapshot)
+    for config in configs:
+        plugins = config.section.get("admissionControl")
         entry: Mapping[str, Any] | None = None
         for plugin in plugins if isinstance(plugins, list) else []:
             if isinstance(plugin, Mapping) and plugin.get("name") == PLUGIN:
                 configuration = plugin.get("configuration")
                 entry = configuration if isinstance(configuration, Mapping) else {}
-        disabled = str(dotted(api_server, "extraArgs.disable-admission-plugins", "") or "")
+        disabled = str(dotted(config.section, "extraArgs.disable-admission-plugins", "") or "")
         found.append(
             PluginConfig(
-                node=node,
+                node=config.node,
                 configuration=entry,
                 disabled_by_flag=PLUGIN in [p.strip() for p in disabled.split(",")],
             )
         )
     return found, unread
-
-
-def _judged(findings: list[Finding], unread: Mapping[str, str]) -> list[Finding]:
-    """*findings*, or Unobservable when there are none but some node went unread.
-
-    A finding on one node stands whatever the others say; a pass needs every
-    control plane.
-    """
-    if unread and not findings:
-        raise Unobservable(
-            "machine config not read from "
-            + "; ".join(f"{node}: {why}" for node, why in sorted(unread.items()))
-        )
-    return findings
 
 
 def baseline_enforced(snapshot: Snapshot) -> list[Finding]:
@@ -127,7 +91,7 @@ def baseline_enforced(snapshot: Snapshot) -> list[Finding]:
     findings: list[Finding] = []
     configs, unread = plugin_configs(snapshot)
     for config in configs:
-        target = _node_label(config.node)
+        target = node_label(config.node)
         if config.disabled_by_flag:
             findings.append(
                 Finding(
@@ -162,7 +126,7 @@ def baseline_enforced(snapshot: Snapshot) -> list[Finding]:
                     TALOS_PSA_DOC,
                 )
             )
-    return _judged(findings, unread)
+    return verdict(findings, unread)
 
 
 def exemptions_as_declared(snapshot: Snapshot) -> list[Finding]:
@@ -179,7 +143,7 @@ def exemptions_as_declared(snapshot: Snapshot) -> list[Finding]:
     configs, unread = plugin_configs(snapshot)
     judged = [(c.node, c.configuration) for c in configs if c.configuration is not None]
     if not judged and not unread:
-        nodes = ", ".join(_node_label(c.node) for c in configs) or "no control-plane node"
+        nodes = ", ".join(node_label(c.node) for c in configs) or "no control-plane node"
         raise Unobservable(
             f"no PodSecurity admission configuration to judge exemptions on ({nodes}); "
             "PSA-01 reports the missing plugin configuration"
@@ -195,8 +159,8 @@ def exemptions_as_declared(snapshot: Snapshot) -> list[Finding]:
                 parts.append(f"missing {', '.join(missing)}")
             if extra:
                 parts.append(f"not declared {', '.join(extra)}")
-            findings.append(Finding(_node_label(node), expected, "; ".join(parts), TALOS_PSA_DOC))
-    return _judged(findings, unread)
+            findings.append(Finding(node_label(node), expected, "; ".join(parts), TALOS_PSA_DOC))
+    return verdict(findings, unread)
 
 
 # -- PSA-03: the behavioural probe ----------------------------------------------------------

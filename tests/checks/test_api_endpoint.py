@@ -6,7 +6,6 @@ import base64
 import contextlib
 import dataclasses
 import datetime as dt
-import functools
 import ipaddress
 import socket
 import ssl
@@ -30,15 +29,10 @@ from checks.snapshot import ApiHealth, Snapshot
 from fixtures import probe_api_endpoint
 from provisioning import inventory
 from provisioning.drivers import Target
+from tests.checks.builders import reference_cluster
 
-ROOT = Path(__file__).resolve().parents[2]
 VIP = "10.10.20.10"
 ENDPOINT = "https://10.10.20.10:6443"
-
-
-@functools.cache
-def definition() -> inventory.Cluster:
-    return inventory.load_cluster(ROOT / "cluster")
 
 
 def config_docs(node: inventory.Node, *, vip: str | None = VIP, endpoint: str = ENDPOINT) -> Any:
@@ -82,7 +76,7 @@ def snap(
     **overrides: Any,
 ) -> Snapshot:
     """A snapshot of a healthy cluster; *drop* removes nodes from a Talos type's answer."""
-    cluster = cluster or definition()
+    cluster = cluster or reference_cluster()
     configs = configs or {}
     prism = prism or {}
     ready = ready or {}
@@ -157,13 +151,13 @@ def test_configured_vips_reads_every_form() -> None:
 
 
 def test_layer2_vip_document_satisfies_the_vip_control() -> None:
-    node = definition().node("node02")
+    node = reference_cluster().node("node02")
     docs = [*config_docs(node, vip=None), {"kind": "Layer2VIPConfig", "name": VIP, "link": "eno1"}]
     assert api_endpoint.vip_configured_on_control_planes(snap(configs={"node02": docs})) == []
 
 
 def test_control_plane_without_or_with_another_vip_is_named() -> None:
-    n3, n4 = definition().node("node03"), definition().node("node04")
+    n3, n4 = reference_cluster().node("node03"), reference_cluster().node("node04")
     configs = {"node03": config_docs(n3, vip=None), "node04": config_docs(n4, vip="10.10.20.99")}
     findings = api_endpoint.vip_configured_on_control_planes(snap(configs=configs))
     assert {(f.target, f.observed) for f in findings} == {
@@ -174,7 +168,7 @@ def test_control_plane_without_or_with_another_vip_is_named() -> None:
 
 
 def test_worker_is_not_asked_for_the_vip() -> None:
-    cluster = definition()
+    cluster = reference_cluster()
     worker = dataclasses.replace(cluster.nodes[5], roles=frozenset({inventory.Role.WORKER}))
     workers = dataclasses.replace(cluster, nodes=(*cluster.nodes[:5], worker))
     configs = {"node06": config_docs(worker, vip=None)}
@@ -233,7 +227,7 @@ def test_no_holder_seen_with_a_silent_node_is_unobservable() -> None:
 
 
 def test_node_config_pointing_at_a_node_is_named() -> None:
-    n2 = definition().node("node02")
+    n2 = reference_cluster().node("node02")
     configs = {"node02": config_docs(n2, endpoint="https://10.10.20.17:6443")}
     (finding,) = api_endpoint.endpoint_is_vip_and_answers(snap(configs=configs))
     assert finding.target == "node02 (k8s-node02) cluster.controlPlane.endpoint"
@@ -427,7 +421,7 @@ def test_probe_reports_a_closed_port(cluster_ca: Issued) -> None:
 
 def test_probe_is_skipped_on_a_simulated_target(tmp_path: Path) -> None:
     target = Target("sim", tmp_path / "kubeconfig", None, None, live=False)
-    probe = probe_api_endpoint.probe_vip(snap(), target, definition())
+    probe = probe_api_endpoint.probe_vip(snap(), target, reference_cluster())
     assert probe.address == f"{VIP}:6443"
     assert probe.skipped == probe_api_endpoint.SIMULATED
     with pytest.raises(Unobservable, match="VIP is data"):
@@ -460,7 +454,7 @@ def test_kubeconfig_ca_from_data_or_file(cluster_ca: Issued, tmp_path: Path) -> 
 def test_kubeconfig_without_ca_is_a_skip_naming_the_file(tmp_path: Path) -> None:
     path = kubeconfig(tmp_path, {"insecure-skip-tls-verify": True})
     target = Target("live", path, None, None, live=True)
-    probe = probe_api_endpoint.probe_vip(snap(live=True), target, definition())
+    probe = probe_api_endpoint.probe_vip(snap(live=True), target, reference_cluster())
     assert probe.skipped is not None
     assert str(path) in probe.skipped
     assert "certificate-authority" in probe.skipped
@@ -481,7 +475,7 @@ def test_api_is_judged_even_when_no_config_was_read() -> None:
 
 
 def test_vip_on_a_node_that_is_not_a_control_plane_is_a_finding() -> None:
-    cluster = definition()
+    cluster = reference_cluster()
     worker = dataclasses.replace(cluster.nodes[2], roles=frozenset({inventory.Role.WORKER}))
     mixed = dataclasses.replace(cluster, nodes=(*cluster.nodes[:2], worker, *cluster.nodes[3:]))
     (finding,) = api_endpoint.single_healthy_vip_holder(snap(cluster=mixed, holders=("node03",)))

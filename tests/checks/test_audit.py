@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import datetime as dt
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,44 +12,9 @@ from hypothesis import strategies as st
 from checks import audit
 from checks.audit import AuditEvent, AuditProbe, Request
 from checks.findings import Unobservable
-from checks.snapshot import MACHINE_CONFIG, Snapshot
-from provisioning import inventory, render
-
-ROOT = Path(__file__).resolve().parents[2]
-Docs = list[dict[str, Any]]
-
-
-@pytest.fixture(scope="module")
-def cluster() -> inventory.Cluster:
-    return inventory.load_cluster(ROOT / "cluster")
-
-
-@pytest.fixture(scope="module")
-def rendered(cluster: inventory.Cluster) -> dict[str, Docs]:
-    return {
-        name: [dict(d) for d in node.config.documents]
-        for name, node in render.render_cluster(cluster).items()
-    }
-
-
-def snapshot_of(
-    cluster: inventory.Cluster,
-    rendered: dict[str, Docs],
-    edit: Callable[[str, dict[str, Any]], None] | None = None,
-) -> Snapshot:
-    configs: dict[str, list[dict[str, Any]]] = {}
-    for node in cluster.nodes:
-        docs = copy.deepcopy(rendered[node.name])
-        if edit is not None:
-            edit(node.name, docs[0])
-        configs[node.name] = [{"node": str(node.ip), "metadata": {"id": "v1alpha1"}, "spec": docs}]
-    return Snapshot(
-        definition=cluster,
-        target="test",
-        live=False,
-        taken_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-        talos={MACHINE_CONFIG: configs},
-    )
+from checks.snapshot import MACHINE_CONFIG
+from provisioning import inventory
+from tests.checks.builders import Docs, machine_config_snapshot, unread_machine_config
 
 
 def reference_policy(rendered: dict[str, Docs]) -> dict[str, Any]:
@@ -159,7 +120,7 @@ def test_only_the_declared_order_satisfies_the_claim(order: list[int]) -> None:
 
 
 def test_reference_policy_holds(cluster: inventory.Cluster, rendered: dict[str, Docs]) -> None:
-    assert audit.policy_as_declared(snapshot_of(cluster, rendered)) == []
+    assert audit.policy_as_declared(machine_config_snapshot(cluster, rendered)) == []
 
 
 def test_reordered_rules_fail_on_every_control_plane(
@@ -168,7 +129,7 @@ def test_reordered_rules_fail_on_every_control_plane(
     def reverse(node: str, doc: dict[str, Any]) -> None:
         doc["cluster"]["apiServer"]["auditPolicy"]["rules"].reverse()
 
-    findings = audit.policy_as_declared(snapshot_of(cluster, rendered, reverse))
+    findings = audit.policy_as_declared(machine_config_snapshot(cluster, rendered, reverse))
     assert len(findings) == 2 * len(cluster.control_plane_nodes)
     first = findings[0]
     assert first.target == "node01 (k8s-node01)"
@@ -185,7 +146,7 @@ def test_missing_policy_is_judged_as_talos_default(
         if node == "node06":
             del doc["cluster"]["apiServer"]["auditPolicy"]
 
-    findings = audit.policy_as_declared(snapshot_of(cluster, rendered, drop))
+    findings = audit.policy_as_declared(machine_config_snapshot(cluster, rendered, drop))
     assert {f.target for f in findings} == {"node06 (k8s-node06)"}
     assert all("Talos default" in f.observed for f in findings)
 
@@ -195,7 +156,7 @@ def test_rbac_writes_missing_a_verb(cluster: inventory.Cluster, rendered: dict[s
         if node == "node02":
             doc["cluster"]["apiServer"]["auditPolicy"]["rules"][1]["verbs"].remove("patch")
 
-    findings = audit.policy_as_declared(snapshot_of(cluster, rendered, narrow))
+    findings = audit.policy_as_declared(machine_config_snapshot(cluster, rendered, narrow))
     assert [f.target for f in findings] == ["node02 (k8s-node02)"]
     assert "patch roles.rbac.authorization.k8s.io" in findings[0].observed
     assert "create roles" not in findings[0].observed
@@ -207,7 +168,7 @@ def test_everything_else_at_request_response_is_a_finding(
     def loud(node: str, doc: dict[str, Any]) -> None:
         doc["cluster"]["apiServer"]["auditPolicy"]["rules"][-1]["level"] = "RequestResponse"
 
-    findings = audit.policy_as_declared(snapshot_of(cluster, rendered, loud))
+    findings = audit.policy_as_declared(machine_config_snapshot(cluster, rendered, loud))
     assert {f.expected for f in findings} == {"every other request logged at Metadata"}
 
 
@@ -276,10 +237,8 @@ def test_reduce_event_keeps_no_bodies() -> None:
 def test_one_unread_node_blocks_a_pass(
     cluster: inventory.Cluster, rendered: dict[str, Docs]
 ) -> None:
-    clean = snapshot_of(cluster, rendered)
-    configs = dict(clean.talos[MACHINE_CONFIG])
-    del configs["node04"]
-    partial = dataclasses.replace(clean, talos={MACHINE_CONFIG: configs})
+    clean = machine_config_snapshot(cluster, rendered)
+    partial = unread_machine_config(clean, "node04")
     with pytest.raises(Unobservable, match=r"node04 \(k8s-node04\)"):
         audit.policy_as_declared(partial)
     with pytest.raises(Unobservable, match="talosctl failed"):

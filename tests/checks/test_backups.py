@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,14 +19,8 @@ from checks.findings import Unobservable
 from checks.snapshot import BackupFile, Backups, Snapshot
 from provisioning import backup_files, inventory
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DIRECTORY = "/srv/backups/K8S-CLUSTER"
-
-
-@pytest.fixture(scope="module")
-def cluster() -> inventory.Cluster:
-    return inventory.load_cluster(ROOT / "cluster")
 
 
 def backup(age: timedelta, *, header: bool = True, name: str | None = None) -> BackupFile:

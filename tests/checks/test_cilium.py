@@ -22,13 +22,7 @@ from checks.findings import Finding, Unobservable
 from checks.snapshot import Snapshot
 from provisioning import inventory
 
-ROOT = Path(__file__).resolve().parents[2]
 DIGEST = "@sha256:" + "ab" * 32
-
-
-@pytest.fixture(scope="module")
-def cluster() -> inventory.Cluster:
-    return inventory.load_cluster(ROOT / "cluster")
 
 
 def machine_config(cni: str | None = "none", disabled: Any = True) -> list[dict[str, Any]]:

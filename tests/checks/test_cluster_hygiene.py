@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,15 +12,10 @@ from checks import snapshot as snapshot_module
 from checks.findings import Unobservable
 from checks.snapshot import ApiHealth, ClientCertificate, Snapshot
 from provisioning import inventory
+from tests.checks.builders import reference_cluster
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC)
 HOSTNAMES = snapshot_module.HOSTNAME_STATUS
-
-
-@functools.cache
-def definition() -> inventory.Cluster:
-    return inventory.load_cluster(ROOT / "cluster")
 
 
 def hostname_status(node: inventory.Node, hostname: str | None = None) -> list[dict[str, Any]]:
@@ -41,7 +34,7 @@ def cert(days_left: float, accepted: bool = True) -> ClientCertificate:
 def snap(
     hostnames: dict[str, str] | None = None, silent: tuple[str, ...] = (), **overrides: Any
 ) -> Snapshot:
-    cluster = definition()
+    cluster = reference_cluster()
     per_node = {
         n.name: hostname_status(n, (hostnames or {}).get(n.name))
         for n in cluster.nodes

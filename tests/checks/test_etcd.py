@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,13 +18,6 @@ from checks import snapshot as snap
 from checks.findings import Unobservable
 from checks.snapshot import EtcdMember, Snapshot
 from provisioning import inventory
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def cluster() -> inventory.Cluster:
-    return inventory.load_cluster(ROOT / "cluster")
 
 
 def member(node: inventory.Node, ip: str | None = None, learner: bool = False) -> EtcdMember:

@@ -8,7 +8,6 @@ names the node or object, the expected and the observed value.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +19,9 @@ from checks import snapshot as snap
 from checks.findings import Finding, Unobservable
 from checks.snapshot import Snapshot
 from provisioning import inventory
+from tests.checks.builders import reference_cluster
 
-ROOT = Path(__file__).resolve().parents[2]
-CLUSTER = inventory.load_cluster(ROOT / "cluster")
+CLUSTER = reference_cluster()
 NS = "longhorn-system"
 PATH = "/var/lib/longhorn"
 

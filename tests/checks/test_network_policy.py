@@ -26,11 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def cluster() -> inventory.Cluster:
-    return inventory.load_cluster(ROOT / "cluster")
-
-
-@pytest.fixture(scope="module")
 def shipped() -> list[dict[str, Any]]:
     """The project's own default-deny manifest (namespace ``default``)."""
     path = ROOT / "cluster" / "manifests" / "default-deny.yaml"

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import datetime as dt
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,45 +12,8 @@ from checks import pod_security
 from checks.findings import Unobservable
 from checks.pod_security import AdmissionOutcome, AdmissionProbe, Verdict
 from checks.snapshot import MACHINE_CONFIG, Snapshot
-from provisioning import inventory, render
-
-ROOT = Path(__file__).resolve().parents[2]
-Docs = list[dict[str, Any]]
-
-
-@pytest.fixture(scope="module")
-def cluster() -> inventory.Cluster:
-    return inventory.load_cluster(ROOT / "cluster")
-
-
-@pytest.fixture(scope="module")
-def rendered(cluster: inventory.Cluster) -> dict[str, Docs]:
-    """Every node's rendered config (secrets as placeholders), as the snapshot holds it."""
-    return {
-        name: [dict(d) for d in node.config.documents]
-        for name, node in render.render_cluster(cluster).items()
-    }
-
-
-def snapshot_of(
-    cluster: inventory.Cluster,
-    rendered: dict[str, Docs],
-    edit: Callable[[str, dict[str, Any]], None] | None = None,
-) -> Snapshot:
-    """A snapshot whose machine configs are *rendered*, with *edit(node, v1alpha1)* applied."""
-    configs: dict[str, list[dict[str, Any]]] = {}
-    for node in cluster.nodes:
-        docs = copy.deepcopy(rendered[node.name])
-        if edit is not None:
-            edit(node.name, docs[0])
-        configs[node.name] = [{"node": str(node.ip), "metadata": {"id": "v1alpha1"}, "spec": docs}]
-    return Snapshot(
-        definition=cluster,
-        target="test",
-        live=False,
-        taken_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-        talos={MACHINE_CONFIG: configs},
-    )
+from provisioning import inventory
+from tests.checks.builders import Docs, Edit, machine_config_snapshot, unread_machine_config
 
 
 def psa(doc: dict[str, Any]) -> dict[str, Any]:
@@ -62,8 +22,18 @@ def psa(doc: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
+def without_plugins(*nodes: str) -> Edit:
+    """An edit emptying ``admissionControl`` on *nodes* (on every node when none is named)."""
+
+    def drop(node: str, doc: dict[str, Any]) -> None:
+        if not nodes or node in nodes:
+            doc["cluster"]["apiServer"]["admissionControl"] = []
+
+    return drop
+
+
 def test_reference_definition_holds(cluster: inventory.Cluster, rendered: dict[str, Docs]) -> None:
-    snap = snapshot_of(cluster, rendered)
+    snap = machine_config_snapshot(cluster, rendered)
     assert pod_security.baseline_enforced(snap) == []
     assert pod_security.exemptions_as_declared(snap) == []
 
@@ -71,11 +41,8 @@ def test_reference_definition_holds(cluster: inventory.Cluster, rendered: dict[s
 def test_missing_plugin_entry_names_the_node(
     cluster: inventory.Cluster, rendered: dict[str, Docs]
 ) -> None:
-    def drop(node: str, doc: dict[str, Any]) -> None:
-        if node == "node03":
-            doc["cluster"]["apiServer"]["admissionControl"] = []
-
-    findings = pod_security.baseline_enforced(snapshot_of(cluster, rendered, drop))
+    snap = machine_config_snapshot(cluster, rendered, without_plugins("node03"))
+    findings = pod_security.baseline_enforced(snap)
     assert [f.target for f in findings] == ["node03 (k8s-node03)"]
     assert "no PodSecurity entry" in findings[0].observed
     assert "'baseline'" in findings[0].expected
@@ -90,7 +57,7 @@ def test_weaker_or_omitted_enforce_level_is_a_finding(
         if node == "node02":
             del psa(doc)["configuration"]["defaults"]["enforce"]
 
-    findings = pod_security.baseline_enforced(snapshot_of(cluster, rendered, weaken))
+    findings = pod_security.baseline_enforced(machine_config_snapshot(cluster, rendered, weaken))
     assert [f.target for f in findings] == ["node01 (k8s-node01)", "node02 (k8s-node02)"]
     assert all("defaults.enforce 'privileged'" in f.observed for f in findings)
 
@@ -104,7 +71,7 @@ def test_plugin_disabled_by_flag_is_a_finding(
                 "disable-admission-plugins": "DefaultStorageClass, PodSecurity"
             }
 
-    findings = pod_security.baseline_enforced(snapshot_of(cluster, rendered, disable))
+    findings = pod_security.baseline_enforced(machine_config_snapshot(cluster, rendered, disable))
     assert [f.target for f in findings] == ["node05 (k8s-node05)"]
     assert "disable-admission-plugins" in findings[0].observed
 
@@ -113,14 +80,7 @@ def test_expected_level_comes_from_the_definition(
     cluster: inventory.Cluster, rendered: dict[str, Docs]
 ) -> None:
     security = inventory.Security("restricted", cluster.security.exempt_namespaces, ())
-    stricter = snapshot_of(cluster, rendered)
-    stricter = Snapshot(
-        definition=dataclasses.replace(cluster, security=security),
-        target=stricter.target,
-        live=False,
-        taken_at=stricter.taken_at,
-        talos=stricter.talos,
-    )
+    stricter = machine_config_snapshot(dataclasses.replace(cluster, security=security), rendered)
     findings = pod_security.baseline_enforced(stricter)
     assert len(findings) == len(cluster.control_plane_nodes)
     assert "'restricted'" in findings[0].expected
@@ -136,7 +96,9 @@ def test_missing_and_extra_exemptions_are_named(
         if node == "node04":
             exemptions["namespaces"] = ["longhorn-system", "kube-system", "monitoring"]
 
-    findings = pod_security.exemptions_as_declared(snapshot_of(cluster, rendered, change))
+    findings = pod_security.exemptions_as_declared(
+        machine_config_snapshot(cluster, rendered, change)
+    )
     assert [f.target for f in findings] == ["node02 (k8s-node02)", "node04 (k8s-node04)"]
     assert "missing longhorn-system" in findings[0].observed
     assert "not declared monitoring" in findings[1].observed
@@ -149,16 +111,16 @@ def test_exemption_order_does_not_matter(
     def reverse(node: str, doc: dict[str, Any]) -> None:
         psa(doc)["configuration"]["exemptions"]["namespaces"].reverse()
 
-    assert pod_security.exemptions_as_declared(snapshot_of(cluster, rendered, reverse)) == []
+    assert (
+        pod_security.exemptions_as_declared(machine_config_snapshot(cluster, rendered, reverse))
+        == []
+    )
 
 
 def test_exemptions_without_any_plugin_config_are_unobservable(
     cluster: inventory.Cluster, rendered: dict[str, Docs]
 ) -> None:
-    def drop(node: str, doc: dict[str, Any]) -> None:
-        doc["cluster"]["apiServer"]["admissionControl"] = []
-
-    snap = snapshot_of(cluster, rendered, drop)
+    snap = machine_config_snapshot(cluster, rendered, without_plugins())
     with pytest.raises(Unobservable, match="PSA-01 reports"):
         pod_security.exemptions_as_declared(snap)
     assert len(pod_security.baseline_enforced(snap)) == len(cluster.control_plane_nodes)
@@ -256,23 +218,12 @@ def test_no_verdict_is_unobservable_unless_something_already_fails() -> None:
 def test_one_unread_node_blocks_a_pass_but_not_a_finding(
     cluster: inventory.Cluster, rendered: dict[str, Docs]
 ) -> None:
-    clean = snapshot_of(cluster, rendered)
-    configs = dict(clean.talos[MACHINE_CONFIG])
-    del configs["node02"]
-    partial = dataclasses.replace(clean, talos={MACHINE_CONFIG: configs})
+    partial = unread_machine_config(machine_config_snapshot(cluster, rendered), "node02")
     with pytest.raises(Unobservable, match=r"node02 \(k8s-node02\)"):
         pod_security.baseline_enforced(partial)
     with pytest.raises(Unobservable, match="node02"):
         pod_security.exemptions_as_declared(partial)
 
-    def drop(node: str, doc: dict[str, Any]) -> None:
-        if node == "node03":
-            doc["cluster"]["apiServer"]["admissionControl"] = []
-
-    broken = snapshot_of(cluster, rendered, drop)
-    configs = dict(broken.talos[MACHINE_CONFIG])
-    del configs["node02"]
-    findings = pod_security.baseline_enforced(
-        dataclasses.replace(broken, talos={MACHINE_CONFIG: configs})
-    )
+    broken = machine_config_snapshot(cluster, rendered, without_plugins("node03"))
+    findings = pod_security.baseline_enforced(unread_machine_config(broken, "node02"))
     assert [f.target for f in findings] == ["node03 (k8s-node03)"]

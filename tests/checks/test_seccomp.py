@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,13 +12,6 @@ from checks import snapshot as snap
 from checks.findings import Unobservable
 from checks.snapshot import Snapshot
 from provisioning import inventory
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def cluster() -> inventory.Cluster:
-    return inventory.load_cluster(ROOT / "cluster")
 
 
 def configz(cluster: inventory.Cluster) -> dict[str, dict[str, Any]]:

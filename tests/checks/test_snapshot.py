@@ -9,7 +9,6 @@ snapshots, together with the small lookup helpers.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,13 +17,6 @@ from checks import snapshot as model
 from checks.findings import Unobservable
 from checks.snapshot import Snapshot, dotted, in_namespace, named, on_node
 from provisioning import inventory
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def cluster() -> inventory.Cluster:
-    return inventory.load_cluster(ROOT / "cluster")
 
 
 def snapshot_of(cluster: inventory.Cluster, **kw: Any) -> Snapshot:

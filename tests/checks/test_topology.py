@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,14 +16,9 @@ from checks import topology
 from checks.findings import Unobservable
 from checks.snapshot import Snapshot
 from provisioning import inventory
+from tests.checks.builders import reference_cluster
 
-ROOT = Path(__file__).resolve().parents[2]
 GIB = 1024**3
-
-
-@functools.cache
-def definition() -> inventory.Cluster:
-    return inventory.load_cluster(ROOT / "cluster")
 
 
 def kube_node(node: inventory.Node, **status: Any) -> dict[str, Any]:
@@ -51,7 +44,7 @@ def snap(
     nodes: list[dict[str, Any]] | None = None,
     **overrides: Any,
 ) -> Snapshot:
-    cluster = cluster or definition()
+    cluster = cluster or reference_cluster()
     values: dict[str, Any] = {
         "definition": cluster,
         "target": "test",
@@ -68,7 +61,7 @@ def snap(
 def nodes_with(name: str, change: Any) -> list[dict[str, Any]]:
     """Every inventory node's Node, with *change* applied to the one of inventory node *name*."""
     built = []
-    for node in definition().nodes:
+    for node in reference_cluster().nodes:
         obj = kube_node(node)
         if node.name == name:
             change(obj)
@@ -97,7 +90,7 @@ def test_unlisted_nodes_make_every_check_unobservable(check: Any) -> None:
 
 
 def test_unregistered_node_is_named() -> None:
-    nodes = [kube_node(n) for n in definition().nodes if n.name != "node03"]
+    nodes = [kube_node(n) for n in reference_cluster().nodes if n.name != "node03"]
     (finding,) = topology.nodes_registered_and_ready(snap(nodes=nodes))
     assert finding.target == "node03 (k8s-node03)"
     assert finding.observed == "not registered"
@@ -121,10 +114,10 @@ def test_node_whose_kubelet_stopped_posting_is_not_ready() -> None:
 
 
 def test_extra_nodes_outside_the_inventory_are_not_judged() -> None:
-    extra = kube_node(definition().nodes[0])
+    extra = kube_node(reference_cluster().nodes[0])
     extra["metadata"]["name"] = "k8s-worker-0999"
     extra["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
-    nodes = [kube_node(n) for n in definition().nodes] + [extra]
+    nodes = [kube_node(n) for n in reference_cluster().nodes] + [extra]
     assert topology.nodes_registered_and_ready(snap(nodes=nodes)) == []
     assert topology.capacity_as_declared(snap(nodes=nodes)) == []
 
@@ -168,14 +161,14 @@ def test_cordoned_node_and_missing_label_are_findings() -> None:
 
 
 def test_worker_without_control_plane_label_conforms() -> None:
-    cluster = definition()
+    cluster = reference_cluster()
     first = dataclasses.replace(cluster.nodes[0], roles=frozenset({inventory.Role.WORKER}))
     workers = dataclasses.replace(cluster, nodes=(first, *cluster.nodes[1:]))
     assert topology.control_plane_nodes_schedulable(snap(cluster=workers)) == []
 
 
 def test_unregistered_node_makes_schedulability_unobservable() -> None:
-    nodes = [kube_node(n) for n in definition().nodes if n.name != "node05"]
+    nodes = [kube_node(n) for n in reference_cluster().nodes if n.name != "node05"]
     with pytest.raises(Unobservable, match="node05"):
         topology.control_plane_nodes_schedulable(snap(nodes=nodes))
 
@@ -184,7 +177,7 @@ def test_each_wrong_version_is_named_with_its_component() -> None:
     def old_kubelet(obj: dict[str, Any]) -> None:
         obj["status"]["nodeInfo"]["kubeletVersion"] = "v1.34.1"
 
-    versions = {n.name: "v1.12.5" for n in definition().nodes} | {"node02": "v1.11.3"}
+    versions = {n.name: "v1.12.5" for n in reference_cluster().nodes} | {"node02": "v1.11.3"}
     findings = topology.versions_as_declared(
         snap(
             nodes=nodes_with("node06", old_kubelet),
@@ -200,7 +193,7 @@ def test_each_wrong_version_is_named_with_its_component() -> None:
 
 
 def test_silent_node_makes_versions_unobservable_with_its_reason() -> None:
-    versions = {n.name: "v1.12.5" for n in definition().nodes if n.name != "node01"}
+    versions = {n.name: "v1.12.5" for n in reference_cluster().nodes if n.name != "node01"}
     key = snapshot_module.on_node(snapshot_module.TALOS_VERSION, "node01")
     silent = snap(talos_versions=versions, missing={key: "connection refused"})
     with pytest.raises(Unobservable, match=r"node01 \(k8s-node01\): connection refused"):

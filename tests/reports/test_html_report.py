@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -38,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.reports.inner_pytest import run_pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLURE = ROOT / "reports" / "node_modules" / ".bin" / "allure"
@@ -165,14 +166,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (suite / "outcomes.feature").write_text(FEATURE)
     (suite / "test_outcomes.py").write_text(STEPS)
     out = suite / "allure-results"
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "test_outcomes.py", "--alluredir", str(out), "-q"],
-        cwd=suite,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_pytest(suite, "test_outcomes.py", "--alluredir", str(out))
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 failed, 2 passed, 1 skipped" in done.stdout, done.stdout
     return out

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from reports.plugin import step_parameters_to_keep, upstream_link
+from tests.reports.inner_pytest import run_pytest
 
 SECRET = "s3cr3t-token-value-9f2c"
 
@@ -85,35 +86,29 @@ def test_scenario_upstream_wins_over_feature_upstream() -> None:
     assert upstream_link("no link here", "") == ""
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    (tmp_path / "throwaway.feature").write_text(FEATURE)
+@dataclass(frozen=True)
+class ThrowawayRun:
+    """The throwaway project and its one conformance run (both tests read the same run)."""
+
+    project: Path
+    proc: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="module")
+def throwaway(tmp_path_factory: pytest.TempPathFactory) -> ThrowawayRun:
+    project = tmp_path_factory.mktemp("throwaway")
+    (project / "throwaway.feature").write_text(FEATURE)
     # Under steps/, so the plugin treats it as a conformance run and writes a summary.
-    (tmp_path / "steps").mkdir()
-    (tmp_path / "steps" / "test_throwaway.py").write_text(STEPS)
-    (tmp_path / "conftest.py").write_text('pytest_plugins = ["reports.plugin"]\n')
-    (tmp_path / "pytest.ini").write_text("[pytest]\nbdd_features_base_dir = .\n")
-    return tmp_path
+    (project / "steps").mkdir()
+    (project / "steps" / "test_throwaway.py").write_text(STEPS)
+    (project / "conftest.py").write_text('pytest_plugins = ["reports.plugin"]\n')
+    (project / "pytest.ini").write_text("[pytest]\nbdd_features_base_dir = .\n")
+    proc = run_pytest(project, "steps", "--alluredir", "out/results", timeout=120)
+    return ThrowawayRun(project, proc)
 
 
-def test_allure_step_parameters_hold_no_fixture_values(project: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "steps",
-            "--alluredir",
-            "out/results",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-        ],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def test_allure_step_parameters_hold_no_fixture_values(throwaway: ThrowawayRun) -> None:
+    project, proc = throwaway.project, throwaway.proc
     assert proc.returncode == 1, proc.stdout + proc.stderr
     results = [json.loads(p.read_text()) for p in (project / "out/results").glob("*-result.json")]
     [result] = [r for r in results if r["name"] == "A parsed value and a fixture"]
@@ -126,25 +121,8 @@ def test_allure_step_parameters_hold_no_fixture_values(project: Path) -> None:
             assert SECRET not in path.read_text(), path.name
 
 
-def test_summary_counts_remediated_broken_and_skipped(project: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "steps",
-            "--alluredir",
-            "out/results",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-        ],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def test_summary_counts_remediated_broken_and_skipped(throwaway: ThrowawayRun) -> None:
+    project = throwaway.project
     totals = json.loads((project / "out" / "summary.json").read_text())["totals"]
     assert totals == {
         "passed": 1,
