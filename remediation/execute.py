@@ -7,6 +7,9 @@ all or nothing, so a half-fixed control never hides behind a pass).  Actions
 run in plan order; an action that disrupts a node is followed by waiting for
 that node and etcd to be healthy before the next one, so a rolling fix never
 takes two control-plane nodes down at once; the first failure stops the run.
+Before each action the caller's ``hold`` hook (the run's Lease) is asked
+whether the run may still act: a Lease another run took stops the plan
+there, saying what was applied and what was not.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from remediation.actions import Action, Plan, Risk
+from remediation.lease import LeaseLost
 
 
 class Operations(Protocol):
@@ -73,11 +77,27 @@ def execute(
     ops: Operations,
     allowed: Collection[Risk],
     log: Callable[[str], None],
+    *,
+    hold: Callable[[], None] | None = None,
 ) -> Applied:
-    """Apply every action of *plan* in order, or raise before/at the first problem."""
+    """Apply every action of *plan* in order, or raise before/at the first problem.
+
+    *hold* runs before each action; its :class:`LeaseLost` stops the plan
+    before that action.
+    """
     check_allowed(plan, allowed)
     done: list[Action] = []
     for action in plan.actions:
+        if hold is not None:
+            try:
+                hold()
+            except LeaseLost as exc:
+                raise RemediationFailed(
+                    f"{plan.control}: stopped before {action.target}: {action.summary}: {exc}; "
+                    f"{len(done)} earlier action(s) were applied, "
+                    f"{len(plan.actions) - len(done)} (this one included) were not",
+                    tuple(done),
+                ) from exc
         log(f"{plan.control}: {action.describe()}")
         try:
             ops.run(action)

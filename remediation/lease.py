@@ -9,6 +9,14 @@ create the Lease, or take it over only when its holder stopped renewing
 ``resourceVersion`` as the guard so two contenders cannot both win; renew
 while working; delete it at the end.  A run that finds a live holder waits up
 to its patience and then refuses, naming the holder.
+
+Renewing while working needs no thread: :meth:`RemediationLease.hold` is
+called before every change (renew now, or stop if the Lease was lost) and
+:meth:`RemediationLease.keep_alive` from every wait between them (renew once
+a third of the duration has passed, as client-go's retry period does).  A
+loss noticed during a wait is remembered, not raised -- aborting a node half
+way through a rolling step is worse than finishing it -- so the run stops
+before its next change.
 """
 
 from __future__ import annotations
@@ -56,6 +64,10 @@ class LeaseHeld(Exception):
     """Another run holds the lease and kept renewing it for as long as this one waited."""
 
 
+class LeaseLost(LeaseHeld):
+    """This run held the lease, but another run took it (or it expired unrenewed) meanwhile."""
+
+
 def _micro_time(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -89,6 +101,8 @@ class RemediationLease:
         self.patience, self.poll, self.clock, self.sleep = patience, poll, clock, sleep
         self.held = False
         self.waited = False  # the last acquire found another live holder first
+        self.renewed = 0.0  # clock() of the last successful create/replace by this run
+        self.lost: str | None = None  # why the lease is no longer ours, once noticed
 
     def _body(self, previous: Mapping[str, Any] | None) -> dict[str, Any]:
         now = _micro_time(self.clock())
@@ -126,6 +140,7 @@ class RemediationLease:
         """One attempt; None when taken, else the lease that blocks us."""
         try:
             self.kube.create(LEASES, self._body(None), NAMESPACE)
+            self.renewed = self.clock()
             return None
         except errors.AlreadyExists:
             pass
@@ -137,6 +152,7 @@ class RemediationLease:
             self.kube.replace(LEASES, NAME, self._body(current), NAMESPACE)
         except (errors.Conflict, errors.NotFound):
             return current  # somebody else moved first; look again next round
+        self.renewed = self.clock()
         return None
 
     def acquire(self) -> None:
@@ -145,7 +161,7 @@ class RemediationLease:
         while True:
             blocking = self._try()
             if blocking is None:
-                self.held = True
+                self.held, self.lost = True, None
                 return
             self.waited = True
             if self.clock() >= deadline:
@@ -158,12 +174,75 @@ class RemediationLease:
             self.sleep(self.poll)
 
     def renew(self) -> None:
-        """Push renewTime forward; :class:`LeaseHeld` if the lease was taken from us."""
-        current = self.kube.get(LEASES, NAME, NAMESPACE)
-        if (current.get("spec") or {}).get("holderIdentity") != self.identity:
-            self.held = False
-            raise LeaseHeld(f"Lease {NAMESPACE}/{NAME} is no longer held by {self.identity}")
-        self.kube.replace(LEASES, NAME, self._body(current), NAMESPACE)
+        """Push renewTime forward; :class:`LeaseLost` if the lease was taken from us."""
+        for _ in range(2):
+            try:
+                current = self.kube.get(LEASES, NAME, NAMESPACE)
+            except errors.NotFound:
+                current = {}
+            spec = current.get("spec") or {}
+            if spec.get("holderIdentity") != self.identity:
+                self.held = False
+                holder = spec.get("holderIdentity")
+                self.lost = (
+                    f"Lease {NAMESPACE}/{NAME} is no longer held by {self.identity}: "
+                    + (f"another run ({holder!r}) took it" if holder else "it was deleted")
+                    + " while this run was working"
+                )
+                raise LeaseLost(self.lost)
+            try:
+                self.kube.replace(LEASES, NAME, self._body(current), NAMESPACE)
+            except errors.Conflict:
+                continue  # written meanwhile (a contender?): look at it again
+            self.renewed = self.clock()
+            return
+        raise errors.Conflict(
+            "the Lease changed between reading and renewing it, twice",
+            code=409,
+            reason="Conflict",
+            request=f"renew Lease {NAMESPACE}/{NAME}",
+        )
+
+    def hold(self) -> None:
+        """Before a change: renew now; :class:`LeaseLost` when this run may no longer act.
+
+        That is when another run took the Lease (now or during an earlier
+        wait), or when it could not be renewed and has expired by this run's
+        own clock -- a contender may have taken it over then.  A failed
+        renewal of a still valid Lease is tolerated (the API may be busy
+        while a node restarts); the next call tries again.
+        """
+        if self.lost is not None:
+            raise LeaseLost(self.lost)
+        try:
+            self.renew()
+        except LeaseLost:
+            raise
+        except errors.DriverError as exc:
+            if self.clock() >= self.renewed + self.duration:
+                self.held = False
+                self.lost = (
+                    f"Lease {NAMESPACE}/{NAME} could not be renewed ({exc}) and expired "
+                    f"{self.duration}s after its last renewal; another run may hold it now"
+                )
+                raise LeaseLost(self.lost) from exc
+
+    def keep_alive(self) -> None:
+        """From a wait: renew once a third of the duration has passed; never raises.
+
+        A loss is remembered in :attr:`lost` for :meth:`hold` to report
+        before the next change.
+        """
+        if not self.held or self.lost is not None:
+            return
+        if self.clock() < self.renewed + self.duration / 3:
+            return
+        try:
+            self.renew()
+        except LeaseLost:
+            pass
+        except errors.DriverError:
+            pass  # tried again at the next wait; hold() judges the expiry
 
     def release(self) -> None:
         if not self.held:

@@ -8,7 +8,10 @@ differs from provisioning's maintenance-mode apply, and the node rebuild is
 the IP-change procedure of :mod:`provisioning.readdress` aimed at the node's
 current address.  Waiting for health after a disruptive action asks the
 same two questions the operator would: is the Kubernetes node Ready, and does
-etcd list every control-plane node as a voting member.
+etcd list every control-plane node as a voting member.  Every wait of those
+steps sleeps through :meth:`ClusterOperations.pause`, which also calls the
+:attr:`~ClusterOperations.heartbeat` hook (the run's Lease keep-alive): a
+long rolling step keeps the run's claim on the cluster without a thread.
 """
 
 from __future__ import annotations
@@ -59,8 +62,12 @@ class ClusterOperations:
         scratch: Path,
         log: Callable[[str], None],
         timeouts: Timeouts | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.cluster, self.target, self.log = cluster, target, log
+        self._sleep = sleep
+        # Called at every pause of a wait (the Lease's keep-alive); must not raise.
+        self.heartbeat: Callable[[], None] | None = None
         self._new_kube = kube
         self._kube: KubeDriver | None = None
         self.talos = TalosDriver(target)
@@ -76,9 +83,15 @@ class ClusterOperations:
             allow_destructive=True,  # execute() already refused what the run did not allow
             log=log,
             timeouts=timeouts or Timeouts(),
-            sleep=time.sleep,
+            sleep=self.pause,
             clock=time.monotonic,
         )
+
+    def pause(self, seconds: float) -> None:
+        """One poll interval of a wait, with the heartbeat after it."""
+        self._sleep(seconds)
+        if self.heartbeat is not None:
+            self.heartbeat()
 
     @property
     def kube(self) -> KubeDriver:

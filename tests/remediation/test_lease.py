@@ -5,13 +5,17 @@ The simulator-backed run (two processes contending) is in tests/suite/.
 
 from __future__ import annotations
 
+import argparse
 import copy
+import subprocess
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fixtures.remediate import LEASE_PATIENCE, PATIENCE_VARIABLE, lease_patience
+from fixtures.remediate import LEASE_PATIENCE, patience_seconds
 from provisioning.drivers import errors
 from remediation.lease import NAME, NAMESPACE, LeaseHeld, RemediationLease
 
@@ -136,9 +140,24 @@ def test_the_context_manager_releases_on_error() -> None:
     assert api.lease is None
 
 
-def test_lease_patience_comes_from_the_environment_or_fails_clearly() -> None:
-    assert lease_patience({}) == LEASE_PATIENCE
-    assert lease_patience({PATIENCE_VARIABLE: "2.5"}) == 2.5
-    for bad in ("soon", "-1"):
-        with pytest.raises(pytest.UsageError, match=f"{PATIENCE_VARIABLE}="):
-            lease_patience({PATIENCE_VARIABLE: bad})
+def test_lease_patience_is_a_number_of_seconds_or_a_clear_usage_error() -> None:
+    assert LEASE_PATIENCE == 60
+    assert patience_seconds("2.5") == 2.5
+    assert patience_seconds("0") == 0
+    for bad in ("soon", "-1", "nan", "inf", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="expected a number of seconds >= 0"):
+            patience_seconds(bad)
+
+
+def test_a_bad_lease_patience_on_the_command_line_is_a_usage_error() -> None:
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--lease-patience=-5", "--co", "-q"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
+    assert "argument --lease-patience: '-5': expected a number of seconds >= 0" in done.stderr

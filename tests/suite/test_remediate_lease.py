@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from checks import network_policy
-from fixtures.remediate import PATIENCE_VARIABLE
 from provisioning.drivers import errors
 from provisioning.drivers.kube import KubeDriver
 from remediation.lease import LEASES, NAME, NAMESPACE, _micro_time
@@ -56,14 +55,13 @@ def _lease_gone(kube: KubeDriver) -> bool:
     return False
 
 
-def test_one_remediating_run_at_a_time(cluster_with: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_remediating_run_at_a_time(cluster_with: Any) -> None:
     with cluster_with(DRIFT) as running:
         kube = KubeDriver(running.target)
         try:
             # A live Lease of another run: this run waits one second, refuses, changes nothing.
-            monkeypatch.setenv(PATIENCE_VARIABLE, "1")
             kube.create(LEASES, _lease("operator@laptop", time.time()), NAMESPACE)
-            refused = running.run_suite(STEPS, "--remediate")
+            refused = running.run_suite(STEPS, "--remediate", "--lease-patience=1")
             assert refused.outcomes == {"NP-01": "failed"}, refused.output
             assert HELD in refused.messages["NP-01"], refused.messages["NP-01"]
             assert "operator@laptop" in refused.messages["NP-01"]
@@ -86,7 +84,6 @@ def test_one_remediating_run_at_a_time(cluster_with: Any, monkeypatch: pytest.Mo
             # Two runs at once on the drift again: exactly one applies the fix.
             harness.apply_drifts(running.layout, [DRIFT])
             assert network_policy.default_deny_in_every_namespace(running.snapshot())
-            monkeypatch.setenv(PATIENCE_VARIABLE, "120")
             with ThreadPoolExecutor(2) as pool:
                 runs = list(
                     pool.map(
@@ -94,6 +91,7 @@ def test_one_remediating_run_at_a_time(cluster_with: Any, monkeypatch: pytest.Mo
                             running.layout,
                             STEPS,
                             "--remediate",
+                            "--lease-patience=120",
                             scratch=running.layout.base / f"concurrent-{n}",
                         ),
                         (1, 2),
