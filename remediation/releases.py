@@ -4,19 +4,26 @@ Why disruptive: ``helm upgrade`` re-renders the chart and the changed
 DaemonSets and Deployments roll their pods (Cilium agents restart node by
 node, the operator and Longhorn's manager are replaced).  One action per
 release, however many of the release's controls failed.
+
+CIL-03 is the exception: an agent that is not Ready on one node (crash-looping
+after a kernel or BPF hiccup) is not cured by ``helm upgrade`` when the chart
+is already as declared -- the template does not change, so the pod is never
+replaced.  Deleting that pod is what an operator does: its DaemonSet starts a
+fresh one on the same node.  Only a missing DaemonSet takes the upgrade.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from checks import snapshot as model
+from checks.cilium import AGENT_DAEMONSET, AGENT_LABEL
 from checks.findings import Finding
-from checks.snapshot import Snapshot
-from remediation.actions import Action, HelmUpgrade, Plan, Risk
+from checks.snapshot import KubeObject, Snapshot, dotted
+from remediation.actions import Action, DeleteObject, HelmUpgrade, Plan, Risk
 from remediation.registry import Planner, planner
 
 RELEASE_OF = {
-    "CIL-03": "cilium",
     "CIL-04": "cilium",
     "CIL-05": "cilium",
     "CIL-06": "cilium",
@@ -43,3 +50,51 @@ def _planner_for(control: str, release: str) -> Planner:
 
 for _control, _release in RELEASE_OF.items():
     planner(_control, risk=Risk.DISRUPTIVE)(_planner_for(_control, _release))
+
+
+def _ready(pod: KubeObject) -> bool:
+    conditions = dotted(pod, "status.conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _hostname(target: str) -> str:
+    """``k8s-node03`` from a finding's ``node03 (k8s-node03)`` (or a bare Node name)."""
+    return target[target.index("(") + 1 : -1] if target.endswith(")") else target
+
+
+@planner("CIL-03", risk=Risk.DISRUPTIVE)
+def recreate_agents(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
+    release = snapshot.definition.helm.get("cilium")
+    if release is None:
+        return Plan("CIL-03", manual=("no helm release cilium in the definition",))
+    if any(f.target.startswith("DaemonSet ") for f in findings):
+        return _planner_for("CIL-03", "cilium")(findings, snapshot)
+    key, value = AGENT_LABEL
+    by_host = {_hostname(f.target): f.target for f in findings}
+    actions: list[Action] = []
+    for pod in model.in_namespace(snapshot.objects(model.PODS), release.namespace):
+        meta = pod.get("metadata") or {}
+        where = by_host.get(str(dotted(pod, "spec.nodeName") or ""))
+        if where is None or (meta.get("labels") or {}).get(key) != value or _ready(pod):
+            continue
+        name = str(meta.get("name"))
+        actions.append(
+            Action(
+                "CIL-03",
+                f"Pod {release.namespace}/{name} on {where}",
+                f"delete the not-Ready agent pod; DaemonSet {AGENT_DAEMONSET} starts a fresh one",
+                DeleteObject(model.PODS.path, name, release.namespace),
+                Risk.DISRUPTIVE,
+            )
+        )
+    covered = {a.target.rsplit(" on ", 1)[1] for a in actions}
+    left = [f.target for f in findings if f.target not in covered]
+    if left:
+        # No agent pod at all on a node: the DaemonSet cannot place one there (the node is
+        # NotReady, tainted or gone) -- the node is the problem, not the agent.
+        return Plan(
+            "CIL-03",
+            tuple(actions),
+            manual=tuple(f"no agent pod to recreate on {target}" for target in left),
+        )
+    return Plan("CIL-03", tuple(actions))

@@ -14,9 +14,12 @@ move), because the controllers feed each other: a CNI pod makes its node
 Ready, a Ready node lets ordinary pods run.  A pass over an unchanged
 cluster writes nothing, so a second :func:`reconcile` costs only reads.
 
-Bootstrap manifests are created once (a marker key in the KV store records
-that), as the facts sheet leaves open whether Talos re-creates a deleted
-kube-proxy; deleting one is therefore a lasting remediation.  Deviations:
+Bootstrap manifests follow Talos's ``k8s.ManifestApplyController``: each
+running control-plane node renders them from its own config, and an object
+is created only if it is in neither the cluster nor the inventory of what
+was applied before (a KV key here, a ConfigMap in Talos); so a node whose
+config re-enables kube-proxy brings a kube-proxy DaemonSet, while a deleted
+one is never re-created -- deleting it is a lasting remediation.  Deviations:
 CoreDNS and flannel images are representative, not read from Talos's
 templates; the manifests carry only what the simulator and checks use.
 """
@@ -24,6 +27,7 @@ templates; the manifests carry only what the simulator and checks use.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -168,15 +172,41 @@ def _plural(obj: Obj) -> tuple[str, str]:
     ]
 
 
-def _apply_manifests(store: ObjectStore, cluster: nodes.ClusterSettings) -> None:
-    if store.kv.get(MANIFESTS_MARKER) is not None:
-        return
-    for manifest in bootstrap_manifests(cluster):
-        group, plural = _plural(manifest)
-        rt = workloads.kind(store, group, plural)
-        if workloads.get_or_none(store, rt, "kube-system", manifest["metadata"]["name"]) is None:
-            store.create(rt, "kube-system", manifest)
-    store.kv.put(MANIFESTS_MARKER, b"applied")
+def _manifest_id(manifest: Obj) -> str:
+    return f"{manifest['kind']}/{manifest['metadata']['name']}"
+
+
+def _inventory(store: ObjectStore, site: Site) -> set[str]:
+    """What was applied before; a state from before the inventory lists the first settings'."""
+    entry = store.kv.get(MANIFESTS_MARKER)
+    if entry is None:
+        return set()
+    try:
+        found = json.loads(entry.value)
+    except ValueError:
+        found = None
+    if isinstance(found, list):
+        return {str(item) for item in found}
+    return {_manifest_id(m) for m in bootstrap_manifests(nodes.settings(site))}
+
+
+def _apply_manifests(store: ObjectStore, site: Site) -> None:
+    """Create what a running control plane renders and the inventory lacks (never updates)."""
+    applied = _inventory(store, site)
+    inventory = set(applied)
+    for settings in nodes.running_control_plane_settings(site):
+        for manifest in bootstrap_manifests(settings):
+            ident = _manifest_id(manifest)
+            if ident in inventory:
+                continue
+            group, plural = _plural(manifest)
+            rt = workloads.kind(store, group, plural)
+            name = manifest["metadata"]["name"]
+            if workloads.get_or_none(store, rt, "kube-system", name) is None:
+                store.create(rt, "kube-system", manifest)
+            inventory.add(ident)
+    if inventory != applied or store.kv.get(MANIFESTS_MARKER) is None:
+        store.kv.put(MANIFESTS_MARKER, json.dumps(sorted(inventory)).encode())
 
 
 def _namespaces(store: ObjectStore) -> None:
@@ -230,7 +260,7 @@ def _static_pods(store: ObjectStore, site: Site, known: dict[str, Obj]) -> None:
 def _pass(site: Site, store: ObjectStore, now: dt.datetime) -> None:
     cluster = nodes.settings(site)
     _namespaces(store)
-    _apply_manifests(store, cluster)
+    _apply_manifests(store, site)
     known = nodes.reconcile_nodes(store, site, cluster, now)
     up = {k.node_name for k in nodes.kubelets(site) if k.is_running}
     _static_pods(store, site, known)

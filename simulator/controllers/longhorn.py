@@ -29,15 +29,24 @@ Behaviour read from longhorn/longhorn-manager v1.8.1 (facts/k8s-stack.md §2):
   ``longhorn.io/last-applied-configmap`` annotation (parameters are
   immutable, so an update would be refused).
 
+* ``current-longhorn-version`` (``upgrade/util CreateOrUpdateLonghornVersionSetting``):
+  a manager that starts writes its own version (``meta.Version``) there,
+  after ``CheckUpgradePathSupported`` refused any downgrade -- so the value
+  follows the version of the running ``longhorn-manager`` image upwards and
+  never moves down.
+
 Deviations: only the settings of facts §2.4 plus those the ConfigMap names
 are created (upstream creates all ~80); values are not validated; a
-malformed ``storageclass.yaml`` leaves the SC alone (upstream logs an error).
+malformed ``storageclass.yaml`` leaves the SC alone (upstream logs an error);
+a manager older than ``current-longhorn-version`` keeps running (upstream
+exits, refusing the downgrade) but does not lower the setting.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -59,6 +68,8 @@ DEFAULT_SETTING_CM = "longhorn-default-setting"
 STORAGECLASS_CM = "longhorn-storageclass"
 CM_VERSION_ANNOTATION = "longhorn.io/configmap-resource-version"
 LAST_APPLIED_ANNOTATION = "longhorn.io/last-applied-configmap"
+VERSION_SETTING = "current-longhorn-version"
+MANAGER_CONTAINER = "longhorn-manager"
 
 # types/setting.go @v1.8.1 defaults of the settings the suite and the model read.
 SETTING_DEFAULTS: Mapping[str, str] = {
@@ -243,6 +254,51 @@ def _write_setting(
     ensure(store, rt, NAMESPACE, name, build)
 
 
+def _version_key(version: str) -> tuple[int, int, int] | None:
+    """``v1.8.1`` -> (1, 8, 1); None for anything else (pre-releases are not compared)."""
+    found = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)", version)
+    if found is None:
+        return None
+    major, minor, patch = (int(part) for part in found.groups())
+    return major, minor, patch
+
+
+def _image_tag(image: str) -> str:
+    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else ""
+
+
+def running_manager_version(store: ObjectStore) -> str | None:
+    """The newest version a Running longhorn-manager pod runs (its image tag), if any."""
+    pods = items(store, resource(store, "", "pods"), NAMESPACE, label_selector=MANAGER_LABEL)
+    found: dict[tuple[int, int, int], str] = {}
+    for pod in pods:
+        if (pod.get("status") or {}).get("phase") != "Running":
+            continue
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            if container.get("name") != MANAGER_CONTAINER:
+                continue
+            tag = _image_tag(str(container.get("image") or ""))
+            key = _version_key(tag)
+            if key is not None:
+                found[key] = tag
+    return found[max(found)] if found else None
+
+
+def reconcile_version_setting(store: ObjectStore, rt: ResourceType) -> None:
+    """``current-longhorn-version`` follows the running manager up, never down."""
+    running = running_manager_version(store)
+    if running is None:
+        return
+    current = store_access.get_or_none(store, rt, NAMESPACE, VERSION_SETTING)
+    if current is not None:
+        recorded = _version_key(str(current.get("value") or ""))
+        wanted = _version_key(running)
+        if recorded is not None and wanted is not None and recorded > wanted:
+            return  # a downgrade: upstream's manager refuses it and writes nothing
+    _write_setting(store, rt, VERSION_SETTING, running, current, None)
+
+
 # -- StorageClass -------------------------------------------------------------------------------
 
 
@@ -289,6 +345,7 @@ def reconcile_longhorn(site: Site, store: ObjectStore, *, now: datetime) -> None
     if settings_rt is None or not manager_running(store):
         return
     settings = reconcile_settings(store, settings_rt)
+    reconcile_version_setting(store, settings_rt)
     reconcile_storageclass(store)
     stamp = timestamp(now)
     longhorn_nodes.reconcile_nodes(site, store, settings, stamp)

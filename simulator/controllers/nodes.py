@@ -11,9 +11,10 @@ nothing here is stored apart from the Node objects themselves.
 Readiness follows the kubelet: Ready=True only when a CNI agent Pod is
 Running on the node (before that the runtime reports the network plugin not
 ready); a machine that is not running leaves its Node at Unknown
-(``NodeStatusUnknown``).  The node lifecycle controller's ``not-ready`` and
-``unreachable`` NoSchedule taints are kept in step, which is what keeps
-ordinary pods off such nodes.  Labels from ``machine.nodeLabels`` and the
+(``NodeStatusUnknown``), and so does a Node no kubelet posts for any
+more (its machine took another node name, or is gone).  The node lifecycle
+controller's ``not-ready`` and ``unreachable`` NoSchedule taints are kept in
+step, which is what keeps ordinary pods off such nodes.  Labels from ``machine.nodeLabels`` and the
 control-plane taint are owned (annotations ``talos.dev/owned-labels`` /
 ``talos.dev/owned-taints``) so removing them from the config removes them
 from the Node while labels added by others stay.
@@ -36,6 +37,7 @@ from typing import Any
 
 from simulator.controllers import workloads
 from simulator.kube.objects import ObjectStore
+from simulator.kube.registry import ResourceType
 from simulator.state.machines import KUBERNETES_VERSION, Machine, Site, Stage
 from simulator.talos import convergence
 from simulator.talos.configview import ConfigError, ConfigView
@@ -111,6 +113,17 @@ def settings(site: Site) -> ClusterSettings:
         if view is not None and view.is_control_plane:
             return ClusterSettings.from_view(view)
     return ClusterSettings()
+
+
+def running_control_plane_settings(site: Site) -> list[ClusterSettings]:
+    """Each running control-plane machine's own settings: what its Talos renders manifests from."""
+    found: list[ClusterSettings] = []
+    for name in sorted(site.machines):
+        machine = site.machines[name]
+        view = _view(machine)
+        if view is not None and view.is_control_plane and machine.stage is Stage.RUNNING:
+            found.append(ClusterSettings.from_view(view))
+    return found
 
 
 def kubelets(site: Site) -> list[Kubelet]:
@@ -308,7 +321,8 @@ def reconcile_nodes(
     # One listing of Nodes and one of CNI pods per pass: per-Node reads are quadratic at scale.
     known = {n["metadata"]["name"]: n for n in workloads.items(store, nodes_rt)}
     with_cni = _cni_nodes(store)
-    for kubelet in kubelets(site):
+    running = kubelets(site)
+    for kubelet in running:
         node = known.get(kubelet.node_name)
         if node is None:
             if not kubelet.is_running:
@@ -326,4 +340,44 @@ def reconcile_nodes(
             workloads.write_status(store, nodes_rt, node, status)
             node = store.get(nodes_rt, "", kubelet.node_name)
         known[kubelet.node_name] = node
+    claimed = {k.node_name for k in running}
+    for name, node in list(known.items()):
+        if name not in claimed and _ready_condition(node) is not None:
+            known[name] = _abandoned(store, nodes_rt, node, stamp)
     return known
+
+
+def _ready_condition(node: Obj) -> Obj | None:
+    conditions = (node.get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c.get("type") == "Ready"), None)
+
+
+def _abandoned(store: ObjectStore, nodes_rt: ResourceType, node: Obj, stamp: str) -> Obj:
+    """A Node no kubelet posts for any more (its machine renamed or gone): Ready=Unknown.
+
+    What the node lifecycle controller does once the grace period passes
+    without a heartbeat: every condition Unknown, the unreachable taint; the
+    rest of the last status (capacity, addresses, node info) stays as posted.
+    """
+    name = node["metadata"]["name"]
+    body = copy.deepcopy(node)
+    taints = [
+        t
+        for t in (body.setdefault("spec", {}).get("taints") or [])
+        if t.get("key") not in _LIFECYCLE_KEYS
+    ]
+    body["spec"]["taints"] = [*taints, dict(UNREACHABLE_TAINT)]
+    if body != node:
+        node = store.replace(nodes_rt, "", name, body)
+    old = node.get("status") or {}
+    conditions = _conditions("Unknown")
+    for cond in conditions:
+        cond["lastHeartbeatTime"] = cond["lastTransitionTime"] = stamp
+    status = {
+        **old,
+        "conditions": workloads.merge_conditions(old.get("conditions") or [], conditions, stamp),
+    }
+    if old != status:
+        workloads.write_status(store, nodes_rt, node, status)
+        node = store.get(nodes_rt, "", name)
+    return node

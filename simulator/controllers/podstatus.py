@@ -6,17 +6,112 @@ the Ready-condition test used for pods and Nodes alike.  Kept apart from the
 controllers because it computes a status from its inputs without touching
 the store; the caller writes it.
 
+A container can crash-loop: the container runtime's side of a pod (what
+runs inside it, which the API never holds) is a :class:`Crash` record in the
+KV under :data:`CRASH_PREFIX` keyed by the pod's uid, so it belongs to that
+pod alone -- a fresh pod (new uid) starts clean, as deleting a stuck pod does
+on a real node.  The kubelet then reports the pod Running but not Ready, the
+container waiting in ``CrashLoopBackOff`` with its restarts counted along
+the kubelet's back-off (10s doubling to 5m).
+
 Deviations from upstream: pod IPs of non-host-network pods are made up from
-the pod's uid, containers never restart, and probes are not run.
+the pod's uid, containers restart only when a :class:`Crash` says so, and
+probes are not run.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from simulator.controllers.store_access import Obj, merge_conditions
+
+# Outside /talos-sim/ (SiteStore prunes its prefix) and outside the object store's keys.
+CRASH_PREFIX = "/sim-faults/containers/"
+_BACKOFF_START, _BACKOFF_CAP = 10, 300  # kubelet's crash-loop back-off, in seconds
+
+
+@dataclass(frozen=True)
+class Crash:
+    """One container of one pod that exits at every start, and since when."""
+
+    container: str
+    message: str  # what the container prints before exiting
+    since: str  # RFC 3339, when it first crashed
+
+    def to_bytes(self) -> bytes:
+        body = {"container": self.container, "message": self.message, "since": self.since}
+        return json.dumps(body).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Crash | None:
+        """The record, or None for one that does not parse (ignored, as unknown state)."""
+        try:
+            body = json.loads(raw)
+            _parse(str(body["since"]))
+            return cls(str(body["container"]), str(body["message"]), str(body["since"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+def crash_key(pod_uid: str) -> str:
+    return f"{CRASH_PREFIX}{pod_uid}"
+
+
+def _parse(stamp: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def _go_duration(seconds: int) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes}m{rest}s" if minutes else f"{rest}s"
+
+
+def _restarts(crash: Crash, now: str) -> tuple[int, int, dt.datetime]:
+    """(restarts so far, current back-off seconds, when the last run ended)."""
+    start = _parse(crash.since)
+    elapsed = max(0.0, (_parse(now) - start).total_seconds())
+    restarts, delay, at = 0, _BACKOFF_START, 0
+    while at + delay <= elapsed:
+        at += delay
+        restarts += 1
+        delay = min(delay * 2, _BACKOFF_CAP)
+    return restarts, delay, start + dt.timedelta(seconds=at)
+
+
+def _crashed_status(pod: Obj, container: Obj, crash: Crash, now: str) -> Obj:
+    restarts, delay, ended = _restarts(crash, now)
+    meta = pod["metadata"]
+    stamp = ended.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "name": container.get("name", ""),
+        "image": container.get("image", ""),
+        "imageID": "",
+        "ready": False,
+        "started": False,
+        "restartCount": restarts,
+        "state": {
+            "waiting": {
+                "reason": "CrashLoopBackOff",
+                "message": f"back-off {_go_duration(delay)} restarting failed "
+                f"container={crash.container} pod={meta['name']}_{meta['namespace']}"
+                f"({meta['uid']})",
+            }
+        },
+        "lastState": {
+            "terminated": {
+                "exitCode": 1,
+                "reason": "Error",
+                "message": crash.message,
+                "startedAt": stamp,
+                "finishedAt": stamp,
+            }
+        },
+    }
 
 
 def _pod_ip(pod: Mapping[str, Any], host_ip: str) -> str:
@@ -41,7 +136,9 @@ def is_ready(obj: Mapping[str, Any]) -> bool:
     return False
 
 
-def pod_status(pod: Obj, node: Obj | None, kubelet_up: bool, message: str, now: str) -> Obj:
+def pod_status(
+    pod: Obj, node: Obj | None, kubelet_up: bool, message: str, now: str, crash: Crash | None = None
+) -> Obj:
     old = pod.get("status") or {}
     status: Obj = {
         "phase": old.get("phase", "Pending"),
@@ -68,7 +165,10 @@ def pod_status(pod: Obj, node: Obj | None, kubelet_up: bool, message: str, now: 
     starts = kubelet_up and (host_network or is_ready(node))
     if starts:
         status["phase"] = "Running"
-    ready = starts and status["phase"] == "Running"
+    names = {c.get("name") for c in pod["spec"].get("containers") or []}
+    crashing = crash if starts and crash is not None and crash.container in names else None
+    containers_ready = starts and status["phase"] == "Running"
+    ready = containers_ready and crashing is None
     state = "True" if ready else "False"
     running = status["phase"] == "Running"
     status.update(
@@ -94,11 +194,13 @@ def pod_status(pod: Obj, node: Obj | None, kubelet_up: bool, message: str, now: 
     status["conditions"] = merge_conditions(old.get("conditions") or [], conditions, now)
     started = old.get("startTime", now)
     status["containerStatuses"] = [
-        {
+        _crashed_status(pod, c, crashing, now)
+        if crashing is not None and c.get("name") == crashing.container
+        else {
             "name": c.get("name", ""),
             "image": c.get("image", ""),
             "imageID": "",
-            "ready": ready,
+            "ready": containers_ready,
             "started": running,
             "restartCount": 0,
             "state": {"running": {"startedAt": started}}

@@ -33,7 +33,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from simulator.controllers.podstatus import is_ready, pod_status
+from simulator.controllers.podstatus import CRASH_PREFIX, Crash, is_ready, pod_status
 from simulator.controllers.scheduling import (
     schedule,
     selector_fits,
@@ -169,11 +169,17 @@ def reconcile_daemonsets(store: ObjectStore, nodes: Mapping[str, Obj], now: dt.d
         placement = _ds_placement(ds)
         mine = _pods_of(pods, ds)
         by_node = {p["spec"].get("nodeName"): p for p in mine}
+        revision = _template_hash(ds["spec"].get("template") or {})
+        # RollingUpdate (the default; OnDelete keeps old pods): a pod of an older template
+        # is replaced -- all at once here, like the Deployments' ReplicaSets.
+        rolling = (ds["spec"].get("updateStrategy") or {}).get("type") != "OnDelete"
         for pod in mine:
             node = nodes.get(pod["spec"].get("nodeName", ""))
-            if node is None or not selector_fits(placement, node):
+            labels = pod["metadata"].get("labels") or {}
+            outdated = rolling and labels.get("controller-revision-hash") != revision
+            if node is None or not selector_fits(placement, node) or outdated:
                 _delete(store, pods_rt, pod)
-        revision = _template_hash(ds["spec"].get("template") or {})
+                by_node.pop(pod["spec"].get("nodeName"), None)
         for name, node in sorted(nodes.items()):
             if name in by_node or not _should_run(placement, node):
                 continue
@@ -272,6 +278,10 @@ def reconcile_pods(
     pods_rt = kind(store, "", "pods")
     stamp = ts(now)
     pods = items(store, pods_rt)
+    crash_entries, _ = store.kv.range(CRASH_PREFIX)
+    crashes = {e.key.removeprefix(CRASH_PREFIX): Crash.from_bytes(e.value) for e in crash_entries}
+    for uid in set(crashes) - {p["metadata"]["uid"] for p in pods}:
+        store.kv.delete(CRASH_PREFIX + uid)  # the container runtime forgets a deleted pod
     for pod in pods:
         node_name = pod["spec"].get("nodeName")
         message = ""
@@ -293,7 +303,14 @@ def reconcile_pods(
             store,
             pods_rt,
             pod,
-            pod_status(pod, node, (node_name or "") in node_up, message, stamp),
+            pod_status(
+                pod,
+                node,
+                (node_name or "") in node_up,
+                message,
+                stamp,
+                crashes.get(pod["metadata"]["uid"]),
+            ),
         )
 
 

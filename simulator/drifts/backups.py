@@ -1,8 +1,17 @@
-"""Backup drifts (BAK-01..03): backups stopped, a plaintext copy or an expired backup left behind.
+"""Backup drifts (BAK-01..04): backups stopped, a plaintext copy or an expired backup left
+behind, a newest backup that does not restore.
 
 They work on the backup directory the definition names (``backup.directory``),
 the same files the backup controls read; names carry the timestamp that
-freshness and retention go by (:mod:`provisioning.backup_files`).
+freshness and retention go by (:mod:`provisioning.backup_files`).  The BAK-04
+drifts write what a broken backup job would: a real etcd snapshot of the
+simulated cluster (``ctx.kv.snapshot``, what ``talosctl etcd snapshot``
+streams) encrypted through :func:`provisioning.backup.create_backup`, but to
+a throwaway recipient, or an error message encrypted to the right one; or
+they cut the newest file short.  No identity is ever written: the throwaway
+key's private half only lives in memory, and the configured identity is only
+read (by :mod:`provisioning.agestore`) when ``backup.ageRecipient`` is
+``auto``, to derive its public recipient.
 """
 
 from __future__ import annotations
@@ -12,10 +21,21 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from provisioning import backup_files
+from pyrage import x25519
+
+from provisioning import agestore, backup, backup_files
+from provisioning.problems import DefinitionError
 from simulator.drifts import DriftContext, DriftError, drift
+from simulator.store.etcd import DatastoreError
 
 STALE_AFTER = timedelta(hours=26)  # daily at 02:00 plus slack (k8s-stack facts §7.4)
+# The age header and one X25519 stanza take about 200 bytes: a cut past this lands in the
+# payload, so the header still reads as age (BAK-02 passes) and only decryption fails.
+TRUNCATE_FLOOR = 512
+SNAPSHOT_ERROR_OUTPUT = (
+    b"error: rpc error: code = Unavailable desc = connection error: "
+    b'desc = "transport: Error while dialing: dial tcp: connect: connection refused"\n'
+)
 
 
 def _dated(ctx: DriftContext, drift_name: str) -> tuple[Path, list[tuple[datetime, Path]]]:
@@ -89,3 +109,105 @@ def leave_plaintext(ctx: DriftContext, node: str | None) -> str:
     # backups, never its content (the simulator holds no identity to decrypt with).
     plaintext.write_bytes(b"etcd snapshot stand-in\n")
     return f"{plaintext.name} written beside {newest.name}"
+
+
+# -- BAK-04: the newest backup does not restore ---------------------------------------------
+
+
+def _next_name_time(dated: list[tuple[datetime, Path]]) -> datetime:
+    """Now, or a second past the newest backup: the drifted backup must be the newest."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    return max(now, dated[-1][0] + timedelta(seconds=1))
+
+
+def _configured_recipient(ctx: DriftContext, drift_name: str) -> str:
+    """The recipient the backup job encrypts to (``backup.ageRecipient``, ``auto``: secrets')."""
+    settings = ctx.cluster.backup
+    if settings.age_recipient != "auto":
+        return settings.age_recipient
+    identity_file = ctx.cluster.secrets.identity_file
+    if not identity_file.is_file():
+        # resolve_recipient would create an identity: a drift never mints keys of the cluster.
+        raise DriftError(
+            f"drift {drift_name} needs the secrets identity {identity_file} "
+            "(backup.ageRecipient: auto), which does not exist"
+        )
+    try:
+        return agestore.resolve_recipient(settings.age_recipient, identity_file)
+    except DefinitionError as exc:
+        raise DriftError(f"drift {drift_name}: {exc}") from None
+
+
+def _take_etcd_snapshot(ctx: DriftContext, drift_name: str) -> backup.TakeSnapshot:
+    """The cluster's etcd snapshotted as ``talosctl etcd snapshot`` would (the same store)."""
+
+    def take(path: Path) -> None:
+        try:
+            ctx.kv.snapshot(path)
+        except (NotImplementedError, DatastoreError) as exc:
+            raise DriftError(f"cannot snapshot the simulated etcd: {exc}") from None
+
+    return take
+
+
+def _new_backup(
+    ctx: DriftContext, drift_name: str, recipient: str, take: backup.TakeSnapshot
+) -> Path:
+    directory, dated = _dated(ctx, drift_name)
+    try:
+        return backup.create_backup(directory, recipient, take, now=_next_name_time(dated))
+    except backup_files.BackupError as exc:
+        raise DriftError(f"drift {drift_name}: {exc}") from None
+
+
+@drift(
+    "backups.foreign_recipient",
+    controls=("BAK-04",),
+    description="the backup job encrypts to a rotated age recipient: tonight's backup "
+    "(now the newest) is a real etcd snapshot the configured identity cannot decrypt",
+)
+def foreign_recipient(ctx: DriftContext, node: str | None) -> str:
+    # A throwaway key pair: only its public half is used; the identity is never written
+    # anywhere, so no one can decrypt this backup -- as with a key rotated and then lost.
+    recipient = str(x25519.Identity.generate().to_public())
+    take = _take_etcd_snapshot(ctx, "backups.foreign_recipient")
+    made = _new_backup(ctx, "backups.foreign_recipient", recipient, take)
+    return f"{made.name}: an etcd snapshot encrypted to a recipient the identity does not hold"
+
+
+@drift(
+    "backups.truncate_newest",
+    controls=("BAK-04",),
+    description="the newest backup was cut short (a copy or sync interrupted): its age header "
+    "is intact but the ciphertext ends half-way",
+)
+def truncate_newest(ctx: DriftContext, node: str | None) -> str:
+    _, dated = _dated(ctx, "backups.truncate_newest")
+    newest = dated[-1][1]
+    size = newest.stat().st_size
+    if size <= TRUNCATE_FLOOR:
+        raise DriftError(f"drift backups.truncate_newest: {newest} is only {size} bytes")
+    # Past the age header and its recipient stanza, inside the encrypted payload.
+    keep = max(TRUNCATE_FLOOR, size // 2)
+    with newest.open("r+b") as handle:
+        handle.truncate(keep)
+    return f"{newest.name} truncated from {size} to {keep} bytes"
+
+
+@drift(
+    "backups.not_a_snapshot",
+    controls=("BAK-04",),
+    description="the backup job encrypted the snapshot step's error output instead of a "
+    "snapshot: the newest backup decrypts with the configured identity, but not to an etcd "
+    "snapshot",
+)
+def not_a_snapshot(ctx: DriftContext, node: str | None) -> str:
+    recipient = _configured_recipient(ctx, "backups.not_a_snapshot")
+
+    def take(path: Path) -> None:
+        # What a `talosctl etcd snapshot /dev/stdout 2>&1 | age ...` script captures when
+        # the node refuses: the error text, streamed into the "snapshot".
+        path.write_bytes(SNAPSHOT_ERROR_OUTPUT)
+
+    made = _new_backup(ctx, "backups.not_a_snapshot", recipient, take)
+    return f"{made.name}: an age file whose plaintext is an error message, not a snapshot"

@@ -1,15 +1,32 @@
-"""Cilium drifts (CIL-02, CIL-04, CIL-05): kube-proxy back, KPR off, one operator.
+"""Cilium drifts (CIL-01..06): proxy re-enabled, kube-proxy back, an agent down, KPR off ...
 
-Each edits the object an operator's ``kubectl`` would: a kube-proxy
-DaemonSet created in kube-system, ``cilium-config``'s
-``kube-proxy-replacement`` key, the ``cilium-operator`` Deployment's replicas.
+Each changes what an operator or a failure would: a node's machine config
+(a patch re-enabling kube-proxy, which that node's Talos then deploys), the
+object an operator's ``kubectl`` edits (a kube-proxy DaemonSet created in
+kube-system, ``cilium-config``'s ``kube-proxy-replacement`` key, the
+``cilium-operator`` Deployment's replicas), the container runtime's state of
+one agent pod (it crash-loops; the kubelet reports it) and the ``cilium``
+Helm release (a downgrade: a new release revision of an older chart, its
+workloads' images with it).
+
+Deviation in ``cilium.downgrade``: the simulator renders only the declared
+chart version, so the older revision is the current manifest with the
+older version's image tags (its chart ``values`` record stays the current
+chart's defaults); the objects are what checks and ``helm`` look at.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from simulator.drifts import DriftContext, drift
+import yaml
+
+from simulator.controllers import podstatus
+from simulator.controllers.store_access import ts
+from simulator.drifts import DriftContext, DriftError, drift, edit_config, hostname_of, v1alpha1
+from simulator.helm import releases
+from simulator.helm.actions import manifest_text
 
 NAMESPACE = "kube-system"
 KUBE_PROXY_IMAGE = "registry.k8s.io/kube-proxy:v1.35.2"
@@ -76,3 +93,148 @@ def single_operator(ctx: DriftContext, node: str | None) -> str:
     ctx.get(rt, NAMESPACE, "cilium-operator", "cilium.single_operator")
     ctx.merge_patch(rt, NAMESPACE, "cilium-operator", {"spec": {"replicas": 1}})
     return "Deployment kube-system/cilium-operator scaled to 1 replica"
+
+
+# -- CIL-01: a node's config re-enables kube-proxy -----------------------------------------
+
+PROXY = "cilium.proxy_enabled_on_node"
+
+
+@drift(
+    PROXY,
+    controls=("CIL-01", "CIL-02"),
+    description="a node's applied config (--node, default the first) sets "
+    "cluster.proxy.disabled: false; that control-plane node's Talos then creates "
+    "the kube-proxy DaemonSet it renders",
+    takes_node=True,
+)
+def proxy_enabled_on_node(ctx: DriftContext, node: str | None) -> str:
+    ctx.require_provisioned(PROXY)
+    machine = ctx.configured(node, PROXY)
+    with edit_config(machine) as docs:
+        cluster = v1alpha1(docs, machine).setdefault("cluster", {})
+        proxy = cluster.get("proxy")
+        cluster["proxy"] = {**(proxy if isinstance(proxy, dict) else {}), "disabled": False}
+    ctx.save_site()
+    return f"{machine.name}: cluster.proxy.disabled set to false in its applied config"
+
+
+# -- CIL-03: one agent crash-loops ------------------------------------------------------------
+
+CRASHLOOP = "cilium.agent_crashloop"
+AGENT_CONTAINER = "cilium-agent"
+CRASH_MESSAGE = (
+    'level=fatal msg="failed to start: daemon creation failed: unable to create BPF map '
+    'cilium_lb4_services_v2: cannot allocate memory" subsys=daemon'
+)
+CRASHING_FOR = dt.timedelta(minutes=10)
+
+
+@drift(
+    CRASHLOOP,
+    controls=("CIL-03",),
+    description="the Cilium agent pod on a node (--node, default the first) crash-loops "
+    "(CrashLoopBackOff after a BPF map error at start-up) until the pod is recreated",
+    takes_node=True,
+)
+def agent_crashloop(ctx: DriftContext, node: str | None) -> str:
+    ctx.require_provisioned(CRASHLOOP)
+    machine = ctx.machine(node)
+    hostname = hostname_of(machine)
+    pods = ctx.store.list(ctx.rt("", "v1", "pods"), NAMESPACE, label_selector="k8s-app=cilium")
+    agents = [p for p in pods["items"] if (p.get("spec") or {}).get("nodeName") == hostname]
+    if not agents:
+        raise DriftError(
+            f"drift {CRASHLOOP} needs the Cilium agent pod on {machine.name} ({hostname}), "
+            "which the simulated cluster does not have (is it provisioned?)"
+        )
+    since = ts(dt.datetime.now(dt.UTC) - CRASHING_FOR)
+    for pod in agents:
+        crash = podstatus.Crash(AGENT_CONTAINER, CRASH_MESSAGE, since)
+        ctx.kv.put(podstatus.crash_key(pod["metadata"]["uid"]), crash.to_bytes())
+    names = ", ".join(f"{NAMESPACE}/{p['metadata']['name']}" for p in agents)
+    return f"Pod {names} on {machine.name}: container {AGENT_CONTAINER} crash-loops"
+
+
+# -- CIL-06: the release is downgraded -----------------------------------------------------
+
+DOWNGRADE = "cilium.downgrade"
+RELEASE = "cilium"
+OLDER_VERSION = "1.18.12"
+_WORKLOAD_PLURALS = {"DaemonSet": "daemonsets", "Deployment": "deployments"}
+
+
+def _retag(obj: dict[str, Any], old: str, new: str) -> bool:
+    """Point every container image tagged *old* of a workload's pod template at *new*."""
+    spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+    changed = False
+    for key in ("initContainers", "containers"):
+        for container in spec.get(key) or []:
+            image = str(container.get("image") or "")
+            if image.endswith(f":{old}"):
+                container["image"] = image.removesuffix(old) + new
+                changed = True
+    return changed
+
+
+@drift(
+    DOWNGRADE,
+    controls=("CIL-06",),
+    description=f"the cilium Helm release is downgraded to chart {OLDER_VERSION} "
+    "(helm upgrade --version with the same values): a new revision, the agent and "
+    f"operator images at v{OLDER_VERSION}, their pods replaced by the controllers",
+)
+def downgrade(ctx: DriftContext, node: str | None) -> str:
+    ctx.require_provisioned(DOWNGRADE)
+    secrets = ctx.rt("", "v1", "secrets")
+    stored = ctx.store.list(secrets, NAMESPACE, label_selector=f"owner=helm,name={RELEASE}")
+    history = sorted(
+        ((releases.from_secret(s), s) for s in stored["items"]), key=lambda pair: pair[0].version
+    )
+    deployed = [(r, s) for r, s in history if r.status == "deployed"]
+    if not deployed:
+        raise DriftError(
+            f"drift {DOWNGRADE} needs a deployed helm release {NAMESPACE}/{RELEASE}, which "
+            "the simulated cluster does not have (is it provisioned?)"
+        )
+    current, secret = deployed[-1]
+    old_tag, new_tag = f"v{current.app_version}", f"v{OLDER_VERSION}"
+    manifest = [d for d in yaml.safe_load_all(current.manifest) if isinstance(d, dict)]
+    changed: list[str] = []
+    for doc in manifest:
+        plural = _WORKLOAD_PLURALS.get(str(doc.get("kind")))
+        if plural is None or not _retag(doc, old_tag, new_tag):
+            continue
+        rt, name = ctx.rt("apps", "v1", plural), doc["metadata"]["name"]
+        live = ctx.get(rt, NAMESPACE, name, DOWNGRADE)
+        if _retag(live, old_tag, new_tag):
+            ctx.store.replace(rt, NAMESPACE, name, live)
+        changed.append(f"{doc['kind']} {NAMESPACE}/{name}")
+    if not changed:
+        raise DriftError(f"drift {DOWNGRADE}: no {RELEASE} workload has an image tagged {old_tag}")
+    stamp = releases.now()
+    older = releases.Release(
+        name=RELEASE,
+        namespace=NAMESPACE,
+        version=history[-1][0].version + 1,
+        status="deployed",
+        chart_name=current.chart_name,
+        chart_version=OLDER_VERSION,
+        app_version=OLDER_VERSION,
+        config=dict(current.config),
+        manifest=manifest_text(manifest),
+        first_deployed=current.first_deployed,
+        last_deployed=stamp,
+        description="Upgrade complete",
+        chart_values=dict(current.chart_values),
+    )
+    modified = int(dt.datetime.now(dt.UTC).timestamp())
+    superseded = releases.to_secret(current.with_status("superseded"), modified)
+    secret["metadata"]["labels"] = superseded["metadata"]["labels"]
+    secret["data"] = superseded["data"]
+    ctx.store.replace(secrets, NAMESPACE, secret["metadata"]["name"], secret)
+    ctx.store.create(secrets, NAMESPACE, releases.to_secret(older, modified))
+    return (
+        f"helm release {NAMESPACE}/{RELEASE} revision {older.version}: chart "
+        f"{current.chart_name}-{OLDER_VERSION}; images {new_tag} in {', '.join(changed)}"
+    )

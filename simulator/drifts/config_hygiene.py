@@ -1,4 +1,5 @@
-"""Config-hygiene drifts: a conflicting hostname config refused, an expired kubeconfig (HYG-06).
+"""Config-hygiene drifts: a node renamed (HYG-05), a conflicting hostname config refused,
+an expired kubeconfig (HYG-06).
 
 A config with a ``HostnameConfig`` document *and* ``machine.network.hostname``
 is rejected by Talos v1.12 (``static hostname is already set in v1alpha1
@@ -6,6 +7,19 @@ config``, talos facts §2.3) on apply and at boot, so the node never runs it:
 the drift sends it through the simulated machine API, which rejects it, and
 records the rejection on the machine (``last_error``) while the node keeps
 running its previous config -- what an operator finds after such an apply.
+
+A stray patch that *renames* a node is accepted (one hostname source, a new
+value): Talos applies a hostname change without a reboot, so the node's
+HostnameStatus follows at once, and with it the kubelet's node name.  Talos's
+kubelet service finds its client certificate (``system:node:<old>``) no longer
+matches the expected node name, drops it and re-bootstraps, so the kubelet
+registers a *new* Node under the new name; the old Node is left behind, its
+kubelet silent, and the node lifecycle controller marks it Ready=Unknown
+(``KubeletServiceController.refreshKubeletCerts``, Talos v1.12).  The
+simulator's Node reconcile does both from the edited config.  The node's etcd
+member keeps the name it joined with (the simulator renames no member; etcd
+publishes a new ``--name`` only when the member restarts, and whether Talos
+restarts etcd on a hostname change was not confirmed upstream).
 
 The kubeconfig drift rewrites ``DIR/kubeconfig`` with a client certificate
 that expired yesterday, signed by the same cluster CA, so only its validity
@@ -20,13 +34,15 @@ from typing import Any
 import yaml
 
 from simulator import apiserver
-from simulator.drifts import DriftContext, DriftError, drift, hostname_of
+from simulator.drifts import DriftContext, DriftError, drift, edit_config, hostname_of, v1alpha1
 from simulator.pki import ClusterCA, write_kubeconfig
 from simulator.statedir import StatePaths, simulator_ca
 from simulator.talos.errors import TalosError
 from simulator.talos.lifecycle import Lifecycle
 
 HOSTNAME_NAME = "config_hygiene.hostname_conflict"
+RENAME_NAME = "config_hygiene.rename_node"
+RENAMED_SUFFIX = "-renamed"
 
 
 @drift(
@@ -61,6 +77,34 @@ def hostname_conflict(ctx: DriftContext, node: str | None) -> str:
             f"({exc.message.strip()}); the node keeps running its previous config"
         )
     raise DriftError(f"{machine.name} accepted a config with two hostname sources")
+
+
+@drift(
+    RENAME_NAME,
+    # The declared Node loses its kubelet: Ready=Unknown (TOP-01), its Cilium agent pod is
+    # not Ready (CIL-03), its Longhorn node goes down (LH-03).
+    controls=("HYG-05", "TOP-01", "CIL-03", "LH-03"),
+    description="a stray patch renamed a node (--node, default the first): its applied "
+    "config's hostname is now <hostname>-renamed; the kubelet registered a new Node under "
+    "that name and the declared Node, its Cilium agent and Longhorn node went down",
+    takes_node=True,
+)
+def rename_node(ctx: DriftContext, node: str | None) -> str:
+    ctx.require_provisioned(RENAME_NAME)
+    machine = ctx.configured(node, RENAME_NAME)
+    old = hostname_of(machine)
+    if not old:
+        raise DriftError(f"drift {RENAME_NAME} needs a static hostname, {machine.name} has none")
+    new = old + RENAMED_SUFFIX
+    with edit_config(machine) as docs:
+        # Whichever source the config uses: adding the other would be rejected (talos §2.3).
+        sources = [d for d in docs if d.get("kind") == "HostnameConfig" and d.get("hostname")]
+        if sources:
+            sources[0]["hostname"] = new
+        else:
+            v1alpha1(docs, machine)["machine"]["network"]["hostname"] = new
+    ctx.save_site()
+    return f"{machine.name}: hostname {old} -> {new} (config applied, no reboot)"
 
 
 def _cluster_ca(ctx: DriftContext) -> ClusterCA:

@@ -1,21 +1,36 @@
-"""Longhorn drifts (LH-01, LH-04, LH-05): replicas lowered, default class lost or doubled,
-a storage extension gone.
+"""Longhorn drifts (LH-01..LH-07): replicas lowered, default class lost or doubled, a storage
+extension gone, the data disk unmounted or unshared, scheduling disabled, the release rolled back.
 
 The StorageClass drifts edit ConfigMap ``longhorn-storageclass`` (what
 ``helm upgrade --set persistence...`` changes), because longhorn-manager
 rewrites StorageClass ``longhorn`` from that ConfigMap: an edit of the
 StorageClass alone would be reverted, on a real cluster and in the model.
+
+The data-path drifts edit a node's machine config (its ``machine.disks``
+entry or its kubelet bind mount), so that Talos's volume and mount statuses
+and Longhorn's Node conditions follow from the config as on a real node; the
+scheduling drifts edit the Longhorn Node's ``spec`` as the Longhorn UI does,
+which longhorn-manager keeps; the rollback writes what ``helm`` would: a new
+release revision of the older chart and the workloads it renders.
 """
 
 from __future__ import annotations
 
+import copy
+import time
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
 from provisioning import schematic
-from simulator.drifts import DriftContext, DriftError, drift
+from simulator.drifts import DriftContext, DriftError, drift, edit_config, hostname_of, v1alpha1
+from simulator.helm import releases, values
+from simulator.helm.actions import manifest_text
+from simulator.helm.charts import catalogue
+from simulator.helm.releases import Release
 from simulator.kube.errors import ApiError
+from simulator.talos import convergence
 
 NAMESPACE = "longhorn-system"
 STORAGECLASS_CM = "longhorn-storageclass"
@@ -23,6 +38,10 @@ DEFAULT_SETTING_CM = "longhorn-default-setting"
 DEFAULT_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 GROUP, VERSION = "longhorn.io", "v1beta2"
 EXTENSION = "iscsi-tools"
+DATA_PATH_SETTING = "default-data-path"
+DEFAULT_DATA_PATH = "/var/lib/longhorn/"
+RELEASE = "longhorn"
+OLDER_CHART = "1.8.0"  # the patch release before the declared 1.8.1
 
 
 def _is_iscsi(extension: str) -> bool:
@@ -172,3 +191,252 @@ def remove_extension(ctx: DriftContext, node: str | None) -> str:
     machine.generation += 1
     ctx.save_site()
     return f"{machine.name}: now runs {machine.image}, without {EXTENSION}"
+
+
+# -- LH-02 / LH-03: the data path on the nodes --------------------------------------------------
+
+
+def _data_path(ctx: DriftContext) -> str:
+    """Where Longhorn keeps replicas: its ``default-data-path`` Setting, without the slash."""
+    rt = ctx.rt(GROUP, VERSION, "settings")
+    try:
+        setting = ctx.store.get(rt, NAMESPACE, DATA_PATH_SETTING)
+    except ApiError as exc:
+        if exc.code != 404:
+            raise
+        setting = {}
+    return str(setting.get("value") or DEFAULT_DATA_PATH).rstrip("/") or "/"
+
+
+def _at(path: object, wanted: str) -> bool:
+    return str(path or "").rstrip("/") == wanted
+
+
+@drift(
+    "longhorn.drop_data_disk",
+    controls=("LH-02", "LH-03"),
+    description="a storage node (--node, default node04) was re-configured without the "
+    "machine.disks entry of its Longhorn SSD and rebooted: nothing is mounted at the data path, "
+    "so its Longhorn disk is not ready",
+    takes_node=True,
+)
+def drop_data_disk(ctx: DriftContext, node: str | None) -> str:
+    name = "longhorn.drop_data_disk"
+    machine = ctx.configured(node or "node04", name)
+    path = _data_path(ctx)
+    dropped: list[str] = []
+    with edit_config(machine) as docs:
+        config = v1alpha1(docs, machine)["machine"]
+        kept = []
+        for disk in config.get("disks") or []:
+            partitions = [
+                p for p in disk.get("partitions") or [] if not _at(p.get("mountpoint"), path)
+            ]
+            if len(partitions) == len(disk.get("partitions") or []):
+                kept.append(disk)
+                continue
+            dropped.append(str(disk.get("device")))
+            if partitions:
+                kept.append({**disk, "partitions": partitions})
+        if not dropped:
+            raise DriftError(
+                f"drift {name} needs a machine.disks partition mounted at {path} on "
+                f"{machine.name}, but its config has none (is it a storage node?)"
+            )
+        if kept:
+            config["disks"] = kept
+        else:
+            config.pop("disks")
+    # Talos's user-disk controller acts on the new config at boot: the volume is released.
+    convergence.converge(ctx.site)
+    ctx.save_site()
+    return f"{machine.name}: machine.disks no longer mounts {', '.join(dropped)} at {path}"
+
+
+@drift(
+    "longhorn.drop_kubelet_bind",
+    controls=("LH-02",),
+    description="a storage node (--node, default node03) lost the kubelet extraMount that binds "
+    "the Longhorn data path rshared (a config re-applied without patches/longhorn-storage.yaml's "
+    "kubelet part)",
+    takes_node=True,
+)
+def drop_kubelet_bind(ctx: DriftContext, node: str | None) -> str:
+    name = "longhorn.drop_kubelet_bind"
+    machine = ctx.configured(node or "node03", name)
+    path = _data_path(ctx)
+    with edit_config(machine) as docs:
+        kubelet = v1alpha1(docs, machine)["machine"].get("kubelet") or {}
+        mounts = kubelet.get("extraMounts") or []
+        kept = [m for m in mounts if not _at(m.get("destination"), path)]
+        if len(kept) == len(mounts):
+            raise DriftError(
+                f"drift {name} needs a kubelet extraMount for {path} on {machine.name}, "
+                "but its config has none (is it a storage node?)"
+            )
+        if kept:
+            kubelet["extraMounts"] = kept
+        else:
+            kubelet.pop("extraMounts")
+    ctx.save_site()
+    return f"{machine.name}: kubelet extraMount for {path} removed"
+
+
+def _longhorn_node(ctx: DriftContext, node: str, drift_name: str) -> tuple[str, dict[str, Any]]:
+    machine = ctx.machine(node)
+    hostname = hostname_of(machine) or machine.name
+    found = ctx.get(ctx.rt(GROUP, VERSION, "nodes"), NAMESPACE, hostname, drift_name)
+    return hostname, found
+
+
+@drift(
+    "longhorn.node_scheduling_disabled",
+    controls=("LH-03",),
+    description="an operator disabled scheduling on the Longhorn Node of a storage node "
+    "(--node, default node04) in the Longhorn UI: spec.allowScheduling is false",
+    takes_node=True,
+)
+def node_scheduling_disabled(ctx: DriftContext, node: str | None) -> str:
+    hostname, _ = _longhorn_node(ctx, node or "node04", "longhorn.node_scheduling_disabled")
+    ctx.merge_patch(
+        ctx.rt(GROUP, VERSION, "nodes"), NAMESPACE, hostname, {"spec": {"allowScheduling": False}}
+    )
+    return f"Longhorn Node {NAMESPACE}/{hostname}: allowScheduling set to false"
+
+
+@drift(
+    "longhorn.disk_scheduling_disabled",
+    controls=("LH-03",),
+    description="an operator disabled scheduling on the data-path disk of a storage node's "
+    "Longhorn Node (--node, default node05) in the Longhorn UI",
+    takes_node=True,
+)
+def disk_scheduling_disabled(ctx: DriftContext, node: str | None) -> str:
+    name = "longhorn.disk_scheduling_disabled"
+    hostname, found = _longhorn_node(ctx, node or "node05", name)
+    path = _data_path(ctx)
+    disks = (found.get("spec") or {}).get("disks") or {}
+    at_path = sorted(d for d, spec in disks.items() if _at(spec.get("path"), path))
+    if not at_path:
+        raise DriftError(
+            f"drift {name} needs a Longhorn disk at {path} on Node {hostname}, which has "
+            f"none (is it a storage node?)"
+        )
+    patch = {"spec": {"disks": {d: {"allowScheduling": False} for d in at_path}}}
+    ctx.merge_patch(ctx.rt(GROUP, VERSION, "nodes"), NAMESPACE, hostname, patch)
+    return f"Longhorn Node {NAMESPACE}/{hostname}: scheduling disabled on disk {', '.join(at_path)}"
+
+
+# -- LH-07: the release -------------------------------------------------------------------------
+
+_HELM_LABEL = "app.kubernetes.io/managed-by"
+_HELM_NOTES = {"meta.helm.sh/release-name": RELEASE, "meta.helm.sh/release-namespace": NAMESPACE}
+
+
+def _older(value: Any, replacements: Mapping[str, str]) -> Any:
+    """*value* with every version string of the declared chart replaced by the older one."""
+    if isinstance(value, str):
+        for new, old in replacements.items():
+            value = value.replace(new, old)
+        return value
+    if isinstance(value, list):
+        return [_older(v, replacements) for v in value]
+    if isinstance(value, dict):
+        return {k: _older(v, replacements) for k, v in value.items()}
+    return value
+
+
+def _apply_rendered(ctx: DriftContext, obj: Mapping[str, Any]) -> None:
+    """What ``helm upgrade`` does to one rendered object: create it, or replace it, owned."""
+    rt = ctx.store.registry.by_kind(str(obj.get("apiVersion")), str(obj.get("kind")))
+    if rt is None:
+        return
+    namespace = NAMESPACE if rt.namespaced else ""
+    body = copy.deepcopy(dict(obj))
+    meta = body.setdefault("metadata", {})
+    meta.setdefault("labels", {})[_HELM_LABEL] = "Helm"
+    meta.setdefault("annotations", {}).update(_HELM_NOTES)
+    try:
+        current = ctx.store.get(rt, namespace, meta["name"])
+    except ApiError as exc:
+        if exc.code != 404:
+            raise
+        ctx.store.create(rt, namespace, body)
+        return
+    meta["resourceVersion"] = current["metadata"]["resourceVersion"]
+    ctx.store.replace(rt, namespace, meta["name"], body)
+
+
+@drift(
+    "longhorn.release_rolled_back",
+    controls=("LH-07",),
+    description=f"the longhorn release was rolled back to chart {OLDER_CHART} (helm upgrade "
+    f"--version {OLDER_CHART} --no-hooks, keeping its values): its manager, driver and UI run "
+    f"v{OLDER_CHART} images",
+)
+def release_rolled_back(ctx: DriftContext, node: str | None) -> str:
+    name = "longhorn.release_rolled_back"
+    ctx.require_provisioned(name)
+    secrets = ctx.rt("", "v1", "secrets")
+    history: list[Release] = []
+    for secret in ctx.store.list(secrets, NAMESPACE, label_selector=f"owner=helm,name={RELEASE}")[
+        "items"
+    ]:
+        try:
+            history.append(releases.from_secret(secret))
+        except ValueError:
+            continue
+    history.sort(key=lambda r: r.version)
+    if not history or history[-1].status != "deployed":
+        raise DriftError(
+            f"drift {name} needs a deployed helm release {RELEASE} in {NAMESPACE}, which the "
+            "simulated cluster does not have (is it provisioned?)"
+        )
+    latest = history[-1]
+    chart = catalogue()[RELEASE]
+    replacements = {
+        f"{chart.name}-{chart.version}": f"{chart.name}-{OLDER_CHART}",
+        chart.app_version: f"v{OLDER_CHART}",
+    }
+    defaults = _older(dict(chart.defaults), replacements)
+    # The older chart's templates are taken to be the declared one's (only 1.8.1 is modelled);
+    # its version strings -- image tags, chart labels -- are the older release's.
+    rendered = chart.render(
+        values.coalesce(defaults, latest.config),
+        release=RELEASE,
+        namespace=NAMESPACE,
+        version=chart.version,
+    )
+    objects = [_older(obj, replacements) for obj in rendered]
+    # The CRDs' schema of the older chart is not modelled: they are left as they are.
+    for obj in objects:
+        if obj.get("kind") != "CustomResourceDefinition":
+            _apply_rendered(ctx, obj)
+    modified = int(time.time())
+    previous = latest.with_status("superseded")
+    ctx.store.replace(
+        secrets,
+        NAMESPACE,
+        releases.secret_name(RELEASE, previous.version),
+        releases.to_secret(previous, modified),
+    )
+    rolled = Release(
+        name=RELEASE,
+        namespace=NAMESPACE,
+        version=latest.version + 1,
+        status="deployed",
+        chart_name=chart.name,
+        chart_version=OLDER_CHART,
+        app_version=f"v{OLDER_CHART}",
+        config=dict(latest.config),
+        manifest=manifest_text(objects),
+        first_deployed=latest.first_deployed,
+        last_deployed=releases.now(),
+        description="Upgrade complete",
+        chart_values=defaults,
+    )
+    ctx.store.create(secrets, NAMESPACE, releases.to_secret(rolled, modified))
+    return (
+        f"helm release {NAMESPACE}/{RELEASE}: revision {rolled.version} runs chart "
+        f"{chart.name}-{OLDER_CHART} (images v{OLDER_CHART}); revision {latest.version} superseded"
+    )

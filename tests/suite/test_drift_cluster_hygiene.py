@@ -1,9 +1,14 @@
-"""Config-hygiene drifts on a running cluster: an expired kubeconfig, a rejected hostname config.
+"""Config-hygiene drifts on a running cluster: an expired kubeconfig, a rejected hostname
+config, a renamed node.
 
 Each drift is injected into a copy of the provisioned simulated cluster; the
 cluster is observed through the real collector and the running-cluster
 hygiene checks (HYG-05, HYG-06) are judged on it, then the suite's
 topology, API-endpoint and config-hygiene steps run against it once.  The
+renamed node runs every step module once: a new node name reaches the
+Kubernetes side (the kubelet registers a new Node, the declared one goes
+Ready=Unknown, and its Cilium agent and Longhorn node with it), so the
+declared set of failing controls is checked across the whole suite.  The
 clean cluster passes.
 """
 
@@ -14,10 +19,12 @@ from typing import Any
 
 import pytest
 
-from checks import cluster_hygiene
+from checks import cilium, cluster_hygiene, longhorn, topology
+from checks import snapshot as snapshot_module
 from checks.findings import Finding
 from checks.snapshot import Snapshot
-from tests.suite.harness import judged
+from simulator.drifts import find_drift
+from tests.suite.harness import ROOT, judged
 
 pytestmark = pytest.mark.slow
 
@@ -68,3 +75,50 @@ def test_rejected_hostname_conflict_leaves_the_running_hostname_as_declared(
         found = {control: judged(check, state) for control, check in CHECKS.items()}
     assert "rejected" in " ".join(running.applied)
     assert found == {control: [] for control in CHECKS}
+
+
+def test_renamed_node_fails_hyg05_and_leaves_its_declared_node_behind(
+    cluster_with: Any,
+) -> None:
+    """A stray patch renames node04: HYG-05 names the new hostname, and the declared Node
+    k8s-node04 is left without a kubelet -- Ready=Unknown (TOP-01), its Cilium agent not
+    Ready (CIL-03), its Longhorn node down (LH-03) -- while the kubelet registered
+    k8s-node04-renamed, a Node the inventory does not name."""
+    declared = find_drift("config_hygiene.rename_node").controls
+    every_step = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "steps").glob("test_*.py"))
+    with cluster_with(("config_hygiene.rename_node", "node04")) as running:
+        state = running.snapshot()
+        found = {control: judged(check, state) for control, check in CHECKS.items()}
+        ready = judged(topology.nodes_registered_and_ready, state)
+        agents = judged(cilium.agent_ready_on_every_node, state)
+        storage = judged(longhorn.storage_nodes_schedulable, state)
+        run = running.run_suite(*every_step)
+    names = {str(n["metadata"]["name"]) for n in state.objects(snapshot_module.NODES)}
+    assert {"k8s-node04", "k8s-node04-renamed"} <= names
+
+    (renamed,) = found["HYG-05"]
+    assert (renamed.target, renamed.expected, renamed.observed) == (
+        "node04 (10.10.20.19)",
+        "hostname k8s-node04",
+        "k8s-node04-renamed",
+    )
+    assert found["HYG-06"] == []
+    (stale,) = ready
+    assert stale.target == "node04 (k8s-node04)"
+    assert stale.observed.startswith("Ready=Unknown (NodeStatusUnknown")
+    (agent,) = agents
+    assert agent.target == "node04 (k8s-node04)"
+    assert agent.observed.endswith("not Ready (Running)")
+    (lh_node,) = storage
+    assert lh_node.target.startswith("node04 (k8s-node04)")
+
+    assert run.returncode == 1, run.output
+    assert run.failed == sorted(declared) == ["CIL-03", "HYG-05", "LH-03", "TOP-01"], run.output
+    assert (
+        "node04 (10.10.20.19): expected hostname k8s-node04; observed k8s-node04-renamed"
+        in (run.messages["HYG-05"])
+    )
+    assert (
+        "node04 (k8s-node04): expected Ready=True; observed Ready=Unknown"
+        in (run.messages["TOP-01"])
+    )
