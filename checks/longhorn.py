@@ -17,6 +17,7 @@ and facts/talos.md §5 (resource types).
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -171,22 +172,54 @@ def storage_extensions_running(snapshot: Snapshot) -> list[Finding]:
 # -- LH-02 ---------------------------------------------------------------------------------------
 
 
-def _mounted_volume(resources: Sequence[Mapping[str, Any]], path: str) -> str | None:
-    """Why no ready volume is mounted at *path*, or None when one is."""
-    at_path = [r for r in resources if same_path(snap.dotted(r, "spec.mountSpec.targetPath"), path)]
-    if not at_path:
-        mounts = [
-            str(snap.dotted(r, "spec.mountSpec.targetPath"))
-            for r in resources
-            if snap.dotted(r, "spec.mountSpec.targetPath")
-        ]
-        return f"no volume mounted at {path} (mounted: {joined(mounts)})"
-    if any(snap.dotted(r, "spec.phase") == "ready" for r in at_path):
+def _volume_targets(volumes: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Volume ID -> the full path its ``mountSpec`` mounts it at.
+
+    A mount with a ``parentId`` is relative to its parent's mount: Talos
+    v1.12 turns a ``machine.disks`` partition at ``/var/lib/longhorn`` into
+    ``targetPath: lib/longhorn, parentId: EPHEMERAL``
+    (block/user_disk_config.go), and mounts it at the parent's target joined
+    with it (block/mount.go).
+    """
+    specs = {
+        str(snap.dotted(v, "metadata.id")): snap.dotted(v, "spec.mountSpec", None) or {}
+        for v in volumes
+    }
+
+    def resolve(volume_id: str, seen: frozenset[str]) -> str:
+        spec = specs.get(volume_id) or {}
+        target = str(spec.get("targetPath") or "")
+        parent = str(spec.get("parentId") or "")
+        root = resolve(parent, seen | {volume_id}) if parent and parent not in seen else "/"
+        return posixpath.normpath(posixpath.join(root or "/", target))
+
+    return {vid: resolve(vid, frozenset()) for vid, spec in specs.items() if spec.get("targetPath")}
+
+
+def _host_mount(
+    mounts: Sequence[Mapping[str, Any]], volumes: Sequence[Mapping[str, Any]] | None, path: str
+) -> str | None:
+    """Why nothing is mounted at *path* on the host, or None when something is.
+
+    *volumes* (the node's VolumeStatuses, None when unread) only explain a
+    missing mount: the volume meant for the path and its phase.
+    """
+    targets = [str(snap.dotted(m, "spec.target")) for m in mounts if snap.dotted(m, "spec.target")]
+    if any(same_path(t, path) for t in targets):
         return None
-    states = [
-        f"{snap.dotted(r, 'metadata.id')} phase {snap.dotted(r, 'spec.phase')}" for r in at_path
-    ]
-    return f"volume at {path} not ready: {joined(states)}"
+    why = f"nothing mounted at {path} (mounted: {joined(targets)})"
+    if volumes is None:
+        return why
+    meant = sorted(vid for vid, t in _volume_targets(volumes).items() if same_path(t, path))
+    if not meant:
+        return f"{why}; no volume is configured to mount there"
+    by_id = {str(snap.dotted(v, "metadata.id")): v for v in volumes}
+    states = []
+    for vid in meant:
+        error = snap.dotted(by_id[vid], "spec.errorMessage", "")
+        phase = snap.dotted(by_id[vid], "spec.phase")
+        states.append(f"volume {vid} phase {phase}" + (f" ({error})" if error else ""))
+    return f"{why}; {'; '.join(states)}"
 
 
 def _kubelet_bind(docs: Sequence[Mapping[str, Any]], path: str) -> str | None:
@@ -212,25 +245,31 @@ def _kubelet_bind(docs: Sequence[Mapping[str, Any]], path: str) -> str | None:
 
 
 def longhorn_path_mounted(snapshot: Snapshot) -> list[Finding]:
-    """The Longhorn data path is a mounted volume, shared with the kubelet, on every storage node.
+    """The Longhorn data path is mounted, and shared with the kubelet, on every storage node.
 
     Three observations, because no single Talos resource shows the whole
     chain:
 
-    * the host mount: a ready ``VolumeStatus`` whose ``mountSpec.targetPath``
-      is the path (a ``machine.disks`` partition is volume ``<device>-<n>``;
-      ``MountStatus`` is not used -- the simulator emits none, and Talos's
-      mount resources never show kubelet's bind mounts, which live inside the
-      kubelet container);
+    * the host mount: a block ``MountStatus`` (``talosctl get mountstatuses``)
+      whose ``target`` is the path.  Talos creates one per volume it has
+      actually mounted, with the full target path (block/mount.go).  The
+      ``VolumeStatus`` is not enough on its own: v1.12 reports a
+      ``machine.disks`` partition under ``/var`` as ``mountSpec.targetPath:
+      lib/longhorn`` with ``parentId: EPHEMERAL`` (block/user_disk_config.go),
+      and a ready volume is not necessarily mounted.  When nothing is mounted
+      there, the VolumeStatus meant for the path (if read) says why -- its
+      phase and error;
     * the kubelet side as configured: ``machine.kubelet.extraMounts`` binds
-      the path with ``rshared`` (Longhorn's Talos requirement);
+      the path with ``rshared`` (Longhorn's Talos requirement).  Talos's
+      mount resources never show this bind, which lives inside the kubelet
+      container;
     * its observed effect: the Longhorn Node's ``MountPropagation`` condition
       is True (skipped when Longhorn objects were not read, or the node has
       no Longhorn Node: LH-03 reports that).
     """
     definition = snapshot.definition
     path = definition.storage.longhorn_path
-    for source in (snap.VOLUME_STATUS, snap.MACHINE_CONFIG):
+    for source in (snap.MOUNT_STATUS, snap.MACHINE_CONFIG):
         snapshot.resources(source)  # a type unread on every node: Unobservable
     try:
         longhorn_nodes: Sequence[KubeObject] | None = in_longhorn_namespace(
@@ -242,13 +281,18 @@ def longhorn_path_mounted(snapshot: Snapshot) -> list[Finding]:
     unread: dict[str, str] = {}
     for node in definition.storage_nodes:
         try:
-            problems = [
-                _mounted_volume(snapshot.node_resources(snap.VOLUME_STATUS, node.name), path),
-                _kubelet_bind(snapshot.machine_config(node.name), path),
-            ]
+            mounts = snapshot.node_resources(snap.MOUNT_STATUS, node.name)
+            docs = snapshot.machine_config(node.name)
         except Unobservable as exc:
             unread[node.name] = exc.reason
             continue
+        try:
+            volumes: Sequence[Mapping[str, Any]] | None = snapshot.node_resources(
+                snap.VOLUME_STATUS, node.name
+            )
+        except Unobservable:
+            volumes = None  # only explains a missing mount
+        problems = [_host_mount(mounts, volumes, path), _kubelet_bind(docs, path)]
         lh_node = snap.named(longhorn_nodes or (), node.hostname)
         if lh_node:
             problems.append(condition_text(lh_node.get("status") or {}, "MountPropagation"))
@@ -257,7 +301,7 @@ def longhorn_path_mounted(snapshot: Snapshot) -> list[Finding]:
             findings.append(
                 DataPathNotMounted(
                     node_label(node),
-                    f"a ready volume at {path}, bind-mounted rshared into the kubelet",
+                    f"a mount at {path}, bind-mounted rshared into the kubelet",
                     "; ".join(observed),
                     TALOS_SUPPORT_DOC,
                 )

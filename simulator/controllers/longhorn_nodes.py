@@ -121,6 +121,14 @@ def _node_ready(node: Mapping[str, Any]) -> bool:
 
 
 def _mount_bytes(machine: Machine, data_path: str) -> int:
+    """The size of the volume mounted at *data_path*, 0 when nothing is mounted there.
+
+    A disk under /var is mounted inside EPHEMERAL (Talos waits for the parent
+    mount), so Longhorn sees no disk there while EPHEMERAL is not ready.
+    """
+    ephemeral = machine.volumes.get("EPHEMERAL")
+    if data_path.startswith("/var/") and ephemeral is not None and ephemeral.phase != "ready":
+        return 0
     for volume in machine.volumes.values():
         if (
             volume.mount_point.rstrip("/") == data_path

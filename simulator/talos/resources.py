@@ -15,6 +15,7 @@ reads are served.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,10 +36,13 @@ class TypeDef:
     columns: tuple[tuple[str, str], ...] = ()  # (header, dotted spec path)
     sensitive: bool = False
     extra_aliases: tuple[str, ...] = ()
+    automatic_aliases: bool = True  # False: COSI's SkipAutomaticAliases
 
     @property
     def aliases(self) -> set[str]:
         """COSI's automatic aliases plus the explicit ones, all lowercase."""
+        if not self.automatic_aliases:
+            return {self.type.lower(), *self.extra_aliases}
         plural, _, suffix = self.type.partition(".")
         names = {self.display.lower(), plural.lower(), self.type.lower()}
         parts = suffix.split(".")
@@ -117,7 +121,27 @@ TYPES: tuple[TypeDef, ...] = (
         "runtime",
         (("STAGE", "stage"), ("READY", "status.ready")),
     ),
-    TypeDef("MountStatuses.runtime.talos.dev", "MountStatus", "runtime"),
+    # The legacy type is only "mounts" (SkipAutomaticAliases since v1.11): "mountstatuses"
+    # and "ms" name the block one (runtime/mount_status.go, block/mount_status.go @v1.12.5).
+    TypeDef(
+        "MountStatuses.runtime.talos.dev",
+        "MountStatus",
+        "runtime",
+        (("SOURCE", "source"), ("TARGET", "target"), ("FILESYSTEM TYPE", "filesystemType")),
+        extra_aliases=("mounts",),
+        automatic_aliases=False,
+    ),
+    TypeDef(
+        "MountStatuses.block.talos.dev",
+        "MountStatus",
+        "runtime",
+        (
+            ("SOURCE", "source"),
+            ("TARGET", "target"),
+            ("FILESYSTEM", "filesystem"),
+            ("VOLUME", "spec.volumeID"),
+        ),
+    ),
     TypeDef("EtcdMembers.etcd.talos.dev", "EtcdMember", "etcd", (("MEMBER ID", "memberID"),)),
     TypeDef("EtcdSpecs.etcd.talos.dev", "EtcdSpec", "etcd", (("NAME", "name"),)),
     TypeDef("KubeletSpecs.kubernetes.talos.dev", "KubeletSpec", "k8s", sensitive=True),
@@ -198,10 +222,127 @@ def _volume_spec(machine: Machine, volume_id: str) -> dict[str, Any]:
         spec["configuredEncryptionKeys"] = list(volume.key_types)
         spec["encryptionSlot"] = volume.key_slot
     if volume.mount_point:
-        spec["mountSpec"] = {"targetPath": volume.mount_point}
+        parent, target = _mount_parent(machine, volume_id)
+        spec["mountSpec"] = {"targetPath": target}
+        label = _SELINUX_LABELS.get("EPHEMERAL" if parent else volume_id)
+        if label:
+            spec["mountSpec"]["selinuxLabel"] = label
+        if parent:
+            spec["mountSpec"]["parentId"] = parent
     if volume.error:
         spec["errorMessage"] = volume.error
     return spec
+
+
+def _mounted(machine: Machine) -> list[str]:
+    """Volumes mounted now: ready ones with a mount point, on a booted machine.
+
+    Talos mounts a volume once it is ready and something requests it (the
+    system volumes always, a user disk through its config), and keeps it
+    mounted while machined runs.
+    """
+    if not machine.installed or machine.stage in (Stage.MAINTENANCE, Stage.POWERED_OFF):
+        return []
+    return [
+        vid
+        for vid, volume in machine.volumes.items()
+        if volume.phase == "ready" and volume.mount_point and volume.location
+    ]
+
+
+# mountSpec.selinuxLabel of the volumes Talos configures (constants.go,
+# volumeconfig/system_volumes.go @v1.12.5); user disks get EPHEMERAL's label.
+_SELINUX_LABELS = {
+    "STATE": "system_u:object_r:system_state_t:s0",
+    "EPHEMERAL": "system_u:object_r:ephemeral_t:s0",
+}
+
+
+def _mount_parent(machine: Machine, volume_id: str) -> tuple[str, str]:
+    """(parent mount ID, target path) of a volume's mount, as its VolumeConfig states it.
+
+    Talos v1.12 mounts a ``machine.disks`` partition under ``/var/`` inside
+    EPHEMERAL: the target loses its ``/var/`` prefix and the mount names
+    EPHEMERAL as its parent (block/user_disk_config.go), so VolumeStatus shows
+    ``targetPath: lib/longhorn, parentId: EPHEMERAL``.  Other mounts are
+    absolute with no parent.
+    """
+    mount_point = machine.volumes[volume_id].mount_point
+    if volume_id.startswith("/dev/") and mount_point.startswith("/var/"):
+        return "EPHEMERAL", mount_point.removeprefix("/var/")
+    return "", mount_point
+
+
+def mount_targets(machine: Machine) -> dict[str, tuple[str, str]]:
+    """Volume ID -> (parent mount ID, full target) of every volume mounted now.
+
+    A mount with a parent waits for the parent's mount and lands at the
+    parent's target joined with its own (block/mount.go), so a user disk
+    under /var is not mounted while EPHEMERAL is not.
+    """
+    mounted = _mounted(machine)
+    found: dict[str, tuple[str, str]] = {}
+    for vid in mounted:
+        parent, target = _mount_parent(machine, vid)
+        if not parent:
+            found[vid] = ("", posixpath.normpath(posixpath.join("/", target)))
+    for vid in mounted:
+        parent, target = _mount_parent(machine, vid)
+        if parent in found:
+            found[vid] = (parent, posixpath.normpath(posixpath.join(found[parent][1], target)))
+    return {vid: found[vid] for vid in mounted if vid in found}
+
+
+def _mount_source(machine: Machine, volume_id: str) -> str:
+    volume = machine.volumes[volume_id]
+    if volume.encryption:
+        return f"/dev/dm-{convergence.mapper_index(machine, volume_id)}"
+    return volume.location
+
+
+def _block_mounts(site: Site, m: Machine, v: ConfigView | None) -> list[tuple[str, Any]]:
+    """block.MountStatus: one per mounted volume, ID = volume ID, full target (block/mount.go)."""
+    items: list[tuple[str, Any]] = []
+    for vid, (parent, target) in mount_targets(m).items():
+        volume = m.volumes[vid]
+        spec: dict[str, Any] = {
+            "spec": {
+                "volumeID": vid,
+                "parentID": parent,
+                "readOnly": False,
+                "detached": False,
+                "requesters": [],
+                "requesterIDs": [],
+            },
+            "source": _mount_source(m, vid),
+            "target": target,
+            "filesystem": volume.filesystem or "none",
+            "readOnly": False,
+            "projectQuotaSupport": False,
+            "detached": False,
+        }
+        if volume.encryption:
+            spec["encryptionProvider"] = volume.encryption
+        items.append((vid, spec))
+    return items
+
+
+def _legacy_mounts(site: Site, m: Machine, v: ConfigView | None) -> list[tuple[str, Any]]:
+    """runtime.MountStatus, derived from the block one (runtime/mount_status.go)."""
+    items: list[tuple[str, Any]] = []
+    for vid, block in _block_mounts(site, m, v):
+        volume = m.volumes[vid]
+        spec: dict[str, Any] = {
+            "source": block["source"],
+            "target": block["target"],
+            "filesystemType": block["filesystem"],
+            "options": None,
+            "encrypted": bool(volume.encryption),
+        }
+        if volume.encryption:
+            spec["encryptionProviders"] = list(volume.key_types)
+        items.append((vid, spec))
+    return items
 
 
 def _addresses(machine: Machine, site: Site, view: ConfigView | None) -> list[Resource]:
@@ -255,14 +396,14 @@ def resources(site: Site, machine: Machine, typedef: TypeDef) -> list[Resource]:
     view = convergence.view_of(machine)
     if typedef.type.startswith("AddressStatuses"):
         return _addresses(machine, site, view)
-    builder = _BUILDERS.get(typedef.display)
+    builder = _TYPE_BUILDERS.get(typedef.type) or _BUILDERS.get(typedef.display)
     items = builder(site, machine, view) if builder is not None else []
     return [
         Resource(
             typedef,
             rid,
             machine.generation,
-            _OWNERS.get(typedef.display, ""),
+            _OWNERS.get(typedef.type) or _OWNERS.get(typedef.display, ""),
             spec,
             machine.changed_at,
             machine.changed_at,
@@ -412,7 +553,14 @@ _BUILDERS: dict[str, Builder] = {
         },
     ),
 }
+# Types whose display name another type shares (both MountStatus), keyed by full type.
+_TYPE_BUILDERS: dict[str, Builder] = {
+    "MountStatuses.block.talos.dev": _block_mounts,
+    "MountStatuses.runtime.talos.dev": _legacy_mounts,
+}
 _OWNERS = {
+    "MountStatuses.block.talos.dev": "block.MountController",
+    "MountStatuses.runtime.talos.dev": "runtime.MountStatusController",
     "VolumeStatus": "block.VolumeManagerController",
     "MachineStatus": "runtime.MachineStatusController",
     "HostnameStatus": "network.HostnameStatusController",

@@ -39,22 +39,47 @@ def _extensions(node: inventory.Node) -> list[dict[str, Any]]:
 
 
 def _volumes(node: inventory.Node) -> list[dict[str, Any]]:
+    """VolumeStatuses as Talos v1.12 reports them: a ``machine.disks`` partition under
+    /var is mounted relative to EPHEMERAL (block/user_disk_config.go)."""
     found = [
         {
             "node": str(node.ip),
-            "metadata": {"id": "EPHEMERAL"},
-            "spec": {"phase": "ready", "mountSpec": {"targetPath": "/var"}},
+            "metadata": {"id": label},
+            "spec": {"phase": "ready", "mountSpec": {"targetPath": target}},
         }
+        for label, target in (("STATE", "/system/state"), ("EPHEMERAL", "/var"))
     ]
     if node.is_storage:
         found.append(
             {
                 "node": str(node.ip),
                 "metadata": {"id": f"{node.storage_disk}-1"},
-                "spec": {"phase": "ready", "mountSpec": {"targetPath": PATH}},
+                "spec": {
+                    "phase": "ready",
+                    "mountSpec": {"targetPath": "lib/longhorn", "parentId": "EPHEMERAL"},
+                },
             }
         )
     return found
+
+
+def _mounts(node: inventory.Node) -> list[dict[str, Any]]:
+    """Block MountStatuses: one per mounted volume, with the full target (block/mount.go)."""
+    targets = [("STATE", "/system/state", ""), ("EPHEMERAL", "/var", "")]
+    if node.is_storage:
+        targets.append((f"{node.storage_disk}-1", PATH, "EPHEMERAL"))
+    return [
+        {
+            "node": str(node.ip),
+            "metadata": {"id": volume_id},
+            "spec": {
+                "spec": {"volumeID": volume_id, "parentID": parent},
+                "target": target,
+                "filesystem": "xfs",
+            },
+        }
+        for volume_id, target, parent in targets
+    ]
 
 
 def _config(node: inventory.Node) -> list[dict[str, Any]]:
@@ -171,6 +196,7 @@ def clean_talos() -> dict[str, dict[str, list[dict[str, Any]]]]:
     return {
         snap.EXTENSION_STATUS: {n.name: _extensions(n) for n in CLUSTER.nodes},
         snap.VOLUME_STATUS: {n.name: _volumes(n) for n in CLUSTER.nodes},
+        snap.MOUNT_STATUS: {n.name: _mounts(n) for n in CLUSTER.nodes},
         snap.MACHINE_CONFIG: {n.name: [{"spec": _config(n)}] for n in CLUSTER.nodes},
     }
 
@@ -216,7 +242,8 @@ def test_clean_cluster_has_no_findings(check: Any) -> None:
     ("check", "source"),
     [
         (longhorn.storage_extensions_running, snap.EXTENSION_STATUS),
-        (longhorn.longhorn_path_mounted, snap.VOLUME_STATUS),
+        (longhorn.longhorn_path_mounted, snap.MOUNT_STATUS),
+        (longhorn.longhorn_path_mounted, snap.MACHINE_CONFIG),
         (longhorn.storage_nodes_schedulable, snap.LONGHORN_NODES.key),
         (longhorn_volumes.replica_count_declared, snap.LONGHORN_SETTINGS.key),
         (longhorn_volumes.longhorn_sole_default_class, snap.STORAGE_CLASSES.key),
@@ -281,19 +308,93 @@ def test_silent_node_does_not_hide_a_finding_elsewhere() -> None:
 # -- LH-02 --
 
 
-def test_unmounted_data_path_is_reported() -> None:
+def _unmount(talos: dict[str, Any], node: str) -> None:
+    talos[snap.MOUNT_STATUS][node] = [
+        m for m in talos[snap.MOUNT_STATUS][node] if m["spec"]["target"] != PATH
+    ]
+
+
+def test_unmounted_data_path_is_reported_with_the_volume_meant_for_it() -> None:
     talos = clean_talos()
-    talos[snap.VOLUME_STATUS]["node03"] = talos[snap.VOLUME_STATUS]["node03"][:1]
+    _unmount(talos, "node03")
     found = only(longhorn.longhorn_path_mounted(make(talos=talos)))
     assert found.target == "node03 (k8s-node03)"
-    assert f"no volume mounted at {PATH} (mounted: /var)" in found.observed
+    assert found.expected == f"a mount at {PATH}, bind-mounted rshared into the kubelet"
+    disk = CLUSTER.node("node03").storage_disk
+    assert found.observed == (
+        f"nothing mounted at {PATH} (mounted: /system/state, /var); volume {disk}-1 phase ready"
+    )
+    assert isinstance(found, longhorn.DataPathNotMounted)
 
 
-def test_data_path_volume_not_ready_is_reported() -> None:
+def test_ready_volume_alone_is_not_a_mount() -> None:
+    # The relative VolumeStatus path of a real v1.12 node must neither pass nor
+    # be needed: only the MountStatus target counts.
     talos = clean_talos()
-    talos[snap.VOLUME_STATUS]["node05"][1]["spec"]["phase"] = "waiting"
+    _unmount(talos, "node04")
+    talos[snap.VOLUME_STATUS]["node04"][2]["spec"]["mountSpec"] = {"targetPath": PATH}
     found = only(longhorn.longhorn_path_mounted(make(talos=talos)))
-    assert "phase waiting" in found.observed
+    assert found.target == "node04 (k8s-node04)"
+    assert found.observed.startswith(f"nothing mounted at {PATH} ")
+
+
+def test_data_path_volume_not_ready_explains_the_missing_mount() -> None:
+    talos = clean_talos()
+    _unmount(talos, "node05")
+    volume = talos[snap.VOLUME_STATUS]["node05"][2]
+    volume["spec"]["phase"] = "waiting"
+    volume["spec"]["errorMessage"] = "no disks matched for volume (0 matched selector)"
+    found = only(longhorn.longhorn_path_mounted(make(talos=talos)))
+    assert found.target == "node05 (k8s-node05)"
+    assert found.observed.endswith(
+        f"; volume {volume['metadata']['id']} phase waiting "
+        "(no disks matched for volume (0 matched selector))"
+    )
+
+
+def test_missing_mount_without_a_volume_says_none_is_configured() -> None:
+    talos = clean_talos()
+    _unmount(talos, "node06")
+    talos[snap.VOLUME_STATUS]["node06"] = talos[snap.VOLUME_STATUS]["node06"][:2]
+    found = only(longhorn.longhorn_path_mounted(make(talos=talos)))
+    assert found.observed == (
+        f"nothing mounted at {PATH} (mounted: /system/state, /var); "
+        "no volume is configured to mount there"
+    )
+
+
+def test_mount_elsewhere_is_reported() -> None:
+    talos = clean_talos()
+    talos[snap.MOUNT_STATUS]["node02"][2]["spec"]["target"] = "/var/mnt/longhorn"
+    found = only(longhorn.longhorn_path_mounted(make(talos=talos)))
+    assert found.target == "node02 (k8s-node02)"
+    assert "(mounted: /system/state, /var, /var/mnt/longhorn)" in found.observed
+
+
+def test_mount_with_a_trailing_slash_counts() -> None:
+    talos = clean_talos()
+    talos[snap.MOUNT_STATUS]["node02"][2]["spec"]["target"] = PATH + "/"
+    assert longhorn.longhorn_path_mounted(make(talos=talos)) == []
+
+
+def test_unread_volume_statuses_only_lose_the_explanation() -> None:
+    talos = clean_talos()
+    _unmount(talos, "node03")
+    del talos[snap.VOLUME_STATUS]
+    found = only(longhorn.longhorn_path_mounted(make(talos=talos)))
+    assert found.observed == f"nothing mounted at {PATH} (mounted: /system/state, /var)"
+    assert longhorn.longhorn_path_mounted(make(missing={snap.VOLUME_STATUS: "forbidden"})) == []
+
+
+def test_node_without_mount_statuses_is_unobservable_unless_another_fails() -> None:
+    talos = clean_talos()
+    del talos[snap.MOUNT_STATUS]["node04"]
+    missing = {snap.on_node(snap.MOUNT_STATUS, "node04"): "no answer"}
+    with pytest.raises(Unobservable, match="node04: no answer"):
+        longhorn.longhorn_path_mounted(make(talos=talos, missing=missing))
+    _unmount(talos, "node05")
+    found = only(longhorn.longhorn_path_mounted(make(talos=talos, missing=missing)))
+    assert found.target == "node05 (k8s-node05)"
 
 
 def test_kubelet_mount_without_rshared_is_reported() -> None:

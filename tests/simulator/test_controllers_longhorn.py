@@ -26,7 +26,7 @@ from simulator.helm import values
 from simulator.helm.charts import catalogue
 from simulator.kube.objects import ObjectStore
 from simulator.kube.registry import ResourceType, builtin_registry
-from simulator.state.machines import VANILLA_SCHEMATIC, Site, Stage
+from simulator.state.machines import VANILLA_SCHEMATIC, Site, Stage, Volume
 from simulator.state.site import site_from_cluster
 from simulator.store.kv import MemoryKV
 from simulator.talos import convergence
@@ -552,3 +552,19 @@ def test_default_class_needs_exactly_true(annotation: str) -> None:
         }
     ]
     assert longhorn_volumes.default_class(classes) is None
+
+
+def test_no_disk_while_ephemeral_is_not_mounted() -> None:
+    # /var/lib/longhorn lives inside EPHEMERAL's mount: Talos mounts it only after its parent.
+    site = _site((2,), 2)
+    machine = site.machines["node02"]
+    machine.volumes["EPHEMERAL"] = Volume(
+        "EPHEMERAL", "/dev/nvme0n1p6", "/dev/nvme0n1", 6, 10**9, "/var", "xfs", phase="failed"
+    )
+    store = _new_store()
+    _add_kube_nodes(store, site)
+    reconcile_longhorn(site, store, now=NOW)
+    assert _get(store, "nodes", "k8s-node02")["spec"]["disks"] == {}
+    machine.volumes["EPHEMERAL"].phase = "ready"
+    reconcile_longhorn(site, store, now=NOW)
+    assert len(_get(store, "nodes", "k8s-node02")["spec"]["disks"]) == 1

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from simulator.talos import resources
 from simulator.talos.errors import TalosError
 from simulator.talos.lifecycle import Lifecycle, ResetOptions
 from tests.simulator import talos_site as ts
@@ -71,3 +74,58 @@ def test_wipe_disk_works_insecure_in_maintenance() -> None:
     life = Lifecycle(ts.site(1, dirty_storage=True))
     life.wipe_disk(ts.ip(1), ["sda"], insecure=True)
     assert life.site.machines["node01"].hardware.disks[1].signatures == []
+
+
+# -- how a user disk's mount is reported (VolumeStatus vs MountStatus) ---------------------
+
+
+def _specs(life: Lifecycle, kind: str) -> dict[str, dict[str, Any]]:
+    """Resource ID -> spec of *kind* on node01."""
+    site = life.site
+    found = resources.resources(site, site.machines["node01"], resources.resolve_type(kind))
+    return {r.id: r.spec for r in found}
+
+
+def test_user_disk_under_var_is_mounted_inside_ephemeral() -> None:
+    # Talos v1.12 (block/user_disk_config.go): the VolumeConfig, hence the
+    # VolumeStatus, holds the path relative to EPHEMERAL; the MountStatus the full one.
+    life = ts.running_cluster(1, storage=True)
+    volume_id = f"{ts.STORAGE}-1"
+    assert _specs(life, "volumestatuses")[volume_id]["mountSpec"] == {
+        "targetPath": "lib/longhorn",
+        "selinuxLabel": "system_u:object_r:ephemeral_t:s0",
+        "parentId": "EPHEMERAL",
+    }
+    mount = _specs(life, "mountstatuses")[volume_id]
+    assert (mount["target"], mount["source"], mount["filesystem"]) == (
+        "/var/lib/longhorn",
+        "/dev/sda1",
+        "xfs",
+    )
+    assert mount["spec"]["parentID"] == "EPHEMERAL"
+    assert _specs(life, "mountstatuses")["EPHEMERAL"]["target"] == "/var"
+    assert _specs(life, "mounts")[volume_id]["target"] == "/var/lib/longhorn"
+
+
+def test_user_disk_outside_var_keeps_its_absolute_path() -> None:
+    life = Lifecycle(ts.site(1))
+    text = ts.config(1, storage=True).replace("/var/lib/longhorn", "/mnt/data/")
+    life.apply_config(ts.ip(1), text, insecure=True)
+    volume_id = f"{ts.STORAGE}-1"
+    spec = _specs(life, "volumestatuses")[volume_id]["mountSpec"]
+    assert spec["targetPath"] == "/mnt/data/"
+    assert "parentId" not in spec
+    mount = _specs(life, "mountstatuses")[volume_id]
+    assert (mount["target"], mount["spec"]["parentID"]) == ("/mnt/data", "")
+
+
+def test_user_disk_under_var_is_not_mounted_while_ephemeral_is_not() -> None:
+    life = ts.running_cluster(1, encrypt=False, storage=True)
+    life.apply_config(ts.ip(1), ts.config(1, encrypt=True, storage=True), mode="staged")
+    life.reboot(ts.ip(1))
+    volumes = _specs(life, "volumestatuses")
+    assert volumes["EPHEMERAL"]["phase"] == "failed"
+    assert volumes[f"{ts.STORAGE}-1"]["phase"] == "ready"  # located, but nowhere to mount
+    targets = [m["target"] for m in _specs(life, "mountstatuses").values()]
+    assert "/var" not in targets
+    assert "/var/lib/longhorn" not in targets

@@ -12,6 +12,12 @@ target).  The provisioned cluster has no PersistentVolumeClaim, so LH-06 holds
 there trivially; the volume test creates a claim and a pod using it (labelled
 ``conformance.test/run``) so that LH-04 and LH-06 are seen holding over a
 real three-replica volume before ``longhorn.volume_replicas_2`` breaks it.
+
+The node-side drifts (data disk unmounted, kubelet bind dropped, scheduling
+disabled on a node or a disk) and the release rollback share one copy too:
+each lands on its own node or object, and the test waits, through the API,
+for longhorn-manager and the DaemonSet controller to have reacted before it
+observes.
 """
 
 from __future__ import annotations
@@ -58,6 +64,22 @@ def test_clean_cluster_passes_every_longhorn_check(clean_snapshot: Snapshot) -> 
     assert {control: judged(check, clean_snapshot) for control, check in CHECKS.items()} == {
         control: [] for control in CHECKS
     }
+
+
+def test_clean_data_disk_is_seen_as_talos_v1_12_reports_it(clean_snapshot: Snapshot) -> None:
+    # Through the real collector (talosctl get): the VolumeStatus of the machine.disks
+    # partition is relative to EPHEMERAL, only the MountStatus carries the full path
+    # LH-02 judges (block/user_disk_config.go, block/mount.go @v1.12.5).
+    path = clean_snapshot.definition.storage.longhorn_path
+    for node in clean_snapshot.definition.storage_nodes:
+        volume_id = f"{node.storage_disk}-1"
+        volumes = clean_snapshot.node_resources(snap.VOLUME_STATUS, node.name)
+        (volume,) = [v for v in volumes if snap.dotted(v, "metadata.id") == volume_id]
+        assert snap.dotted(volume, "spec.mountSpec.targetPath") == "lib/longhorn", node.name
+        assert snap.dotted(volume, "spec.mountSpec.parentId") == "EPHEMERAL", node.name
+        mounts = clean_snapshot.node_resources(snap.MOUNT_STATUS, node.name)
+        (mount,) = [m for m in mounts if snap.dotted(m, "metadata.id") == volume_id]
+        assert snap.dotted(mount, "spec.target") == path, node.name
 
 
 def test_class_setting_and_extension_drifts_fail_lh01_lh04_lh05_naming_each(
@@ -187,3 +209,100 @@ def test_volume_with_two_replicas_fails_lh04_and_lh06_naming_it(cluster_with: An
     )
     assert target in run.messages["LH-04"]
     assert target in run.messages["LH-06"]
+
+
+MANAGER = "longhorn-manager"
+OLDER_MANAGER = "longhornio/longhorn-manager:v1.8.0"
+LH_NODES = snap.LONGHORN_NODES.path
+PODS = ("", "v1", "pods")
+
+
+def _lh_condition(status: dict[str, Any], kind: str) -> str | None:
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == kind:
+            return str(cond.get("status"))
+    return None
+
+
+def test_data_path_scheduling_and_rollback_drifts_fail_lh02_lh03_lh07_naming_each(
+    cluster_with: Any,
+) -> None:
+    with (
+        cluster_with(
+            ("longhorn.drop_data_disk", "node04"),
+            ("longhorn.drop_kubelet_bind", "node03"),
+            ("longhorn.node_scheduling_disabled", "node05"),
+            ("longhorn.disk_scheduling_disabled", "node06"),
+            ("longhorn.release_rolled_back", None),
+        ) as running,
+        KubeDriver(running.target) as kube,
+    ):
+
+        def settled() -> bool:
+            node04 = kube.get(LH_NODES, "k8s-node04", NS)
+            disks = (node04.get("status") or {}).get("diskStatus") or {}
+            node03 = kube.get(LH_NODES, "k8s-node03", NS).get("status") or {}
+            managers = kube.list(PODS, NS, label_selector=f"app={MANAGER}")
+            return (
+                bool(disks)
+                and all(_lh_condition(d, "Ready") == "False" for d in disks.values())
+                and _lh_condition(node03, "MountPropagation") == "False"
+                and bool(managers)
+                and all(
+                    snap.dotted(p, "status.phase") == "Running"
+                    and [c["image"] for c in p["spec"]["containers"]] == [OLDER_MANAGER]
+                    for p in managers
+                )
+            )
+
+        wait_until(settled, 60, "longhorn-manager and the manager DaemonSet to follow the drifts")
+        state = running.snapshot()
+        found = {control: judged(check, state) for control, check in CHECKS.items()}
+        run = running.run_suite(STEPS)
+        manager_nodes = sorted(
+            str(snap.dotted(p, "spec.nodeName"))
+            for p in kube.list(PODS, NS, label_selector=f"app={MANAGER}")
+        )
+
+    failing = {"LH-02", "LH-03", "LH-07"}
+    assert {c: f for c, f in found.items() if c not in failing} == {
+        c: [] for c in CHECKS if c not in failing
+    }
+    mounts = {f.target: f.observed for f in found["LH-02"]}
+    assert sorted(mounts) == ["node03 (k8s-node03)", "node04 (k8s-node04)"]
+    assert mounts["node04 (k8s-node04)"] == (
+        "nothing mounted at /var/lib/longhorn (mounted: /system/state, /var); "
+        "no volume is configured to mount there"
+    )
+    assert mounts["node03 (k8s-node03)"].startswith(
+        "no kubelet extraMount for /var/lib/longhorn; MountPropagation=False "
+        "(NoMountPropagationSupport"
+    )
+    schedulable = {f.target: f.observed for f in found["LH-03"]}
+    assert sorted(schedulable) == [
+        "node04 (k8s-node04)",
+        "node05 (k8s-node05)",
+        "node06 (k8s-node06)",
+    ]
+    assert schedulable["node05 (k8s-node05)"] == "allowScheduling=False"
+    assert "Ready=False (NoDiskInfo" in schedulable["node04 (k8s-node04)"]
+    assert "allowScheduling=False" not in schedulable["node04 (k8s-node04)"]
+    assert schedulable["node06 (k8s-node06)"].startswith("disk default-disk-")
+    assert "allowScheduling=False; disk " in schedulable["node06 (k8s-node06)"]
+    assert "Schedulable=False (DiskSchedulingDisabled" in schedulable["node06 (k8s-node06)"]
+    version = [(f.target, f.observed) for f in found["LH-07"]]
+    assert version[0] == (f"DaemonSet {NS}/{MANAGER}", OLDER_MANAGER)
+    pods = version[1:]
+    assert {observed for _, observed in pods} == {OLDER_MANAGER}
+    assert sorted(target.rsplit(" on ", 1)[1] for target, _ in pods) == manager_nodes
+    assert len(manager_nodes) == 6
+    # longhorn-manager never records a downgrade: the Setting still says v1.8.1.
+    assert not any(target.startswith("Setting") for target, _ in version)
+
+    assert run.returncode == 1, run.output
+    assert run.failed == sorted(failing), run.output
+    for node in ("node03 (k8s-node03)", "node04 (k8s-node04)"):
+        assert node in run.messages["LH-02"]
+    for node in ("node04 (k8s-node04)", "node05 (k8s-node05)", "node06 (k8s-node06)"):
+        assert node in run.messages["LH-03"]
+    assert f"DaemonSet {NS}/{MANAGER}" in run.messages["LH-07"]
