@@ -8,15 +8,25 @@ re-applied with ``--mode no-reboot`` to exactly the nodes the findings name
 (every control-plane node when they name none, as for cluster-wide API
 server settings).  Talos refuses a no-reboot apply that would need a reboot;
 that refusal ends the remediation with Talos's own message.
+
+HYG-05 needs one more step: while a node ran under a stray hostname its
+kubelet registered a Node of that name, and re-applying the config brings
+the kubelet back under the declared name without removing that Node, which
+stays behind NotReady (and keeps CIL-03 failing, which judges every Node).
+So after the re-applies the plan deletes each observed stray hostname that
+is a registered Node and no declared hostname (safe: an object delete;
+never a Node the inventory declares).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
-from checks.findings import Finding
+from checks import snapshot as model
+from checks.findings import Finding, Unobservable
 from checks.snapshot import Snapshot
-from remediation.actions import Plan, Risk
+from remediation.actions import Action, DeleteObject, Plan, Risk
 from remediation.registry import Planner, planner
 from remediation.targets import nodes_in, or_control_planes, reapply_configs
 
@@ -36,11 +46,63 @@ WHY = {
 CLUSTER_WIDE = frozenset({"PSA-01", "PSA-02", "PSA-03", "AUD-01", "AUD-02"})
 
 
+# A name a Node can have; leaves out the check's words ``(empty)``, ``no hostname status``.
+_NODE_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+
+
+def _observed_hostnames(finding: Finding) -> list[str]:
+    """The hostnames a HYG-05 finding saw (the check joins several with ``, ``)."""
+    parts = (part.strip() for part in finding.observed.split(","))
+    return [h for h in parts if _NODE_NAME.fullmatch(h)]
+
+
+def stray_nodes(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
+    """Deletes of the Nodes registered under the hostnames HYG-05 observed (after re-apply).
+
+    A manual note instead when the Nodes could not be read: HYG-05 passes once
+    the re-apply took, so no later run would see the stray hostname again.
+    """
+    declared = {node.hostname for node in snapshot.definition.nodes}
+    observed = [h for f in findings for h in _observed_hostnames(f) if h not in declared]
+    if not observed:
+        return Plan("HYG-05")
+    try:
+        registered = {
+            str((node.get("metadata") or {}).get("name")) for node in snapshot.objects(model.NODES)
+        }
+    except Unobservable as exc:
+        return Plan(
+            "HYG-05",
+            manual=tuple(
+                f"Node {h}: the Nodes were not read ({exc.reason}); if the kubelet registered "
+                f"a Node named {h}, delete it once the node is back under its declared hostname"
+                for h in dict.fromkeys(observed)
+            ),
+        )
+    actions = tuple(
+        Action(
+            "HYG-05",
+            f"Node {name}",
+            "delete the Node the kubelet registered under the stray hostname",
+            DeleteObject(model.NODES.path, name, None),
+            Risk.SAFE,
+        )
+        for name in dict.fromkeys(observed)
+        if name in registered
+    )
+    return Plan("HYG-05", actions)
+
+
 def _plan(control: str, findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
     cluster = snapshot.definition
     named = [] if control in CLUSTER_WIDE else nodes_in(findings, cluster)
     nodes = or_control_planes(named, cluster)
-    return Plan(control, reapply_configs(control, nodes, WHY[control]))
+    reapply = reapply_configs(control, nodes, WHY[control])
+    if control != "HYG-05":
+        return Plan(control, reapply)
+    # The stray Nodes go only after the kubelet is back under the declared name.
+    strays = stray_nodes(findings, snapshot)
+    return Plan(control, reapply + strays.actions, strays.manual)
 
 
 def _planner_for(control: str) -> Planner:

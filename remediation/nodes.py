@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from checks import snapshot as model
 from checks.findings import Finding
 from checks.snapshot import Snapshot, named
+from checks.topology import bare_version
 from provisioning import inventory, schematic
 from remediation.actions import Action, Plan, RebuildNode, Risk, UpgradeNode
 from remediation.registry import planner
@@ -27,9 +28,10 @@ from remediation.targets import nodes_in
 
 
 def installer(cluster: inventory.Cluster) -> str:
+    """The schematic's installer, tagged ``v<X.Y.Z>`` as Image Factory tags it."""
     factory = cluster.image_factory
     return schematic.installer_image(
-        factory.installer_repository, factory.schematic, cluster.versions.talos
+        factory.installer_repository, factory.schematic, "v" + bare_version(cluster.versions.talos)
     )
 
 
@@ -70,12 +72,15 @@ def install_extensions(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
 @planner("TOP-03", risk=Risk.DISRUPTIVE)
 def talos_version(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
     cluster = snapshot.definition
+    declared = bare_version(cluster.versions.talos)
+    # Compared as the check compares them: ``v1.12.5`` and ``1.12.5`` are the same release.
     wrong = [
         n
         for n in cluster.nodes
-        if snapshot.talos_versions.get(n.name) not in (None, cluster.versions.talos)
+        if (seen := snapshot.talos_versions.get(n.name)) is not None
+        and bare_version(seen) != declared
     ]
-    plan = _upgrades("TOP-03", wrong, installer(cluster), f"Talos {cluster.versions.talos}")
+    plan = _upgrades("TOP-03", wrong, installer(cluster), f"Talos v{declared}")
     kubelet = [
         f for f in findings if "kubelet" in f.observed.lower() or "kubernetes" in f.target.lower()
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -220,3 +221,55 @@ def test_a_cordoned_node_is_uncordoned(cluster: inventory.Cluster) -> None:
         ApplyConfig("node06"),
     ]
     assert {a.risk for a in plan.actions} == {Risk.SAFE}
+
+
+def test_talos_versions_compare_without_the_v_and_the_tag_keeps_it(
+    cluster: inventory.Cluster,
+) -> None:
+    bare = dataclasses.replace(
+        cluster, versions=dataclasses.replace(cluster.versions, talos="1.12.5")
+    )
+    seen = {n.name: "v1.12.5" for n in bare.nodes} | {"node05": "v1.12.4"}
+    state = dataclasses.replace(snap(bare), talos_versions=seen)
+    plan = catalogue.loaded().plan("TOP-03", [finding("node05 (k8s-node05)")], state)
+    (action,) = plan.actions  # only node05: v1.12.5 on the others is the declared 1.12.5
+    assert isinstance(action.change, UpgradeNode)
+    assert action.change.node == "node05"
+    assert action.change.image.startswith("factory.talos.dev/installer/613e1592")
+    assert action.change.image.endswith(":v1.12.5")
+    assert "Talos v1.12.5" in action.summary
+    unprefixed = dataclasses.replace(snap(cluster), talos_versions={"node05": "1.12.5"})
+    assert catalogue.loaded().plan("TOP-03", [], unprefixed).actions == ()
+
+
+def test_a_renamed_node_is_reapplied_then_its_stray_node_deleted(
+    cluster: inventory.Cluster,
+) -> None:
+    nodes = [{"metadata": {"name": n.hostname}} for n in cluster.nodes]
+    stray = {"metadata": {"name": "k8s-node04-renamed"}}
+    renamed = Finding("node04 (10.10.20.19)", "hostname k8s-node04", "k8s-node04-renamed")
+    # node05 took node06's hostname: that Node is declared, never deleted.
+    swapped = Finding("node05 (10.10.20.20)", "hostname k8s-node05", "k8s-node06")
+    # node03's stray name never registered a Node: nothing to delete.
+    unregistered = Finding("node03 (10.10.20.18)", "hostname k8s-node03", "other, (empty)")
+    plan = catalogue.loaded().plan(
+        "HYG-05", [renamed, swapped, unregistered], snap(cluster, nodes=[*nodes, stray])
+    )
+    assert [(a.target, a.change) for a in plan.actions] == [
+        ("node03 (k8s-node03)", ApplyConfig("node03")),
+        ("node04 (k8s-node04)", ApplyConfig("node04")),
+        ("node05 (k8s-node05)", ApplyConfig("node05")),
+        ("Node k8s-node04-renamed", DeleteObject(model.NODES.path, "k8s-node04-renamed", None)),
+    ]
+    assert {a.risk for a in plan.actions} == {Risk.SAFE}
+    assert plan.manual == ()
+
+
+def test_a_renamed_node_with_unread_nodes_is_reapplied_and_the_delete_left_manual(
+    cluster: inventory.Cluster,
+) -> None:
+    renamed = Finding("node04 (10.10.20.19)", "hostname k8s-node04", "k8s-node04-renamed")
+    plan = catalogue.loaded().plan("HYG-05", [renamed], snap(cluster))
+    assert [a.change for a in plan.actions] == [ApplyConfig("node04")]
+    (note,) = plan.manual
+    assert note.startswith("Node k8s-node04-renamed: the Nodes were not read")
