@@ -38,9 +38,10 @@ def power_off(ctx: DriftContext, node: str | None) -> str:
 
 @drift(
     "topology.cordon",
-    controls=("TOP-02",),
+    controls=("TOP-02", "LH-03"),
     description="a node (--node, default the first) is cordoned (spec.unschedulable, as "
-    "kubectl cordon leaves it)",
+    "kubectl cordon leaves it); on a storage node Longhorn stops scheduling replicas there "
+    "(disable-scheduling-on-cordoned-node), so LH-03 fails too",
     takes_node=True,
 )
 def cordon(ctx: DriftContext, node: str | None) -> str:

@@ -54,3 +54,30 @@ def test_every_drift_is_injected_by_an_end_to_end_test() -> None:
     )
     unexercised = [d.name for d in list_drifts() if f'"{d.name}"' not in texts]
     assert unexercised == []
+
+
+def remediation_tags() -> dict[str, str]:
+    """Each control's ``@remediation:`` class, as its feature declares it."""
+    return {
+        control: risk
+        for path in (ROOT / "features").glob("*.feature")
+        for control, risk in re.findall(
+            r"@([A-Z]{2,5}-\d{2})\b[^\n]*@remediation:(\w+)", path.read_text(encoding="utf-8")
+        )
+    }
+
+
+def test_every_drift_with_an_automatic_fix_is_remediated_end_to_end() -> None:
+    # Issue #6: for every remediable drift, plan / refuse / fix / quiet on the simulator.
+    tags = remediation_tags()
+    assert len(tags) == len(feature_controls())
+    texts = "\n".join(
+        path.read_text(encoding="utf-8")
+        for path in (ROOT / "tests" / "suite").glob("test_remediate_*.py")
+    )
+    missing = [
+        d.name
+        for d in list_drifts()
+        if any(tags[c] != "manual" for c in d.controls) and f'"{d.name}"' not in texts
+    ]
+    assert missing == []

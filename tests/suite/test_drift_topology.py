@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from checks import api_endpoint, topology
+from checks import api_endpoint, longhorn, topology
 from checks.findings import Finding
 from checks.snapshot import Snapshot
 from tests.suite.harness import judged
@@ -66,14 +66,20 @@ def test_powered_off_node_fails_only_top01_naming_it(cluster_with: Any) -> None:
     assert "node01" in run.messages["TOP-03"]
 
 
-def test_cordoned_node_fails_top02_naming_it(cluster_with: Any) -> None:
+def test_cordoned_node_fails_top02_and_longhorn_scheduling_naming_it(cluster_with: Any) -> None:
     with cluster_with(("topology.cordon", "node05")) as running:
         state = running.snapshot()
+        run = running.run_suite(*AREA_STEPS, "steps/test_longhorn.py")
     findings = topology.control_plane_nodes_schedulable(state)
     assert [(f.target, f.observed) for f in findings] == [
         ("node05 (k8s-node05)", "cordoned (spec.unschedulable)")
     ]
     assert topology.nodes_registered_and_ready(state) == []
+    # Longhorn's disable-scheduling-on-cordoned-node (default true) takes node05 out too.
+    assert [f.target for f in longhorn.storage_nodes_schedulable(state)] == ["node05 (k8s-node05)"]
+    assert run.failed == ["LH-03", "TOP-02"], run.output
+    assert "node05 (k8s-node05)" in run.messages["TOP-02"]
+    assert "node05 (k8s-node05)" in run.messages["LH-03"]
 
 
 def _judged_and_run(cluster_with: Any, drift: str, node: str) -> tuple[dict[str, Any], Any]:

@@ -94,6 +94,24 @@ SAFE = Group(
     fixed_in_passing=frozenset({"AUD-02", "PSA-02"}),
 )
 
+# Safe fixes of single objects and nodes whose drifts have no group above.
+SAFE_SINGLES = Group(
+    drifts=(
+        ("api_endpoint.drop_vip", "node03"),
+        ("topology.cordon", "node05"),
+        ("longhorn.remove_default_annotation", None),
+    ),
+    areas=("api_endpoint", "topology", "longhorn"),
+    actions={
+        "API-01": ["[safe] node03 (k8s-node03)", "apply-config --nodes <node03> --mode no-reboot"],
+        "TOP-02": ["[safe] Node k8s-node05", "uncordon"],
+        "LH-05": ["[safe] StorageClass/longhorn", "is-default-class"],
+        # Longhorn does not schedule on a cordoned node; uncordoning it (TOP-02) is the fix.
+        "LH-03": ["storage_nodes_schedulable", "[manual]"],
+    },
+    fixed_in_passing=frozenset({"LH-03"}),
+)
+
 KUBECONFIG = Group(
     drifts=(("config_hygiene.expire_kubeconfig", None),),
     areas=("config_hygiene",),
@@ -181,8 +199,8 @@ def remediate_end_to_end(running: RunningCluster, group: Group) -> None:
 
 @pytest.mark.parametrize(
     "group",
-    [SAFE, KUBECONFIG, DISRUPTIVE, DESTRUCTIVE],
-    ids=["safe", "kubeconfig", "disruptive", "destructive"],
+    [SAFE, SAFE_SINGLES, KUBECONFIG, DISRUPTIVE, DESTRUCTIVE],
+    ids=["safe", "safe-singles", "kubeconfig", "disruptive", "destructive"],
 )
 def test_drifts_are_planned_refused_fixed_and_quiet(cluster_with: Any, group: Group) -> None:
     with cluster_with(*group.drifts) as running:
@@ -200,3 +218,20 @@ def test_a_drift_without_a_fix_fails_with_a_manual_plan(cluster_with: Any) -> No
     assert "[manual]" in message, message
     assert "no automatic remediation" in message, message
     assert run.remediated == frozenset()
+
+
+def test_lost_quorum_is_left_to_the_operator(cluster_with: Any) -> None:
+    # Four of six members moved: no member can be removed without a quorum, so nothing
+    # automatic is safe even with every allowance -- the plan says what to do by hand.
+    with cluster_with("etcd.readdress_majority") as running:
+        before = _observed_failing(running)
+        run = running.run_suite(
+            "steps/test_etcd.py", "--remediate", "--allow-disruptive", "--allow-destructive"
+        )
+        after = _observed_failing(running)
+    assert _failed(run) == {"ETCD-01"}, run.output
+    message = run.messages["ETCD-01"]
+    assert "[manual]" in message, message
+    assert "no automatic remediation" in message, message
+    assert run.remediated == frozenset()
+    assert after == before
