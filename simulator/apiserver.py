@@ -353,33 +353,47 @@ def _proxy_error(code: int, reason: str, message: str) -> tuple[int, bytes]:
 
 
 def node_proxy(site_of: Callable[[], Site]) -> NodeProxy:
-    """``nodes/<n>/proxy/<path>``: the kubelet's answer for node name *n* (its hostname).
+    """``nodes/<n>/proxy/<path>``: the answer of the kubelet at the Node's address.
 
+    The API server dials the address it resolved from the Node object (its
+    InternalIP, see :func:`simulator.kube.handlers.kubelet_address`) on the
+    kubelet port, whatever the Node is called: a kubelet whose machine was
+    renamed still answers for the old Node, which keeps that machine's IP.
     Only ``/configz`` is served (404 ``404 page not found`` for other paths,
-    as the kubelet mux); a node whose machine is down answers 503 like the
-    real proxy's failed dial.
+    as the kubelet mux); an address whose machine is down or runs no kubelet
+    answers 503 like the real proxy's failed dial.  An address that is not a
+    machine's IP is taken as a hostname (the handlers' fallback for a Node
+    without addresses) and matched against the machines' current hostnames.
     """
 
-    def proxy(node: str, path: str) -> tuple[int, bytes]:
+    def proxy(address: str, path: str) -> tuple[int, bytes]:
         site = site_of()
-        for machine in site.machines.values():
-            view = config_view(machine)
-            if view is None or convergence.hostname_of(machine, view) != node:
-                continue
-            if machine.stage is not Stage.RUNNING:
-                return _proxy_error(
-                    503,
-                    "ServiceUnavailable",
-                    f"error trying to reach service: dial tcp {machine.ip}:10250: "
-                    "connect: connection refused",
-                )
-            if path.rstrip("/") != "/configz":
-                return 404, b"404 page not found\n"
-            return 200, json.dumps(kubelet_configz(view)).encode()
-        return _proxy_error(
-            503,
-            "ServiceUnavailable",
-            f'no kubelet is registered for node "{node}"',
-        )
+        machines = [m for m in site.machines.values() if m.ip == address]
+        if not machines:
+            machines = [
+                m
+                for m in site.machines.values()
+                if (view := config_view(m)) is not None
+                and convergence.hostname_of(m, view) == address
+            ]
+        if not machines:
+            return _proxy_error(
+                503,
+                "ServiceUnavailable",
+                f"error trying to reach service: dial tcp {address}:10250: "
+                "connect: no route to host",
+            )
+        machine = machines[0]
+        view = config_view(machine)
+        if view is None or not machine.installed or machine.stage is not Stage.RUNNING:
+            return _proxy_error(
+                503,
+                "ServiceUnavailable",
+                f"error trying to reach service: dial tcp {machine.ip}:10250: "
+                "connect: connection refused",
+            )
+        if path.rstrip("/") != "/configz":
+            return 404, b"404 page not found\n"
+        return 200, json.dumps(kubelet_configz(view)).encode()
 
     return proxy

@@ -268,6 +268,7 @@ def _pass(site: Site, store: ObjectStore, now: dt.datetime) -> None:
     workloads.reconcile_deployments(store, now)
     workloads.reconcile_replicasets(store, now)
     workloads.reconcile_daemonsets(store, known, now)
+    cilium.reconcile_agent_api(site, store, now)
     workloads.reconcile_pods(store, known, up, now)
     workloads.reconcile_owner_status(store, known, now)
     cilium.reconcile_cilium(store, known, now)

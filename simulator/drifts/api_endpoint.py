@@ -1,6 +1,6 @@
 """API-endpoint drifts: the Kubernetes API server slow or unavailable (API-03), a VIP dropped
 from a node's config (API-01), the VIP answered by two nodes (API-02), KubePrism disabled on a
-node (API-04).
+node (API-04, and CIL-03 for the Cilium agent that reaches the API through it).
 
 A fault is a flag in the simulator's KV (:data:`simulator.drifts.FAULT_KEY`,
 JSON ``{"mode": "slow"|"unavailable", "delaySeconds": n}``) that the running
@@ -192,18 +192,20 @@ def vip_static_address(ctx: DriftContext, node: str | None) -> str:
 
 @drift(
     "api_endpoint.disable_kubeprism",
-    controls=("API-04",),
+    controls=("API-04", "CIL-03"),
     description="a node's applied config (--node, default the first) has KubePrism disabled "
-    "(machine.features.kubePrism.enabled: false), so its local API load balancer is gone",
+    "(machine.features.kubePrism.enabled: false), so its local API load balancer is gone and "
+    "the Cilium agent there, which reaches the API server through it (localhost:7445), "
+    "crash-loops",
     takes_node=True,
 )
 def disable_kubeprism(ctx: DriftContext, node: str | None) -> str:
     """The node's KubePrismStatus follows its config (simulator.talos.resources): none left.
 
-    Deviation: on a real cluster whose Cilium reaches the API through
-    KubePrism (``k8sServiceHost: localhost``, ``k8sServicePort: 7445``) the
-    Cilium agent on that node would lose the API too; the simulator does not
-    model that dependency, so only API-04 sees this drift here.
+    The Cilium agent on that node follows too (simulator.controllers.cilium):
+    the reference values point it at ``localhost:7445`` (``k8sServiceHost``,
+    ``k8sServicePort``), where nothing listens now, so it exits at start-up
+    and is not Ready until KubePrism is back.
     """
     name = "api_endpoint.disable_kubeprism"
     machine = ctx.configured(node, name)

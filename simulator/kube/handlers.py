@@ -50,7 +50,29 @@ from simulator.kube.registry import ResourceType
 from simulator.kube.routes import Endpoint, ResourceRoute, route
 
 NodeProxy = Callable[[str, str], tuple[int, bytes]]
-"""``(node name, path below proxy/) -> (HTTP status, JSON body)``, e.g. ``/configz``."""
+"""``(kubelet address, path below proxy/) -> (HTTP status, JSON body)``, e.g. ``/configz``.
+
+The address is the one :func:`kubelet_address` resolves from the Node object,
+as kube-apiserver dials the Node's address rather than its name.
+"""
+
+
+def kubelet_address(node: Mapping[str, Any]) -> str:
+    """Where the API server dials a Node's kubelet: its InternalIP, else its Hostname address.
+
+    kube-apiserver walks ``--kubelet-preferred-address-types`` over
+    ``status.addresses``; the InternalIP is what the reference cluster's
+    kubelets report first.  Deviation: a Node with no address at all (bare
+    objects in unit tests) is dialled by its name instead of failing with
+    "no preferred addresses found".
+    """
+    addresses = [a for a in (node.get("status") or {}).get("addresses") or [] if a]
+    for wanted in ("InternalIP", "Hostname"):
+        for address in addresses:
+            if address.get("type") == wanted and address.get("address"):
+                return str(address["address"])
+    return str((node.get("metadata") or {}).get("name") or "")
+
 
 JSON = "application/json"
 
@@ -345,12 +367,12 @@ class ApiHandlers:
         if sub not in rt.subresources:
             raise errors.not_found_path()
         if sub == "proxy" and rt.group == "" and rt.kind == "Node":
-            self.store.get(rt, "", target.name)  # 404 for an unknown node, as upstream
+            node = self.store.get(rt, "", target.name)  # 404 for an unknown node, as upstream
             if self.node_proxy is None:
                 raise errors.service_unavailable(
                     f"no kubelet is reachable for node {json.dumps(target.name)}"
                 )
-            status, body = self.node_proxy(target.name, "/" + target.rest)
+            status, body = self.node_proxy(kubelet_address(node), "/" + target.rest)
             return Response(status, body, JSON)
         if sub != "status":
             raise errors.not_found_path()

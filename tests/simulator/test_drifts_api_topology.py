@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from provisioning import inventory
 from remediation.nodes import installer
 from simulator.controllers import cluster as core
-from simulator.drifts import DriftContext, DriftError, apply_to
+from simulator.drifts import DriftContext, DriftError, apply_to, edit_config, v1alpha1
 from simulator.kube.objects import ObjectStore
 from simulator.kube.registry import builtin_registry
 from simulator.state.machines import Site, SiteStore, Stage
@@ -93,6 +94,74 @@ def test_disable_kubeprism_removes_that_nodes_kubeprism_status(ctx: DriftContext
     assert "enabled: false" in (site.machines["node03"].persistent_config or "")
     with pytest.raises(DriftError, match="nothing to disable"):
         apply_to(ctx, "api_endpoint.disable_kubeprism", "node03")
+
+
+def _agents(store: ObjectStore) -> dict[str, dict[str, Any]]:
+    """The Cilium agent pods by node name."""
+    pods = store.registry.lookup("", "v1", "pods")
+    assert pods is not None
+    listed = store.list(pods, "kube-system", label_selector="k8s-app=cilium")["items"]
+    return {p["spec"]["nodeName"]: p for p in listed}
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"]["conditions"])
+
+
+def test_disable_kubeprism_crash_loops_that_nodes_cilium_agent_until_it_is_back(
+    ctx: DriftContext,
+) -> None:
+    """The agent dials localhost:7445 (the chart's k8sServiceHost/Port); nothing listens there."""
+    site = _site(ctx)
+    store = ObjectStore(ctx.kv, builtin_registry(), now=lambda: NOW)
+    core.reconcile(site, store, now=NOW)
+    before = _agents(store)
+    assert all(_ready(p) for p in before.values()), before
+    apply_to(ctx, "api_endpoint.disable_kubeprism", "node03")
+    sites = SiteStore(ctx.kv)
+    site = sites.load()
+    core.reconcile(site, store, now=NOW + dt.timedelta(minutes=1))
+    core.reconcile(site, store, now=NOW + dt.timedelta(minutes=3))
+    agents = _agents(store)
+    assert sorted(n for n, p in agents.items() if not _ready(p)) == ["k8s-node03"]
+    crashed = agents["k8s-node03"]
+    assert crashed["metadata"]["uid"] == before["k8s-node03"]["metadata"]["uid"]
+    assert crashed["status"]["phase"] == "Running"
+    (status,) = crashed["status"]["containerStatuses"]
+    assert status["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    assert status["restartCount"] == 3  # 10 s, 20 s, 40 s back-offs in two minutes
+    assert (
+        "dial tcp [::1]:7445: connect: connection refused"
+        in (status["lastState"]["terminated"]["message"])
+    )
+    # The Node keeps its CNI (the agent's config is already on disk): still Ready.
+    nodes = store.registry.lookup("", "v1", "nodes")
+    assert nodes is not None
+    node = store.get(nodes, "", "k8s-node03")
+    assert any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"])
+
+    # KubePrism back on (the re-applied config): the kubelet's next restart succeeds.
+    machine = site.machines["node03"]
+    with edit_config(machine) as docs:
+        v1alpha1(docs, machine)["machine"]["features"]["kubePrism"]["enabled"] = True
+    sites.save(site)
+    core.reconcile(site, store, now=NOW + dt.timedelta(minutes=4))
+    healed = _agents(store)["k8s-node03"]
+    assert healed["metadata"]["uid"] == crashed["metadata"]["uid"]  # the same pod
+    assert _ready(healed)
+
+
+def test_a_kubeprism_port_other_than_the_agents_cuts_it_off_too(ctx: DriftContext) -> None:
+    sites = SiteStore(ctx.kv)
+    site = sites.load()
+    machine = site.machines["node04"]
+    with edit_config(machine) as docs:
+        v1alpha1(docs, machine)["machine"]["features"]["kubePrism"]["port"] = 7446
+    sites.save(site)
+    store = ObjectStore(ctx.kv, builtin_registry(), now=lambda: NOW)
+    core.reconcile(site, store, now=NOW)
+    agents = _agents(store)
+    assert sorted(n for n, p in agents.items() if not _ready(p)) == ["k8s-node04"]
 
 
 def test_old_talos_is_reported_and_an_upgrade_to_the_declared_image_fixes_it(

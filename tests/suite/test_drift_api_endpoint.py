@@ -1,12 +1,15 @@
-"""API-endpoint drifts end to end: a slow or unavailable API server fails API-03, and only it.
+"""API-endpoint drifts end to end: each fails the controls it declares, and only those.
 
 Each drift is injected into a copy of the provisioned simulated cluster; the
 cluster is observed through the real collector, the API-endpoint checks are
 judged on it, and the suite's topology, API-endpoint and config-hygiene
-steps run against it once: API-03 fails naming the API and what it did, and
-nothing else in those areas fails (controls that need the unanswering API
-are skipped with its reason).  The clean cluster passes; API-05 is skipped
-there because the simulated VIP is not an address this machine can dial.
+steps run against it once: the declared control fails naming the node or
+object (API-03: the API and what it did), and nothing else in those areas
+fails (controls that need the unanswering API are skipped with its reason).
+KubePrism disabled on a node also runs the Cilium steps: the reference
+Cilium reaches the API through KubePrism, so that node's agent fails CIL-03
+beside API-04.  The clean cluster passes; API-05 is skipped there because
+the simulated VIP is not an address this machine can dial.
 """
 
 from __future__ import annotations
@@ -97,11 +100,13 @@ def test_dropped_vip_fails_api01_naming_the_node(cluster_with: Any) -> None:
     assert found["API-02"] == []
 
 
-def _judged_and_run(cluster_with: Any, drift: str, node: str | None) -> tuple[dict[str, Any], Any]:
+def _judged_and_run(
+    cluster_with: Any, drift: str, node: str | None, *extra_steps: str
+) -> tuple[dict[str, Any], Any]:
     with cluster_with((drift, node)) as running:
         state = running.snapshot()
         found = {control: judged(check, state) for control, check in CHECKS.items()}
-        run = running.run_suite(*AREA_STEPS)
+        run = running.run_suite(*AREA_STEPS, *extra_steps)
     return found, run
 
 
@@ -120,8 +125,13 @@ def test_vip_as_static_address_fails_api02_naming_both_holders(cluster_with: Any
     assert "node02 (k8s-node02)" in run.messages["API-02"]
 
 
-def test_disabled_kubeprism_fails_api04_naming_the_node(cluster_with: Any) -> None:
-    found, run = _judged_and_run(cluster_with, "api_endpoint.disable_kubeprism", "node05")
+def test_disabled_kubeprism_fails_api04_and_the_cilium_agent_behind_it(
+    cluster_with: Any,
+) -> None:
+    """The reference Cilium reaches the API through KubePrism: that node's agent fails too."""
+    found, run = _judged_and_run(
+        cluster_with, "api_endpoint.disable_kubeprism", "node05", "steps/test_cilium.py"
+    )
     assert [(f.target, f.expected, f.observed) for f in found["API-04"]] == [
         ("node05 (k8s-node05)", "KubePrism on 127.0.0.1:7445, healthy", "KubePrism not running")
     ]
@@ -129,6 +139,8 @@ def test_disabled_kubeprism_fails_api04_naming_the_node(cluster_with: Any) -> No
         c: [] for c in CHECKS if c != "API-04"
     }
     assert run.returncode == 1, run.output
-    assert run.failed == ["API-04"], run.output
+    assert run.failed == ["API-04", "CIL-03"], run.output
     assert "node05 (k8s-node05)" in run.messages["API-04"]
     assert "KubePrism not running" in run.messages["API-04"]
+    assert "node05 (k8s-node05)" in run.messages["CIL-03"]
+    assert "k8s-node01" not in run.messages["CIL-03"]

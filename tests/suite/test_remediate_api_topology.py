@@ -5,8 +5,9 @@ several areas; these are the API-endpoint and topology drifts' own, run with
 the same :func:`~tests.suite.test_remediate_drifts.remediate_end_to_end`
 (plan -> refused without its allowance -> fixed -> quiet):
 
-* KubePrism disabled on a node (API-04) is fixed safely by re-applying that
-  node's rendered config;
+* KubePrism disabled on a node (API-04, and CIL-03: that node's Cilium agent
+  reaches the API through it) is fixed safely by re-applying that node's
+  rendered config, which heals the agent in passing;
 * a node left on an older Talos (TOP-03) is fixed by ``talosctl upgrade`` to
   the declared installer, which is disruptive (the node reboots);
 * the VIP answered by two nodes (API-02) and a node with less memory than
@@ -30,10 +31,15 @@ pytestmark = pytest.mark.slow
 
 KUBEPRISM = Group(
     drifts=(("api_endpoint.disable_kubeprism", "node05"),),
-    areas=("api_endpoint",),
+    # api_endpoint first: its safe config re-apply brings KubePrism back, the crash-looping
+    # agent's next restart succeeds, and CIL-03 passes before its own (disruptive) plan --
+    # deleting the not-Ready agent pod -- is ever needed.
+    areas=("api_endpoint", "cilium"),
     actions={
-        "API-04": ["[safe] node05 (k8s-node05)", "apply-config --nodes <node05> --mode no-reboot"]
+        "API-04": ["[safe] node05 (k8s-node05)", "apply-config --nodes <node05> --mode no-reboot"],
+        "CIL-03": ["[disruptive] Pod kube-system/cilium-", "on node05 (k8s-node05)"],
     },
+    fixed_in_passing=frozenset({"CIL-03"}),
 )
 
 OLD_TALOS = Group(
