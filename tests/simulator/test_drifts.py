@@ -31,14 +31,11 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from provisioning import backup_files, inventory, render
+from provisioning import backup_files, inventory
 from simulator import apiserver, drifts
-from simulator.controllers import cluster as core
 from simulator.drifts import DriftContext, DriftError, apply_to, list_drifts
 from simulator.drifts.api_endpoint import FaultWatcher, read_fault
 from simulator.drifts.cli import open_state
-from simulator.helm import values
-from simulator.helm.charts import catalogue
 from simulator.kube.errors import ApiError
 from simulator.kube.objects import ObjectStore
 from simulator.kube.registry import ResourceType, builtin_registry
@@ -47,9 +44,9 @@ from simulator.state.machines import Site, SiteStore, Stage
 from simulator.state.site import site_from_cluster
 from simulator.statedir import StatePaths, simulator_ca
 from simulator.store.etcd import EtcdKV
-from simulator.store.kv import KV, MemoryKV
+from simulator.store.kv import MemoryKV
 from simulator.store.process import EtcdBinaryMissing, EtcdServer, find_binary
-from simulator.talos.lifecycle import Lifecycle
+from tests.simulator.provisioned_cluster import ROOT, provision
 from tests.simulator.test_serve import (  # the serve fixture and helpers, not copied
     CP,
     Serving,
@@ -57,68 +54,7 @@ from tests.simulator.test_serve import (  # the serve fixture and helpers, not c
     wait_until,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 CP_NAMES = [f"node0{i}" for i in range(1, 7)]
-
-
-def _create_all(store: ObjectStore, objects: list[dict[str, Any]]) -> None:
-    objects = sorted(objects, key=lambda o: o["kind"] != "CustomResourceDefinition")
-    for obj in objects:
-        rt = store.registry.by_kind(obj["apiVersion"], obj["kind"])
-        if rt is not None:
-            store.create(rt, obj["metadata"].get("namespace", ""), obj)
-
-
-def _chart(store: ObjectStore, name: str, namespace: str) -> None:
-    chart = catalogue()[name]
-    shipped = values.load_file(ROOT / "cluster" / "helm" / f"{name}-values.yaml")
-    merged = values.coalesce(chart.defaults, shipped)
-    _create_all(
-        store, chart.render(merged, release=name, namespace=namespace, version=chart.version)
-    )
-
-
-def _provision(kv: KV) -> None:
-    shipped = inventory.load_cluster(ROOT / "cluster", display="cluster")
-    rendered = render.render_cluster(shipped)
-    site = site_from_cluster(shipped)
-    for machine in site.machines.values():
-        for disk in machine.hardware.disks:
-            disk.signatures = []
-    life = Lifecycle(site)
-    for name, machine in site.machines.items():
-        life.apply_config(machine.ip, rendered[name].to_yaml(), insecure=True)
-    life.bootstrap(site.machines["node01"].ip)
-    SiteStore(kv).save(site)
-    store = ObjectStore(kv, builtin_registry(), now=lambda: NOW)
-    core.reconcile(site, store, now=NOW)
-    _chart(store, "cilium", "kube-system")
-    ns = store.registry.lookup("", "v1", "namespaces")
-    assert ns is not None
-    store.create(ns, "", {"metadata": {"name": "longhorn-system"}})
-    _chart(store, "longhorn", "longhorn-system")
-    core.reconcile(site, store, now=NOW)
-    # After the reconcile: the Cilium operator's CRDs (CiliumNetworkPolicy) exist by then.
-    for path in sorted((ROOT / "cluster" / "manifests").glob("*.yaml")):
-        docs = [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
-        _create_all(store, [d for d in docs if d["kind"] != "Namespace"])
-
-
-@pytest.fixture(scope="module")
-def provisioned() -> MemoryKV:
-    kv = MemoryKV()
-    _provision(kv)
-    return kv
-
-
-@pytest.fixture
-def ctx(provisioned: MemoryKV, tmp_path: Path) -> DriftContext:
-    kv = MemoryKV()
-    # Entries are immutable: a shallow copy of the map is an independent cluster.
-    kv._data = dict(provisioned._data)
-    kv._revision = provisioned._revision
-    return DriftContext(kv, tmp_path)
 
 
 def _site(ctx: DriftContext) -> Site:
@@ -510,7 +446,7 @@ def stopped_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
         EtcdServer(state / "etcd", log_file=state / "etcd.log") as etcd,
         EtcdKV(etcd.client_url) as kv,
     ):
-        _provision(kv)
+        provision(kv)
     return state
 
 

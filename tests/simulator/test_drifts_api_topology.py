@@ -12,7 +12,6 @@ here before the slower end-to-end tests in tests/suite run.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,26 +23,12 @@ from simulator.drifts import DriftContext, DriftError, apply_to, edit_config, v1
 from simulator.kube.objects import ObjectStore
 from simulator.kube.registry import builtin_registry
 from simulator.state.machines import Site, SiteStore, Stage
-from simulator.store.kv import MemoryKV
 from simulator.talos import resources
 from simulator.talos.lifecycle import Lifecycle
-from tests.simulator.test_drifts import (  # the provisioned cluster, not copied
-    NOW,
-    ROOT,
-    provisioned,  # noqa: F401 - a fixture, used by name
-)
+from tests.simulator.provisioned_cluster import NOW, ROOT
 
 VIP = "10.10.20.10"
 GIB = 1024**3
-
-
-@pytest.fixture
-def ctx(provisioned: MemoryKV, tmp_path: Path) -> DriftContext:  # noqa: F811 - the fixture
-    """A copy of the provisioned cluster, as test_drifts' own ``ctx`` makes it."""
-    kv = MemoryKV()
-    kv._data = dict(provisioned._data)  # entries are immutable: a shallow copy is independent
-    kv._revision = provisioned._revision
-    return DriftContext(kv, tmp_path)
 
 
 def _site(ctx: DriftContext) -> Site:

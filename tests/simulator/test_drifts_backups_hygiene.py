@@ -24,13 +24,7 @@ from simulator.drifts import DriftContext, DriftError, apply_to, find_drift, hos
 from simulator.kube.objects import ObjectStore
 from simulator.kube.registry import builtin_registry
 from simulator.state.machines import SiteStore
-from tests.simulator import test_drifts
-from tests.simulator.test_drifts import NOW, ROOT
-
-# The provisioned in-memory cluster and its per-test copy, shared rather than rebuilt
-# (bound to names here, pytest finds them as this module's fixtures).
-provisioned = test_drifts.provisioned
-ctx = test_drifts.ctx
+from tests.simulator.provisioned_cluster import NOW, ROOT
 
 NO_ETCDUTL = Path("/nonexistent/etcdutl")  # every drift here fails the check before etcdutl
 

@@ -27,12 +27,8 @@ from simulator.kube.errors import ApiError
 from simulator.kube.objects import ObjectStore
 from simulator.kube.registry import builtin_registry
 from simulator.state.machines import SiteStore
-from tests.simulator import test_drifts
-from tests.simulator.test_drifts import ROOT, _rt
-
-# The provisioned cluster and a per-test copy of it, shared by name, not rebuilt.
-provisioned = test_drifts.provisioned
-ctx = test_drifts.ctx
+from tests.simulator.provisioned_cluster import ROOT
+from tests.simulator.test_drifts import _rt
 
 
 def _reconcile(ctx: DriftContext) -> ObjectStore:

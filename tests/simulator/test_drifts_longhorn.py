@@ -13,7 +13,6 @@ end-to-end tests in tests/suite run.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,26 +25,12 @@ from simulator.helm.charts import catalogue
 from simulator.kube.objects import ObjectStore
 from simulator.kube.registry import ResourceType, builtin_registry
 from simulator.state.machines import Site, SiteStore
-from simulator.store.kv import MemoryKV
 from simulator.talos import resources
 from simulator.talos.errors import TalosError
-from tests.simulator.test_drifts import (  # the provisioned cluster, not copied
-    NOW,
-    ROOT,
-    provisioned,  # noqa: F401 - a fixture, used by name
-)
+from tests.simulator.provisioned_cluster import NOW, ROOT
 
 NS = "longhorn-system"
 PATH = "/var/lib/longhorn"
-
-
-@pytest.fixture
-def ctx(provisioned: MemoryKV, tmp_path: Path) -> DriftContext:  # noqa: F811 - the fixture
-    """A copy of the provisioned cluster, as test_drifts' own ``ctx`` makes it."""
-    kv = MemoryKV()
-    kv._data = dict(provisioned._data)  # entries are immutable: a shallow copy is independent
-    kv._revision = provisioned._revision
-    return DriftContext(kv, tmp_path)
 
 
 def _site(ctx: DriftContext) -> Site:

@@ -1,0 +1,100 @@
+"""What a ``talosctl`` call of the look-alike loads and opens: little, and once.
+
+Why: the suite starts one look-alike process per ``talosctl`` invocation, and
+its start-up used to cost more than the call (issue #8).  These tests pin the
+behaviour behind the speed -- parsing does not import the Talos model, the
+launcher keeps a bytecode cache, one command's calls share one connection --
+without timing anything (``benchmarks/`` measures).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulator.state.machines import SiteStore
+from simulator.store.kv import MemoryKV
+from simulator.talos import cli, lifecycle
+from simulator.talos.api import MachineApi
+from simulator.talos.cli_session import Transport, close_transports
+from tests.simulator import talos_site
+
+ROOT = Path(__file__).resolve().parents[2]
+# Modules only some subcommands need: none of them is loaded to parse a command line.
+NOT_AT_START = (
+    "simulator.talos.lifecycle",
+    "simulator.talos.resources",
+    "simulator.talos.configview",
+    "simulator.store.etcd",
+    "simulator.store.snapshots",
+    "provisioning.patches",
+    "provisioning.machineconfig",
+)
+
+
+def test_apply_modes_match_the_lifecycle() -> None:
+    assert cli.MODES == lifecycle.MODES
+
+
+def test_parsing_a_command_line_loads_no_talos_model() -> None:
+    probe = (
+        "import sys; from simulator.talos import cli; "
+        "cli.build_parser().parse_args(['get', 'machinestatus']); "
+        "print('\\n'.join(sorted(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    loaded = set(done.stdout.split())
+    assert "simulator.talos.cli_commands" in loaded
+    assert [m for m in NOT_AT_START if m in loaded] == []
+
+
+def test_the_launcher_keeps_bytecode_beside_itself(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    cli.install_executables(bin_dir, "http://127.0.0.1:9")  # never dialled: --client
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(
+        [str(bin_dir / "talosctl"), "version", "--client"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("Client:\n")
+    cached = list((bin_dir / ".pycache").rglob("cli_commands*.pyc"))
+    assert cached, "no bytecode written under bin/.pycache"
+
+
+def test_one_command_uses_one_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    kv = MemoryKV()
+    SiteStore(kv).save(talos_site.running_cluster(2).site)
+    opened: list[http.client.HTTPConnection] = []
+    connect = http.client.HTTPConnection.connect
+
+    def counting(self: http.client.HTTPConnection) -> None:
+        opened.append(self)
+        connect(self)
+
+    monkeypatch.setattr(http.client.HTTPConnection, "connect", counting)
+    with MachineApi(kv) as api:
+        transport = Transport(api.url)
+        tags = [transport.call(talos_site.ip(i), "version", {}) for i in (1, 2, 1)]
+        got = transport.call(talos_site.ip(2), "get", {"type": "machinestatus"})
+        close_transports()
+    assert tags == [{"tag": "v1.12.5"}] * 3
+    assert got["resources"][0]["spec"]["stage"] == "running"
+    assert len(opened) == 1
+    assert opened[0].sock is None  # closed at the end of the command
