@@ -30,6 +30,14 @@ workers the simulator synthesises with ``--nodes``) it:
 5. times the raw fetch floor: one ``kubectl get <every collected kind> -A -o
    json`` with a warm discovery cache, median of ``--repeat``.
 
+Python's bytecode cache: the runs are measured as a user's machine runs
+them, with compiled modules cached -- even when this script's own
+environment sets ``PYTHONDONTWRITEBYTECODE`` (this CI image does), which
+would otherwise make every run recompile pytest, its plugins and the suite.
+The cache lives in the work directory (``PYTHONPYCACHEPREFIX``) and is
+filled by one untimed ``pytest --collect-only``; ``--no-bytecode-cache``
+measures with the environment as it is, and the results say which.
+
 Every wait is bounded and a run that does not finish is killed with a clear
 message.  How to run (several minutes at 1,000 nodes)::
 
@@ -365,12 +373,28 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _timed_child(argv: Sequence[str], timeout: float, what: str) -> tuple[float, float, int, str]:
+def child_env(work: Path, *, bytecode_cache: bool) -> dict[str, str]:
+    """The measured children's environment: this one, with a bytecode cache in *work* if asked."""
+    env = dict(os.environ)
+    if bytecode_cache:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    return env
+
+
+def _timed_child(
+    argv: Sequence[str], timeout: float, what: str, env: Mapping[str, str] | None = None
+) -> tuple[float, float, int, str]:
     """Wall seconds, CPU seconds, peak RSS (KiB) and output of one child, killed past *timeout*."""
     with tempfile.TemporaryFile() as out:
         started = time.perf_counter()
         process = subprocess.Popen(
-            list(argv), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            list(argv),
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=None if env is None else dict(env),
         )
         deadline = time.monotonic() + timeout
         while True:
@@ -391,13 +415,23 @@ def _timed_child(argv: Sequence[str], timeout: float, what: str) -> tuple[float,
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, text
 
 
-def _verification(work: Path) -> dict[str, Any]:
+def _pytest_argv(work: Path) -> list[str]:
+    argv = [sys.executable, "-m", "pytest", "steps", "-q", "-p", "no:cacheprovider"]
+    return [*argv, "--sim-state", str(work / "state"), "--cluster", str(work / "cluster")]
+
+
+def _warm_bytecode(work: Path, env: Mapping[str, str]) -> None:
+    """Compile what a run imports into the cache, untimed (collection imports it all)."""
+    _timed_child([*_pytest_argv(work), "--collect-only"], RUN_TIMEOUT, "the warm-up", env)
+
+
+def _verification(work: Path, env: Mapping[str, str]) -> dict[str, Any]:
     logs = work / "state" / "logs"
     access, talos = logs / ACCESS_LOG, logs / TALOSCTL_LOG
     access_at, talos_at = _size(access), _size(talos)
-    argv = [sys.executable, "-m", "pytest", "steps", "-q", "-p", "no:cacheprovider"]
-    argv += ["--sim-state", str(work / "state"), "--cluster", str(work / "cluster")]
-    wall, cpu, rss, text = _timed_child(argv, RUN_TIMEOUT, "the verification run")
+    wall, cpu, rss, text = _timed_child(
+        _pytest_argv(work), RUN_TIMEOUT, "the verification run", env
+    )
     return {
         "wall_s": round(wall, 3),
         "cpu_s": round(cpu, 3),
@@ -465,13 +499,15 @@ def _floor(work: Path, repeat: int) -> tuple[float, float, dict[str, int]]:
     return median(timings), median(cpus), requests
 
 
-def measure(total: int, repeat: int, work: Path, *, reuse: bool = False) -> dict[str, Any]:
+def measure(
+    total: int, repeat: int, work: Path, *, reuse: bool = False, bytecode_cache: bool = True
+) -> dict[str, Any]:
     """One size: start, provision, settle; then the verification runs, the collector, the floor.
 
     With *reuse*, *work* already holds a provisioned state of this size (``--keep``
     of an earlier run): the simulator is restarted on it and nothing is provisioned.
     """
-    from benchmarks import simulator_scale as scale
+    from benchmarks import common
 
     extra = max(total - DEFINITION_NODES, 0)
     if not reuse:
@@ -481,13 +517,17 @@ def measure(total: int, repeat: int, work: Path, *, reuse: bool = False) -> dict
         served.start()
         state = served.state
         if not reuse:
-            scale._provision(work / "cluster", state, work)
-        kube = scale.Kube(state / "kubeconfig", work)
-        scale._wait(lambda: scale._settled(kube, total), SETTLE_TIMEOUT, f"{total} Ready nodes")
+            common.provision(work / "cluster", state, work)
+        kube = common.Kube(state / "kubeconfig", work)
+        common.wait(lambda: common.settled(kube, total), SETTLE_TIMEOUT, f"{total} Ready nodes")
         install_talosctl_counter(state / "bin", state / "logs" / TALOSCTL_LOG)
+        env = child_env(work, bytecode_cache=bytecode_cache)
+        if bytecode_cache:
+            _warm_bytecode(work, env)
         load = os.getloadavg()[0]
-        runs = [_verification(work) for _ in range(repeat)]
+        runs = [_verification(work, env) for _ in range(repeat)]
         result: dict[str, Any] = {"nodes": total, **summarise(runs)}
+        result["bytecode_cache"] = bytecode_cache
         result["runs_s"] = [run["wall_s"] for run in runs]
         collected = [_collect_seconds(work) for _ in range(repeat)]
         result["collect_s"] = median([wall for wall, _, _ in collected])
@@ -523,6 +563,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --keep: measure the states an earlier --keep run provisioned (no provisioning)",
     )
+    parser.add_argument(
+        "--no-bytecode-cache",
+        dest="bytecode_cache",
+        action="store_false",
+        help="run pytest with this environment as it is (PYTHONDONTWRITEBYTECODE kept)",
+    )
     args = parser.parse_args(arguments)
     if args.repeat < 1 or any(size < 1 for size in args.sizes):
         parser.error("sizes and --repeat must be positive")
@@ -539,10 +585,14 @@ def main(argv: list[str] | None = None) -> int:
             if not reuse:
                 shutil.rmtree(work, ignore_errors=True)
                 work.mkdir(parents=True)
-            results.append(measure(total, args.repeat, work, reuse=reuse))
+            results.append(
+                measure(total, args.repeat, work, reuse=reuse, bytecode_cache=args.bytecode_cache)
+            )
         else:
             with tempfile.TemporaryDirectory(prefix=f"verify-{total}-") as tmp:
-                results.append(measure(total, args.repeat, Path(tmp)))
+                results.append(
+                    measure(total, args.repeat, Path(tmp), bytecode_cache=args.bytecode_cache)
+                )
         print(table(results[-1:]), flush=True)
         # Written after every size: a later size that fails keeps the earlier figures.
         _write(args.out, results, command)

@@ -59,6 +59,7 @@ _PAGE_SIZE = 1000
 _FETCH_ONE_BY_ONE = 64
 _KEYS_PAGE_SIZE = 10_000  # keys without values are small: one page for thousands of pods
 _CACHE_SIZE = 100_000
+_LISTINGS_SIZE = 1_000  # prefixes whose last listing is kept (kinds x namespaces)
 _SHA256_SIZE = 32
 
 
@@ -119,6 +120,8 @@ class EtcdKV:
         self._connections: list[http.client.HTTPConnection] = []
         # base64 key -> (mod_revision as sent, entry): the last value seen, see _range_once
         self._cache: dict[str, tuple[str, Entry]] = {}
+        # prefix -> (stamp, entries): the last listing of each prefix, see _range_once
+        self._listings: dict[str, tuple[tuple[int, int], list[Entry]]] = {}
 
     # -- transport -----------------------------------------------------------------------------
 
@@ -216,16 +219,39 @@ class EtcdKV:
         return self._range_once(prefix)
 
     def _range_once(self, prefix: str) -> tuple[list[Entry], int]:
+        """The stamp first: an unchanged prefix is answered from the last listing of it.
+
+        An unchanged :meth:`stamp` means the same keys at the same
+        ``mod_revision`` (see :meth:`KV.stamp <simulator.store.kv.KV.stamp>`),
+        so the listing kept for that stamp is exactly what etcd would list
+        now; only the store revision is new.  Repeated reads of an unchanged
+        prefix -- the Talos machine API after every call, every LIST of an
+        idle kind -- then cost one tiny request however many keys it holds.
+        """
+        count, newest, revision = self._stamp_request(prefix)
+        with self._lock:
+            kept = self._listings.get(prefix)
+        if kept is not None and kept[0] == (count, newest):
+            return list(kept[1]), revision
+        entries = self._listing(prefix, revision) if count else []
+        with self._lock:
+            if len(self._listings) >= _LISTINGS_SIZE:
+                self._listings.clear()  # crude bound; the next ranges refill it
+            self._listings[prefix] = ((count, newest), entries)
+        return list(entries), revision
+
+    def _listing(self, prefix: str, revision: int) -> list[Entry]:
         """Keys and revisions first; values only for keys not already cached at that revision.
 
         A value is identified by its key and ``mod_revision``, so a cached
         entry with the same pair is exactly what etcd would send.  Repeated
-        listings of an unchanged prefix (every controller pass and every
-        LIST reads every pod) then move only keys over the wire instead of
-        every value.  The cache is keyed by the key and revision *as etcd
-        encodes them* (base64, decimal string), so a hit decodes nothing.
+        listings of a prefix where a few keys changed (every controller pass
+        and every LIST reads every pod) then move only keys over the wire
+        instead of every value.  The cache is keyed by the key and revision
+        *as etcd encodes them* (base64, decimal string), so a hit decodes
+        nothing.
         """
-        listed, revision = self._pages(prefix, revision=0, keys_only=True)
+        listed, _ = self._pages(prefix, revision=revision, keys_only=True)
         pairs = [(str(kv["key"]), str(kv.get("mod_revision", "0"))) for kv in listed]
         with self._lock:
             hits = [self._cache.get(key) for key, _ in pairs]
@@ -251,7 +277,7 @@ class EtcdKV:
             if len(self._cache) + len(fetched) > _CACHE_SIZE:
                 self._cache.clear()  # crude bound; the next listings refill it
             self._cache.update(fetched)
-        return entries, revision
+        return entries
 
     def _pages(
         self, prefix: str, *, revision: int, keys_only: bool = False
@@ -330,6 +356,11 @@ class EtcdKV:
         and re-read it only when the stamp moves -- one tiny request instead
         of the whole range.
         """
+        count, newest, _ = self._stamp_request(prefix)
+        return count, newest
+
+    def _stamp_request(self, prefix: str) -> tuple[int, int, int]:
+        """:meth:`stamp` and the store revision it was read at, in one request."""
         request = {
             "key": _b64(_key_bytes(prefix) or b"\0"),
             "range_end": _b64(prefix_end(_key_bytes(prefix))),
@@ -341,7 +372,7 @@ class EtcdKV:
         body = self._call("/v3/kv/range", request, key=prefix)
         kvs = body.get("kvs", [])
         newest = int(kvs[0].get("mod_revision", 0)) if kvs else 0
-        return int(body.get("count", 0)), newest
+        return int(body.get("count", 0)), newest, int(body["header"]["revision"])
 
     def revision(self) -> int:
         body = self._call("/v3/kv/range", {"key": _b64(b"\0"), "limit": 1, "count_only": True})

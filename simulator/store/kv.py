@@ -62,6 +62,16 @@ class KV(Protocol):
 
     def revision(self) -> int: ...
 
+    def stamp(self, prefix: str) -> tuple[int, int]:
+        """(number of keys, newest ``mod_revision``) under *prefix*; moves whenever it changes.
+
+        Any put under the prefix raises the newest revision above every
+        revision the prefix held before, and a run of deletes alone lowers the
+        count, so an unchanged stamp means an unchanged prefix: callers keep a
+        decoded copy and re-read only when the stamp moves.
+        """
+        ...
+
     def snapshot(self, path: Path) -> None:
         """Write a snapshot of the whole store to *path* (etcd's format for etcd)."""
         ...
@@ -112,6 +122,11 @@ class MemoryKV:
     def revision(self) -> int:
         with self._lock:
             return self._revision
+
+    def stamp(self, prefix: str) -> tuple[int, int]:
+        with self._lock:
+            revisions = [e.mod_revision for k, e in self._data.items() if k.startswith(prefix)]
+        return len(revisions), max(revisions, default=0)
 
     def snapshot(self, path: Path) -> None:
         raise NotImplementedError("MemoryKV keeps no snapshot format; use the etcd store")

@@ -4,8 +4,19 @@ Real talosctl speaks gRPC to apid on the node IPs of its talosconfig.  Those
 IPs are data here and are never dialled, so the simulator serves its own
 small protocol on ``127.0.0.1`` and the ``talosctl`` shim
 (:mod:`simulator.talos.cli`) translates.  This module only translates too
-(moto's ``responses`` layer): every call loads the :class:`Site` from the KV,
-runs one :class:`Lifecycle` operation, saves, and answers.
+(moto's ``responses`` layer): a call loads the :class:`Site` from the KV,
+runs one :class:`Lifecycle` operation, saves what changed, and answers.
+
+Reads (:data:`READ_ONLY_OPS`: get, version, read, health, etcd members and
+snapshot, kubeconfig) are the bulk of the traffic -- a verification run
+asks every node for every resource type -- so they neither load nor save:
+they run on a decoded, settled copy of the site kept with the KV's
+:meth:`~simulator.store.kv.KV.stamp` of ``/talos-sim/``, which moves on any
+write by anyone (this server, the cluster controller, a drift injector
+writing the KV directly), so the copy is re-read exactly when it went stale.
+A read falls back to the full load-settle-save path when settling would
+change something (a paced stage or a ``try`` rollback falls due, or the
+stored state is not converged), so reads persist what they settle as before.
 
 Protocol (``POST /v1/call``, JSON body ``{"node": str, "op": str, "args": {}}``):
 
@@ -34,11 +45,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from simulator.state.machines import Machine, Site, SiteStore, Stage
+from simulator.state.machines import PREFIX, Machine, Site, SiteStore, Stage
 from simulator.store.etcd import DatastoreError
 from simulator.store.kv import KV, RevisionConflict
 from simulator.talos import convergence, errors, resources
@@ -50,6 +62,10 @@ KubeconfigProvider = Callable[[], bytes]
 FileReader = Callable[[str, str], bytes | None]  # (machine name, path) -> bytes or None
 
 _MAINTENANCE = (Stage.MAINTENANCE, Stage.INSTALLING)
+# Operations that never change the site (their handlers only read it).
+READ_ONLY_OPS = frozenset(
+    {"version", "get", "etcd_members", "etcd_snapshot", "kubeconfig", "read", "health"}
+)
 
 
 class MalformedRequest(Exception):
@@ -75,6 +91,21 @@ def _strings(args: Mapping[str, Any], name: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise MalformedRequest(f"argument {name!r} must be a list of strings")
     return list(value)
+
+
+@dataclass(frozen=True)
+class _View:
+    """A settled site exactly as stored at *stamp*; shared by reads, so never mutated."""
+
+    stamp: tuple[int, int]
+    site: Site
+    next_due: float | None  # the earliest paced stage or try rollback: settling changes it
+
+
+def _next_due(site: Site) -> float | None:
+    dues = [m.try_revert_at for m in site.machines.values() if m.try_revert_at is not None]
+    dues += [m.pending[0].due for m in site.machines.values() if m.pending]
+    return min(dues, default=None)
 
 
 class MachineApi:
@@ -104,6 +135,7 @@ class MachineApi:
         self._host = host
         self._port = port
         self._lock = threading.Lock()
+        self._view: _View | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._ops: dict[str, Callable[[Lifecycle, str, Mapping[str, Any]], dict[str, Any]]] = {
@@ -179,7 +211,16 @@ class MachineApi:
         if handler is None:
             raise MalformedRequest(f"unknown operation {op!r}")
         with self._lock:
+            if op in READ_ONLY_OPS:
+                site = self._settled_view()
+                if site is not None:
+                    try:
+                        result = handler(self.lifecycle_factory(site), _address(site, node), args)
+                    except TalosError as exc:
+                        return {"error": {"code": exc.code, "message": exc.message}}
+                    return {"result": result}
             for attempt in (1, 2):
+                stamp = self.kv.stamp(PREFIX)
                 store = SiteStore(self.kv)
                 site = store.load()
                 life = self.lifecycle_factory(site)
@@ -189,13 +230,36 @@ class MachineApi:
                 except TalosError as exc:
                     return {"error": {"code": exc.code, "message": exc.message}}
                 try:
-                    store.save(site)
+                    wrote = store.save(site)
                 except RevisionConflict:
+                    self._view = None
                     if attempt == 2:
                         raise
                     continue
+                # Unchanged: the site is what was stored at the stamp, a valid view.
+                self._view = None if wrote else _View(stamp, site, _next_due(site))
                 return {"result": result}
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _settled_view(self) -> Site | None:
+        """The stored site, settled, if settling it now changes nothing; else None.
+
+        The stamp is read before the site: a write in between makes the next
+        stamp differ, which costs a reload, never a stale answer.
+        """
+        stamp = self.kv.stamp(PREFIX)
+        view = self._view
+        if view is None or view.stamp != stamp:
+            self._view = None
+            store = SiteStore(self.kv)
+            site = store.load()
+            self.lifecycle_factory(site).settle()
+            if store.dirty(site):
+                return None  # the full path settles and saves it
+            view = self._view = _View(stamp, site, _next_due(site))
+        if view.next_due is not None and view.next_due <= self.lifecycle_factory(view.site).clock():
+            return None
+        return view.site
 
     # -- operations ----------------------------------------------------------
 

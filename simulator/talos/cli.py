@@ -11,6 +11,12 @@ global flags (``-n/--nodes``, ``-e/--endpoints``, ``--talosconfig``,
 and repeatable, booleans as ``--flag`` or ``--flag=false`` -- and leaves
 the commands to :mod:`simulator.talos.cli_commands`.
 
+Start-up is most of what a simulated ``talosctl`` call costs (real talosctl
+is a Go binary that starts in milliseconds), so this module imports only
+what parsing needs, and the launcher keeps Python's bytecode cache in
+``<bin>/.pycache`` even where ``PYTHONDONTWRITEBYTECODE`` is set: without it
+every call recompiles every module it imports.
+
 Errors print like talosctl's ``Execute``: the message on stderr, then, when
 it mentions a flag, ``arg(s)`` or a ``command``, a blank line and the usage;
 exit status 1.  Deviation: usage texts and argparse's own messages (unknown
@@ -30,8 +36,11 @@ from typing import Any, NoReturn
 
 import simulator
 from simulator.talos import cli_commands
-from simulator.talos.cli_session import CliError, GlobalArgs, split_list
-from simulator.talos.lifecycle import MODES
+from simulator.talos.cli_session import CliError, GlobalArgs, close_transports, split_list
+
+# simulator.talos.lifecycle.MODES (a test holds them equal): importing the
+# lifecycle would load the whole Talos model into every talosctl call.
+MODES = ("auto", "no-reboot", "reboot", "staged", "try")
 
 API_ENV = "TALOS_SIM_API"
 Command = Callable[[argparse.Namespace, GlobalArgs, str], None]
@@ -252,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
         _print_error(str(exc), f"Usage:\n  talosctl {' '.join(rest[:2])} [flags]\n")
         return 1
+    finally:
+        close_transports()
     return 0
 
 
@@ -260,6 +271,9 @@ def install_executables(bin_dir: Path, api_url: str) -> None:
 
     The launcher pins the interpreter running now (``sys.executable``) and
     puts the project root on ``PYTHONPATH`` so it works from any directory.
+    Bytecode is cached under ``bin_dir/.pycache`` (``PYTHONPYCACHEPREFIX``),
+    outside the source tree, and written even if the caller's environment
+    says not to: the launcher stands in for a compiled binary.
     """
     bin_dir.mkdir(parents=True, exist_ok=True)
     root = Path(simulator.__file__).resolve().parents[1]
@@ -270,6 +284,9 @@ def install_executables(bin_dir: Path, api_url: str) -> None:
         f"export {API_ENV}\n"
         f'PYTHONPATH={shlex.quote(str(root))}"${{PYTHONPATH:+:$PYTHONPATH}}"\n'
         "export PYTHONPATH\n"
+        f"PYTHONPYCACHEPREFIX={shlex.quote(str(bin_dir.absolute() / '.pycache'))}\n"
+        "export PYTHONPYCACHEPREFIX\n"
+        "unset PYTHONDONTWRITEBYTECODE\n"
         f'exec {shlex.quote(sys.executable)} -m simulator.talos.cli "$@"\n'
     )
     target = bin_dir / "talosctl"

@@ -8,6 +8,11 @@ stderr, tables and resources to stdout).  Errors are raised as
 :class:`CliError` carrying talosctl's wrapping (``error applying new
 configuration: ...``); :mod:`simulator.talos.cli` prints them and exits 1.
 
+Imports are deliberately narrow: every suite call of ``talosctl`` starts a
+Python process, so what only one subcommand needs (YAML for a kubeconfig
+merge, config patching, the etcd snapshot reader) is imported inside that
+subcommand, and ``get`` loads only the resource catalogue and the printers.
+
 Deviations: ``--wait`` progress trackers (reboot, reset, upgrade, shutdown)
 are not drawn -- the call returns once the simulated node has settled and
 errors use the ``--wait=false`` wording; ``etcd status`` is not served.
@@ -22,20 +27,23 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from provisioning import patches
-from provisioning.machineconfig import MachineConfig
-from provisioning.problems import DefinitionError
 from simulator.state.machines import TALOS_VERSION
-from simulator.store.etcd import DatastoreError
-from simulator.store.snapshots import snapshot_status
-from simulator.talos import output, resources
-from simulator.talos.cli_session import CliError, GlobalArgs, Session, connect, split_list, warn
-from simulator.talos.configview import multierror
+from simulator.talos.cli_session import (
+    CliError,
+    GlobalArgs,
+    Session,
+    connect,
+    multierror,
+    split_list,
+    warn,
+)
 from simulator.talos.errors import TalosError
+
+if TYPE_CHECKING:
+    from provisioning import patches
+    from simulator.talos import resources
 
 CLIENT_TAG = TALOS_VERSION
 DEFAULT_INSTALLER = f"ghcr.io/siderolabs/installer:{TALOS_VERSION}"
@@ -54,6 +62,8 @@ def _err(text: str) -> None:
 
 
 def version(ns: argparse.Namespace, flags: GlobalArgs, api_url: str) -> None:
+    from simulator.talos import output
+
     client = output.version(CLIENT_TAG, [])
     if ns.short:
         client = f"Client:\nTalos {CLIENT_TAG}\n"
@@ -96,9 +106,13 @@ def _semver(tag: str) -> tuple[int, ...]:
 
 
 def get(ns: argparse.Namespace, flags: GlobalArgs, api_url: str) -> None:
+    from simulator.talos import output
+
     fmt = ns.output
     if fmt not in ("table", "yaml", "json") and not fmt.startswith("jsonpath="):
         raise CliError(f'output format "{fmt}" is not supported')
+    from simulator.talos import resources
+
     session = _open(api_url, flags, ns.insecure)
     _older_than_client(session)
     try:
@@ -134,6 +148,8 @@ def get(ns: argparse.Namespace, flags: GlobalArgs, api_url: str) -> None:
 
 
 def _resource(typedef: resources.TypeDef, raw: dict[str, Any]) -> resources.Resource:
+    from simulator.talos import resources
+
     return resources.Resource(
         typedef=typedef,
         id=str(raw["id"]),
@@ -175,6 +191,10 @@ def apply_config(ns: argparse.Namespace, flags: GlobalArgs, api_url: str) -> Non
 
 def _patched(text: str, display: str, values: Sequence[str]) -> str:
     """The config with ``--config-patch`` values applied locally, in order (configpatcher)."""
+    from provisioning import patches
+    from provisioning.machineconfig import MachineConfig
+    from provisioning.problems import DefinitionError
+
     try:
         loaded = [_load_patch(value) for value in values]
         config = MachineConfig.parse(text, display)
@@ -185,6 +205,8 @@ def _patched(text: str, display: str, values: Sequence[str]) -> str:
 
 def _load_patch(value: str) -> patches.Patch:
     """A ``--config-patch`` value: ``@file``, a bare filename, or inline text (configpatcher)."""
+    from provisioning import patches
+
     if value.startswith("@"):
         return patches.load_patch(Path(value[1:]), value[1:])
     if not any(c.isspace() for c in value) and not value.startswith(("[", "{")):
@@ -226,6 +248,8 @@ def reset(ns: argparse.Namespace, flags: GlobalArgs, api_url: str) -> None:
 
 
 def upgrade(ns: argparse.Namespace, flags: GlobalArgs, api_url: str) -> None:
+    from simulator.talos import output
+
     if ns.wait and ns.insecure:
         raise CliError("cannot use --wait and --insecure together")
     if ns.reboot_mode not in ("default", "powercycle"):
@@ -273,6 +297,8 @@ def health(ns: argparse.Namespace, flags: GlobalArgs, api_url: str) -> None:
 
 
 def etcd_members(ns: argparse.Namespace, flags: GlobalArgs, api_url: str) -> None:
+    from simulator.talos import output
+
     session = _open(api_url, flags)
     answers = session.each("etcd_members", {}, prefix="error getting members: ", partial_ok=True)
     rows = [
@@ -304,6 +330,9 @@ def etcd_remove_member(ns: argparse.Namespace, flags: GlobalArgs, api_url: str) 
 
 
 def etcd_snapshot(ns: argparse.Namespace, flags: GlobalArgs, api_url: str) -> None:
+    from simulator.store.errors import DatastoreError
+    from simulator.store.snapshots import snapshot_status
+
     session = _open(api_url, flags)
     session.single("etcd snapshot")
     db_path = Path(ns.path)
@@ -382,6 +411,8 @@ def _merged(target: Path, new: bytes, *, force: bool, context_name: str) -> byte
     renamed with a ``-1``, ``-2`` ... suffix (talosctl's non-TTY rename; its
     exact naming is an open question in the facts sheet).
     """
+    import yaml
+
     try:
         old = yaml.safe_load(target.read_text(encoding="utf-8")) or {}
         fresh = yaml.safe_load(new) or {}

@@ -14,7 +14,10 @@ This is talosctl's client side (``cmd/talosctl/pkg/talos/global/client.go``,
 * **COSI calls** (``get``): one call per node, errors without a node prefix.
 
 All traffic goes to the machine API URL on 127.0.0.0/8; node IPs are only
-sent as data.  A non-loopback URL is refused rather than dialled.
+sent as data.  A non-loopback URL is refused rather than dialled.  One
+command's calls share one keep-alive connection (a command asks every node,
+often twice: the version check, then the resources), closed by
+:func:`close_transports` when the command ends.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from simulator.talos import talosconfig
-from simulator.talos.configview import multierror
 from simulator.talos.errors import TalosError
 
 NODES_NOT_SET = (
@@ -40,6 +42,7 @@ NODES_NOT_SET = (
 )
 NO_ENDPOINTS = "error constructing client: failed to determine endpoints"
 _TIMEOUT_SECONDS = 120.0
+_OPEN: list[Transport] = []  # transports of this process, see close_transports
 
 
 class CliError(Exception):
@@ -69,6 +72,34 @@ class Transport:
         self.url = url
         self.host = host
         self.port = parts.port
+        self._conn: http.client.HTTPConnection | None = None
+        _OPEN.append(self)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _exchange(self, body: bytes) -> tuple[int, bytes]:
+        """POST one call on the kept connection; once more on a fresh one if it was closed."""
+        for _ in range(2):
+            reused = self._conn is not None
+            if self._conn is None:
+                self._conn = http.client.HTTPConnection(
+                    self.host, self.port, timeout=_TIMEOUT_SECONDS
+                )
+            try:
+                self._conn.request("POST", "/v1/call", body, {"Content-Type": "application/json"})
+                response = self._conn.getresponse()
+                return response.status, response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.close()
+                if not reused:
+                    raise
+            except (OSError, http.client.HTTPException):
+                self.close()
+                raise
+        raise AssertionError("unreachable: the second attempt uses a fresh connection")
 
     def call(self, node: str, op: str, args: Mapping[str, Any]) -> dict[str, Any]:
         """The ``result`` of one call.
@@ -77,30 +108,25 @@ class Transport:
         :raises CliError: the API is unreachable or rejected the request.
         """
         body = json.dumps({"node": node, "op": op, "args": dict(args)}).encode()
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=_TIMEOUT_SECONDS)
         try:
-            conn.request("POST", "/v1/call", body, {"Content-Type": "application/json"})
-            response = conn.getresponse()
-            payload = response.read()
+            status, payload = self._exchange(body)
         except (OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise CliError(
                 f"simulated Talos machine API at {self.url} is not reachable ({reason}); "
                 "is the simulator running?"
             ) from None
-        finally:
-            conn.close()
         try:
             answer = json.loads(payload)
         except ValueError:
             raise CliError(
-                f"simulated Talos machine API at {self.url} answered HTTP {response.status} "
+                f"simulated Talos machine API at {self.url} answered HTTP {status} "
                 "with a body that is not JSON"
             ) from None
-        if response.status != 200 or not isinstance(answer, dict):
+        if status != 200 or not isinstance(answer, dict):
             detail = answer.get("malformed") or answer.get("failure") if answer else None
             raise CliError(
-                f"simulated Talos machine API at {self.url} answered HTTP {response.status}: "
+                f"simulated Talos machine API at {self.url} answered HTTP {status}: "
                 f"{detail or 'unexpected answer'}"
             )
         error = answer.get("error")
@@ -108,6 +134,23 @@ class Transport:
             raise TalosError(str(error.get("code", "Unknown")), str(error.get("message", "")))
         result = answer.get("result")
         return result if isinstance(result, dict) else {}
+
+
+def close_transports() -> None:
+    """Close every connection this process opened (the end of a command)."""
+    while _OPEN:
+        _OPEN.pop().close()
+
+
+def multierror(messages: Sequence[str]) -> str:
+    """hashicorp/go-multierror's text (:func:`simulator.talos.configview.multierror`).
+
+    Imported when an error is printed: the config parser behind it is not
+    needed by a command that succeeds.
+    """
+    from simulator.talos.configview import multierror as text
+
+    return text(messages)
 
 
 def _is_loopback(host: str) -> bool:

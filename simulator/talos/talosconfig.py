@@ -29,13 +29,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from cryptography import x509
 
-from provisioning import secrets, yamlfiles
+from provisioning import yamlfiles
 from provisioning.problems import DefinitionError, Problem
+
+if TYPE_CHECKING:
+    from provisioning import secrets
 
 ENV_TALOSCONFIG = "TALOSCONFIG"
 
@@ -189,7 +192,13 @@ def write_admin(
     nodes: Sequence[str],
     now: datetime | None = None,
 ) -> None:
-    """Write an ``os:admin`` talosconfig, as ``gen config -t talosconfig`` produces."""
+    """Write an ``os:admin`` talosconfig, as ``gen config -t talosconfig`` produces.
+
+    ``provisioning.secrets`` is imported here: every talosctl call loads this
+    module to read its talosconfig, and only writing one needs the PKI code.
+    """
+    from provisioning import secrets
+
     write(path, secrets.admin_talosconfig(machine_secrets, context, endpoints, nodes, now))
 
 

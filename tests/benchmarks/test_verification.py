@@ -9,6 +9,7 @@ logic, and a mistake there would print a wrong verdict beside right numbers.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -191,3 +192,16 @@ def test_results_are_written_with_their_verdicts_and_bad_sizes_refused(tmp_path:
     with pytest.raises(SystemExit) as refused:
         bench.main(["0", "--out", str(out)])
     assert refused.value.code == 2
+
+
+def test_measured_runs_cache_bytecode_in_the_work_directory_unless_told_not_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    cached = bench.child_env(tmp_path, bytecode_cache=True)
+    assert "PYTHONDONTWRITEBYTECODE" not in cached
+    assert cached["PYTHONPYCACHEPREFIX"] == str(tmp_path / "pycache")
+    assert cached["PATH"] == os.environ["PATH"]
+    as_is = bench.child_env(tmp_path, bytecode_cache=False)
+    assert as_is["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert as_is.get("PYTHONPYCACHEPREFIX") == os.environ.get("PYTHONPYCACHEPREFIX")

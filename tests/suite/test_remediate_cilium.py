@@ -50,6 +50,8 @@ CRASHLOOP = Group(
     actions={"CIL-03": ["[disruptive] Pod kube-system/cilium-", "delete pods kube-system/cilium-"]},
     allowances=("--allow-disruptive",),
 )
+
+
 @pytest.mark.parametrize(
     "group",
     [PROXY_PATCH, DOWNGRADE, CRASHLOOP],
