@@ -302,7 +302,8 @@ def _talosctl_snapshot(cluster: inventory.Cluster, talosconfig: Path | None) -> 
     return take
 
 
-def _backup_recipient(cluster: inventory.Cluster, display: str) -> str:
+def backup_recipient(cluster: inventory.Cluster, display: str) -> str:
+    """Shared with the BAK-04 drifts, which must encrypt to exactly what the job would."""
     if cluster.backup.age_recipient != "auto":
         return str(cluster.backup.age_recipient)
     return secrets.resolve_recipient(
@@ -353,7 +354,7 @@ def run_backup(
             return _do_restore_check(args, cluster, report)
         settings = cluster.backup
         moment = now or datetime.now(UTC)  # one clock reading names the file and dates the prune
-        recipient = _backup_recipient(cluster, display)
+        recipient = backup_recipient(cluster, display)
         talosconfig = args.talosconfig or os.environ.get("TALOSCONFIG")
         step = take_snapshot or _talosctl_snapshot(
             cluster, Path(talosconfig) if talosconfig else None

@@ -138,9 +138,12 @@ class RemediationLease:
 
     def _try(self) -> Mapping[str, Any] | None:
         """One attempt; None when taken, else the lease that blocks us."""
+        # Each renewal is dated from before its request: the stored renewTime is stamped
+        # then, and it is what a contender counts the Lease's expiry from.
+        started = self.clock()
         try:
             self.kube.create(LEASES, self._body(None), NAMESPACE)
-            self.renewed = self.clock()
+            self.renewed = started
             return None
         except errors.AlreadyExists:
             pass
@@ -152,7 +155,7 @@ class RemediationLease:
             self.kube.replace(LEASES, NAME, self._body(current), NAMESPACE)
         except (errors.Conflict, errors.NotFound):
             return current  # somebody else moved first; look again next round
-        self.renewed = self.clock()
+        self.renewed = started
         return None
 
     def acquire(self) -> None:
@@ -176,6 +179,7 @@ class RemediationLease:
     def renew(self) -> None:
         """Push renewTime forward; :class:`LeaseLost` if the lease was taken from us."""
         for _ in range(2):
+            started = self.clock()
             try:
                 current = self.kube.get(LEASES, NAME, NAMESPACE)
             except errors.NotFound:
@@ -194,7 +198,7 @@ class RemediationLease:
                 self.kube.replace(LEASES, NAME, self._body(current), NAMESPACE)
             except errors.Conflict:
                 continue  # written meanwhile (a contender?): look at it again
-            self.renewed = self.clock()
+            self.renewed = started
             return
         raise errors.Conflict(
             "the Lease changed between reading and renewing it, twice",
@@ -209,8 +213,10 @@ class RemediationLease:
         That is when another run took the Lease (now or during an earlier
         wait), or when it could not be renewed and has expired by this run's
         own clock -- a contender may have taken it over then.  A failed
-        renewal of a still valid Lease is tolerated (the API may be busy
-        while a node restarts); the next call tries again.
+        renewal is tolerated while at least half the Lease's duration is left
+        (the API may be busy while a node restarts), so the action about to
+        start has that much time before anyone else may act; the next call
+        tries again.
         """
         if self.lost is not None:
             raise LeaseLost(self.lost)
@@ -219,11 +225,12 @@ class RemediationLease:
         except LeaseLost:
             raise
         except errors.DriverError as exc:
-            if self.clock() >= self.renewed + self.duration:
+            if self.clock() >= self.renewed + self.duration / 2:
                 self.held = False
                 self.lost = (
-                    f"Lease {NAMESPACE}/{NAME} could not be renewed ({exc}) and expired "
-                    f"{self.duration}s after its last renewal; another run may hold it now"
+                    f"Lease {NAMESPACE}/{NAME} could not be renewed ({exc}) and has less "
+                    f"than half of its {self.duration}s left; another run may take it "
+                    "before the next action would end"
                 )
                 raise LeaseLost(self.lost) from exc
 

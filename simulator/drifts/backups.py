@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pyrage import x25519
 
-from provisioning import agestore, backup, backup_files
+from provisioning import backup, backup_files
 from provisioning.problems import DefinitionError
 from simulator.drifts import DriftContext, DriftError, drift
 from simulator.store.etcd import DatastoreError
@@ -121,19 +121,18 @@ def _next_name_time(dated: list[tuple[datetime, Path]]) -> datetime:
 
 
 def _configured_recipient(ctx: DriftContext, drift_name: str) -> str:
-    """The recipient the backup job encrypts to (``backup.ageRecipient``, ``auto``: secrets')."""
-    settings = ctx.cluster.backup
-    if settings.age_recipient != "auto":
-        return settings.age_recipient
-    identity_file = ctx.cluster.secrets.identity_file
-    if not identity_file.is_file():
-        # resolve_recipient would create an identity: a drift never mints keys of the cluster.
+    """The recipient the backup job encrypts to, resolved as the job resolves it."""
+    cluster = ctx.cluster
+    identity_file = cluster.secrets.identity_file
+    mints = cluster.backup.age_recipient == "auto" and cluster.secrets.recipient == "auto"
+    if mints and not identity_file.is_file():
+        # Resolving would create an identity: a drift never mints keys of the cluster.
         raise DriftError(
             f"drift {drift_name} needs the secrets identity {identity_file} "
             "(backup.ageRecipient: auto), which does not exist"
         )
     try:
-        return agestore.resolve_recipient(settings.age_recipient, identity_file)
+        return backup.backup_recipient(cluster, str(ctx.cluster_dir))
     except DefinitionError as exc:
         raise DriftError(f"drift {drift_name}: {exc}") from None
 

@@ -216,8 +216,8 @@ def _at(path: object, wanted: str) -> bool:
     "longhorn.drop_data_disk",
     controls=("LH-02", "LH-03"),
     description="a storage node (--node, default node04) was re-configured without the "
-    "machine.disks entry of its Longhorn SSD and rebooted: nothing is mounted at the data path, "
-    "so its Longhorn disk is not ready",
+    "machine.disks entry of its Longhorn SSD and Talos released the volume: nothing is mounted "
+    "at the data path, so its Longhorn disk is not ready",
     takes_node=True,
 )
 def drop_data_disk(ctx: DriftContext, node: str | None) -> str:

@@ -56,16 +56,13 @@ from simulator.store.kv import KV, RevisionConflict
 from simulator.talos import convergence, errors, resources
 from simulator.talos.errors import TalosError
 from simulator.talos.lifecycle import Lifecycle, ResetOptions
+from simulator.talos.ops import READ_ONLY_OPS
 
 LifecycleFactory = Callable[[Site], Lifecycle]
 KubeconfigProvider = Callable[[], bytes]
 FileReader = Callable[[str, str], bytes | None]  # (machine name, path) -> bytes or None
 
 _MAINTENANCE = (Stage.MAINTENANCE, Stage.INSTALLING)
-# Operations that never change the site (their handlers only read it).
-READ_ONLY_OPS = frozenset(
-    {"version", "get", "etcd_members", "etcd_snapshot", "kubeconfig", "read", "health"}
-)
 
 
 class MalformedRequest(Exception):

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from simulator.talos import talosconfig
 from simulator.talos.errors import TalosError
+from simulator.talos.ops import READ_ONLY_OPS
 
 NODES_NOT_SET = (
     "nodes are not set for the command: please use `--nodes` flag or configuration file to set "
@@ -80,8 +81,15 @@ class Transport:
             self._conn.close()
             self._conn = None
 
-    def _exchange(self, body: bytes) -> tuple[int, bytes]:
-        """POST one call on the kept connection; once more on a fresh one if it was closed."""
+    def _exchange(self, body: bytes, *, read_only: bool) -> tuple[int, bytes]:
+        """POST one call on the kept connection; once more on a fresh one if it was closed.
+
+        Only a read goes on a kept connection: the server may drop an idle one
+        just as a request arrives, and a read can simply be sent again.  A write
+        always gets a fresh connection and is never repeated.
+        """
+        if not read_only:
+            self.close()
         for _ in range(2):
             reused = self._conn is not None
             if self._conn is None:
@@ -109,7 +117,7 @@ class Transport:
         """
         body = json.dumps({"node": node, "op": op, "args": dict(args)}).encode()
         try:
-            status, payload = self._exchange(body)
+            status, payload = self._exchange(body, read_only=op in READ_ONLY_OPS)
         except (OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise CliError(

@@ -22,6 +22,7 @@ from simulator.store.kv import MemoryKV
 from simulator.talos import cli, lifecycle
 from simulator.talos.api import MachineApi
 from simulator.talos.cli_session import Transport, close_transports
+from simulator.talos.errors import TalosError
 from tests.simulator import talos_site
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,3 +99,29 @@ def test_one_command_uses_one_connection(monkeypatch: pytest.MonkeyPatch) -> Non
     assert got["resources"][0]["spec"]["stage"] == "running"
     assert len(opened) == 1
     assert opened[0].sock is None  # closed at the end of the command
+
+
+def test_a_write_gets_a_fresh_connection_and_is_never_resent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A kept connection the server dropped fails at getresponse: a read is sent again on a
+    # fresh one, but a write might already have been applied, so it never rides a kept one.
+    kv = MemoryKV()
+    SiteStore(kv).save(talos_site.running_cluster(2).site)
+    opened: list[http.client.HTTPConnection] = []
+    connect = http.client.HTTPConnection.connect
+
+    def counting(self: http.client.HTTPConnection) -> None:
+        opened.append(self)
+        connect(self)
+
+    monkeypatch.setattr(http.client.HTTPConnection, "connect", counting)
+    with MachineApi(kv) as api:
+        transport = Transport(api.url)
+        transport.call(talos_site.ip(1), "version", {})
+        transport.call(talos_site.ip(1), "version", {})
+        assert len(opened) == 1
+        with pytest.raises(TalosError):  # no config to apply: the node answers an error
+            transport.call(talos_site.ip(1), "apply_config", {"config": "", "mode": "auto"})
+        close_transports()
+    assert len(opened) == 2

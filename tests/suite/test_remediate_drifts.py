@@ -188,7 +188,9 @@ def remediate_end_to_end(running: RunningCluster, group: Group) -> None:
 
     fixed = running.run_suite(*group.steps, "--remediate", *group.allowances)
     assert _failed(fixed) == set(), fixed.output
-    assert fixed.remediated == drifted - group.fixed_in_passing, fixed.output
+    # A control repaired by an earlier one's fix passes at its first look, or -- when the
+    # cluster needed a moment -- is recorded as remediated once it settles.
+    assert drifted - group.fixed_in_passing <= fixed.remediated <= drifted, fixed.output
     assert _summarised_remediated(fixed) == fixed.remediated
 
     again = running.run_suite(*group.steps, "--remediate=plan")
