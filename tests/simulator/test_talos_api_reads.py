@@ -18,8 +18,9 @@ import pytest
 
 from simulator.state.machines import PREFIX, Site, SiteStore, Stage
 from simulator.store.kv import Entry, MemoryKV
-from simulator.talos.api import READ_ONLY_OPS, MachineApi
+from simulator.talos.api import MachineApi
 from simulator.talos.lifecycle import Lifecycle, Pacing
+from simulator.talos.ops import READ_ONLY_OPS
 from tests.simulator import talos_site
 
 IP1, IP2 = talos_site.ip(1), talos_site.ip(2)
