@@ -79,17 +79,28 @@ def test_the_launcher_keeps_bytecode_beside_itself(tmp_path: Path) -> None:
     assert cached, "no bytecode written under bin/.pycache"
 
 
-def test_one_command_uses_one_connection(monkeypatch: pytest.MonkeyPatch) -> None:
-    kv = MemoryKV()
-    SiteStore(kv).save(talos_site.running_cluster(2).site)
-    opened: list[http.client.HTTPConnection] = []
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[http.client.HTTPConnection]:
+    """Every connection the look-alike opens, in order."""
+    found: list[http.client.HTTPConnection] = []
     connect = http.client.HTTPConnection.connect
 
     def counting(self: http.client.HTTPConnection) -> None:
-        opened.append(self)
+        found.append(self)
         connect(self)
 
     monkeypatch.setattr(http.client.HTTPConnection, "connect", counting)
+    return found
+
+
+def two_node_site() -> MemoryKV:
+    kv = MemoryKV()
+    SiteStore(kv).save(talos_site.running_cluster(2).site)
+    return kv
+
+
+def test_one_command_uses_one_connection(opened: list[http.client.HTTPConnection]) -> None:
+    kv = two_node_site()
     with MachineApi(kv) as api:
         transport = Transport(api.url)
         tags = [transport.call(talos_site.ip(i), "version", {}) for i in (1, 2, 1)]
@@ -102,20 +113,11 @@ def test_one_command_uses_one_connection(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_a_write_gets_a_fresh_connection_and_is_never_resent(
-    monkeypatch: pytest.MonkeyPatch,
+    opened: list[http.client.HTTPConnection],
 ) -> None:
     # A kept connection the server dropped fails at getresponse: a read is sent again on a
     # fresh one, but a write might already have been applied, so it never rides a kept one.
-    kv = MemoryKV()
-    SiteStore(kv).save(talos_site.running_cluster(2).site)
-    opened: list[http.client.HTTPConnection] = []
-    connect = http.client.HTTPConnection.connect
-
-    def counting(self: http.client.HTTPConnection) -> None:
-        opened.append(self)
-        connect(self)
-
-    monkeypatch.setattr(http.client.HTTPConnection, "connect", counting)
+    kv = two_node_site()
     with MachineApi(kv) as api:
         transport = Transport(api.url)
         transport.call(talos_site.ip(1), "version", {})
