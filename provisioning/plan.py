@@ -29,6 +29,7 @@ from provisioning.plan_steps import (
     HelmOps,
     KubeOps,
     PlanError,
+    Readiness,
     SecretSource,
     StepContext,
     TalosOps,
@@ -41,6 +42,7 @@ __all__ = [
     "Mode",
     "PlanError",
     "PlanResult",
+    "Readiness",
     "Step",
     "StepOutcome",
     "Timeouts",
@@ -93,11 +95,16 @@ def build_plan(
     timeouts: Timeouts | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    readiness: Readiness | None = None,
 ) -> list[Step]:
     """The steps that take *target* from bare machines to the definition's cluster.
 
     *kube* is a factory because the kubeconfig exists only after bootstrap.
     *secrets* is read only when a step needs the config (never in plan mode).
+    *readiness* judges when what a step started is ready, by the controls'
+    definition; with it, every Helm release it knows gets a ``wait`` step
+    and ``wait etcd`` asks it, so verification never meets a half-built
+    cluster.
     """
     context = StepContext(
         cluster=cluster,
@@ -111,6 +118,7 @@ def build_plan(
         timeouts=timeouts or Timeouts(),
         sleep=sleep,
         clock=clock,
+        readiness=readiness,
     )
     return [Step(s.name, s.summary, s.is_done, s.apply) for s in steps_for(context)]
 

@@ -5,6 +5,17 @@ after the Kubernetes nodes are registered.  Split out of
 :mod:`provisioning.plan_steps` because this is the part that changes with
 the charts and manifests rather than with Talos.
 
+Nothing is "done" because a command returned: a Helm release is installed
+with ``--wait --timeout`` (Helm's own readiness: Deployments, DaemonSets,
+StatefulSets, Services ... of the release), and then a ``wait <release>``
+step waits, up to the same deadline, until the release is ready by the
+definition the controls use (the :class:`~provisioning.plan_context.Readiness`
+judge: Cilium agents Ready on every node, Longhorn Nodes with a schedulable
+disk and the default StorageClass ...), which Helm's rules do not cover --
+Longhorn's manager DaemonSet allows 100% unavailable, so ``--wait`` returns
+before any manager runs.  The manifests step waits until every object it
+applied is served as declared.
+
 The backup step takes the first encrypted etcd snapshot; the daily schedule
 is installed by the operator from ``deploy/backup/`` (systemd timer or cron),
 not by the plan.
@@ -23,7 +34,8 @@ from provisioning.agestore import resolve_recipient
 from provisioning.backup import create_backup
 from provisioning.backup_files import list_backups
 from provisioning.drivers import errors
-from provisioning.plan_context import KubeOps, StepContext, StepSpec, wait_for
+from provisioning.drivers import helm as helm_driver
+from provisioning.plan_context import KubeOps, PlanError, StepContext, StepSpec, wait_for
 from provisioning.problems import DefinitionError, Problem
 
 # The official chart repositories, by the repository part of ``chart: repo/name``.
@@ -77,16 +89,54 @@ def helm_release(ctx: StepContext, name: str, release: inventory.HelmRelease) ->
                 ]
             )
         ctx.helm.repo_add(repo, url)
-        ctx.helm.upgrade_install(
-            name,
-            release.chart,
-            namespace=release.namespace,
-            version=str(version),
-            values_files=[release.values],
-        )
+        ctx.log(f"helm {name}: upgrade --install --wait --timeout {ctx.timeouts.addons:g}s")
+        try:
+            ctx.helm.upgrade_install(
+                name,
+                release.chart,
+                namespace=release.namespace,
+                version=str(version),
+                values_files=[release.values],
+                wait_timeout=ctx.timeouts.addons,
+            )
+        except errors.DriverError as exc:
+            if not helm_driver.deadline_exceeded(exc):
+                raise
+            raise PlanError(_helm_deadline(ctx, name)) from None
 
     return StepSpec(
         f"helm {name}", f"{release.chart} {version} in {release.namespace}", is_done, apply
+    )
+
+
+def _helm_deadline(ctx: StepContext, name: str) -> str:
+    """Helm's ``--wait`` ran out: the deadline, and what the judge still finds not ready."""
+    said = (
+        f"helm upgrade --install {name} --wait: its workloads were not ready within the "
+        f"{ctx.timeouts.addons:g}s deadline (helm: context deadline exceeded)"
+    )
+    readiness = ctx.readiness
+    if readiness is None or name not in readiness.stages():
+        return said
+    left = readiness.not_ready(name)
+    return f"{said}; not ready yet: {'; '.join(left)}" if left else said
+
+
+def release_ready(ctx: StepContext, name: str) -> StepSpec:
+    """``wait <name>``: the release is ready by the controls' definition (see the module notes)."""
+    readiness = ctx.readiness
+    assert readiness is not None  # steps_for adds this step only with a judge
+
+    def missing() -> list[str]:
+        return readiness.not_ready(name)
+
+    return StepSpec(
+        f"wait {name}",
+        f"{name} ready as the controls define it",
+        lambda: not missing(),
+        lambda: wait_for(
+            ctx, ctx.timeouts.addons, missing, f"{name} to be ready", progress=f"wait {name}"
+        ),
     )
 
 
@@ -155,9 +205,33 @@ def manifests(ctx: StepContext) -> StepSpec:
                 return last
             return []
 
-        wait_for(ctx, ctx.timeouts.nodes, not_yet, f"the kinds in {directory} to be served")
+        wait_for(
+            ctx,
+            ctx.timeouts.addons,
+            not_yet,
+            f"the kinds in {directory} to be served",
+            progress="manifests",
+        )
+        api = ctx.api()
+
+        def not_served() -> list[str]:
+            return [_ref(doc) for doc in docs if not _identical(api, doc)]
+
+        wait_for(
+            ctx,
+            ctx.timeouts.addons,
+            not_served,
+            f"the objects of {directory} to be served as declared",
+            progress="manifests",
+        )
 
     return StepSpec("manifests", f"create or replace {directory}", is_done, apply)
+
+
+def _ref(doc: Mapping[str, Any]) -> str:
+    meta = doc.get("metadata") or {}
+    where = f"{meta.get('namespace')}/" if meta.get("namespace") else ""
+    return f"{doc.get('kind')} {where}{meta.get('name')}"
 
 
 def _not_served_yet(exc: errors.DriverError) -> bool:

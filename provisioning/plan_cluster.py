@@ -59,9 +59,18 @@ def bootstrap(ctx: StepContext) -> StepSpec:
 
 
 def wait_etcd(ctx: StepContext) -> StepSpec:
+    """etcd healthy: judged by the etcd control's check when a judge is given.
+
+    Without one (``readdress``'s own plan, unit tests) the wait is for one
+    voting member per control-plane node, the part of that check a plan can
+    see on its own.
+    """
     expected = {n.hostname: n for n in ctx.cluster.control_plane_nodes}
+    readiness = ctx.readiness
 
     def missing() -> list[str]:
+        if readiness is not None and "etcd" in readiness.stages():
+            return readiness.not_ready("etcd")
         have = {m.hostname for m in _members(ctx) if not m.is_learner}
         return [who(n) for h, n in expected.items() if h not in have]
 
@@ -69,7 +78,9 @@ def wait_etcd(ctx: StepContext) -> StepSpec:
         "wait etcd",
         f"etcd has {len(expected)} voting members",
         lambda: not missing(),
-        lambda: wait_for(ctx, ctx.timeouts.etcd, missing, "etcd members"),
+        lambda: wait_for(
+            ctx, ctx.timeouts.etcd, missing, "etcd to be healthy", progress="wait etcd"
+        ),
     )
 
 
@@ -105,7 +116,9 @@ def wait_nodes(ctx: StepContext) -> StepSpec:
         "wait kubernetes nodes",
         f"{len(ctx.cluster.nodes)} Kubernetes nodes registered",
         lambda: not missing(),
-        lambda: wait_for(ctx, ctx.timeouts.nodes, missing, "Kubernetes nodes"),
+        lambda: wait_for(
+            ctx, ctx.timeouts.nodes, missing, "Kubernetes nodes", progress="wait kubernetes nodes"
+        ),
     )
 
 

@@ -1,7 +1,8 @@
 """The vocabulary every provisioning step shares: driver protocols, the context, the step record.
 
 What belongs here: :class:`PlanError`, the driver protocols (:class:`TalosOps`,
-:class:`HelmOps`, :class:`KubeOps`, :class:`SecretSource`), :class:`Timeouts`,
+:class:`HelmOps`, :class:`KubeOps`, :class:`SecretSource`), the
+:class:`Readiness` protocol, :class:`Timeouts`,
 :class:`StepContext`, :class:`StepSpec`, and the few small helpers more than
 one step module needs (naming a node, waiting with a deadline, picking one
 node's objects out of a multi-node ``talosctl get``).  Split out of
@@ -81,6 +82,7 @@ class HelmOps(Protocol):
         version: str,
         values_files: Sequence[Path],
         create_namespace: bool = True,
+        wait_timeout: float | None = None,
     ) -> str: ...
 
 
@@ -106,14 +108,39 @@ class SecretSource(Protocol):
     def load_or_create(self) -> MachineSecrets: ...
 
 
+class Readiness(Protocol):
+    """What is not ready yet after a step, by the definition of ready the controls use.
+
+    Provisioning sits below the checks (import layers), so the judge is
+    handed in: ``fixtures.readiness`` runs the controls' own check functions
+    on a fresh partial snapshot.  *stage* is ``"etcd"``, ``"nodes"`` or a
+    Helm release name from the definition (``"cilium"``, ``"longhorn"``);
+    the answer lists one line per node or object that is not ready yet,
+    empty when everything is.
+    """
+
+    def stages(self) -> frozenset[str]:
+        """The stages this judge knows; a plan waits only for those."""
+        ...
+
+    def not_ready(self, stage: str) -> list[str]: ...
+
+
 @dataclass(frozen=True)
 class Timeouts:
-    """Bounds, in seconds, on waiting for the cluster to converge."""
+    """Deadlines, in seconds, on waiting for the cluster to converge.
 
-    configured: float = 180.0  # a node leaving maintenance after apply-config
-    etcd: float = 300.0
-    nodes: float = 300.0
+    The defaults suit real hardware (minutes: an install to disk and a
+    reboot, image pulls for the add-ons); ``pytest --provision`` and
+    ``python -m provisioning readdress`` take them as options.
+    """
+
+    configured: float = 600.0  # a node installed and out of maintenance after apply-config
+    etcd: float = 300.0  # etcd healthy after bootstrap
+    nodes: float = 600.0  # Kubernetes nodes registered (and Ready, once the CNI runs)
+    addons: float = 900.0  # each Helm release (helm --wait --timeout), then ready by the controls
     poll: float = 1.0
+    progress: float = 15.0  # how often a long wait says what it still waits for
 
 
 @dataclass
@@ -129,6 +156,7 @@ class StepContext:
     timeouts: Timeouts
     sleep: Callable[[float], None]
     clock: Callable[[], float]
+    readiness: Readiness | None = None
     configured: dict[str, bool] = field(default_factory=dict)
     _kube: KubeOps | None = field(default=None, repr=False)
 
@@ -155,12 +183,40 @@ def by_node(items: list[dict[str, Any]], ip: str, single: bool) -> list[dict[str
     return items if single else [i for i in items if str(i.get("node", "")) == ip]
 
 
-def wait_for(ctx: StepContext, timeout: float, missing: Callable[[], list[str]], what: str) -> None:
-    deadline = ctx.clock() + timeout
+def wait_for(
+    ctx: StepContext,
+    timeout: float,
+    missing: Callable[[], list[str]],
+    what: str,
+    *,
+    progress: str | None = None,
+) -> None:
+    """Poll *missing* until it is empty; :class:`PlanError` once *timeout* passed.
+
+    With *progress* (the step's name), a wait that is not over at once logs
+    ``<progress>: waiting up to <timeout>s for <what>``, then every
+    ``timeouts.progress`` seconds what is not ready yet, so an operator
+    watching a slow cluster sees which node or object holds it up.  The
+    error names the deadline and everything still not ready.
+    """
+    started = ctx.clock()
+    deadline = started + timeout
+    said: float | None = None
     while True:
         left = missing()
         if not left:
+            if said is not None and progress is not None:
+                ctx.log(f"{progress}: ready after {ctx.clock() - started:.0f}s")
             return
-        if ctx.clock() >= deadline:
-            raise PlanError(f"timed out after {timeout:g}s waiting for {what}: {', '.join(left)}")
+        now = ctx.clock()
+        if now >= deadline:
+            raise PlanError(
+                f"timed out after {timeout:g}s (the deadline) waiting for {what}; "
+                f"not ready yet: {'; '.join(left)}"
+            )
+        if progress is not None and (said is None or now - said >= ctx.timeouts.progress):
+            if said is None:
+                ctx.log(f"{progress}: waiting up to {timeout:g}s for {what}")
+            ctx.log(f"{progress}: not ready yet ({now - started:.0f}s): {'; '.join(left)}")
+            said = now
         ctx.sleep(ctx.timeouts.poll)

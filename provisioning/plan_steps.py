@@ -24,6 +24,7 @@ from provisioning.plan_addons import (
     helm_release,
     manifest_documents,
     manifests,
+    release_ready,
 )
 from provisioning.plan_cluster import (
     blocked_storage,
@@ -38,6 +39,7 @@ from provisioning.plan_context import (
     HelmOps,
     KubeOps,
     PlanError,
+    Readiness,
     SecretSource,
     StepContext,
     StepSpec,
@@ -59,6 +61,7 @@ __all__ = [
     "HelmOps",
     "KubeOps",
     "PlanError",
+    "Readiness",
     "SecretSource",
     "Signature",
     "StepContext",
@@ -77,6 +80,7 @@ __all__ = [
     "node_states",
     "old_signatures",
     "preflight",
+    "release_ready",
     "steps_for",
     "storage_disks",
     "wait_etcd",
@@ -85,10 +89,15 @@ __all__ = [
 
 
 def steps_for(ctx: StepContext) -> list[StepSpec]:
+    """The plan; each Helm release is followed by ``wait <release>`` when a judge knows it."""
     steps = [preflight(ctx)]
     steps += [apply_config(ctx, node) for node in ctx.cluster.nodes]
     steps += [bootstrap(ctx), wait_etcd(ctx), kubeconfig(ctx), wait_nodes(ctx)]
     steps.append(storage_disks(ctx))
-    steps += [helm_release(ctx, name, r) for name, r in ctx.cluster.helm.items()]
+    known = ctx.readiness.stages() if ctx.readiness is not None else frozenset()
+    for name, release in ctx.cluster.helm.items():
+        steps.append(helm_release(ctx, name, release))
+        if name in known:
+            steps.append(release_ready(ctx, name))
     steps += [manifests(ctx), backup(ctx)]
     return steps

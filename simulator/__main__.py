@@ -42,6 +42,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--nodes", type=int, default=0, help="synthesise N extra worker nodes (scale tests)"
     )
+    serve.add_argument(
+        "--pod-start-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="containers start this long after their pod is bound (a busy cluster's image "
+        "pulls and readiness probes: add-ons come up minutes after helm returns); default 0",
+    )
     status = sub.add_parser("status", help="is a simulator running on this state directory")
     status.add_argument("--state", required=True, type=Path)
     drift_cli.add_parser(sub)
@@ -52,14 +60,17 @@ def _err(message: str) -> None:
     print(f"simulator: {message}", file=sys.stderr, flush=True)
 
 
-def serve(state: Path, cluster: Path, nodes: int) -> int:
+def serve(state: Path, cluster: Path, nodes: int, pod_start_delay: float = 0.0) -> int:
     if nodes < 0:
         _err("--nodes must be 0 or more")
+        return 2
+    if not pod_start_delay >= 0:
+        _err("--pod-start-delay must be 0 or more seconds")
         return 2
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    simulator = Simulator(state, cluster, extra_nodes=nodes)
+    simulator = Simulator(state, cluster, extra_nodes=nodes, pod_start_delay=pod_start_delay)
     logs = simulator.paths.logs
     logs.mkdir(parents=True, exist_ok=True, mode=0o700)
     logging.basicConfig(
@@ -164,7 +175,7 @@ def _health_word(code: int | None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
-        return serve(args.state, args.cluster, args.nodes)
+        return serve(args.state, args.cluster, args.nodes, args.pod_start_delay)
     if args.command == "drift":
         return drift_cli.run(args)
     return status(args.state)

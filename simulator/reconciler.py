@@ -44,10 +44,14 @@ class Reconciler:
     trigger nothing (a per-thread flag): that is what stops the loop of
     reconcile -> write -> after-write hook -> reconcile.  Triggers arriving
     during a pass set the wake-up flag again and cause one more pass.
+    With *interval* (seconds), the worker also runs a pass when that long
+    passed without a trigger: for state that changes by the clock alone
+    (slow-starting pods), which no write announces.
     """
 
-    def __init__(self, run: Callable[[], None]) -> None:
+    def __init__(self, run: Callable[[], None], *, interval: float | None = None) -> None:
         self._run = run
+        self._interval = interval
         self._lock = threading.Lock()
         self._local = threading.local()
         self._wake = threading.Event()
@@ -77,7 +81,7 @@ class Reconciler:
 
     def _loop(self) -> None:
         while True:
-            self._wake.wait()
+            self._wake.wait(self._interval)
             if self._stopping:
                 return
             self._wake.clear()

@@ -96,10 +96,18 @@ class _ObservedMachineApi(MachineApi):
 class Simulator:
     """Everything ``python -m simulator serve`` runs, startable and stoppable in-process."""
 
-    def __init__(self, state: Path, cluster_dir: Path, *, extra_nodes: int = 0) -> None:
+    def __init__(
+        self,
+        state: Path,
+        cluster_dir: Path,
+        *,
+        extra_nodes: int = 0,
+        pod_start_delay: float = 0.0,
+    ) -> None:
         self.paths = StatePaths(state.absolute())
         self.cluster_dir = cluster_dir
         self.extra_nodes = extra_nodes
+        self.pod_start_delay = pod_start_delay
         self.notes: list[str] = []
         self._lock_handle: IO[str] | None = None
         self._etcd: EtcdServer | None = None
@@ -159,7 +167,10 @@ class Simulator:
             ),
         )
         self._store = store
-        self._reconciler = Reconciler(self._reconcile_pass)
+        # Slow-starting pods become Running by the clock, not by a write: passes then
+        # also run on a timer, a few times per delay.
+        tick = min(1.0, self.pod_start_delay / 4) if self.pod_start_delay > 0 else None
+        self._reconciler = Reconciler(self._reconcile_pass, interval=tick)
         if self._reconcile is None:
             self.notes.append(f"{CONTROLLER_MODULE} is not available: no reconciliation")
         self._talos = _ObservedMachineApi(
@@ -420,7 +431,13 @@ class Simulator:
     def _reconcile_pass(self) -> None:
         if self._reconcile is None:
             return
-        self._reconcile(self._site(), self._store, now=dt.datetime.now(dt.UTC))
+        now = dt.datetime.now(dt.UTC)
+        if self.pod_start_delay > 0:
+            self._reconcile(
+                self._site(), self._store, now=now, pod_start_delay=self.pod_start_delay
+            )
+        else:
+            self._reconcile(self._site(), self._store, now=now)
 
 
 __all__ = [

@@ -10,6 +10,11 @@ leaves "another operation is in progress", so it is retried only when the
 connection was refused (the request never left).  ``--set`` is deliberately
 not offered: values come from files in the definition, which keeps secrets
 out of argument lists (and so out of process listings and error messages).
+
+``upgrade_install`` with *wait_timeout* runs ``--wait --timeout <N>s`` as an
+operator would: Helm returns only when the release's workloads are ready by
+its own rules, or fails with ``context deadline exceeded`` (see
+:func:`deadline_exceeded`); the process is given that long plus a margin.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from provisioning.drivers import (
 )
 
 _UNDELIVERED = ("connection refused", "no route to host", "no such host")
+_DEADLINE = "context deadline exceeded"
+WAIT_MARGIN = 120.0  # seconds helm may take beyond --timeout (render, apply, record)
 _TRANSIENT = (
     "connection reset",
     "i/o timeout",
@@ -52,6 +59,11 @@ def classify(stderr: str) -> Failure:
     if any(marker in text for marker in _TRANSIENT):
         return Failure.TRANSIENT
     return Failure.PERMANENT
+
+
+def deadline_exceeded(exc: errors.DriverError) -> bool:
+    """Whether helm failed because ``--wait`` ran out of ``--timeout``."""
+    return _DEADLINE in exc.stderr
 
 
 class HelmRelease(TypedDict):
@@ -90,9 +102,11 @@ class HelmDriver:
             env=env,
         )
 
-    def _run(self, args: Sequence[str], *, kind: Idempotence) -> Completed:
+    def _run(
+        self, args: Sequence[str], *, kind: Idempotence, timeout: float | None = None
+    ) -> Completed:
         base = ["--kubeconfig", str(self.target.kubeconfig)] if self.target.kubeconfig else []
-        return self._cli.run([*args, *base], kind=kind)
+        return self._cli.run([*args, *base], kind=kind, timeout=timeout)
 
     def _json(self, what: str, done: Completed) -> Any:
         try:
@@ -113,15 +127,22 @@ class HelmDriver:
         version: str,
         values_files: Sequence[Path],
         create_namespace: bool = True,
+        wait_timeout: float | None = None,
     ) -> str:
-        """Install or upgrade *release* to *chart* at *version*; returns helm's report."""
+        """Install or upgrade *release* to *chart* at *version*; returns helm's report.
+
+        :param wait_timeout: seconds for ``--wait --timeout``; None returns once applied.
+        """
         args = ["upgrade", "--install", release, chart, "--namespace", namespace]
         args += ["--version", version]
         for values in values_files:
             args += ["--values", str(values)]
         if create_namespace:
             args.append("--create-namespace")
-        return self._run(args, kind=Idempotence.WRITE).text
+        if wait_timeout is None:
+            return self._run(args, kind=Idempotence.WRITE).text
+        args += ["--wait", "--timeout", f"{max(1, round(wait_timeout))}s"]
+        return self._run(args, kind=Idempotence.WRITE, timeout=wait_timeout + WAIT_MARGIN).text
 
     def list(self, namespace: str | None = None) -> list[HelmRelease]:
         """Deployed releases in *namespace*, or in every namespace when None."""

@@ -167,8 +167,19 @@ class CommandLine:
         self._env = env
         self._sleep = sleep
 
-    def run(self, args: Sequence[str], *, kind: Idempotence = Idempotence.READ) -> Completed:
-        """Run ``tool args``; return on exit 0, raise a :class:`errors.DriverError` otherwise."""
+    def run(
+        self,
+        args: Sequence[str],
+        *,
+        kind: Idempotence = Idempotence.READ,
+        timeout: float | None = None,
+    ) -> Completed:
+        """Run ``tool args``; return on exit 0, raise a :class:`errors.DriverError` otherwise.
+
+        *timeout* replaces the policy's for this call (a command that itself
+        waits, such as ``helm --wait --timeout``, needs longer than its own).
+        """
+        limit = self.policy.timeout if timeout is None else timeout
         executable = find_executable(self.tool, self.target.bin_dir)
         argv = [str(executable), *args]
         display = [self.tool, *shown(args)]
@@ -176,7 +187,7 @@ class CommandLine:
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                done = self._runner(argv, timeout=self.policy.timeout, env=self._env)
+                done = self._runner(argv, timeout=limit, env=self._env)
             except FileNotFoundError as exc:
                 raise errors.ToolMissing(
                     f"{self.tool} not found ({executable} vanished)", command=display
@@ -184,7 +195,7 @@ class CommandLine:
             except TimeoutError as exc:
                 if last or kind is Idempotence.WRITE:
                     raise errors.TimedOut(
-                        f"{self.tool} did not finish within {self.policy.timeout:g}s "
+                        f"{self.tool} did not finish within {limit:g}s "
                         f"(attempt {attempt + 1} of {attempts}) on target {self.target.name}",
                         command=display,
                     ) from exc

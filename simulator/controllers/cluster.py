@@ -257,7 +257,7 @@ def _static_pods(store: ObjectStore, site: Site, known: dict[str, Obj]) -> None:
             )
 
 
-def _pass(site: Site, store: ObjectStore, now: dt.datetime) -> None:
+def _pass(site: Site, store: ObjectStore, now: dt.datetime, start_delay: float) -> None:
     cluster = nodes.settings(site)
     _namespaces(store)
     _apply_manifests(store, site)
@@ -269,15 +269,20 @@ def _pass(site: Site, store: ObjectStore, now: dt.datetime) -> None:
     workloads.reconcile_replicasets(store, now)
     workloads.reconcile_daemonsets(store, known, now)
     cilium.reconcile_agent_api(site, store, now)
-    workloads.reconcile_pods(store, known, up, now)
+    workloads.reconcile_pods(store, known, up, now, start_delay)
     workloads.reconcile_owner_status(store, known, now)
     cilium.reconcile_cilium(store, known, now)
     if longhorn_reconciler is not None:
         longhorn_reconciler(site, store, now=now)
 
 
-def reconcile(site: Site, store: ObjectStore, *, now: datetime) -> None:
+def reconcile(
+    site: Site, store: ObjectStore, *, now: datetime, pod_start_delay: float = 0.0
+) -> None:
     """Bring the Kubernetes objects in line with *site*; idempotent, never recursive.
+
+    *pod_start_delay* is how long pods' containers take to start
+    (:mod:`.podstatus`); passes run later, by the caller's clock, start them.
 
     Nothing happens before the cluster is bootstrapped (no API server to
     write to).  A pass that meets a conflicting concurrent write (409) or a
@@ -293,7 +298,7 @@ def reconcile(site: Site, store: ObjectStore, *, now: datetime) -> None:
         for _ in range(MAX_PASSES):
             before = store.kv.revision()
             try:
-                _pass(site, store, now)
+                _pass(site, store, now, pod_start_delay)
             except errors.ApiError as exc:
                 # Someone else wrote (or deleted) what this pass had read: read again next pass.
                 if exc.code not in (404, 409):

@@ -14,9 +14,16 @@ on a real node.  The kubelet then reports the pod Running but not Ready, the
 container waiting in ``CrashLoopBackOff`` with its restarts counted along
 the kubelet's back-off (10s doubling to 5m).
 
+Containers can be slow to start: with a *start delay* (``simulator serve
+--pod-start-delay SECONDS``), a pod bound to a node stays ``Pending`` with
+its containers ``ContainerCreating`` until that long after its
+``startTime`` -- image pulls and readiness probes on a busy node, the reason
+a real cluster's add-ons take minutes to come up after ``helm install``.
+Its default, 0, starts containers at once.
+
 Deviations from upstream: pod IPs of non-host-network pods are made up from
 the pod's uid, containers restart only when a :class:`Crash` says so, and
-probes are not run.
+probes are not run (the start delay stands in for image pulls and probes).
 """
 
 from __future__ import annotations
@@ -136,8 +143,27 @@ def is_ready(obj: Mapping[str, Any]) -> bool:
     return False
 
 
+def _started_long_enough(old: Mapping[str, Any], now: str, start_delay: float) -> bool:
+    """Whether *start_delay* seconds have passed since the kubelet first saw the pod."""
+    if start_delay <= 0:
+        return True
+    since = old.get("startTime")
+    if not since:
+        return False
+    try:
+        return (_parse(now) - _parse(str(since))).total_seconds() >= start_delay
+    except ValueError:
+        return True
+
+
 def pod_status(
-    pod: Obj, node: Obj | None, kubelet_up: bool, message: str, now: str, crash: Crash | None = None
+    pod: Obj,
+    node: Obj | None,
+    kubelet_up: bool,
+    message: str,
+    now: str,
+    crash: Crash | None = None,
+    start_delay: float = 0.0,
 ) -> Obj:
     old = pod.get("status") or {}
     status: Obj = {
@@ -163,6 +189,8 @@ def pod_status(
     host_ip = _internal_ip(node)
     host_network = bool(pod["spec"].get("hostNetwork"))
     starts = kubelet_up and (host_network or is_ready(node))
+    if old.get("phase") != "Running" and not _started_long_enough(old, now, start_delay):
+        starts = False  # still pulling images / waiting for the first probe
     if starts:
         status["phase"] = "Running"
     names = {c.get("name") for c in pod["spec"].get("containers") or []}

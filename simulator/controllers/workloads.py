@@ -272,9 +272,16 @@ def collect_garbage(store: ObjectStore) -> None:
 
 
 def reconcile_pods(
-    store: ObjectStore, nodes: Mapping[str, Obj], node_up: set[str], now: dt.datetime
+    store: ObjectStore,
+    nodes: Mapping[str, Obj],
+    node_up: set[str],
+    now: dt.datetime,
+    start_delay: float = 0.0,
 ) -> None:
-    """Bind pending pods, delete pods of vanished nodes, and set every pod's status."""
+    """Bind pending pods, delete pods of vanished nodes, and set every pod's status.
+
+    :param start_delay: seconds a pod's containers take to start (see :mod:`.podstatus`).
+    """
     pods_rt = kind(store, "", "pods")
     stamp = ts(now)
     pods = items(store, pods_rt)
@@ -310,6 +317,7 @@ def reconcile_pods(
                 message,
                 stamp,
                 crashes.get(pod["metadata"]["uid"]),
+                start_delay,
             ),
         )
 

@@ -11,9 +11,13 @@ Deviations from Helm, on purpose:
 * A render failure records nothing (as Helm: templates fail before a
   revision exists); an API failure while applying records the revision with
   status ``failed`` and description ``Release "<name>" failed: <message>``.
-* Hooks are not run; ``--wait`` does not wait (readiness belongs to the
-  simulator's controllers, not to helm); history is not trimmed
-  (``--history-max``).
+* ``--wait`` waits as Helm 3's waiter does (:mod:`simulator.helm.wait`):
+  the revision is recorded ``pending-install``/``pending-upgrade`` while the
+  objects are applied and waited for, then ``deployed`` (superseding the
+  previous one), or ``failed`` with ``Release "<name>" failed: context
+  deadline exceeded`` (install) / ``Upgrade "<name>" failed: ...`` (upgrade)
+  when ``--timeout`` passes first, the previous revision staying deployed.
+* Hooks are not run; history is not trimmed (``--history-max``).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from simulator.helm import releases, values
+from simulator.helm import releases, values, wait
 from simulator.helm.charts import Chart, RenderError, catalogue, charts_at
 from simulator.helm.kubeapi import Cluster, KubeError, Ref
 from simulator.helm.releases import Release
@@ -118,8 +122,12 @@ def upgrade(
     user: values.Values,
     install: bool,
     create_namespace: bool,
+    wait_timeout: float | None = None,
 ) -> Outcome:
     """``helm upgrade [--install]``: render, apply, record; see the module notes.
+
+    :param wait_timeout: seconds to wait for the objects to be ready (``--wait``);
+        None returns as soon as they are applied.
 
     :raises HelmError: with Helm's ``UPGRADE FAILED`` / ``INSTALLATION FAILED`` prefix.
     """
@@ -165,6 +173,14 @@ def upgrade(
         description="Install complete" if installing else "Upgrade complete",
         chart_values=dict(chart.defaults),
     )
+    pending = wait_timeout is not None
+    if pending:
+        state, note = (
+            ("pending-install", "Initial install underway")
+            if installing
+            else ("pending-upgrade", "Preparing upgrade")
+        )
+        _record(cluster, release.with_status(state, note), new=True)
     try:
         for obj in objects:
             if previous is None or cluster.ref(obj, namespace) not in manifest_refs(
@@ -178,11 +194,16 @@ def upgrade(
                     cluster.delete(ref)
     except KubeError as exc:
         failed = release.with_status("failed", f'Release "{name}" failed: {exc}')
-        _record(cluster, failed, new=True)
+        _record(cluster, failed, new=not pending)
         raise HelmError(f"{prefix}: {exc}") from None
+    if wait_timeout is not None and wait.wait_ready(cluster, applied, wait_timeout):
+        who = f'Release "{name}"' if installing else f'Upgrade "{name}"'
+        failed = release.with_status("failed", f"{who} failed: {wait.DEADLINE_EXCEEDED}")
+        _record(cluster, failed, new=False)
+        raise HelmError(f"{prefix}: {wait.DEADLINE_EXCEEDED}")
     if previous is not None and previous.status == "deployed":
         _record(cluster, previous.with_status("superseded"), new=False)
-    _record(cluster, release, new=True)
+    _record(cluster, release, new=not pending)
     return Outcome(release, installing)
 
 

@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 import yaml
 
 from provisioning.problems import DefinitionError
-from simulator.helm import actions, values
+from simulator.helm import actions, values, wait
 from simulator.helm.actions import HelmError
 from simulator.helm.charts import charts_at
 from simulator.helm.kubeapi import Cluster, KubeError
@@ -120,6 +120,10 @@ def _cluster(args: argparse.Namespace) -> Cluster:
 def _cmd_upgrade(args: argparse.Namespace, *, install_only: bool = False) -> None:
     chart = actions.resolve_chart(args.chart, args.version, _repositories())
     user = values.user_values([Path(f) for f in args.values], args.set)
+    try:
+        timeout = wait.parse_duration(args.timeout)
+    except wait.DurationError as exc:
+        raise HelmError(f'invalid argument "{args.timeout}" for "--timeout" flag: {exc}') from None
     cluster = _cluster(args)
     try:
         if install_only and actions.history(cluster, args.release, args.namespace):
@@ -132,6 +136,7 @@ def _cmd_upgrade(args: argparse.Namespace, *, install_only: bool = False) -> Non
             user=user,
             install=args.install or install_only,
             create_namespace=args.create_namespace,
+            wait_timeout=timeout if args.wait else None,
         )
     finally:
         cluster.close()

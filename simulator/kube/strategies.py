@@ -8,11 +8,16 @@ a CRD usable.  Named after upstream's ``rest.RESTCreateStrategy``; kept out of
 
 Deviations (deliberate; the simulator is not a validating API server):
 only metadata names, namespaces and CRDs are validated; Pods get
-``status.phase: Pending`` and nothing else; a CRD is Established at once.
+``status.phase: Pending`` and nothing else; a CRD is Established at once; a
+Service without ``spec.clusterIP`` gets one derived from its namespace and
+name in 10.96.0.0/12 (upstream allocates the next free address; collisions
+are not checked), kept across updates that omit it, as the API server does.
 """
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import re
 from typing import Any
 
@@ -99,6 +104,25 @@ def validate(rt: ResourceType, obj: dict[str, Any]) -> list[FieldError]:
     return []
 
 
+_SERVICE_RANGE = ipaddress.IPv4Network("10.96.0.0/12")
+
+
+def _cluster_ip(namespace: str, name: str) -> str:
+    digest = hashlib.sha256(f"{namespace}/{name}".encode()).digest()
+    offset = int.from_bytes(digest[:4], "big") % (_SERVICE_RANGE.num_addresses - 12) + 11
+    return str(_SERVICE_RANGE.network_address + offset)
+
+
+def _allocate_cluster_ip(obj: dict[str, Any]) -> None:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict) or spec.get("type") == "ExternalName" or spec.get("clusterIP"):
+        return
+    meta = obj.get("metadata") or {}
+    address = _cluster_ip(str(meta.get("namespace", "")), str(meta.get("name", "")))
+    spec["clusterIP"] = address
+    spec["clusterIPs"] = [address]
+
+
 def prepare_create(rt: ResourceType, obj: dict[str, Any]) -> None:
     """Default what kube-apiserver defaults on create (in place)."""
     metadata = obj["metadata"]
@@ -106,6 +130,8 @@ def prepare_create(rt: ResourceType, obj: dict[str, Any]) -> None:
         metadata.setdefault("labels", {})[NAMESPACE_LABEL] = metadata["name"]
         obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
         obj["status"] = {"phase": "Active"}
+    elif rt.group == "" and rt.kind == "Service":
+        _allocate_cluster_ip(obj)
     elif rt.group == "" and rt.kind == "Pod":
         status = obj.setdefault("status", {})
         if isinstance(status, dict):
@@ -138,6 +164,15 @@ def prepare_create(rt: ResourceType, obj: dict[str, Any]) -> None:
 
 def prepare_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> None:
     """Keep what an update may not change for this type (in place)."""
+    if rt.group == "" and rt.kind == "Service":
+        old_spec, new_spec = old.get("spec") or {}, new.get("spec")
+        if (
+            isinstance(new_spec, dict)
+            and not new_spec.get("clusterIP")
+            and old_spec.get("clusterIP")
+        ):
+            new_spec["clusterIP"] = old_spec["clusterIP"]
+            new_spec["clusterIPs"] = list(old_spec.get("clusterIPs") or [old_spec["clusterIP"]])
     if rt.group == "" and rt.kind == "Namespace":
         new.setdefault("metadata", {}).setdefault("labels", {})[NAMESPACE_LABEL] = old["metadata"][
             "name"

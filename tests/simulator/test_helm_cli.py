@@ -84,7 +84,8 @@ def test_chart_needs_repo_then_installs(env: dict[str, Any]) -> None:
     assert added.stdout.strip() == '"cilium" has been added to your repositories'
     assert helm(env, "repo", "update").returncode == 0
 
-    first = helm(env, *install, "--version", "1.19.1", "-f", values, "--wait")
+    # No controllers run here, so nothing would ever be ready: no --wait (see the last test).
+    first = helm(env, *install, "--version", "1.19.1", "-f", values)
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith('Release "cilium" does not exist. Installing it now.\n')
     assert "STATUS: deployed\nREVISION: 1\n" in first.stdout
@@ -203,3 +204,26 @@ def test_uninstall_removes_objects_and_history(env: dict[str, Any]) -> None:
     assert again.stderr.strip() == (
         "Error: uninstall: Release not loaded: cilium: release: not found"
     )
+
+
+def test_wait_fails_the_release_when_its_workloads_never_become_ready(
+    env: dict[str, Any],
+) -> None:
+    # No controllers run against this API server: the Deployment never gets a ReplicaSet.
+    install = ("upgrade", "--install", "cilium", "cilium/cilium", "-n", "kube-system")
+    values = str(ROOT / "cluster" / "helm" / "cilium-values.yaml")
+    bare = helm(env, *install, "-f", values, "--wait", "--timeout", "300")
+    assert bare.returncode == 1
+    assert bare.stderr.strip() == (
+        'Error: invalid argument "300" for "--timeout" flag: time: missing unit in duration "300"'
+    )
+    waited = helm(env, *install, "-f", values, "--wait", "--timeout", "2s")
+    assert waited.returncode == 1
+    assert waited.stderr.strip() == "Error: INSTALLATION FAILED: context deadline exceeded"
+    rows = json.loads(helm(env, "list", "-n", "kube-system", "-o", "json").stdout)
+    assert [(r["name"], r["revision"], r["status"]) for r in rows] == [("cilium", "1", "failed")]
+    core: Any = client.CoreV1Api(env["api"])
+    secret = core.read_namespaced_secret("sh.helm.release.v1.cilium.v1", "kube-system")
+    stored = releases.from_secret({"data": {"release": secret.data["release"]}})
+    assert stored.description == 'Release "cilium" failed: context deadline exceeded'
+    helm(env, "uninstall", "cilium", "-n", "kube-system")
