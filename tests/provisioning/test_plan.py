@@ -166,6 +166,7 @@ class FakeHelm:
         self.releases: dict[str, tuple[HelmRelease, dict[str, Any]]] = {}
         self.fail_install = ""
         self.installs: list[str] = []
+        self.waits: list[float | None] = []
 
     def repo_add(self, name: str, url: str) -> None:
         assert url.startswith("https://")
@@ -185,7 +186,9 @@ class FakeHelm:
         version: str,
         values_files: Sequence[Path],
         create_namespace: bool = True,
+        wait_timeout: float | None = None,
     ) -> str:
+        self.waits.append(wait_timeout)
         if self.fail_install:
             raise errors.DriverError(
                 f"helm failed on target fake (release {release})", stderr=self.fail_install
@@ -256,6 +259,26 @@ class FakeSecrets:
         return self.value
 
 
+class FakeReadiness:
+    """A judge whose stages become ready after *polls* questions each (never, when None)."""
+
+    def __init__(self, polls: dict[str, int | None]) -> None:
+        self.polls = dict(polls)
+        self.asked: list[str] = []
+
+    def stages(self) -> frozenset[str]:
+        return frozenset(self.polls)
+
+    def not_ready(self, stage: str) -> list[str]:
+        self.asked.append(stage)
+        left = self.polls[stage]
+        if left is not None and left <= 0:
+            return []
+        if left is not None:
+            self.polls[stage] = left - 1
+        return [f"k8s-node02: {stage} not ready", f"StorageClass/{stage}: absent"]
+
+
 class World:
     def __init__(self, cluster: inventory.Cluster, secrets: MachineSecrets, tmp: Path) -> None:
         self.cluster = cluster
@@ -267,7 +290,13 @@ class World:
         self.lines: list[str] = []
         self.target = Target("fake", tmp / "kubeconfig", None, None, live=False)
 
-    def steps(self, *, allow_destructive: bool = False, skip_backup: bool = True) -> list[Step]:
+    def steps(
+        self,
+        *,
+        allow_destructive: bool = False,
+        skip_backup: bool = True,
+        readiness: FakeReadiness | None = None,
+    ) -> list[Step]:
         steps = build_plan(
             self.cluster,
             self.target,
@@ -277,9 +306,10 @@ class World:
             secrets=self.secrets,
             allow_destructive=allow_destructive,
             log=self.lines.append,
-            timeouts=Timeouts(configured=30, etcd=30, nodes=30, poll=1),
+            timeouts=Timeouts(configured=30, etcd=30, nodes=30, addons=40, poll=1, progress=10),
             sleep=self.clock.sleep,
             clock=self.clock,
+            readiness=readiness,
         )
         # The backup step writes real encrypted files; it is covered end to end.
         return [s for s in steps if not (skip_backup and s.name == "first backup")]
@@ -521,5 +551,61 @@ def test_manifests_give_up_naming_the_directory_when_kinds_never_appear(world: W
     world.run(skip_backup=True)
     world.kube.objects.clear()
     world.kube.unserved = 10_000
-    with pytest.raises(PlanError, match=r"to be served: GET /apis/cilium\.io/v2: 404 NotFound"):
+    with pytest.raises(PlanError, match=r"to be served; not ready yet: GET /apis/cilium\.io/v2: 404 NotFound"):
         world.run(skip_backup=True)
+
+
+# -- readiness: nothing is done because a command returned --------------------------------
+
+
+def test_each_release_is_installed_with_wait_then_waited_for_by_the_judge(world: World) -> None:
+    judge = FakeReadiness({"etcd": 0, "cilium": 3, "longhorn": 0})
+    world.lines.clear()
+    steps = world.steps(readiness=judge)
+    names = [s.name for s in steps]
+    assert names[names.index("helm cilium") + 1] == "wait cilium"
+    assert names[names.index("helm longhorn") + 1] == "wait longhorn"
+    run_plan(steps, mode="apply", log=world.lines.append)
+    assert world.helm.waits == [40, 40]  # --wait --timeout <addons deadline>
+    assert _status(world.lines, "wait cilium") == "done"
+    assert "wait cilium: waiting up to 40s for cilium to be ready" in world.lines
+    assert any(
+        line.startswith("wait cilium: not ready yet (0s): k8s-node02: cilium not ready")
+        for line in world.lines
+    ), world.lines
+    assert judge.asked.index("cilium") < judge.asked.index("longhorn")
+    assert "etcd" in judge.asked  # wait etcd asks the judge
+
+
+def test_a_release_never_ready_stops_the_plan_naming_step_objects_and_deadline(
+    world: World,
+) -> None:
+    judge = FakeReadiness({"cilium": 0, "longhorn": None})
+    with pytest.raises(PlanError) as failed:
+        run_plan(world.steps(readiness=judge), mode="apply", log=world.lines.append)
+    message = str(failed.value)
+    assert message.startswith("step wait longhorn (longhorn ready as the controls define it)")
+    assert "timed out after 40s (the deadline) waiting for longhorn to be ready" in message
+    assert "not ready yet: k8s-node02: longhorn not ready; StorageClass/longhorn: absent" in message
+    assert _status(world.lines, "wait longhorn") == "failed"
+    assert not any("] manifests: " in line for line in world.lines)  # nothing after it ran
+
+
+def test_helm_running_out_of_its_timeout_says_what_is_not_ready(world: World) -> None:
+    world.helm.fail_install = "Error: INSTALLATION FAILED: context deadline exceeded"
+    judge = FakeReadiness({"cilium": None, "longhorn": None})
+    with pytest.raises(PlanError) as failed:
+        run_plan(world.steps(readiness=judge), mode="apply", log=world.lines.append)
+    message = str(failed.value)
+    assert message.startswith("step helm cilium")
+    assert "not ready within the 40s deadline (helm: context deadline exceeded)" in message
+    assert "not ready yet: k8s-node02: cilium not ready" in message
+
+
+def test_without_a_judge_the_plan_has_no_wait_steps_but_still_waits_in_helm(
+    world: World,
+) -> None:
+    names = [s.name for s in world.steps()]
+    assert not any(n in ("wait cilium", "wait longhorn") for n in names)
+    world.run()
+    assert world.helm.waits == [40, 40]
