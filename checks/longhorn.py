@@ -394,3 +394,71 @@ def storage_nodes_schedulable(snapshot: Snapshot) -> list[Finding]:
                 )
             )
     return findings
+
+
+# -- Longhorn's own workloads (what provisioning waits for; no control of its own) ----------------
+
+MANAGER_DAEMONSET = "longhorn-manager"
+DRIVER_DEPLOYER = "longhorn-driver-deployer"
+COMPONENTS_DOC = "https://longhorn.io/docs/1.8.1/deploy/install/install-with-helm/"
+
+
+def _workload_problem(kind: str, obj: KubeObject) -> str | None:
+    """Why a DaemonSet or Deployment does not have every pod of its current spec Ready."""
+    status = obj.get("status") or {}
+    meta = obj.get("metadata") or {}
+    if status.get("observedGeneration", meta.get("generation")) != meta.get("generation"):
+        return "spec not observed yet"
+    if kind == "DaemonSet":
+        desired = int(status.get("desiredNumberScheduled") or 0)
+        ready = int(status.get("numberReady") or 0)
+        updated = int(status.get("updatedNumberScheduled") or 0)
+        if desired == 0 or ready < desired or updated < desired:
+            return f"{ready} of {desired} pods Ready ({updated} updated)"
+        return None
+    wanted = int(snap.dotted(obj, "spec.replicas", 1))
+    ready = int(status.get("readyReplicas") or 0)
+    return None if ready >= wanted else f"{ready} of {wanted} replicas Ready"
+
+
+def components_ready(snapshot: Snapshot) -> list[Finding]:
+    """Longhorn's manager, driver deployer and what they deploy run with every pod Ready.
+
+    Observed: the DaemonSets and Deployments in the Longhorn namespace.  The
+    chart's ``longhorn-manager`` DaemonSet and ``longhorn-driver-deployer``
+    Deployment must exist; every DaemonSet and Deployment there -- including
+    the CSI plugin DaemonSet, the ``csi-attacher``/``-provisioner``/
+    ``-resizer``/``-snapshotter`` Deployments and the engine-image DaemonSet
+    that the manager and driver deployer create at runtime -- must have all
+    its pods Ready for its current spec.  Stricter than ``helm --wait``: the
+    chart lets the manager be 100% unavailable during a rollout, so Helm
+    calls it ready with no manager running.
+    """
+    definition = snapshot.definition
+    ns = namespace(definition)
+    workloads = [
+        ("DaemonSet", obj) for obj in in_longhorn_namespace(snapshot, snap.DAEMONSETS, definition)
+    ] + [
+        ("Deployment", obj) for obj in in_longhorn_namespace(snapshot, snap.DEPLOYMENTS, definition)
+    ]
+    names = {(kind, str((obj.get("metadata") or {}).get("name"))) for kind, obj in workloads}
+    findings: list[Finding] = [
+        Finding(
+            f"{kind} {ns}/{name}",
+            "present (installed by the Longhorn chart)",
+            "absent",
+            COMPONENTS_DOC,
+        )
+        for kind, name in (("DaemonSet", MANAGER_DAEMONSET), ("Deployment", DRIVER_DEPLOYER))
+        if (kind, name) not in names
+    ]
+    for kind, obj in sorted(
+        workloads, key=lambda w: (w[0], str(snap.dotted(w[1], "metadata.name")))
+    ):
+        problem = _workload_problem(kind, obj)
+        if problem:
+            name = (obj.get("metadata") or {}).get("name")
+            findings.append(
+                Finding(f"{kind} {ns}/{name}", "every pod Ready", problem, COMPONENTS_DOC)
+            )
+    return findings

@@ -314,11 +314,12 @@ class World:
         # The backup step writes real encrypted files; it is covered end to end.
         return [s for s in steps if not (skip_backup and s.name == "first backup")]
 
-    def run(self, mode: str = "apply", **kw: bool) -> list[str]:
+    def run(
+        self, mode: str = "apply", *, allow_destructive: bool = False, skip_backup: bool = True
+    ) -> list[str]:
         self.lines.clear()
-        run_plan(
-            self.steps(**kw), mode="apply" if mode == "apply" else "plan", log=self.lines.append
-        )
+        steps = self.steps(allow_destructive=allow_destructive, skip_backup=skip_backup)
+        run_plan(steps, mode="apply" if mode == "apply" else "plan", log=self.lines.append)
         return self.lines
 
 
