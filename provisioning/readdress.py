@@ -180,6 +180,7 @@ def readdress_steps(
             ctx.timeouts.configured,
             lambda: [] if move.maintenance_address() else [who(node)],
             f"{node.name} to come back in maintenance mode after the reset",
+            progress="reset",
         )
 
     def apply_new_config() -> None:
@@ -192,6 +193,7 @@ def readdress_steps(
             ctx.timeouts.configured,
             lambda: [] if move.answers(str(node.ip), insecure=False) else [who(node)],
             f"{node.name} to come up configured at {node.ip}",
+            progress="apply config",
         )
 
     def wait_member() -> None:
@@ -200,6 +202,7 @@ def readdress_steps(
             ctx.timeouts.etcd,
             lambda: [] if move.is_moved() else [f"{node.hostname} at {peer_url(str(node.ip))}"],
             "the node to rejoin etcd at its new address",
+            progress="wait etcd",
         )
 
     def member_gone_or_moved() -> bool:
@@ -332,6 +335,7 @@ def cmd_readdress(args: argparse.Namespace) -> int:
             secrets=store,
             allow_destructive=args.allow_destructive,
             log=log,
+            timeouts=Timeouts(configured=args.install_timeout, etcd=args.etcd_timeout),
         )
         run_plan(steps, mode="apply" if args.apply else "plan", log=log)
     except (PlanError, errors.DriverError) as exc:
@@ -362,4 +366,30 @@ def add_readdress_command(commands: argparse._SubParsersAction[argparse.Argument
         action="store_true",
         help="allow removing the member and wiping the node's STATE and EPHEMERAL volumes",
     )
+    parser.add_argument(
+        "--install-timeout",
+        type=_seconds,
+        default=Timeouts().configured,
+        metavar="SECONDS",
+        help="how long the node may take to come back in maintenance mode after the reset, "
+        f"and configured after apply-config (default {Timeouts().configured:g})",
+    )
+    parser.add_argument(
+        "--etcd-timeout",
+        type=_seconds,
+        default=Timeouts().etcd,
+        metavar="SECONDS",
+        help="how long the node may take to rejoin etcd at its new address "
+        f"(default {Timeouts().etcd:g})",
+    )
     parser.set_defaults(func=cmd_readdress)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value

@@ -107,6 +107,7 @@ def build_template(base: Path, log: list[str] | None = None) -> BuiltCluster:
     --allow-destructive`` runs (node03/node05 carry old disk signatures);
     a failing step raises :class:`RuntimeError` with the plan's message.
     """
+    from fixtures.readiness import ControlReadiness
     from provisioning.drivers.helm import HelmDriver
     from provisioning.drivers.kube import KubeDriver
     from provisioning.drivers.talosctl import TalosDriver
@@ -133,15 +134,17 @@ def build_template(base: Path, log: list[str] | None = None) -> BuiltCluster:
         store = SecretStore(
             cluster.secrets.directory, cluster.secrets.recipient, cluster.secrets.identity_file
         )
+        talos = TalosDriver(target)
         steps = build_plan(
             cluster,
             target,
-            talos=TalosDriver(target),
+            talos=talos,
             helm=HelmDriver(target, repository_config=base / "helm-repositories.yaml"),
             kube=kube,
             secrets=store,
             allow_destructive=True,
             log=lines.append,
+            readiness=ControlReadiness(cluster, target, talos=talos, kube=kube),
         )
         run_plan(steps, mode="apply", log=lines.append)
     except PlanError as exc:

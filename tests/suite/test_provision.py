@@ -41,7 +41,9 @@ STEP_NAMES = (
     "wait kubernetes nodes",
     "storage disks",
     "helm cilium",
+    "wait cilium",
     "helm longhorn",
+    "wait longhorn",
     "manifests",
     "first backup",
 )
