@@ -645,3 +645,70 @@ def test_missing_manager_is_reported() -> None:
 )
 def test_image_tag(image: str, tag: str) -> None:
     assert longhorn_version.image_tag(image) == tag
+
+
+# -- Longhorn's workloads (what provisioning waits for) --
+
+
+def _ds(name: str, desired: int, ready: int, generation: int = 1) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": NS, "generation": generation},
+        "status": {
+            "observedGeneration": 1,
+            "desiredNumberScheduled": desired,
+            "updatedNumberScheduled": desired,
+            "numberReady": ready,
+        },
+    }
+
+
+def _deploy(name: str, replicas: int, ready: int) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": NS, "generation": 1},
+        "spec": {"replicas": replicas},
+        "status": {"observedGeneration": 1, "readyReplicas": ready},
+    }
+
+
+def _workloads(daemonsets: list[dict[str, Any]], deployments: list[dict[str, Any]]) -> Snapshot:
+    kube = clean_kube()
+    kube[snap.DAEMONSETS.key] = daemonsets
+    kube[snap.DEPLOYMENTS.key] = deployments
+    return make(kube=kube)
+
+
+def test_components_ready_when_every_longhorn_workload_has_all_pods_ready() -> None:
+    state = _workloads(
+        [_ds("longhorn-manager", 6, 6), _ds("longhorn-csi-plugin", 6, 6)],
+        [_deploy("longhorn-driver-deployer", 1, 1), _deploy("csi-attacher", 3, 3)],
+    )
+    assert longhorn.components_ready(state) == []
+
+
+def test_a_manager_helm_would_call_ready_is_not_ready_here() -> None:
+    # The chart allows the manager 100% unavailable, so helm --wait passes with 0 Ready.
+    state = _workloads([_ds("longhorn-manager", 6, 0)], [_deploy("longhorn-driver-deployer", 1, 1)])
+    found = only(longhorn.components_ready(state))
+    assert found.target == f"DaemonSet {NS}/longhorn-manager"
+    assert found.observed == "0 of 6 pods Ready (6 updated)"
+
+
+def test_csi_components_the_deployer_created_must_be_ready_too() -> None:
+    state = _workloads(
+        [_ds("longhorn-manager", 6, 6), _ds("longhorn-csi-plugin", 6, 5)],
+        [_deploy("longhorn-driver-deployer", 1, 1), _deploy("csi-provisioner", 3, 1)],
+    )
+    found = longhorn.components_ready(state)
+    assert [(f.target, f.observed) for f in found] == [
+        (f"DaemonSet {NS}/longhorn-csi-plugin", "5 of 6 pods Ready (6 updated)"),
+        (f"Deployment {NS}/csi-provisioner", "1 of 3 replicas Ready"),
+    ]
+
+
+def test_missing_chart_workloads_and_unobserved_specs_are_not_ready() -> None:
+    state = _workloads([_ds("longhorn-manager", 6, 6, generation=2)], [])
+    found = longhorn.components_ready(state)
+    assert [(f.target, f.observed) for f in found] == [
+        (f"Deployment {NS}/longhorn-driver-deployer", "absent"),
+        (f"DaemonSet {NS}/longhorn-manager", "spec not observed yet"),
+    ]
