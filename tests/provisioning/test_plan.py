@@ -552,7 +552,8 @@ def test_manifests_give_up_naming_the_directory_when_kinds_never_appear(world: W
     world.run(skip_backup=True)
     world.kube.objects.clear()
     world.kube.unserved = 10_000
-    with pytest.raises(PlanError, match=r"to be served; not ready yet: GET /apis/cilium\.io/v2: 404 NotFound"):
+    served = r"to be served; not ready yet: GET /apis/cilium\.io/v2: 404 NotFound"
+    with pytest.raises(PlanError, match=served):
         world.run(skip_backup=True)
 
 
