@@ -97,12 +97,14 @@ class Scripted:
         self.answers = list(answers)
         self.calls: list[list[str]] = []
         self.envs: list[Mapping[str, str] | None] = []
+        self.timeouts: list[float] = []
 
     def __call__(
         self, argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None
     ) -> Completed:
         self.calls.append(list(argv))
         self.envs.append(env)
+        self.timeouts.append(timeout)
         return self.answers.pop(0)
 
 
@@ -136,3 +138,23 @@ def test_unreadable_json_is_reported(tmp_path: Path) -> None:
     driver = helm.HelmDriver(target, runner=Scripted(Completed(0, b"NAME\tNAMESPACE\n", "")))
     with pytest.raises(errors.UnexpectedOutput, match="helm list printed output"):
         driver.list()
+
+
+def test_wait_runs_helm_with_wait_and_timeout_and_outlives_it(tmp_path: Path) -> None:
+    (tmp_path / "helm").write_text("#!/bin/sh\n")
+    (tmp_path / "helm").chmod(0o755)
+    late = Completed(1, b"", "Error: UPGRADE FAILED: context deadline exceeded")
+    runner = Scripted(Completed(0, b"", ""), late)
+    target = Target("t", None, None, tmp_path, live=False)
+    driver = helm.HelmDriver(target, runner=runner, backoff=0)
+    driver.upgrade_install(
+        "x", "r/x", namespace="n", version="1", values_files=[], wait_timeout=900
+    )
+    assert runner.calls[0][-3:] == ["--wait", "--timeout", "900s"]
+    assert runner.timeouts[0] == 900 + helm.WAIT_MARGIN  # the process outlives helm's own wait
+    with pytest.raises(errors.DriverError) as raised:
+        driver.upgrade_install(
+            "x", "r/x", namespace="n", version="1", values_files=[], wait_timeout=5
+        )
+    assert helm.deadline_exceeded(raised.value)
+    assert len(runner.calls) == 2  # a write helm may have applied is not repeated
