@@ -96,6 +96,26 @@ def test_good_or_skipped_controls_are_not_changes() -> None:
     assert changes.still_failing == changes.no_longer_verified == []
 
 
+def test_waived_controls_are_listed_apart_and_are_neither_new_nor_fixed() -> None:
+    changes = compare(
+        results(A_01="waived", A_02="waived", A_03="failed"),
+        results(A_01="failed", A_02="passed", A_03="waived"),
+        run="r2",
+        previous_run="r1",
+    )
+    assert [(c.control, c.previous) for c in changes.waived] == [
+        ("A-01", "failed"),
+        ("A-02", "passed"),
+    ]
+    assert [c.control for c in changes.new_failures] == ["A-03"]
+    assert changes.fixed == changes.still_failing == []
+    assert [c["control"] for c in json.loads(changes.to_json())["waived"]] == ["A-01", "A-02"]
+    text = to_markdown(changes)
+    assert "### Waived (accepted exceptions, see summary.md): 2" in text
+    assert "| A-02 |  | A_02 title |  | passed | waived |" in text
+    assert "2 waived (since r1)" in changes.headline()
+
+
 def test_first_run_counts_every_failure_as_new() -> None:
     changes = compare(results(A_01="failed", A_02="passed"), None, run="r1")
     assert [c.control for c in changes.new_failures] == ["A-01"]
