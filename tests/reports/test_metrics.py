@@ -59,11 +59,11 @@ def test_the_exposition_parses_with_one_status_per_control() -> None:
     assert status["LH-02"][1] == 0.0
     assert status["ENC-01"][0]["outcome"] == "skipped"
     assert status["NP-01"][1] == 1.0
-    findings = {l["control"]: v for l, v in families["talos_conformance_control_findings"]}
+    findings = {lab["control"]: v for lab, v in families["talos_conformance_control_findings"]}
     assert findings == {"HYG-01": 0, "HYG-02": 2, "LH-02": 0, "ENC-01": 0, "NP-01": 0}
-    waived = {l["control"]: v for l, v in families["talos_conformance_control_waived_findings"]}
+    waived = {lab["control"]: v for lab, v in families["talos_conformance_control_waived_findings"]}
     assert waived["LH-02"] == 1
-    per_outcome = {l["outcome"]: v for l, v in families["talos_conformance_controls"]}
+    per_outcome = {lab["outcome"]: v for lab, v in families["talos_conformance_controls"]}
     assert per_outcome["waived"] == per_outcome["failed"] == per_outcome["passed"] == 1
     assert families["talos_conformance_waivers_expired"] == [({}, 1.0)]
     assert families["talos_conformance_run_timestamp_seconds"] == [({}, 1796000000.0)]
