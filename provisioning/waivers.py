@@ -15,10 +15,11 @@ target, and the lint ``python -m provisioning validate`` prints as warnings
 waivers to a run's findings is :mod:`fixtures.waive`'s job.
 
 Matching a target: a finding names its node or object as text --
-``node03 (k8s-node03)``, ``node node03``, ``Namespace/team-a``,
-``patches/node03.yaml:4``.  :func:`target_names` reads the names out of those
-shapes (inventory name and Kubernetes name of a node, the whole object
-reference); a scope entry is a shell-style pattern (``fnmatch``, case
+``node03 (k8s-node03) volume STATE``, ``node node03``, ``Namespace team-a``,
+``Deployment kube-system/cilium-operator``, ``patches/node03.yaml:4``.
+:func:`target_names` reads the names out of those shapes (inventory name and
+Kubernetes name of a node; ``Kind/ref`` and ``ref`` of an object; always the
+whole text); a scope entry is a shell-style pattern (``fnmatch``, case
 sensitive) that covers a finding when it matches one of its names.
 """
 
@@ -39,7 +40,9 @@ FILE_NAME = "waivers.yaml"
 CONTROL_ID = re.compile(r"^[A-Z]{2,5}-\d{2}$")
 _FIELDS = ("control", "scope", "owner", "reason", "expires", "ticket")
 _REQUIRED = ("control", "owner", "reason", "expires")
-_NODE_LABEL = re.compile(r"^(?:node\s+)?(?P<name>[^\s()]+)(?:\s+\((?P<other>[^()]+)\))?$")
+_NODE_LABEL = re.compile(r"^(?P<name>[\w.-]+) \((?P<other>[\w.-]+)\)(?: .*)?$")
+_NODE_PREFIX = re.compile(r"^node (?P<name>[\w.-]+)(?: .*)?$")
+_OBJECT = re.compile(r"^(?P<kind>[A-Z][A-Za-z]+) (?P<ref>[^\s()]+)(?: .*)?$")
 _FEATURE_TAG = re.compile(r"@([A-Z]{2,5}-\d{2})\b")
 
 
@@ -89,20 +92,34 @@ class Waiver:
         )
 
 
+def node_names(target: str) -> tuple[str, ...]:
+    """The node names a finding's target starts with, if it names a node.
+
+    ``node03 (k8s-node03) volume STATE`` -> ``node03``, ``k8s-node03``;
+    ``node node03`` -> ``node03``; anything else -> nothing.
+    """
+    text = target.strip()
+    labelled = _NODE_LABEL.match(text)
+    if labelled is not None:
+        return (labelled.group("name"), labelled.group("other").strip())
+    prefixed = _NODE_PREFIX.match(text)
+    return (prefixed.group("name"),) if prefixed is not None else ()
+
+
 def target_names(target: str) -> tuple[str, ...]:
     """The names a finding's target can be matched by (the whole text first).
 
-    ``node03 (k8s-node03)`` -> the text, ``node03``, ``k8s-node03``;
-    ``node node03`` -> the text, ``node03``; anything else (an object reference
-    such as ``Namespace/team-a``, a file location) -> the text itself.
+    Besides the text itself: a node's inventory and Kubernetes names
+    (:func:`node_names`); for an object named ``<Kind> <ref> ...``
+    (``Namespace team-a``, ``Deployment kube-system/cilium-operator``) both
+    ``<Kind>/<ref>`` and ``<ref>``.
     """
     text = target.strip()
-    names = [text]
-    match = _NODE_LABEL.match(text)
-    if match is not None:
-        names.append(match.group("name"))
-        if match.group("other"):
-            names.append(match.group("other").strip())
+    names = [text, *node_names(text)]
+    if not names[1:]:
+        obj = _OBJECT.match(text)
+        if obj is not None:
+            names += [f"{obj.group('kind')}/{obj.group('ref')}", obj.group("ref")]
     return tuple(dict.fromkeys(names))
 
 

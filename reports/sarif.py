@@ -94,7 +94,7 @@ def _definition_location(target: str, definition: Path, root: Path) -> dict[str,
             text = path.read_text(encoding="utf-8")
         except OSError:
             text = ""
-        line = _node_line(text, waivers_file.target_names(target)[1:])
+        line = _node_line(text, waivers_file.node_names(target))
     return {
         "physicalLocation": {
             "artifactLocation": _artifact(path, root),
@@ -104,14 +104,13 @@ def _definition_location(target: str, definition: Path, root: Path) -> dict[str,
 
 
 def _logical_location(target: str) -> dict[str, Any]:
-    names = waivers_file.target_names(target)
-    is_node = len(names) > 1
+    nodes = waivers_file.node_names(target)
     return {
         "logicalLocations": [
             {
-                "name": names[1] if is_node else target,
+                "name": nodes[0] if nodes else target,
                 "fullyQualifiedName": target,
-                "kind": "node" if is_node else "resource",
+                "kind": "node" if nodes else "resource",
             }
         ]
     }

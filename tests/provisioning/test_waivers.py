@@ -112,9 +112,25 @@ def test_a_missing_file_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
     ("target", "names"),
     [
         ("node03 (k8s-node03)", ("node03 (k8s-node03)", "node03", "k8s-node03")),
+        (
+            "node03 (k8s-node03) volume STATE",
+            ("node03 (k8s-node03) volume STATE", "node03", "k8s-node03"),
+        ),
         ("node node05", ("node node05", "node05")),
-        ("Namespace/team-a", ("Namespace/team-a",)),
+        ("Namespace team-a", ("Namespace team-a", "Namespace/team-a", "team-a")),
+        (
+            "Deployment kube-system/cilium-operator",
+            (
+                "Deployment kube-system/cilium-operator",
+                "Deployment/kube-system/cilium-operator",
+                "kube-system/cilium-operator",
+            ),
+        ),
         ("patches/cilium-cni.yaml:13", ("patches/cilium-cni.yaml:13",)),
+        (
+            "kubeconfig client certificate (CN=admin)",
+            ("kubeconfig client certificate (CN=admin)",),
+        ),
     ],
 )
 def test_target_names_read_nodes_and_objects(target: str, names: tuple[str, ...]) -> None:
@@ -130,8 +146,10 @@ def test_scope_covers_nodes_by_either_name_and_objects_by_pattern() -> None:
     assert waiver("k8s-node05").covers("LH-02", "node05 (k8s-node05)")
     assert not waiver("node05").covers("LH-02", "node04 (k8s-node04)")
     assert not waiver("node05").covers("LH-03", "node05 (k8s-node05)")
-    assert waiver("Namespace/team-*").covers("LH-02", "Namespace/team-a")
-    assert not waiver("Namespace/team-*").covers("LH-02", "Namespace/default")
+    assert waiver("node05").covers("LH-02", "node05 (k8s-node05) volume STATE")
+    assert waiver("Namespace/team-*").covers("LH-02", "Namespace team-a")
+    assert waiver("team-a").covers("LH-02", "Namespace team-a")
+    assert not waiver("Namespace/team-*").covers("LH-02", "Namespace default")
     assert waiver().covers("LH-02", "anything at all")
 
 
