@@ -164,10 +164,14 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if waived:
         write(f"WAIVED: {len(waived)}")
         log = results.run_log(config)
-        for record in waived:
-            used = {o.waiver for o in log.findings.get(record.nodeid, ()) if o.waiver is not None}
-            for waiver in sorted(used, key=lambda w: (w.control, w.expires)):
-                write(f"  {waiver.describe()} [{waiver.where}]")
+        used = {
+            o.waiver
+            for record in waived
+            for o in log.findings.get(record.nodeid, ())
+            if o.waiver is not None
+        }
+        for waiver in sorted(used, key=lambda w: (w.control, w.expires, w.where)):
+            write(f"  {waiver.describe()} [{waiver.where}]")
     for note in notes:
         write(note, red=note.startswith("EXPIRED"), yellow=note.startswith("warning"))
     if let_through:
