@@ -43,6 +43,10 @@ waivers:
     owner: team-images
     reason: schematic bump scheduled
     expires: 2099-01-01
+  - control: ZZ-99
+    owner: team-gone
+    reason: a control that was renamed
+    expires: 2099-01-01
 """
 
 
@@ -151,8 +155,9 @@ def test_the_summary_counts_the_control_as_waived_and_flags_the_stale_waiver(
     assert summary["controls"]["HYG-02"]["result"] == "waived"
     assert summary["controls"]["HYG-03"]["result"] == "passed"
     assert summary["totals"]["waived"] == 1
-    (note,) = summary["waivers"]
-    assert "waiver for HYG-03 matched no finding (owner team-images)" in note
+    stale, unknown = summary["waivers"]
+    assert "waivers.yaml:8: waiver for HYG-03 matched no finding (owner team-images)" in stale
+    assert "waivers.yaml:12: waiver for unknown control ZZ-99 (owner team-gone)" in unknown
     markdown = (waived.base / "summary" / "summary.md").read_text()
     assert "| HYG-02 | config_hygiene |" in markdown
     assert "| waived |" in markdown
