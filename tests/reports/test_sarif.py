@@ -2,7 +2,8 @@
 
 The schema (``data/sarif-schema-2.1.0.json``) is the OASIS TC's published
 file, copied from the oasis-tcs/sarif-spec repository
-(``sarif-2.1/schema/sarif-schema-2.1.0.json``).
+(``sarif-2.1/schema/sarif-schema-2.1.0.json`` at commit e0583813964e),
+unchanged.
 """
 
 from __future__ import annotations
