@@ -6,6 +6,7 @@ pytest_plugins = [
     "fixtures.plugin",
     "fixtures.definition",
     "fixtures.remediate",
+    "fixtures.waive",
     "fixtures.verify",
     "fixtures.target",
     "fixtures.provision",
@@ -14,4 +15,5 @@ pytest_plugins = [
     "fixtures.probe_pod_security",
     "fixtures.probe_audit",
     "reports.plugin",
+    "reports.outputs",
 ]

@@ -12,9 +12,10 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
-from provisioning import backup, inventory, nightly, readdress, render, secrets
+from provisioning import backup, inventory, nightly, readdress, render, secrets, waivers
 from provisioning.problems import DefinitionError, Problem
 
 
@@ -46,7 +47,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
     }
     counts = ", ".join(f"{n} {role}" for role, n in roles.items())
     print(f"{cluster.name}: definition is valid: {len(cluster.nodes)} nodes ({counts})")
+    _validate_waivers(cluster, args)
     return 0
+
+
+def _validate_waivers(cluster: inventory.Cluster, args: argparse.Namespace) -> None:
+    """Load the waivers file (errors raise) and print its warnings and a count."""
+    if args.waivers:
+        path, display = Path(args.waivers), args.waivers
+    else:
+        path = cluster.root / waivers.FILE_NAME
+        display = f"{args.cluster.rstrip('/')}/{waivers.FILE_NAME}"
+        if not path.is_file():
+            return
+    loaded = waivers.load_waivers(path, display)
+    nodes = [n for node in cluster.nodes for n in (node.name, node.hostname)]
+    features = Path(__file__).resolve().parents[1] / "features"
+    _print_problems(
+        waivers.lint(loaded, waivers.known_controls(features), nodes, datetime.now(UTC).date())
+    )
+    print(f"{display}: {len(loaded)} waiver(s)")
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -79,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     validate = commands.add_parser("validate", help="check the definition; exit 1 on errors")
     validate.add_argument("--cluster", default="cluster", help="definition directory")
+    validate.add_argument(
+        "--waivers",
+        default=None,
+        help="waivers file to check (default: waivers.yaml in the definition directory)",
+    )
     validate.set_defaults(func=cmd_validate)
     rendering = commands.add_parser("render", help="write each node's final machine config")
     rendering.add_argument("--cluster", default="cluster", help="definition directory")

@@ -25,6 +25,10 @@ those out of its output), ``run.json``, ``changes.json``/``changes.md`` and,
 when the pinned Allure 3 CLI is installed (``make report-tools``), ``html/``
 built with the Allure history carried forward from the previous run
 (``history.jsonl``), so the report's trend charts span the kept runs.
+Beside the run directories, each run replaces ``RUNS_DIR/talos_conformance.prom``
+(``--metrics FILE`` to put it elsewhere): the run's Prometheus metrics, written
+atomically, so node_exporter's textfile collector pointed at ``RUNS_DIR``
+(``--collector.textfile.directory``) always serves the newest complete run.
 
 Only paths are printed, never the contents of a kubeconfig or talosconfig.
 """
@@ -54,6 +58,7 @@ EXIT_SUITE_DID_NOT_RUN = 3
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_KEEP = 30
+METRICS_FILE = "talos_conformance.prom"
 DEFAULT_TIMEOUT = 7200.0
 ALLURE_TIMEOUT = 600.0
 LOG_TAIL_LINES = 20
@@ -141,6 +146,12 @@ def add_nightly_command(subparsers: Any) -> None:
         default=DEFAULT_TIMEOUT,
         help=f"seconds the suite may take before it is stopped (default {DEFAULT_TIMEOUT:g})",
     )
+    parser.add_argument(
+        "--metrics",
+        metavar="FILE",
+        help=f"Prometheus metrics file for node_exporter's textfile collector "
+        f"(default: RUNS_DIR/{METRICS_FILE})",
+    )
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after `--`")
     parser.set_defaults(func=run_nightly)
 
@@ -208,11 +219,19 @@ def pytest_command(
         str(run.path),
         "--junitxml",
         str(run.path / "junit.xml"),
+        "--metrics",
+        str(metrics_path(args)),
         # A read-only checkout (the container image) has nowhere to put a cache.
         "-p",
         "no:cacheprovider",
         *args.pytest_args,
     ]
+
+
+def metrics_path(args: argparse.Namespace) -> Path:
+    """Where the run's Prometheus metrics go: ``--metrics``, else beside the runs."""
+    chosen = getattr(args, "metrics", None)
+    return _absolute(chosen) if chosen else _absolute(args.runs_dir) / METRICS_FILE
 
 
 def _tail(path: Path) -> str:

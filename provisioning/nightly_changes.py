@@ -18,7 +18,10 @@ scenarios):
 * **fixed**: bad before, ``passed`` or ``remediated`` now;
 * **still failing**: bad in both runs;
 * **no longer verified**: bad before, now ``skipped`` or absent -- not fixed,
-  just unobserved, and said so rather than counted as good news.
+  just unobserved, and said so rather than counted as good news;
+* **waived**: ``waived`` now (every finding covered by a valid waiver,
+  ``cluster/waivers.yaml``) -- an accepted exception, listed every night so it
+  stays visible until it is fixed or its waiver expires.
 
 Pure functions over dictionaries; the file handling lives in
 :mod:`provisioning.nightly`.
@@ -35,6 +38,7 @@ from typing import Any
 BAD = ("failed", "broken")
 GOOD = ("passed", "remediated")
 ABSENT = "absent"
+WAIVED = "waived"
 
 
 class SummaryError(Exception):
@@ -74,6 +78,7 @@ class Changes:
     fixed: list[Change] = field(default_factory=list)
     still_failing: list[Change] = field(default_factory=list)
     no_longer_verified: list[Change] = field(default_factory=list)
+    waived: list[Change] = field(default_factory=list)
     totals: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -85,6 +90,7 @@ class Changes:
             "fixed": [asdict(c) for c in self.fixed],
             "still_failing": [asdict(c) for c in self.still_failing],
             "no_longer_verified": [asdict(c) for c in self.no_longer_verified],
+            "waived": [asdict(c) for c in self.waived],
         }
         return json.dumps(document, indent=2) + "\n"
 
@@ -93,7 +99,8 @@ class Changes:
         return (
             f"{len(self.new_failures)} new failure(s), {len(self.fixed)} fixed, "
             f"{len(self.still_failing)} still failing, "
-            f"{len(self.no_longer_verified)} no longer verified ({since})"
+            f"{len(self.no_longer_verified)} no longer verified, "
+            f"{len(self.waived)} waived ({since})"
         )
 
 
@@ -147,7 +154,7 @@ def compare(
     previous_run: str | None = None,
     totals: Mapping[str, int] | None = None,
 ) -> Changes:
-    """Sort every control that is or was bad into exactly one of the four lists."""
+    """Sort every control that is or was bad, or is waived, into exactly one list."""
     changes = Changes(run=run, previous_run=previous_run, totals=dict(totals or {}))
     before = previous or {}
     for name in sorted(set(current) | set(before)):
@@ -165,7 +172,9 @@ def compare(
             area=described.area,
             severity=described.severity,
         )
-        if now_result in BAD:
+        if now_result == WAIVED:
+            changes.waived.append(change)
+        elif now_result in BAD:
             target = changes.still_failing if then_result in BAD else changes.new_failures
             target.append(change)
         elif then_result in BAD:
@@ -208,4 +217,5 @@ def to_markdown(changes: Changes) -> str:
     lines += _table("Fixed", changes.fixed)
     lines += _table("Still failing", changes.still_failing)
     lines += _table("No longer verified (skipped or not run)", changes.no_longer_verified)
+    lines += _table("Waived (accepted exceptions, see summary.md)", changes.waived)
     return "\n".join(lines).rstrip("\n") + "\n"

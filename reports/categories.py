@@ -13,7 +13,11 @@ holds those rules so they live next to the code whose messages they match:
 * unobservable: ``verify`` skips with ``... could not observe the cluster: ...``
   (:class:`checks.findings.Unobservable`), and driver failures surface as
   ``provisioning.drivers.errors.<Class>: ...`` (status ``broken``);
-* suite errors: every other ``broken`` result.
+* suite errors: every other ``broken`` result;
+* waived: :mod:`fixtures.waive` ends a scenario whose every finding a valid
+  waiver covers with ``pytest.xfail("waived: ...")``, which
+  allure-pytest-bdd records as ``skipped`` with message ``XFailed: waived:
+  ...`` -- kept out of "unobservable" even if a waiver's reason says so.
 
 Allure 2 (and Allure 3's ``classic`` plugin) read ``categories.json`` from the
 results directory, written at session end by :mod:`reports.plugin`; Allure 3's
@@ -57,6 +61,7 @@ class Category:
 # Plain text and escaped dots only: the pattern must mean the same in Java, JavaScript and Python.
 _DRIVER_PREFIX = DRIVER_ERRORS_MODULE.replace(".", r"\.") + r"\."
 _UNREACHABLE_MARKERS = f"(?:{UNOBSERVABLE_TEXT}|{_DRIVER_PREFIX})"
+WAIVED_MESSAGE = r"(?:_pytest\.outcomes\.)?XFailed: waived: "
 
 
 DRIFT = Category(
@@ -71,7 +76,7 @@ UNREACHABLE = Category(
     description="The suite could not observe the target (network, credentials, missing tool, "
     "API error): the control is neither passed nor failed.",
     statuses=("broken", "skipped"),
-    message_regex=rf"^[\s\S]*{_UNREACHABLE_MARKERS}[\s\S]*$",
+    message_regex=rf"^(?!{WAIVED_MESSAGE})[\s\S]*{_UNREACHABLE_MARKERS}[\s\S]*$",
 )
 SUITE_ERROR = Category(
     name="Suite errors",
@@ -81,7 +86,16 @@ SUITE_ERROR = Category(
     message_regex=rf"^(?![\s\S]*{_UNREACHABLE_MARKERS})[\s\S]*$",
 )
 
-CATEGORIES: tuple[Category, ...] = (DRIFT, UNREACHABLE, SUITE_ERROR)
+WAIVED = Category(
+    name="Waived",
+    description="Every finding of the control is covered by a valid waiver (cluster/waivers.yaml): "
+    "an accepted exception with an owner, a reason and an expiry, shown as the result's "
+    "parameter.",
+    statuses=("skipped",),
+    message_regex=rf"^{WAIVED_MESSAGE}[\s\S]*$",
+)
+
+CATEGORIES: tuple[Category, ...] = (DRIFT, UNREACHABLE, SUITE_ERROR, WAIVED)
 
 
 def categories_json(categories: tuple[Category, ...] = CATEGORIES) -> str:

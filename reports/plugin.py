@@ -48,7 +48,7 @@ from allure_pytest_bdd.pytest_bdd_listener import (  # type: ignore[import-untyp
 )
 from allure_pytest_bdd.steps import get_step_uuid  # type: ignore[import-untyped]
 
-from reports import categories, environment, summary
+from reports import categories, environment, summary, waiver_report
 
 UPSTREAM = re.compile(r"^\s*Upstream:\s*(\S+)\s*$", re.MULTILINE)
 
@@ -205,9 +205,14 @@ def _record(item: pytest.Item, state: _RunState, outcome: str, remediated: bool)
     title = scenario.title if scenario else doc.partition(": ")[2] or item.name
     area = _labels(item, "epic")
     severity = _labels(item, "severity")
+    if outcome == "passed" and remediated:
+        outcome = "remediated"
+    # Waived (fixtures.waive): an xfail carrying the waiver as a user property.
+    if outcome == "skipped" and any(name == "waiver" for name, _ in item.user_properties):
+        outcome = "waived"
     return summary.Record(
         nodeid=item.nodeid,
-        outcome="remediated" if outcome == "passed" and remediated else outcome,
+        outcome=outcome,
         controls=tuple(str(m.args[0]) for m in item.iter_markers("control") if m.args),
         area=area[0] if area else "",
         title=title,
@@ -262,10 +267,24 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state.is_conformance:
         run = facts.properties()
         totals = summary.summarize(state.records.values())
+        notes = waiver_report.notes(config, state.records.values())
         target = _summary_dir(config)
         target.mkdir(parents=True, exist_ok=True)
-        (target / "summary.json").write_text(summary.to_json(totals, run), encoding="utf-8")
-        (target / "summary.md").write_text(summary.to_markdown(totals, run), encoding="utf-8")
+        (target / "summary.json").write_text(summary.to_json(totals, run, notes), encoding="utf-8")
+        (target / "summary.md").write_text(
+            summary.to_markdown(totals, run, notes), encoding="utf-8"
+        )
+
+
+def records(config: pytest.Config) -> list[summary.Record]:
+    """The run's scenario records so far (complete once the session finishes)."""
+    state = config.stash.get(_STATE, None)
+    return list(state.records.values()) if state is not None else []
+
+
+def is_conformance(config: pytest.Config) -> bool:
+    state = config.stash.get(_STATE, None)
+    return state is not None and state.is_conformance
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -8,25 +8,28 @@ testable on their own.
 
 Outcomes: ``passed``, ``failed`` (drift: the check's findings), ``broken``
 (an error outside the check: setup, a driver, the suite), ``skipped`` (not
-observable, or deselected by a need) and ``remediated``.  pytest has no
+observable, or deselected by a need), ``remediated`` and ``waived`` (every
+finding covered by a valid waiver, :mod:`fixtures.waive`; the scenario carries
+the user property ``waiver``).  pytest has no
 "remediated" outcome, so a test that brought its control back records the user
 property ``remediated=true`` (``request.node.user_properties``); a passing
 result carrying it counts as remediated *instead of* passed, because the
 control was found drifted in this run.
 
 A control's overall result is the worst of its scenarios (an outline yields
-one per example): failed, then broken, then remediated, then passed; skipped
-only when every scenario skipped.
+one per example): failed, then broken, then waived, then remediated, then
+passed; skipped only when every scenario skipped.  Waiver warnings (expired,
+stale) are listed under ``waivers`` in both files.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-OUTCOMES = ("passed", "failed", "broken", "skipped", "remediated")
-_WORST_FIRST = ("failed", "broken", "remediated", "passed", "skipped")
+OUTCOMES = ("passed", "failed", "broken", "skipped", "remediated", "waived")
+_WORST_FIRST = ("failed", "broken", "waived", "remediated", "passed", "skipped")
 NO_CONTROL = "(no control)"
 NO_AREA = "(no area)"
 
@@ -56,6 +59,7 @@ class Tally:
     broken: int = 0
     skipped: int = 0
     remediated: int = 0
+    waived: int = 0
 
     def add(self, outcome: str) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
@@ -107,8 +111,8 @@ def summarize(records: Iterable[Record]) -> Summary:
     )
 
 
-def to_json(summary: Summary, run: Mapping[str, str]) -> str:
-    """``summary.json``: the run's facts, totals, then per area and per control."""
+def to_json(summary: Summary, run: Mapping[str, str], waivers: Sequence[str] = ()) -> str:
+    """``summary.json``: the run's facts, totals, per area, per control, waiver warnings."""
     document = {
         "run": dict(run),
         "totals": {**summary.totals.counts(), "result": summary.totals.result},
@@ -126,6 +130,7 @@ def to_json(summary: Summary, run: Mapping[str, str]) -> str:
             }
             for c in summary.controls.values()
         },
+        "waivers": list(waivers),
     }
     return json.dumps(document, indent=2) + "\n"
 
@@ -138,8 +143,8 @@ def _row(cells: Iterable[object]) -> str:
     return "| " + " | ".join(_cell(str(c)) for c in cells) + " |"
 
 
-def to_markdown(summary: Summary, run: Mapping[str, str]) -> str:
-    """``summary.md``: a heading line, then an area table and a control table."""
+def to_markdown(summary: Summary, run: Mapping[str, str], waivers: Sequence[str] = ()) -> str:
+    """``summary.md``: a heading line, an area table, a control table, waiver warnings."""
     counts = [o.capitalize() for o in OUTCOMES]
     facts = ", ".join(f"{k} {v}" for k, v in run.items())
     lines = [
@@ -162,5 +167,6 @@ def to_markdown(summary: Summary, run: Mapping[str, str]) -> str:
             )
             for c in summary.controls.values()
         ),
+        *(["", "### Waivers", "", *(f"- {_cell(w)}" for w in waivers)] if waivers else []),
     ]
     return "\n".join(lines) + "\n"

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from provisioning import nightly, nightly_runs
 from provisioning.__main__ import main
@@ -94,6 +95,26 @@ def test_good_or_skipped_controls_are_not_changes() -> None:
     )
     assert changes.new_failures == changes.fixed == []
     assert changes.still_failing == changes.no_longer_verified == []
+
+
+def test_waived_controls_are_listed_apart_and_are_neither_new_nor_fixed() -> None:
+    changes = compare(
+        results(A_01="waived", A_02="waived", A_03="failed"),
+        results(A_01="failed", A_02="passed", A_03="waived"),
+        run="r2",
+        previous_run="r1",
+    )
+    assert [(c.control, c.previous) for c in changes.waived] == [
+        ("A-01", "failed"),
+        ("A-02", "passed"),
+    ]
+    assert [c.control for c in changes.new_failures] == ["A-03"]
+    assert changes.fixed == changes.still_failing == []
+    assert [c["control"] for c in json.loads(changes.to_json())["waived"]] == ["A-01", "A-02"]
+    text = to_markdown(changes)
+    assert "### Waived (accepted exceptions, see summary.md): 2" in text
+    assert "| A-02 |  | A_02 title |  | passed | waived |" in text
+    assert "2 waived (since r1)" in changes.headline()
 
 
 def test_first_run_counts_every_failure_as_new() -> None:
@@ -329,6 +350,41 @@ def test_two_nightly_runs_report_a_drift_injected_between_them_as_new(tmp_path: 
         assert len(history) == 2, "the first run's Allure history was not carried forward"
     else:
         assert "HTML report skipped" in second.stdout
+
+
+@pytest.mark.slow
+def test_a_waived_drift_is_listed_as_waived_and_metrics_land_beside_the_runs(
+    tmp_path: Path,
+) -> None:
+    definition = tmp_path / "cluster"
+    shutil.copytree(ROOT / "cluster", definition, ignore=shutil.ignore_patterns(".secrets"))
+    inject_hostname_drift(definition)
+    (definition / "waivers.yaml").write_text(
+        "waivers:\n"
+        + "".join(
+            f"  - {{control: {c}, scope: [node03], owner: team-nodes, reason: moving to "
+            "HostnameConfig, expires: 2099-06-30}\n"
+            for c in ("HYG-01", "HYG-04")
+        )
+    )
+    runs = tmp_path / "runs"
+    proc = run_nightly_cli(nightly_args(runs, definition, tmp_path / "sim", "-m", DRIFTED))
+    assert proc.returncode == nightly.EXIT_OK, proc.stdout + proc.stderr
+    (run,) = nightly_runs.list_runs(runs)
+    changes = json.loads((run.path / "changes.json").read_text())
+    assert changes["new_failures"] == []
+    assert [c["control"] for c in changes["waived"]] == ["HYG-01", "HYG-04"]
+    assert "### Waived (accepted exceptions, see summary.md): 2" in (
+        (run.path / "changes.md").read_text()
+    )
+    metrics = runs / nightly.METRICS_FILE
+    families = {f.name: f.samples for f in text_string_to_metric_families(metrics.read_text())}
+    outcomes = {
+        s.labels["control"]: s.labels["outcome"]
+        for s in families["talos_conformance_control_status"]
+    }
+    assert outcomes == {"HYG-01": "waived", "HYG-04": "waived"}
+    assert sorted(p.name for p in runs.iterdir()) == sorted([run.name, nightly.METRICS_FILE])
 
 
 # --- the shipped Kubernetes manifests -------------------------------------------------------

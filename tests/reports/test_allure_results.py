@@ -175,6 +175,7 @@ def test_executor_and_categories_are_written(clean_run: Run) -> None:
         "Drift from the definition",
         "Target unreachable or unobservable",
         "Suite errors",
+        "Waived",
     ]
 
 
@@ -221,6 +222,7 @@ def test_leak_summary_counts_three_passed_one_failed(leak_run: Run) -> None:
         "broken": 0,
         "skipped": 0,
         "remediated": 0,
+        "waived": 0,
         "result": "failed",
     }
     assert data["areas"]["config_hygiene"]["failed"] == 1

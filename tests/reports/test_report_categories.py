@@ -34,6 +34,13 @@ ROOT = Path(__file__).resolve().parents[2]
             "Target unreachable or unobservable",
         ),
         ("broken", "KeyError: 'spec'", "Suite errors"),
+        (
+            "skipped",
+            "_pytest.outcomes.XFailed: waived: 1 finding(s) covered: HYG-02 waived until "
+            "2099-12-31 by team-a: the cluster could not observe the cluster: yet",
+            "Waived",
+        ),
+        ("skipped", "XFailed: waived: 1 finding(s) covered", "Waived"),
         ("broken", "", "Suite errors"),
         ("failed", "Failed: explicit pytest.fail", ""),
         ("skipped", "Skipped: needs live", ""),

@@ -98,6 +98,34 @@ def test_unknown_outcome_is_rejected_naming_the_test() -> None:
 def test_markdown_escapes_pipes_and_lists_counts() -> None:
     rs = [Record(nodeid="n", outcome="failed", controls=("NP-01",), area="net", title="a | b")]
     text = summary.to_markdown(summary.summarize(rs), RUN)
-    assert "| NP-01 | net | a \\| b |  | failed | 0 | 1 | 0 | 0 | 0 |" in text
-    assert "| net | failed | 0 | 1 | 0 | 0 | 0 |" in text
+    assert "| NP-01 | net | a \\| b |  | failed | 0 | 1 | 0 | 0 | 0 | 0 |" in text
+    assert "| net | failed | 0 | 1 | 0 | 0 | 0 | 0 |" in text
     assert "cluster K8S-CLUSTER, target simulated" in text
+
+
+def test_waived_is_its_own_outcome_between_broken_and_remediated() -> None:
+    result = summary.summarize(
+        [
+            record("a", "waived", "LH-02"),
+            record("b", "remediated", "LH-02"),
+            record("c", "waived", "LH-03"),
+            record("d", "broken", "LH-03"),
+            record("e", "waived", "LH-04"),
+            record("f", "passed", "LH-04"),
+        ]
+    )
+    results = {c: e.tally.result for c, e in result.controls.items()}
+    assert results == {"LH-02": "waived", "LH-03": "broken", "LH-04": "waived"}
+    assert result.totals.waived == 3
+
+
+def test_waiver_warnings_are_listed_in_both_files() -> None:
+    result = summary.summarize([record("a", "waived", "LH-02")])
+    notes = ["EXPIRED w.yaml:2: waiver for LH-03 expired on 2020-01-01: owner a, reason: b"]
+    data = json.loads(summary.to_json(result, RUN, notes))
+    assert data["waivers"] == notes
+    assert data["controls"]["LH-02"]["waived"] == 1
+    assert data["totals"]["result"] == "waived"
+    text = summary.to_markdown(result, RUN, notes)
+    assert "### Waivers\n\n- EXPIRED w.yaml:2: waiver for LH-03 expired" in text
+    assert "### Waivers" not in summary.to_markdown(result, RUN)

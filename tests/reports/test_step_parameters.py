@@ -130,5 +130,6 @@ def test_summary_counts_remediated_broken_and_skipped(throwaway: ThrowawayRun) -
         "broken": 1,
         "skipped": 1,
         "remediated": 1,
+        "waived": 0,
         "result": "broken",
     }

@@ -1,0 +1,55 @@
+"""The run's exit status: ``--fail-on SEVERITY`` and expired waivers.
+
+pytest exits 1 when any test failed.  A team gating CI on the suite decides
+which failures block: ``--fail-on critical`` lets a ``normal`` control's drift
+be reported (summary, Allure, SARIF) without failing the job.  The default is
+``normal``: blocker, critical and normal failures fail the run, ``minor`` and
+``trivial`` ones are reported only.  Only *drift* is graded: a broken scenario
+(the suite or the target failed) always fails the run, as does a failure with
+no severity.  Waived controls never fail it (they are expected failures); an
+expired waiver of a control the run verified always does, whatever its
+severity, so an exception cannot quietly outlive its date.
+
+Exit statuses other than 0 and 1 (interrupted, usage error, no tests, and
+any status another part of the suite chose) are left as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from provisioning.waivers import Waiver
+from reports import summary
+
+SEVERITIES = ("blocker", "critical", "normal", "minor", "trivial")
+DEFAULT_FAIL_ON = "normal"
+OK, TESTS_FAILED = 0, 1
+
+
+def blocks(record: summary.Record, fail_on: str) -> bool:
+    """Whether *record* fails the run at threshold *fail_on*."""
+    if record.outcome == "broken":
+        return True
+    if record.outcome != "failed":
+        return False
+    if record.severity not in SEVERITIES:
+        return True
+    return SEVERITIES.index(record.severity) <= SEVERITIES.index(fail_on)
+
+
+def below_threshold(records: Iterable[summary.Record], fail_on: str) -> list[summary.Record]:
+    """Failed scenarios that the threshold lets pass (reported, not blocking)."""
+    return [r for r in records if r.outcome == "failed" and not blocks(r, fail_on)]
+
+
+def exit_status(
+    current: int, records: Sequence[summary.Record], fail_on: str, expired: Sequence[Waiver]
+) -> int:
+    """The status the run should exit with, given pytest's *current* one."""
+    if current not in (OK, TESTS_FAILED):
+        return current
+    if expired:
+        return TESTS_FAILED
+    if current == TESTS_FAILED and not any(blocks(r, fail_on) for r in records):
+        return OK
+    return current
