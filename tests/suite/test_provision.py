@@ -31,7 +31,16 @@ from provisioning.drivers.kube import KubeDriver
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 60.0
 SERVE = (sys.executable, "-m", "simulator", "serve")
-SUITE = (sys.executable, "-m", "pytest", "steps", "-q", "-p", "no:cacheprovider")
+SUITE = (
+    sys.executable,
+    "-m",
+    "pytest",
+    "steps",
+    "-q",
+    "-p",
+    "no:cacheprovider",
+    "--allow-hosts=127.0.0.1,::1,localhost",  # the embedded target stays loopback-only
+)
 STEP_NAMES = (
     "preflight",
     *(f"apply-config node0{i}" for i in range(1, 7)),
