@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from checks import snapshot as model
-from checks.findings import Finding
+from checks.findings import Finding, Unobservable
 from checks.snapshot import Snapshot, named
 from checks.topology import bare_version
 from provisioning import inventory, schematic
@@ -38,7 +38,7 @@ def installer(cluster: inventory.Cluster) -> str:
 def current_address(snapshot: Snapshot, node: inventory.Node) -> str:
     try:
         found = named(snapshot.objects(model.NODES), node.hostname)
-    except Exception:  # noqa: BLE001 - the API is unreadable: the inventory is all we have
+    except Unobservable:  # the API is unreadable: the inventory is all we have
         found = {}
     for address in (found.get("status") or {}).get("addresses") or []:
         if address.get("type") == "InternalIP" and address.get("address"):
