@@ -128,7 +128,7 @@ def summarize(records: Iterable[Record]) -> Summary:
                 control, ControlSummary(control, area, record.title, record.severity)
             )
             entry.tally.add(record.outcome)
-            if record.outcome == "skipped" and record.reason:
+            if record.outcome == "skipped" and record.reason and record.reason not in entry.reasons:
                 entry.reasons.append(record.reason)
     return Summary(
         totals=totals,
