@@ -181,10 +181,10 @@ def single_healthy_vip_holder(snapshot: Snapshot) -> list[Finding]:
     """Exactly one node holds the VIP, and it is a Ready control-plane node.
 
     Observed: AddressStatus resources (the elected node shows
-    ``<link>/<vip>/32``).  Judged on the nodes whose addresses were read:
-    Talos's etcd election gives the VIP one owner, so with one holder seen an
-    unread node is taken not to hold it too; with none seen and some node
-    unread the control is unobservable (the VIP may be on that node).
+    ``<link>/<vip>/32``).  A node whose addresses were not read may hold the
+    VIP too (two holders is the failure this control exists for), so with any
+    node unread the control is unobservable unless what was read already
+    fails it (no holder is never concluded: the VIP may be on that node).
     """
     definition = snapshot.definition
     vip = definition.control_plane.vip
@@ -215,6 +215,11 @@ def single_healthy_vip_holder(snapshot: Snapshot) -> list[Finding]:
     readiness = _ready(kube_nodes.get(holder.hostname))
     if readiness != "Ready=True":
         findings.append(Finding(target, expected, f"held by {label(holder)}, {readiness}", VIP_DOC))
+    if unread and not findings:
+        raise Unobservable(
+            f"{label(holder)} holds the VIP; whether another node does too is unknown: "
+            + "; ".join(unread)
+        )
     return findings
 
 

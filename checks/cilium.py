@@ -21,6 +21,7 @@ there are none raise :class:`Unobservable` naming what was not seen.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -253,11 +254,29 @@ def _ready(pod: KubeObject) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
+@dataclass(frozen=True)
+class AgentDaemonSetAbsent(Finding):
+    """The agent DaemonSet itself is missing: the release, not a pod, needs fixing."""
+
+
+@dataclass(frozen=True)
+class AgentNotReady(Finding):
+    """No Ready agent pod on the Kubernetes node *hostname*; *node* is its inventory name
+    (``""`` for a node the definition does not declare); *pods* the not-Ready agents seen."""
+
+    hostname: str = ""
+    node: str = ""
+    pods: tuple[str, ...] = ()
+
+
 def agent_ready_on_every_node(snapshot: Snapshot) -> list[Finding]:
-    """Every Kubernetes node runs a Ready Cilium agent.
+    """Every declared node, and every other Kubernetes node, runs a Ready Cilium agent.
 
     Without its agent a node has no pod networking, no Services and no
     policy enforcement; the DaemonSet's counters alone do not say which node.
+    A declared node judged from the definition, not only from the Node
+    objects: a node that never registered has no agent either, and must not
+    make the control pass by its absence.
     """
     namespace = _release(snapshot.definition).namespace
     nodes = snapshot.objects(snap.NODES)
@@ -266,7 +285,7 @@ def agent_ready_on_every_node(snapshot: Snapshot) -> list[Finding]:
     findings: list[Finding] = []
     if not named(daemonsets, AGENT_DAEMONSET, namespace):
         findings.append(
-            Finding(
+            AgentDaemonSetAbsent(
                 f"DaemonSet {namespace}/{AGENT_DAEMONSET}",
                 "present (the Cilium agent)",
                 "absent",
@@ -279,8 +298,9 @@ def agent_ready_on_every_node(snapshot: Snapshot) -> list[Finding]:
         if _labels(pod).get(key) == value and dotted(pod, "spec.nodeName"):
             agents.setdefault(str(dotted(pod, "spec.nodeName")), []).append(pod)
     expected = f"a Ready Cilium agent pod ({key}={value} in {namespace})"
-    for node in sorted(nodes, key=lambda n: str((n.get("metadata") or {}).get("name", ""))):
-        hostname = str((node.get("metadata") or {}).get("name", "?"))
+    registered = {str((n.get("metadata") or {}).get("name", "?")) for n in nodes}
+    declared = {n.hostname: n.name for n in snapshot.definition.nodes}
+    for hostname in sorted(registered | set(declared)):
         on_node = agents.get(hostname, [])
         if any(_ready(pod) for pod in on_node):
             continue
@@ -290,10 +310,20 @@ def agent_ready_on_every_node(snapshot: Snapshot) -> list[Finding]:
                 f"({dotted(p, 'status.phase') or 'unknown phase'})"
                 for p in on_node
             )
+        elif hostname not in registered:
+            observed = "no agent pod (no Node object: the node never registered)"
         else:
             observed = "no agent pod"
         findings.append(
-            Finding(_node_label(snapshot.definition, hostname), expected, observed, COMPONENTS_DOC)
+            AgentNotReady(
+                _node_label(snapshot.definition, hostname),
+                expected,
+                observed,
+                COMPONENTS_DOC,
+                hostname=hostname,
+                node=declared.get(hostname, ""),
+                pods=tuple(str((p.get("metadata") or {}).get("name")) for p in on_node),
+            )
         )
     return findings
 

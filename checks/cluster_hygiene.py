@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from checks import snapshot as snapshot_module
-from checks.findings import Finding, Unobservable
+from checks.findings import Finding, NodeFinding, Unobservable
 from checks.snapshot import Snapshot, dotted
 
 HOSTNAME_DOC = "https://docs.siderolabs.com/talos/v1.12/networking/configuration/hostname"
@@ -29,6 +30,13 @@ def _verdict(findings: list[Finding], unread: Sequence[str]) -> list[Finding]:
     if findings or not unread:
         return findings
     raise Unobservable("; ".join(unread))
+
+
+@dataclass(frozen=True)
+class HostnameMismatch(NodeFinding):
+    """The node runs under *hostnames* (what its HostnameStatus said), not the declared one."""
+
+    hostnames: tuple[str, ...] = ()
 
 
 def hostnames_as_declared(snapshot: Snapshot) -> list[Finding]:
@@ -49,11 +57,13 @@ def hostnames_as_declared(snapshot: Snapshot) -> list[Finding]:
         seen = [str(dotted(r, "spec.hostname", "")) for r in per_node[node.name]]
         if seen != [node.hostname]:
             findings.append(
-                Finding(
+                HostnameMismatch(
                     f"{node.name} ({node.ip})",
                     f"hostname {node.hostname}",
                     ", ".join(h or "(empty)" for h in seen) or "no hostname status",
                     HOSTNAME_DOC,
+                    node=node.name,
+                    hostnames=tuple(h for h in seen if h),
                 )
             )
     return _verdict(findings, unread)

@@ -26,6 +26,26 @@ class Finding:
         return f"{self.target}: expected {self.expected}; observed {self.observed}"
 
 
+@dataclass(frozen=True)
+class NodeFinding(Finding):
+    """A finding about one declared node; *node* is its inventory name.
+
+    Typed so planners act on the node named here, never on words found in
+    the target or observed text.
+    """
+
+    node: str = ""
+
+
+@dataclass(frozen=True)
+class NodeUnread(NodeFinding):
+    """The node's data for this control was not read: it is not known to be wrong.
+
+    Listed beside real findings so a control with other problems still shows
+    it, but never a planner's target for a change.
+    """
+
+
 class Unobservable(Exception):
     """The check could not see what it needs; the reason is shown to the operator."""
 

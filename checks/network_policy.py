@@ -21,6 +21,7 @@ are not read: the claim is about per-namespace policies.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from checks import snapshot as snap
@@ -132,6 +133,13 @@ def _direction_problem(policies: list[KubeObject], direction: str) -> str | None
     return f"{direction} not default deny{detail}"
 
 
+@dataclass(frozen=True)
+class NamespaceNotDenied(Finding):
+    """*namespace* does not deny ingress and egress by default for all its endpoints."""
+
+    namespace: str = ""
+
+
 def default_deny_in_every_namespace(snapshot: Snapshot) -> list[Finding]:
     """Every non-system namespace denies ingress and egress by default for all its endpoints."""
     exempt = set(snapshot.definition.security.system_namespaces)
@@ -154,5 +162,7 @@ def default_deny_in_every_namespace(snapshot: Snapshot) -> list[Finding]:
             if not problems:
                 continue
             observed = "; ".join(problems)
-        findings.append(Finding(f"Namespace {name}", expected, observed, POLICY_DOC))
+        findings.append(
+            NamespaceNotDenied(f"Namespace {name}", expected, observed, POLICY_DOC, namespace=name)
+        )
     return findings
