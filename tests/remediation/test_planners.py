@@ -125,7 +125,7 @@ def test_a_default_deny_that_does_not_deny_is_replaced_not_created(
     )
     apps = network_policy.NamespaceNotDenied("Namespace apps", "x", "ingress", namespace="apps")
     (action,) = catalogue.loaded().plan("NP-01", [apps], state).actions
-    declared = {"endpointSelector": {}, "ingress": [{}], "egress": [{}]}
+    declared: dict[str, Any] = {"endpointSelector": {}, "ingress": [{}], "egress": [{}]}
     assert action.change == PatchObject(
         model.CILIUM_NETWORK_POLICIES.path,
         "default-deny",
