@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from checks import judged
 from checks import snapshot as snapshot_module
 from checks.control_plane_config import control_plane_configs
 from checks.findings import Finding, Unobservable
@@ -127,6 +128,7 @@ def _same_ip(text: str, ip: ipaddress.IPv4Address) -> bool:
         return False
 
 
+@judged.judges(control_plane_nodes=judged.control_planes)
 def vip_configured_on_control_planes(snapshot: Snapshot) -> list[Finding]:
     """Every control-plane node's applied config carries the declared VIP on an interface.
 
@@ -177,6 +179,7 @@ def _holders(snapshot: Snapshot, vip: ipaddress.IPv4Address) -> tuple[list[str],
     return holders, unread
 
 
+@judged.judges(nodes=judged.nodes)
 def single_healthy_vip_holder(snapshot: Snapshot) -> list[Finding]:
     """Exactly one node holds the VIP, and it is a Ready control-plane node.
 
@@ -234,6 +237,7 @@ def _host_port(url: str) -> tuple[str, int | None]:
     return (parts.hostname or "", port)
 
 
+@judged.judges(nodes=judged.nodes)
 def endpoint_is_vip_and_answers(
     snapshot: Snapshot, max_seconds: float = PROMPT_SECONDS
 ) -> list[Finding]:
@@ -312,6 +316,7 @@ def _kubeprism_statuses(resources: Sequence[Mapping[str, Any]]) -> Iterator[Mapp
             yield spec
 
 
+@judged.judges(nodes=judged.nodes)
 def kubeprism_healthy(snapshot: Snapshot) -> list[Finding]:
     """KubePrism listens on ``127.0.0.1:<declared port>`` and is healthy on every node.
 
@@ -343,6 +348,7 @@ def kubeprism_healthy(snapshot: Snapshot) -> list[Finding]:
     return _verdict(findings, unread)
 
 
+@judged.judges(certificates=judged.one)
 def vip_serves_valid_certificate(snapshot: Snapshot, probe: VipProbe) -> list[Finding]:
     """The API answers on the VIP with a certificate from the cluster CA valid for the VIP.
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from checks import judged
 from checks import snapshot as snap
 from checks.findings import Finding, Unobservable
 from checks.snapshot import KubeObject, Snapshot, dotted, named
@@ -166,6 +167,7 @@ def _cluster_document(docs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | 
     return None
 
 
+@judged.judges(nodes=judged.nodes)
 def cni_and_proxy_left_to_cilium(snapshot: Snapshot) -> list[Finding]:
     """Every node's applied config installs no CNI and no kube-proxy.
 
@@ -210,6 +212,7 @@ def cni_and_proxy_left_to_cilium(snapshot: Snapshot) -> list[Finding]:
 # -- CIL-02 ----------------------------------------------------------------------------
 
 
+@judged.judges(daemonsets=judged.kube_objects(snap.DAEMONSETS), pods=judged.kube_objects(snap.PODS))
 def no_kube_proxy(snapshot: Snapshot) -> list[Finding]:
     """No kube-proxy DaemonSet or pod runs anywhere: Cilium's eBPF replaces it.
 
@@ -269,6 +272,15 @@ class AgentNotReady(Finding):
     pods: tuple[str, ...] = ()
 
 
+def _agent_hosts(snapshot: Snapshot) -> set[str]:
+    """The Kubernetes node names CIL-03 judges: every registered node and every declared one."""
+    registered = {
+        str((n.get("metadata") or {}).get("name", "?")) for n in snapshot.objects(snap.NODES)
+    }
+    return registered | {n.hostname for n in snapshot.definition.nodes}
+
+
+@judged.judges(nodes=lambda s, **_: len(_agent_hosts(s)))
 def agent_ready_on_every_node(snapshot: Snapshot) -> list[Finding]:
     """Every declared node, and every other Kubernetes node, runs a Ready Cilium agent.
 
@@ -300,7 +312,7 @@ def agent_ready_on_every_node(snapshot: Snapshot) -> list[Finding]:
     expected = f"a Ready Cilium agent pod ({key}={value} in {namespace})"
     registered = {str((n.get("metadata") or {}).get("name", "?")) for n in nodes}
     declared = {n.hostname: n.name for n in snapshot.definition.nodes}
-    for hostname in sorted(registered | set(declared)):
+    for hostname in sorted(_agent_hosts(snapshot)):
         on_node = agents.get(hostname, [])
         if any(_ready(pod) for pod in on_node):
             continue
@@ -382,6 +394,7 @@ def _kubeprism_findings(snapshot: Snapshot, namespace: str) -> list[Finding]:
     return findings
 
 
+@judged.judges(config_maps=judged.one)
 def running_config_as_declared(snapshot: Snapshot) -> list[Finding]:
     """The agent runs with kube-proxy replacement, L2 announcements and Hubble as declared.
 
@@ -439,6 +452,7 @@ def running_config_as_declared(snapshot: Snapshot) -> list[Finding]:
 # -- CIL-05 ----------------------------------------------------------------------------
 
 
+@judged.judges(deployments=judged.one)
 def operator_replicas_ready(snapshot: Snapshot) -> list[Finding]:
     """The Cilium operator runs the declared number of replicas, all Ready.
 
@@ -477,6 +491,7 @@ def image_tag(image: str) -> str | None:
     return last.split(":", 1)[1] if ":" in last else None
 
 
+@judged.judges(workloads=lambda _s, **_: 2)
 def version_as_declared(snapshot: Snapshot) -> list[Finding]:
     """The agent and operator run the declared Cilium version.
 

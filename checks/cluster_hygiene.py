@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from checks import judged
 from checks import snapshot as snapshot_module
 from checks.findings import Finding, NodeFinding, Unobservable
 from checks.snapshot import Snapshot, dotted
@@ -39,6 +40,7 @@ class HostnameMismatch(NodeFinding):
     hostnames: tuple[str, ...] = ()
 
 
+@judged.judges(nodes=judged.nodes)
 def hostnames_as_declared(snapshot: Snapshot) -> list[Finding]:
     """Every node's running hostname is the one the inventory declares.
 
@@ -73,6 +75,7 @@ def _days(delta: dt.timedelta) -> str:
     return f"{delta.total_seconds() / 86400:.1f} days"
 
 
+@judged.judges(certificates=judged.one)
 def kubeconfig_certificate_current(
     snapshot: Snapshot, min_days: int = MIN_DAYS_LEFT
 ) -> list[Finding]:

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from checks import judged
 from checks import snapshot as snapshot_module
 from checks.findings import Finding, NodeFinding, NodeUnread, Unobservable
 from checks.snapshot import Snapshot, TalosResource
@@ -76,6 +77,7 @@ def _conforms(spec: Mapping[str, Any]) -> bool:
     )
 
 
+@judged.judges(nodes=judged.nodes)
 def volume_is_luks2_with_node_key(snapshot: Snapshot, volume: str) -> list[Finding]:
     """*volume* is LUKS2, keyed by nodeID only and unlocked by slot 0, on every node.
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from checks import judged
 from checks import snapshot as snapshot_module
 from checks.findings import Finding, NodeFinding, Unobservable
 from checks.snapshot import KubeObject, Snapshot
@@ -112,6 +113,7 @@ def _ready_condition(obj: KubeObject) -> Mapping[str, Any] | None:
     return None
 
 
+@judged.judges(nodes=judged.nodes)
 def nodes_registered_and_ready(snapshot: Snapshot) -> list[Finding]:
     """Every inventory node is a Kubernetes Node (named by its hostname) with Ready=True.
 
@@ -147,6 +149,7 @@ def nodes_registered_and_ready(snapshot: Snapshot) -> list[Finding]:
     return findings
 
 
+@judged.judges(control_plane_nodes=judged.control_planes)
 def control_plane_nodes_schedulable(snapshot: Snapshot) -> list[Finding]:
     """Control-plane nodes carry the control-plane label, and no node refuses workloads.
 
@@ -215,6 +218,7 @@ class ApiServerVersionDrift(Finding):
     """The API server is not the declared Kubernetes version."""
 
 
+@judged.judges(nodes=judged.nodes)
 def versions_as_declared(snapshot: Snapshot) -> list[Finding]:
     """Talos on every node, every kubelet and the API server run the declared versions.
 
@@ -292,6 +296,7 @@ def _gib(value: Decimal) -> str:
     return f"{value / GIB:.2f} GiB"
 
 
+@judged.judges(nodes=judged.nodes)
 def capacity_as_declared(snapshot: Snapshot) -> list[Finding]:
     """Each node's kubelet-reported CPU and memory capacity matches the inventory.
 
