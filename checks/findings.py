@@ -4,8 +4,8 @@ A finding names the node or object that is wrong, what the definition
 expects and what was observed, and the upstream document explaining the
 requirement, so a failed control reads as an instruction.  An empty list means
 the property holds.  A check that cannot observe what it needs raises
-:class:`Unobservable`; the suite reports that as skipped with the reason,
-never as passed.
+:class:`Unobservable`; the suite reports that as not verified with the
+reason (pytest: skipped; the run exits 6), never as passed.
 """
 
 from __future__ import annotations
