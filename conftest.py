@@ -1,19 +1,6 @@
-"""Root conftest: only loads the suite's plugin modules (no logic here)."""
+"""Root conftest: intentionally empty.
 
-from __future__ import annotations
-
-pytest_plugins = [
-    "fixtures.plugin",
-    "fixtures.definition",
-    "fixtures.remediate",
-    "fixtures.waive",
-    "fixtures.verify",
-    "fixtures.target",
-    "fixtures.provision",
-    "fixtures.observe",
-    "fixtures.probe_api_endpoint",
-    "fixtures.probe_pod_security",
-    "fixtures.probe_audit",
-    "reports.plugin",
-    "reports.outputs",
-]
+The suite's plugin modules are loaded by the installed ``pytest11`` entry
+point (``fixtures.suite``), so their options parse before pytest picks a
+rootdir; listing them here as well would be redundant.
+"""

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from checks import judged
 from checks import snapshot as snapshot_module
 from checks.control_plane_config import control_plane_configs
 from checks.findings import Finding, Unobservable
@@ -127,6 +128,7 @@ def _same_ip(text: str, ip: ipaddress.IPv4Address) -> bool:
         return False
 
 
+@judged.judges(control_plane_nodes=judged.control_planes)
 def vip_configured_on_control_planes(snapshot: Snapshot) -> list[Finding]:
     """Every control-plane node's applied config carries the declared VIP on an interface.
 
@@ -177,14 +179,15 @@ def _holders(snapshot: Snapshot, vip: ipaddress.IPv4Address) -> tuple[list[str],
     return holders, unread
 
 
+@judged.judges(nodes=judged.nodes)
 def single_healthy_vip_holder(snapshot: Snapshot) -> list[Finding]:
     """Exactly one node holds the VIP, and it is a Ready control-plane node.
 
     Observed: AddressStatus resources (the elected node shows
-    ``<link>/<vip>/32``).  Judged on the nodes whose addresses were read:
-    Talos's etcd election gives the VIP one owner, so with one holder seen an
-    unread node is taken not to hold it too; with none seen and some node
-    unread the control is unobservable (the VIP may be on that node).
+    ``<link>/<vip>/32``).  A node whose addresses were not read may hold the
+    VIP too (two holders is the failure this control exists for), so with any
+    node unread the control is unobservable unless what was read already
+    fails it (no holder is never concluded: the VIP may be on that node).
     """
     definition = snapshot.definition
     vip = definition.control_plane.vip
@@ -215,6 +218,11 @@ def single_healthy_vip_holder(snapshot: Snapshot) -> list[Finding]:
     readiness = _ready(kube_nodes.get(holder.hostname))
     if readiness != "Ready=True":
         findings.append(Finding(target, expected, f"held by {label(holder)}, {readiness}", VIP_DOC))
+    if unread and not findings:
+        raise Unobservable(
+            f"{label(holder)} holds the VIP; whether another node does too is unknown: "
+            + "; ".join(unread)
+        )
     return findings
 
 
@@ -229,6 +237,7 @@ def _host_port(url: str) -> tuple[str, int | None]:
     return (parts.hostname or "", port)
 
 
+@judged.judges(nodes=judged.nodes)
 def endpoint_is_vip_and_answers(
     snapshot: Snapshot, max_seconds: float = PROMPT_SECONDS
 ) -> list[Finding]:
@@ -307,6 +316,7 @@ def _kubeprism_statuses(resources: Sequence[Mapping[str, Any]]) -> Iterator[Mapp
             yield spec
 
 
+@judged.judges(nodes=judged.nodes)
 def kubeprism_healthy(snapshot: Snapshot) -> list[Finding]:
     """KubePrism listens on ``127.0.0.1:<declared port>`` and is healthy on every node.
 
@@ -338,6 +348,7 @@ def kubeprism_healthy(snapshot: Snapshot) -> list[Finding]:
     return _verdict(findings, unread)
 
 
+@judged.judges(certificates=judged.one)
 def vip_serves_valid_certificate(snapshot: Snapshot, probe: VipProbe) -> list[Finding]:
     """The API answers on the VIP with a certificate from the cluster CA valid for the VIP.
 

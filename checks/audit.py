@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from checks import judged
 from checks.control_plane_config import api_server_configs, node_label, verdict
 from checks.findings import Finding, Unobservable
 from checks.snapshot import Snapshot
@@ -200,6 +201,7 @@ def _describe(policy: Mapping[str, Any], decided: Level) -> str:
     return shown + (f", {STAGE} omitted" if decided.omitted and decided.level != NONE else "")
 
 
+@judged.judges(control_plane_nodes=judged.control_planes)
 def policy_as_declared(snapshot: Snapshot) -> list[Finding]:
     """Every control-plane node's audit policy gives each sample its promised level.
 
@@ -280,6 +282,7 @@ def reduce_event(node: str, event: Mapping[str, Any]) -> AuditEvent:
     )
 
 
+@judged.judges(audit_logs=lambda probe, **_: len(probe.logs_read))
 def secret_read_logged(probe: AuditProbe) -> list[Finding]:
     """Reading the test secret left an audit event at ``RequestResponse``.
 

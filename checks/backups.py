@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from checks import judged
 from checks import snapshot as snapshot_module
 from checks.findings import Finding, Unobservable
 from checks.snapshot import BackupFile, Backups, Snapshot
@@ -69,6 +70,7 @@ def _where(backups: Backups, name: str = "") -> str:
     return f"{backups.directory.rstrip('/')}/{name}" if name else backups.directory
 
 
+@judged.judges(backup_files=judged.backup_files)
 def newest_backup_is_recent(snapshot: Snapshot) -> list[Finding]:
     """BAK-01: the newest dated backup is younger than :data:`MAX_AGE`."""
     backups = _backups(snapshot)
@@ -96,6 +98,7 @@ def _is_plaintext_name(name: str) -> bool:
     )
 
 
+@judged.judges(backup_files=judged.backup_files)
 def newest_backup_is_encrypted(snapshot: Snapshot) -> list[Finding]:
     """BAK-02: the newest backup is an age file and no plaintext snapshot lies beside it."""
     backups = _backups(snapshot)
@@ -125,6 +128,7 @@ def newest_backup_is_encrypted(snapshot: Snapshot) -> list[Finding]:
     return findings
 
 
+@judged.judges(backup_files=judged.backup_files)
 def backups_within_retention(snapshot: Snapshot) -> list[Finding]:
     """BAK-03: no backup is older than the declared retention (the newest excepted)."""
     backups = _backups(snapshot)
@@ -162,6 +166,7 @@ def minimum_keys(node_count: int) -> int:
     return EMPTY_ETCD_KEYS + node_count
 
 
+@judged.judges(backups=judged.one)
 def newest_backup_restores(snapshot: Snapshot) -> list[Finding]:
     """BAK-04: the newest backup decrypts to an etcd snapshot with a plausible key count."""
     backups = _backups(snapshot)

@@ -21,10 +21,12 @@ there are none raise :class:`Unobservable` naming what was not seen.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from checks import judged
 from checks import snapshot as snap
 from checks.findings import Finding, Unobservable
 from checks.snapshot import KubeObject, Snapshot, dotted, named
@@ -165,6 +167,7 @@ def _cluster_document(docs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | 
     return None
 
 
+@judged.judges(nodes=judged.nodes)
 def cni_and_proxy_left_to_cilium(snapshot: Snapshot) -> list[Finding]:
     """Every node's applied config installs no CNI and no kube-proxy.
 
@@ -209,6 +212,7 @@ def cni_and_proxy_left_to_cilium(snapshot: Snapshot) -> list[Finding]:
 # -- CIL-02 ----------------------------------------------------------------------------
 
 
+@judged.judges(daemonsets=judged.kube_objects(snap.DAEMONSETS), pods=judged.kube_objects(snap.PODS))
 def no_kube_proxy(snapshot: Snapshot) -> list[Finding]:
     """No kube-proxy DaemonSet or pod runs anywhere: Cilium's eBPF replaces it.
 
@@ -253,11 +257,38 @@ def _ready(pod: KubeObject) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
+@dataclass(frozen=True)
+class AgentDaemonSetAbsent(Finding):
+    """The agent DaemonSet itself is missing: the release, not a pod, needs fixing."""
+
+
+@dataclass(frozen=True)
+class AgentNotReady(Finding):
+    """No Ready agent pod on the Kubernetes node *hostname*; *node* is its inventory name
+    (``""`` for a node the definition does not declare); *pods* the not-Ready agents seen."""
+
+    hostname: str = ""
+    node: str = ""
+    pods: tuple[str, ...] = ()
+
+
+def _agent_hosts(snapshot: Snapshot) -> set[str]:
+    """The Kubernetes node names CIL-03 judges: every registered node and every declared one."""
+    registered = {
+        str((n.get("metadata") or {}).get("name", "?")) for n in snapshot.objects(snap.NODES)
+    }
+    return registered | {n.hostname for n in snapshot.definition.nodes}
+
+
+@judged.judges(nodes=lambda s, **_: len(_agent_hosts(s)))
 def agent_ready_on_every_node(snapshot: Snapshot) -> list[Finding]:
-    """Every Kubernetes node runs a Ready Cilium agent.
+    """Every declared node, and every other Kubernetes node, runs a Ready Cilium agent.
 
     Without its agent a node has no pod networking, no Services and no
     policy enforcement; the DaemonSet's counters alone do not say which node.
+    A declared node judged from the definition, not only from the Node
+    objects: a node that never registered has no agent either, and must not
+    make the control pass by its absence.
     """
     namespace = _release(snapshot.definition).namespace
     nodes = snapshot.objects(snap.NODES)
@@ -266,7 +297,7 @@ def agent_ready_on_every_node(snapshot: Snapshot) -> list[Finding]:
     findings: list[Finding] = []
     if not named(daemonsets, AGENT_DAEMONSET, namespace):
         findings.append(
-            Finding(
+            AgentDaemonSetAbsent(
                 f"DaemonSet {namespace}/{AGENT_DAEMONSET}",
                 "present (the Cilium agent)",
                 "absent",
@@ -279,8 +310,9 @@ def agent_ready_on_every_node(snapshot: Snapshot) -> list[Finding]:
         if _labels(pod).get(key) == value and dotted(pod, "spec.nodeName"):
             agents.setdefault(str(dotted(pod, "spec.nodeName")), []).append(pod)
     expected = f"a Ready Cilium agent pod ({key}={value} in {namespace})"
-    for node in sorted(nodes, key=lambda n: str((n.get("metadata") or {}).get("name", ""))):
-        hostname = str((node.get("metadata") or {}).get("name", "?"))
+    registered = {str((n.get("metadata") or {}).get("name", "?")) for n in nodes}
+    declared = {n.hostname: n.name for n in snapshot.definition.nodes}
+    for hostname in sorted(_agent_hosts(snapshot)):
         on_node = agents.get(hostname, [])
         if any(_ready(pod) for pod in on_node):
             continue
@@ -290,10 +322,20 @@ def agent_ready_on_every_node(snapshot: Snapshot) -> list[Finding]:
                 f"({dotted(p, 'status.phase') or 'unknown phase'})"
                 for p in on_node
             )
+        elif hostname not in registered:
+            observed = "no agent pod (no Node object: the node never registered)"
         else:
             observed = "no agent pod"
         findings.append(
-            Finding(_node_label(snapshot.definition, hostname), expected, observed, COMPONENTS_DOC)
+            AgentNotReady(
+                _node_label(snapshot.definition, hostname),
+                expected,
+                observed,
+                COMPONENTS_DOC,
+                hostname=hostname,
+                node=declared.get(hostname, ""),
+                pods=tuple(str((p.get("metadata") or {}).get("name")) for p in on_node),
+            )
         )
     return findings
 
@@ -352,6 +394,7 @@ def _kubeprism_findings(snapshot: Snapshot, namespace: str) -> list[Finding]:
     return findings
 
 
+@judged.judges(config_maps=judged.one)
 def running_config_as_declared(snapshot: Snapshot) -> list[Finding]:
     """The agent runs with kube-proxy replacement, L2 announcements and Hubble as declared.
 
@@ -409,6 +452,7 @@ def running_config_as_declared(snapshot: Snapshot) -> list[Finding]:
 # -- CIL-05 ----------------------------------------------------------------------------
 
 
+@judged.judges(deployments=judged.one)
 def operator_replicas_ready(snapshot: Snapshot) -> list[Finding]:
     """The Cilium operator runs the declared number of replicas, all Ready.
 
@@ -447,6 +491,7 @@ def image_tag(image: str) -> str | None:
     return last.split(":", 1)[1] if ":" in last else None
 
 
+@judged.judges(workloads=lambda _s, **_: 2)
 def version_as_declared(snapshot: Snapshot) -> list[Finding]:
     """The agent and operator run the declared Cilium version.
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from checks import judged
 from checks import snapshot as snapshot_module
-from checks.findings import Finding, Unobservable
+from checks.findings import Finding, NodeFinding, Unobservable
 from checks.snapshot import Snapshot, dotted
 
 HOSTNAME_DOC = "https://docs.siderolabs.com/talos/v1.12/networking/configuration/hostname"
@@ -31,6 +33,14 @@ def _verdict(findings: list[Finding], unread: Sequence[str]) -> list[Finding]:
     raise Unobservable("; ".join(unread))
 
 
+@dataclass(frozen=True)
+class HostnameMismatch(NodeFinding):
+    """The node runs under *hostnames* (what its HostnameStatus said), not the declared one."""
+
+    hostnames: tuple[str, ...] = ()
+
+
+@judged.judges(nodes=judged.nodes)
 def hostnames_as_declared(snapshot: Snapshot) -> list[Finding]:
     """Every node's running hostname is the one the inventory declares.
 
@@ -49,11 +59,13 @@ def hostnames_as_declared(snapshot: Snapshot) -> list[Finding]:
         seen = [str(dotted(r, "spec.hostname", "")) for r in per_node[node.name]]
         if seen != [node.hostname]:
             findings.append(
-                Finding(
+                HostnameMismatch(
                     f"{node.name} ({node.ip})",
                     f"hostname {node.hostname}",
                     ", ".join(h or "(empty)" for h in seen) or "no hostname status",
                     HOSTNAME_DOC,
+                    node=node.name,
+                    hostnames=tuple(h for h in seen if h),
                 )
             )
     return _verdict(findings, unread)
@@ -63,6 +75,7 @@ def _days(delta: dt.timedelta) -> str:
     return f"{delta.total_seconds() / 86400:.1f} days"
 
 
+@judged.judges(certificates=judged.one)
 def kubeconfig_certificate_current(
     snapshot: Snapshot, min_days: int = MIN_DAYS_LEFT
 ) -> list[Finding]:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from checks import judged
 from checks.findings import Finding
 
 TALOS_VALIDATION_DOC = "https://docs.siderolabs.com/talos/v1.12/reference/configuration/overview"
@@ -64,6 +65,7 @@ _SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
+@judged.judges(files=lambda state, **_: len(state.tracked_files))
 def no_secrets_committed(state: DefinitionState) -> list[Finding]:
     """No file of the definition that git tracks holds secret material.
 
@@ -82,6 +84,11 @@ def no_secrets_committed(state: DefinitionState) -> list[Finding]:
     return findings
 
 
+def _rendered(state: DefinitionState, **_: object) -> int:
+    return len(state.rendered)
+
+
+@judged.judges(rendered_configs=_rendered)
 def rendered_configs_valid(state: DefinitionState) -> list[Finding]:
     """Every node's rendered config is one Talos v1.12 would accept."""
     findings = [
@@ -96,6 +103,7 @@ def rendered_configs_valid(state: DefinitionState) -> list[Finding]:
     return findings
 
 
+@judged.judges(rendered_configs=_rendered)
 def installer_matches_schematic(state: DefinitionState) -> list[Finding]:
     """Every node installs from the schematic the definition declares.
 
@@ -114,6 +122,7 @@ def installer_matches_schematic(state: DefinitionState) -> list[Finding]:
     ]
 
 
+@judged.judges(rendered_configs=_rendered)
 def single_hostname_source(state: DefinitionState) -> list[Finding]:
     """No node sets both a HostnameConfig and ``machine.network.hostname``.
 

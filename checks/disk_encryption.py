@@ -23,10 +23,12 @@ Every field is one real Talos v1.12.5 reports; the simulator emits the same.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from checks import judged
 from checks import snapshot as snapshot_module
-from checks.findings import Finding, Unobservable
+from checks.findings import Finding, NodeFinding, NodeUnread, Unobservable
 from checks.snapshot import Snapshot, TalosResource
 
 DOC = "https://docs.siderolabs.com/talos/v1.12/configure-your-talos-cluster/storage-and-disk-management/disk-encryption"
@@ -35,6 +37,13 @@ SYSTEM_VOLUMES = ("STATE", "EPHEMERAL")
 PROVIDER = "luks2"
 KEY_TYPES = ("nodeID",)
 SLOT = 0
+
+
+@dataclass(frozen=True)
+class VolumeNotLuks2(NodeFinding):
+    """*volume* on *node* was observed and is not the declared LUKS2 volume (or is absent)."""
+
+    volume: str = ""
 
 
 def _volume(resources: Sequence[TalosResource], volume: str) -> Mapping[str, Any] | None:
@@ -68,6 +77,7 @@ def _conforms(spec: Mapping[str, Any]) -> bool:
     )
 
 
+@judged.judges(nodes=judged.nodes)
 def volume_is_luks2_with_node_key(snapshot: Snapshot, volume: str) -> list[Finding]:
     """*volume* is LUKS2, keyed by nodeID only and unlocked by slot 0, on every node.
 
@@ -90,13 +100,23 @@ def volume_is_luks2_with_node_key(snapshot: Snapshot, volume: str) -> list[Findi
         target = f"{node.name} ({node.hostname}) volume {volume}"
         if node.name not in per_node:
             why = unread.get(node.name, "no answer")
-            silent.append(Finding(target, expected, f"volume status not read: {why}", DOC))
+            silent.append(
+                NodeUnread(target, expected, f"volume status not read: {why}", DOC, node=node.name)
+            )
             continue
         spec = _volume(per_node[node.name], volume)
         if spec is None:
-            findings.append(Finding(target, expected, "no such volume reported", DOC))
+            findings.append(
+                VolumeNotLuks2(
+                    target, expected, "no such volume reported", DOC, node=node.name, volume=volume
+                )
+            )
         elif not _conforms(spec):
-            findings.append(Finding(target, expected, _describe(spec), DOC))
+            findings.append(
+                VolumeNotLuks2(
+                    target, expected, _describe(spec), DOC, node=node.name, volume=volume
+                )
+            )
     if silent and not findings:
         raise Unobservable(
             "; ".join(f"{f.target}: {f.observed}" for f in silent)

@@ -26,6 +26,7 @@ import ipaddress
 import urllib.parse
 from collections.abc import Mapping, Sequence
 
+from checks import judged
 from checks import snapshot as snapshot_module
 from checks.findings import Finding, Unobservable
 from checks.snapshot import EtcdMember, Snapshot, TalosResource
@@ -57,6 +58,7 @@ def _member_text(member: EtcdMember) -> str:
     return f"member {member.id} {member.hostname or '(unnamed)'} ({urls}{learner})"
 
 
+@judged.judges(control_plane_nodes=judged.control_planes)
 def one_member_per_control_plane_node(snapshot: Snapshot) -> list[Finding]:
     """etcd answers with exactly one voting member per declared control-plane node."""
     members, reason = _members_or_reason(snapshot)
@@ -140,6 +142,7 @@ def _peer_host(url: str) -> str | None:
         return host
 
 
+@judged.judges(control_plane_nodes=judged.control_planes)
 def peer_urls_match_node_addresses(snapshot: Snapshot) -> list[Finding]:
     """Every member's peer URLs point at an address its node has now."""
     members, reason = _members_or_reason(snapshot)

@@ -4,8 +4,8 @@ A finding names the node or object that is wrong, what the definition
 expects and what was observed, and the upstream document explaining the
 requirement, so a failed control reads as an instruction.  An empty list means
 the property holds.  A check that cannot observe what it needs raises
-:class:`Unobservable`; the suite reports that as skipped with the reason,
-never as passed.
+:class:`Unobservable`; the suite reports that as not verified with the
+reason (pytest: skipped; the run exits 6), never as passed.
 """
 
 from __future__ import annotations
@@ -24,6 +24,26 @@ class Finding:
 
     def __str__(self) -> str:
         return f"{self.target}: expected {self.expected}; observed {self.observed}"
+
+
+@dataclass(frozen=True)
+class NodeFinding(Finding):
+    """A finding about one declared node; *node* is its inventory name.
+
+    Typed so planners act on the node named here, never on words found in
+    the target or observed text.
+    """
+
+    node: str = ""
+
+
+@dataclass(frozen=True)
+class NodeUnread(NodeFinding):
+    """The node's data for this control was not read: it is not known to be wrong.
+
+    Listed beside real findings so a control with other problems still shows
+    it, but never a planner's target for a change.
+    """
 
 
 class Unobservable(Exception):

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from checks import judged
 from checks import snapshot as snap
 from checks.findings import Finding, Unobservable
 from checks.snapshot import KubeObject, Snapshot
@@ -124,6 +125,15 @@ def volume_hosts(definition: inventory.Cluster) -> tuple[inventory.Node, ...]:
     return tuple(n for n in definition.nodes if n.is_storage or n.is_worker)
 
 
+def _volume_host_count(snapshot: Snapshot, **_: object) -> int:
+    return len(volume_hosts(snapshot.definition))
+
+
+def _storage_node_count(snapshot: Snapshot, **_: object) -> int:
+    return len(snapshot.definition.storage_nodes)
+
+
+@judged.judges(nodes=_volume_host_count)
 def storage_extensions_running(snapshot: Snapshot) -> list[Finding]:
     """Every node that can host Longhorn volumes runs the declared system extensions.
 
@@ -244,6 +254,7 @@ def _kubelet_bind(docs: Sequence[Mapping[str, Any]], path: str) -> str | None:
     return f"no kubelet extraMount for {path}"
 
 
+@judged.judges(storage_nodes=_storage_node_count)
 def longhorn_path_mounted(snapshot: Snapshot) -> list[Finding]:
     """The Longhorn data path is mounted, and shared with the kubelet, on every storage node.
 
@@ -331,6 +342,7 @@ def _disk_problems(lh_node: KubeObject, path: str) -> list[str]:
     return problems
 
 
+@judged.judges(nodes=judged.nodes)
 def storage_nodes_schedulable(snapshot: Snapshot) -> list[Finding]:
     """Every storage node is a schedulable Longhorn node with a schedulable disk at the path.
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from checks import longhorn
+from checks import judged, longhorn
 from checks import snapshot as snap
 from checks.findings import Finding
 from checks.snapshot import Snapshot
@@ -43,6 +43,7 @@ def _manager_image(pod_spec: Mapping[str, Any]) -> str:
     return str(containers[0].get("image") or "") if containers else ""
 
 
+@judged.judges(pods=lambda s, **_: len(s.objects(snap.PODS)))
 def longhorn_version_declared(snapshot: Snapshot) -> list[Finding]:
     """Longhorn runs the declared version.
 

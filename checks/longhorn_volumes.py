@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from checks import longhorn
+from checks import judged, longhorn
 from checks import snapshot as snap
 from checks.findings import Finding
 from checks.snapshot import KubeObject, Snapshot
@@ -71,6 +71,7 @@ def volume_label(volume: KubeObject) -> str:
 # -- LH-04 ---------------------------------------------------------------------------------------
 
 
+@judged.judges(settings=judged.one, volumes=lambda s, **_: len(_volumes(s)))
 def replica_count_declared(snapshot: Snapshot) -> list[Finding]:
     """The declared replica count is what every place that sets one says.
 
@@ -150,6 +151,7 @@ def is_default_class(sc: KubeObject) -> bool:
     return any(annotations.get(a) == "true" for a in DEFAULT_CLASS_ANNOTATIONS)
 
 
+@judged.judges(storage_classes=judged.kube_objects(snap.STORAGE_CLASSES))
 def longhorn_sole_default_class(snapshot: Snapshot) -> list[Finding]:
     """The Longhorn StorageClass is the one and only default class.
 
@@ -221,6 +223,7 @@ def _replica_problem(replica: KubeObject, is_attached: bool) -> str | None:
     return None
 
 
+@judged.judges(may_be_empty=True, volumes=lambda s, **_: len(_volumes(s)))
 def volumes_fully_replicated(snapshot: Snapshot) -> list[Finding]:
     """Every volume has the declared number of healthy replicas, on distinct nodes.
 

@@ -21,8 +21,10 @@ are not read: the claim is about per-namespace policies.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from checks import judged
 from checks import snapshot as snap
 from checks.findings import Finding
 from checks.snapshot import KubeObject, Snapshot, dotted
@@ -132,20 +134,38 @@ def _direction_problem(policies: list[KubeObject], direction: str) -> str | None
     return f"{direction} not default deny{detail}"
 
 
+@dataclass(frozen=True)
+class NamespaceNotDenied(Finding):
+    """*namespace* does not deny ingress and egress by default for all its endpoints."""
+
+    namespace: str = ""
+
+
+def _judged(snapshot: Snapshot) -> list[KubeObject]:
+    """The namespaces NP-01 judges: every one not exempt (system) and not terminating."""
+    exempt = set(snapshot.definition.security.system_namespaces)
+    return [
+        n
+        for n in snapshot.objects(snap.NAMESPACES)
+        if _name(n) not in exempt and not _terminating(n)
+    ]
+
+
+def _judged_namespaces(snapshot: Snapshot, **_: object) -> int:
+    return len(_judged(snapshot))
+
+
+@judged.judges(namespaces=_judged_namespaces)
 def default_deny_in_every_namespace(snapshot: Snapshot) -> list[Finding]:
     """Every non-system namespace denies ingress and egress by default for all its endpoints."""
-    exempt = set(snapshot.definition.security.system_namespaces)
-    namespaces = snapshot.objects(snap.NAMESPACES)
     policies = snapshot.objects(snap.CILIUM_NETWORK_POLICIES)
     expected = (
         "ingress and egress default deny for every endpoint (a CiliumNetworkPolicy "
         "with endpointSelector: {}, ingress: [{}], egress: [{}])"
     )
     findings: list[Finding] = []
-    for namespace in sorted(namespaces, key=_name):
+    for namespace in sorted(_judged(snapshot), key=_name):
         name = _name(namespace)
-        if name in exempt or _terminating(namespace):
-            continue
         in_namespace = sorted(snap.in_namespace(policies, name), key=_name)
         if not in_namespace:
             observed = "no CiliumNetworkPolicy"
@@ -154,5 +174,7 @@ def default_deny_in_every_namespace(snapshot: Snapshot) -> list[Finding]:
             if not problems:
                 continue
             observed = "; ".join(problems)
-        findings.append(Finding(f"Namespace {name}", expected, observed, POLICY_DOC))
+        findings.append(
+            NamespaceNotDenied(f"Namespace {name}", expected, observed, POLICY_DOC, namespace=name)
+        )
     return findings

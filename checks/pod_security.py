@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from checks import judged
 from checks.control_plane_config import api_server_configs, node_label, verdict
 from checks.findings import Finding, Unobservable
 from checks.snapshot import Snapshot, dotted
@@ -77,6 +78,7 @@ def plugin_configs(snapshot: Snapshot) -> tuple[list[PluginConfig], dict[str, st
     return found, unread
 
 
+@judged.judges(control_plane_nodes=judged.control_planes)
 def baseline_enforced(snapshot: Snapshot) -> list[Finding]:
     """Every control-plane node's API server enforces the declared level by default.
 
@@ -129,6 +131,7 @@ def baseline_enforced(snapshot: Snapshot) -> list[Finding]:
     return verdict(findings, unread)
 
 
+@judged.judges(control_plane_nodes=judged.control_planes)
 def exemptions_as_declared(snapshot: Snapshot) -> list[Finding]:
     """The PodSecurity exempt namespaces are exactly the declared ones on every node.
 
@@ -201,6 +204,7 @@ def rejection_marker(level: str) -> str:
     return f'violates PodSecurity "{level}:'
 
 
+@judged.judges(namespaces=lambda probe, **_: len(probe.outcomes))
 def privileged_pod_admission(probe: AdmissionProbe) -> list[Finding]:
     """A privileged pod is refused by PodSecurity outside the exemptions, admitted inside.
 

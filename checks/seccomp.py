@@ -17,6 +17,7 @@ no kubelet read at all the control is unobservable too.
 
 from __future__ import annotations
 
+from checks import judged
 from checks import snapshot as snapshot_module
 from checks.findings import Finding, Unobservable
 from checks.snapshot import Snapshot
@@ -25,6 +26,7 @@ DOC = "https://kubernetes.io/docs/tutorials/security/seccomp/#enable-the-use-of-
 FIELD = "seccompDefault"
 
 
+@judged.judges(nodes=judged.nodes)
 def seccomp_default_on_every_node(snapshot: Snapshot) -> list[Finding]:
     """``seccompDefault`` is true in every inventory node's running kubelet config."""
     snapshot.require(snapshot_module.CONFIGZ)

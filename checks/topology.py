@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from checks import judged
 from checks import snapshot as snapshot_module
-from checks.findings import Finding, Unobservable
+from checks.findings import Finding, NodeFinding, Unobservable
 from checks.snapshot import KubeObject, Snapshot
 from provisioning import inventory
 
@@ -111,6 +113,7 @@ def _ready_condition(obj: KubeObject) -> Mapping[str, Any] | None:
     return None
 
 
+@judged.judges(nodes=judged.nodes)
 def nodes_registered_and_ready(snapshot: Snapshot) -> list[Finding]:
     """Every inventory node is a Kubernetes Node (named by its hostname) with Ready=True.
 
@@ -146,6 +149,7 @@ def nodes_registered_and_ready(snapshot: Snapshot) -> list[Finding]:
     return findings
 
 
+@judged.judges(control_plane_nodes=judged.control_planes)
 def control_plane_nodes_schedulable(snapshot: Snapshot) -> list[Finding]:
     """Control-plane nodes carry the control-plane label, and no node refuses workloads.
 
@@ -199,6 +203,22 @@ def control_plane_nodes_schedulable(snapshot: Snapshot) -> list[Finding]:
     return _verdict(findings, unread)
 
 
+@dataclass(frozen=True)
+class TalosVersionDrift(NodeFinding):
+    """The node's Talos is not the declared version (an upgrade fixes it)."""
+
+
+@dataclass(frozen=True)
+class KubeletVersionDrift(NodeFinding):
+    """The node's kubelet is not the declared Kubernetes version."""
+
+
+@dataclass(frozen=True)
+class ApiServerVersionDrift(Finding):
+    """The API server is not the declared Kubernetes version."""
+
+
+@judged.judges(nodes=judged.nodes)
 def versions_as_declared(snapshot: Snapshot) -> list[Finding]:
     """Talos on every node, every kubelet and the API server run the declared versions.
 
@@ -223,7 +243,9 @@ def versions_as_declared(snapshot: Snapshot) -> list[Finding]:
                 unread.append(f"{label(node)}: {reason}")
             elif bare_version(seen) != bare_version(expected.talos):
                 findings.append(
-                    Finding(label(node), f"Talos {expected.talos}", seen, SUPPORT_MATRIX_DOC)
+                    TalosVersionDrift(
+                        label(node), f"Talos {expected.talos}", seen, SUPPORT_MATRIX_DOC, node.name
+                    )
                 )
 
     try:
@@ -242,11 +264,12 @@ def versions_as_declared(snapshot: Snapshot) -> list[Finding]:
                 unread.append(f"{label(node)} reports no kubelet version")
             elif bare_version(str(kubelet)) != bare_version(expected.kubernetes):
                 findings.append(
-                    Finding(
+                    KubeletVersionDrift(
                         f"{label(node)} kubelet",
                         f"Kubernetes v{bare_version(expected.kubernetes)}",
                         str(kubelet),
                         SUPPORT_MATRIX_DOC,
+                        node.name,
                     )
                 )
 
@@ -259,7 +282,7 @@ def versions_as_declared(snapshot: Snapshot) -> list[Finding]:
     else:
         if bare_version(snapshot.kubernetes_version) != bare_version(expected.kubernetes):
             findings.append(
-                Finding(
+                ApiServerVersionDrift(
                     "Kubernetes API server",
                     f"Kubernetes v{bare_version(expected.kubernetes)}",
                     snapshot.kubernetes_version,
@@ -273,6 +296,7 @@ def _gib(value: Decimal) -> str:
     return f"{value / GIB:.2f} GiB"
 
 
+@judged.judges(nodes=judged.nodes)
 def capacity_as_declared(snapshot: Snapshot) -> list[Finding]:
     """Each node's kubelet-reported CPU and memory capacity matches the inventory.
 

@@ -20,9 +20,9 @@ never a Node the inventory declares).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
+from checks import cluster_hygiene
 from checks import snapshot as model
 from checks.findings import Finding, Unobservable
 from checks.snapshot import Snapshot
@@ -46,16 +46,6 @@ WHY = {
 CLUSTER_WIDE = frozenset({"PSA-01", "PSA-02", "PSA-03", "AUD-01", "AUD-02"})
 
 
-# A name a Node can have; leaves out the check's words ``(empty)``, ``no hostname status``.
-_NODE_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
-
-
-def _observed_hostnames(finding: Finding) -> list[str]:
-    """The hostnames a HYG-05 finding saw (the check joins several with ``, ``)."""
-    parts = (part.strip() for part in finding.observed.split(","))
-    return [h for h in parts if _NODE_NAME.fullmatch(h)]
-
-
 def stray_nodes(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
     """Deletes of the Nodes registered under the hostnames HYG-05 observed (after re-apply).
 
@@ -63,7 +53,13 @@ def stray_nodes(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
     the re-apply took, so no later run would see the stray hostname again.
     """
     declared = {node.hostname for node in snapshot.definition.nodes}
-    observed = [h for f in findings for h in _observed_hostnames(f) if h not in declared]
+    observed = [
+        h
+        for f in findings
+        if isinstance(f, cluster_hygiene.HostnameMismatch)
+        for h in f.hostnames
+        if h not in declared
+    ]
     if not observed:
         return Plan("HYG-05")
     try:

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from checks import disk_encryption, topology
 from checks import snapshot as model
-from checks.findings import Finding
+from checks.findings import Finding, NodeUnread, Unobservable
 from checks.snapshot import Snapshot, named
 from checks.topology import bare_version
 from provisioning import inventory, schematic
@@ -38,7 +39,7 @@ def installer(cluster: inventory.Cluster) -> str:
 def current_address(snapshot: Snapshot, node: inventory.Node) -> str:
     try:
         found = named(snapshot.objects(model.NODES), node.hostname)
-    except Exception:  # noqa: BLE001 - the API is unreadable: the inventory is all we have
+    except Unobservable:  # the API is unreadable: the inventory is all we have
         found = {}
     for address in (found.get("status") or {}).get("addresses") or []:
         if address.get("type") == "InternalIP" and address.get("address"):
@@ -73,16 +74,13 @@ def install_extensions(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
 def talos_version(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
     cluster = snapshot.definition
     declared = bare_version(cluster.versions.talos)
-    # Compared as the check compares them: ``v1.12.5`` and ``1.12.5`` are the same release.
-    wrong = [
-        n
-        for n in cluster.nodes
-        if (seen := snapshot.talos_versions.get(n.name)) is not None
-        and bare_version(seen) != declared
-    ]
+    drifted = {f.node for f in findings if isinstance(f, topology.TalosVersionDrift)}
+    wrong = [n for n in cluster.nodes if n.name in drifted]
     plan = _upgrades("TOP-03", wrong, installer(cluster), f"Talos v{declared}")
     kubelet = [
-        f for f in findings if "kubelet" in f.observed.lower() or "kubernetes" in f.target.lower()
+        f
+        for f in findings
+        if isinstance(f, topology.KubeletVersionDrift | topology.ApiServerVersionDrift)
     ]
     manual = (
         (f"Kubernetes version: talosctl upgrade-k8s --to {cluster.versions.kubernetes}",)
@@ -92,8 +90,7 @@ def talos_version(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
     return Plan("TOP-03", plan.actions, manual)
 
 
-def _rebuilds(control: str, findings: Sequence[Finding], snapshot: Snapshot, why: str) -> Plan:
-    cluster = snapshot.definition
+def _rebuilds(control: str, nodes: Sequence[inventory.Node], snapshot: Snapshot, why: str) -> Plan:
     actions = tuple(
         Action(
             control,
@@ -103,26 +100,28 @@ def _rebuilds(control: str, findings: Sequence[Finding], snapshot: Snapshot, why
             Risk.DESTRUCTIVE,
             node=node.name,
         )
-        for node in nodes_in(findings, cluster)
+        for node in nodes
     )
     return Plan(control, actions)
-
-
-UNREAD = "not read"  # how the check says a node's volume status did not answer
 
 
 @planner("ENC-01", risk=Risk.DESTRUCTIVE)
 def reencrypt(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
     # Only a volume observed plain is wiped: a node that did not answer is not known to be.
-    observed = [f for f in findings if UNREAD not in f.observed]
-    unread = nodes_in([f for f in findings if UNREAD in f.observed], snapshot.definition)
-    plan = _rebuilds("ENC-01", observed, snapshot, "format STATE and EPHEMERAL as LUKS2")
-    skipped = {n.name for n in nodes_in(observed, snapshot.definition)}
+    cluster = snapshot.definition
+    plain = {f.node for f in findings if isinstance(f, disk_encryption.VolumeNotLuks2)}
+    unread = {f.node for f in findings if isinstance(f, NodeUnread)} - plain
+    plan = _rebuilds(
+        "ENC-01",
+        [n for n in cluster.nodes if n.name in plain],
+        snapshot,
+        "format STATE and EPHEMERAL as LUKS2",
+    )
     manual = tuple(
         f"{node.name} ({node.hostname}): its volume status was not read; make it answer "
         "(see the other failing controls), then run again"
-        for node in unread
-        if node.name not in skipped
+        for node in cluster.nodes
+        if node.name in unread
     )
     return Plan("ENC-01", plan.actions, manual)
 
@@ -142,4 +141,4 @@ def rejoin_member(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
                 "--recover-from) on one node, then rejoin the others",
             ),
         )
-    return _rebuilds("ETCD-02", findings, snapshot, "rejoin etcd at the node's current address")
+    return _rebuilds("ETCD-02", stale, snapshot, "rejoin etcd at the node's current address")

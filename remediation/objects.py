@@ -6,8 +6,9 @@ named from the snapshot, so the plan shows the exact patch that will be sent:
 
 * CIL-02: the kube-proxy DaemonSet is deleted (Talos with ``proxy.disabled``
   never recreates it; Cilium replaces it);
-* NP-01: each namespace without the default-deny policy gets the
-  definition's ``default-deny`` CiliumNetworkPolicy (from cluster/manifests);
+* NP-01: each namespace the check found not denying gets the definition's
+  ``default-deny`` CiliumNetworkPolicy (from cluster/manifests), created, or
+  its spec replaced when a ``default-deny`` exists and does not deny;
 * LH-04: the ``default-replica-count`` Setting, the chart's StorageClass
   ConfigMap (the manager rebuilds the class from it; class parameters are
   immutable) and each volume's ``numberOfReplicas`` are patched to the
@@ -26,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from checks import network_policy
 from checks import snapshot as model
 from checks.findings import Finding
 from checks.snapshot import Snapshot, dotted, named
@@ -79,29 +81,51 @@ def _denies_all(policy: Mapping[str, Any]) -> bool:
 
 @planner("NP-01", risk=Risk.SAFE)
 def create_default_deny(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
+    """The definition's ``default-deny`` in each namespace the check found not denying.
+
+    Created where the namespace has no policy of that name; where one exists
+    but does not deny (edited, emptied), its spec is replaced -- a create
+    would only get 409 AlreadyExists.  A namespace whose ``default-deny``
+    already denies is opened by another policy: that one is for a person.
+    """
     template = default_deny_template(snapshot)
     if template is None:
         return Plan(
             "NP-01",
             manual=(f"no default-deny CiliumNetworkPolicy in {snapshot.definition.manifests}",),
         )
-    system = set(snapshot.definition.security.system_namespaces)
     policies = snapshot.objects(model.CILIUM_NETWORK_POLICIES)
-    covered = {str(_meta(p).get("namespace")) for p in policies if _denies_all(p)}
-    actions = []
-    for ns in snapshot.objects(model.NAMESPACES):
-        name = str(_meta(ns).get("name"))
-        if name in system or name in covered or dotted(ns, "status.phase") == "Terminating":
+    actions: list[Action] = []
+    manual: list[str] = []
+    for finding in findings:
+        if not isinstance(finding, network_policy.NamespaceNotDenied):
             continue
-        body = copy.deepcopy(dict(template))
-        body["metadata"] = {"name": "default-deny", "namespace": name}
-        change = CreateObject(model.CILIUM_NETWORK_POLICIES.path, name, body)
-        actions.append(
-            Action(
-                "NP-01", f"namespace {name}", "create the default-deny policy", change, Risk.SAFE
+        ns = finding.namespace
+        existing = named(policies, "default-deny", ns)
+        target = f"namespace {ns}"
+        if not existing:
+            body = copy.deepcopy(dict(template))
+            body["metadata"] = {"name": "default-deny", "namespace": ns}
+            change: CreateObject | PatchObject = CreateObject(
+                model.CILIUM_NETWORK_POLICIES.path, ns, body
             )
-        )
-    return Plan("NP-01", tuple(actions))
+            actions.append(
+                Action("NP-01", target, "create the default-deny policy", change, Risk.SAFE)
+            )
+        elif not _denies_all(existing):
+            ops: list[dict[str, Any]] = [
+                {"op": "add", "path": "/spec", "value": copy.deepcopy(template.get("spec") or {})}
+            ]
+            if "specs" in existing:
+                ops.append({"op": "remove", "path": "/specs"})
+            change = PatchObject(
+                model.CILIUM_NETWORK_POLICIES.path, "default-deny", ns, ops, patch_type="json"
+            )
+            summary = "replace the spec of default-deny, which does not deny"
+            actions.append(Action("NP-01", target, summary, change, Risk.SAFE))
+        else:
+            manual.append(f"{target}: default-deny denies, but {finding.observed}")
+    return Plan("NP-01", tuple(actions), tuple(manual))
 
 
 def _setting_value(setting: Mapping[str, Any]) -> str:

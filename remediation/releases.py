@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from checks import cilium
 from checks import snapshot as model
 from checks.cilium import AGENT_DAEMONSET, AGENT_LABEL
 from checks.findings import Finding
@@ -57,27 +58,24 @@ def _ready(pod: KubeObject) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def _hostname(target: str) -> str:
-    """``k8s-node03`` from a finding's ``node03 (k8s-node03)`` (or a bare Node name)."""
-    return target[target.index("(") + 1 : -1] if target.endswith(")") else target
-
-
 @planner("CIL-03", risk=Risk.DISRUPTIVE)
 def recreate_agents(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
     release = snapshot.definition.helm.get("cilium")
     if release is None:
         return Plan("CIL-03", manual=("no helm release cilium in the definition",))
-    if any(f.target.startswith("DaemonSet ") for f in findings):
+    if any(isinstance(f, cilium.AgentDaemonSetAbsent) for f in findings):
         return _planner_for("CIL-03", "cilium")(findings, snapshot)
     key, value = AGENT_LABEL
-    by_host = {_hostname(f.target): f.target for f in findings}
+    by_host = {f.hostname: f.target for f in findings if isinstance(f, cilium.AgentNotReady)}
     actions: list[Action] = []
+    covered: set[str] = set()  # finding targets with an agent pod to delete
     for pod in model.in_namespace(snapshot.objects(model.PODS), release.namespace):
         meta = pod.get("metadata") or {}
         where = by_host.get(str(dotted(pod, "spec.nodeName") or ""))
         if where is None or (meta.get("labels") or {}).get(key) != value or _ready(pod):
             continue
         name = str(meta.get("name"))
+        covered.add(where)
         actions.append(
             Action(
                 "CIL-03",
@@ -87,8 +85,7 @@ def recreate_agents(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
                 Risk.DISRUPTIVE,
             )
         )
-    covered = {a.target.rsplit(" on ", 1)[1] for a in actions}
-    left = [f.target for f in findings if f.target not in covered]
+    left = [target for target in by_host.values() if target not in covered]
     if left:
         # No agent pod at all on a node: the DaemonSet cannot place one there (the node is
         # NotReady, tainted or gone) -- the node is the problem, not the agent.

@@ -1,9 +1,12 @@
 """Which nodes and objects a control's findings are about, and the actions most planners share.
 
-Why findings are read by name: a finding names its node the operator's way
-(``node03 (k8s-node03)``), and the planner must act on exactly the nodes the
-check judged wrong -- not re-derive them with a second copy of the check's
-logic.  Inventory names and hostnames are both recognised, as whole words.
+A planner must act on exactly the nodes the check judged wrong -- not
+re-derive them with a second copy of the check's logic.  A typed
+:class:`~checks.findings.NodeFinding` carries its node; a
+:class:`~checks.findings.NodeUnread` (not known to be wrong) is never a
+target.  Findings not yet typed by node are matched by the names in their
+``target`` (``node03 (k8s-node03)``), as whole words; never by the
+``observed`` or ``expected`` text.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from checks.findings import Finding
+from checks.findings import Finding, NodeFinding, NodeUnread
 from provisioning import inventory
 from remediation.actions import Action, ApplyConfig, Risk
 
@@ -20,6 +23,11 @@ def nodes_in(findings: Sequence[Finding], cluster: inventory.Cluster) -> list[in
     """Inventory nodes named in the findings' targets, in inventory order."""
     named: set[str] = set()
     for finding in findings:
+        if isinstance(finding, NodeUnread):
+            continue
+        if isinstance(finding, NodeFinding):
+            named.add(finding.node)
+            continue
         words = set(re.findall(r"[A-Za-z0-9][A-Za-z0-9.-]*", finding.target))
         for node in cluster.nodes:
             if node.name in words or node.hostname in words:

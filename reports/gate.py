@@ -10,6 +10,8 @@ no severity.  Waived controls never fail it (they are expected failures); an
 expired waiver of a control the run verified always does, whatever its
 severity, so an exception cannot quietly outlive its date.
 
+A run whose only blocking problem is an unverified control (its source could
+not be observed) exits :data:`reports.summary.EXIT_NOT_VERIFIED`, never 0.
 Exit statuses other than 0 and 1 (interrupted, usage error, no tests, and
 any status another part of the suite chose) are left as they are.
 """
@@ -51,5 +53,7 @@ def exit_status(
     if expired:
         return TESTS_FAILED
     if current == TESTS_FAILED and not any(blocks(r, fail_on) for r in records):
-        return OK
+        # Graded failures pass the gate; a control that was not verified still does not.
+        unverified = any(r.outcome == "skipped" for r in records)
+        return summary.EXIT_NOT_VERIFIED if unverified else OK
     return current

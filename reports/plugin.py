@@ -25,6 +25,11 @@ allure-pytest-bdd records, without replacing any of it:
   ``--junitxml`` was given, ``<summary-dir>/junit.xml``.  The project's own
   ``pytest tests`` run collects nothing under ``steps/`` and writes none of
   these, so it cannot overwrite the last conformance run's summary.
+  A conformance run in which no control failed but some were not verified
+  (skipped: not observable) ends with exit status 6
+  (:data:`reports.summary.EXIT_NOT_VERIFIED`) and the headline
+  ``NOT VERIFIED: N controls``, in the terminal and in the summary, with
+  each such control's reason.
 
 JUnit is produced by pytest's own ``LogXML`` registered after collection,
 because only then is it known whether this is a conformance run; that class is
@@ -65,7 +70,9 @@ class _RunState:
     junit: LogXML | None = None
     scenarios: dict[str, _Scenario] = field(default_factory=dict)
     outcomes: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
     records: dict[str, summary.Record] = field(default_factory=dict)
+    totals: summary.Summary | None = None
 
 
 _STATE = pytest.StashKey[_RunState]()
@@ -199,6 +206,13 @@ def _labels(item: pytest.Item, label_type: str) -> list[str]:
     ]
 
 
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr or "")
+
+
 def _record(item: pytest.Item, state: _RunState, outcome: str, remediated: bool) -> summary.Record:
     scenario = state.scenarios.get(item.nodeid)
     doc = str(getattr(getattr(item, "obj", None), "__doc__", "") or "")
@@ -217,6 +231,7 @@ def _record(item: pytest.Item, state: _RunState, outcome: str, remediated: bool)
         area=area[0] if area else "",
         title=title,
         severity=severity[0] if severity else "",
+        reason=state.reasons.pop(item.nodeid, "") if outcome == "skipped" else "",
     )
 
 
@@ -231,6 +246,8 @@ def pytest_runtest_makereport(
     # A teardown error spoils a pass, never an earlier failure or skip.
     if previous is None or (previous == "passed" and outcome != "passed"):
         state.outcomes[item.nodeid] = outcome
+        if outcome == "skipped":
+            state.reasons[item.nodeid] = _skip_reason(report)
     if report.when == "teardown":
         remediated = any(
             name == "remediated" and str(value).lower() == "true"
@@ -267,6 +284,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state.is_conformance:
         run = facts.properties()
         totals = summary.summarize(state.records.values())
+        state.totals = totals
+        if totals.unverified and session.exitstatus == pytest.ExitCode.OK:
+            # Unverified is never a pass: its own status, beside pytest's 0-5.
+            session.exitstatus = summary.EXIT_NOT_VERIFIED
         notes = waiver_report.notes(config, state.records.values())
         target = _summary_dir(config)
         target.mkdir(parents=True, exist_ok=True)
@@ -285,6 +306,22 @@ def records(config: pytest.Config) -> list[summary.Record]:
 def is_conformance(config: pytest.Config) -> bool:
     state = config.stash.get(_STATE, None)
     return state is not None and state.is_conformance
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """The run's headline, and each control that was not verified with its reason."""
+    totals = config.stash[_STATE].totals
+    if totals is None:
+        return
+    unverified = totals.unverified
+    terminalreporter.section(f"Conformance: {totals.headline()}", sep="=", red=bool(unverified))
+    for control in unverified:
+        terminalreporter.line(f"{control.control}: {'; '.join(control.reasons) or 'skipped'}")
+    if unverified:
+        terminalreporter.line(
+            f"exit status {summary.EXIT_NOT_VERIFIED} when nothing failed: "
+            "a control that could not be observed is never a pass"
+        )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -17,9 +17,14 @@ result carrying it counts as remediated *instead of* passed, because the
 control was found drifted in this run.
 
 A control's overall result is the worst of its scenarios (an outline yields
-one per example): failed, then broken, then waived, then remediated, then
-passed; skipped only when every scenario skipped.  Waiver warnings (expired,
-stale) are listed under ``waivers`` in both files.
+one per example): failed, then broken, then skipped, then waived, then
+remediated, then passed.  A skipped scenario is a control that was *not
+verified* (its source could not be observed, or the target lacks what it
+needs), so it ranks above a pass: one unobserved example leaves its control
+unverified, and a run whose controls all passed but some were not verified is
+not a pass -- its headline is ``NOT VERIFIED: N controls`` and pytest exits
+:data:`EXIT_NOT_VERIFIED`.  Waiver warnings (expired, stale) are listed under
+``waivers`` in both files.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 OUTCOMES = ("passed", "failed", "broken", "skipped", "remediated", "waived")
-_WORST_FIRST = ("failed", "broken", "waived", "remediated", "passed", "skipped")
+_WORST_FIRST = ("failed", "broken", "skipped", "waived", "remediated", "passed")
+EXIT_NOT_VERIFIED = 6
+"""Exit status of a run in which no control failed but some were not verified (pytest uses 0-5)."""
 NO_CONTROL = "(no control)"
 NO_AREA = "(no area)"
 
@@ -44,6 +51,7 @@ class Record:
     area: str = ""
     title: str = ""
     severity: str = ""
+    reason: str = ""  # why it was not verified (a skip's reason), else ""
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -81,6 +89,7 @@ class ControlSummary:
     title: str
     severity: str
     tally: Tally = field(default_factory=Tally)
+    reasons: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -88,6 +97,26 @@ class Summary:
     totals: Tally
     areas: dict[str, Tally]
     controls: dict[str, ControlSummary]
+
+    @property
+    def unverified(self) -> list[ControlSummary]:
+        """Controls whose result is ``skipped``: not observed, so neither passed nor failed."""
+        return [c for c in self.controls.values() if c.tally.result == "skipped"]
+
+    def headline(self) -> str:
+        """``FAILED``, ``BROKEN``, ``PASSED``/``REMEDIATED`` -- or ``NOT VERIFIED: N controls``.
+
+        A failure stays the headline (it is what needs a person first), with the
+        unverified count after it; otherwise unverified controls replace the pass.
+        """
+        result = self.totals.result
+        unverified = len(self.unverified)
+        if not unverified:
+            return result.upper()
+        not_verified = f"NOT VERIFIED: {unverified} control{'s' if unverified != 1 else ''}"
+        if result in ("failed", "broken"):
+            return f"{result.upper()}; {not_verified}"
+        return not_verified
 
 
 def summarize(records: Iterable[Record]) -> Summary:
@@ -104,6 +133,8 @@ def summarize(records: Iterable[Record]) -> Summary:
                 control, ControlSummary(control, area, record.title, record.severity)
             )
             entry.tally.add(record.outcome)
+            if record.outcome == "skipped" and record.reason and record.reason not in entry.reasons:
+                entry.reasons.append(record.reason)
     return Summary(
         totals=totals,
         areas=dict(sorted(areas.items())),
@@ -115,7 +146,9 @@ def to_json(summary: Summary, run: Mapping[str, str], waivers: Sequence[str] = (
     """``summary.json``: the run's facts, totals, per area, per control, waiver warnings."""
     document = {
         "run": dict(run),
+        "headline": summary.headline(),
         "totals": {**summary.totals.counts(), "result": summary.totals.result},
+        "not_verified": {c.control: c.reasons for c in summary.unverified},
         "areas": {
             name: {**tally.counts(), "result": tally.result}
             for name, tally in summary.areas.items()
@@ -127,6 +160,7 @@ def to_json(summary: Summary, run: Mapping[str, str], waivers: Sequence[str] = (
                 "severity": c.severity,
                 **c.tally.counts(),
                 "result": c.tally.result,
+                **({"reasons": c.reasons} if c.reasons else {}),
             }
             for c in summary.controls.values()
         },
@@ -148,10 +182,23 @@ def to_markdown(summary: Summary, run: Mapping[str, str], waivers: Sequence[str]
     counts = [o.capitalize() for o in OUTCOMES]
     facts = ", ".join(f"{k} {v}" for k, v in run.items())
     lines = [
-        f"## Conformance: {summary.totals.result.upper()}",
+        f"## Conformance: {summary.headline()}",
         "",
         _cell(facts),
         "",
+        *(
+            [
+                "Not verified (never a pass):",
+                "",
+                *(
+                    f"- {c.control}: {_cell('; '.join(c.reasons) or 'skipped')}"
+                    for c in summary.unverified
+                ),
+                "",
+            ]
+            if summary.unverified
+            else []
+        ),
         _row(["Area", "Result", *counts]),
         _row(["---"] * (2 + len(counts))),
         *(

@@ -15,6 +15,8 @@ built, so no discovery round-trip is needed for reads.  Failures become
 :mod:`provisioning.drivers.errors` classes chosen by the ``Status``
 ``reason``; retries (exponential backoff) happen only on transport failures
 and 429/503/504, and a write is repeated only when the connection was refused.
+A :class:`~provisioning.drivers.budget.Budget` given to the driver cuts every
+request's timeout to what is left of it and stops retrying once it is spent.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 from provisioning.drivers import Failure, Idempotence, RetryPolicy, Target, errors
+from provisioning.drivers.budget import Budget
 
 KindPath = tuple[str, str, str]
 """``(group, version, plural)``; group ``""`` is the core API."""
@@ -99,8 +102,10 @@ class KubeDriver:
         retries: int = 3,
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
+        budget: Budget | None = None,
     ) -> None:
         self.target = target
+        self._budget = budget
         if target.kubeconfig is None:
             raise errors.DriverError(f"target {target.name} has no kubeconfig")
         self._policy = RetryPolicy(timeout=timeout, retries=retries, backoff=backoff)
@@ -133,8 +138,11 @@ class KubeDriver:
         attempts = self._policy.retries + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
+            timeout = self._policy.timeout
+            if self._budget is not None:
+                timeout = self._budget.clip(timeout)  # BudgetSpent: no attempt can help
             try:
-                status, data = self._send(method, path, list(query), body, content_type)
+                status, data = self._send(method, path, list(query), body, content_type, timeout)
             except urllib3.exceptions.HTTPError as exc:
                 failure, text = _transport_failure(exc)
                 if (
@@ -163,6 +171,7 @@ class KubeDriver:
         query: list[tuple[str, str]],
         body: Any,
         content_type: str,
+        timeout: float,
     ) -> tuple[int, bytes]:
         headers = {"Accept": "application/json"}
         if body is not None:
@@ -176,7 +185,7 @@ class KubeDriver:
                 body=body,
                 auth_settings=["BearerToken"],
             )
-            response = self._api.call_api(*prepared, _request_timeout=self._policy.timeout)
+            response = self._api.call_api(*prepared, _request_timeout=timeout)
         except k8s_client.exceptions.ApiException as exc:
             # status 0: the client failed before any HTTP answer (TLS, bad request shape)
             raise errors.DriverError(

@@ -192,6 +192,8 @@ class CommandLine:
                 raise errors.ToolMissing(
                     f"{self.tool} not found ({executable} vanished)", command=display
                 ) from exc
+            except errors.TimedOut:
+                raise  # a spent budget (provisioning.drivers.budget): no attempt can help
             except TimeoutError as exc:
                 if last or kind is Idempotence.WRITE:
                     raise errors.TimedOut(

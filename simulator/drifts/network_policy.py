@@ -18,3 +18,21 @@ def delete_default_deny(ctx: DriftContext, node: str | None) -> str:
     ctx.get(rt, NAMESPACE, POLICY, "network_policy.delete_default_deny")
     ctx.store.delete(rt, NAMESPACE, POLICY)
     return f"CiliumNetworkPolicy {NAMESPACE}/{POLICY} deleted"
+
+
+@drift(
+    "network_policy.empty_default_deny_ingress",
+    controls=("NP-01",),
+    description=f"CiliumNetworkPolicy {NAMESPACE}/{POLICY} keeps its name, ingress emptied",
+)
+def empty_default_deny_ingress(ctx: DriftContext, node: str | None) -> str:
+    """The policy still exists but no longer denies: Cilium ignores an empty ``ingress`` list.
+
+    https://docs.cilium.io/en/stable/security/policy/language/ -- only ``ingress: [{}]``
+    puts the selected endpoints in ingress default deny; a create of the declared policy
+    then answers 409, so the fix must replace it.
+    """
+    rt = ctx.rt("cilium.io", "v2", "ciliumnetworkpolicies")
+    ctx.get(rt, NAMESPACE, POLICY, "network_policy.empty_default_deny_ingress")
+    ctx.merge_patch(rt, NAMESPACE, POLICY, {"spec": {"ingress": []}})
+    return f"CiliumNetworkPolicy {NAMESPACE}/{POLICY}: ingress emptied"

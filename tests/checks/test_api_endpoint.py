@@ -204,7 +204,8 @@ def test_holder_that_is_not_ready_is_a_finding() -> None:
     assert finding.observed == "held by node02 (k8s-node02), Ready=False"
 
 
-def test_failover_to_another_node_conforms_while_the_old_holder_is_silent() -> None:
+def test_one_holder_seen_with_a_silent_node_is_unobservable_not_passed() -> None:
+    """The silent node may hold the VIP too: two holders is what API-02 exists to catch."""
     addresses_type = snapshot_module.ADDRESS_STATUS
     failed_over = snap(
         holders=("node02",),
@@ -212,7 +213,20 @@ def test_failover_to_another_node_conforms_while_the_old_holder_is_silent() -> N
         drop={addresses_type: {"node01"}},
         missing={snapshot_module.on_node(addresses_type, "node01"): "powered off"},
     )
-    assert api_endpoint.single_healthy_vip_holder(failed_over) == []
+    with pytest.raises(Unobservable, match=r"node02 \(k8s-node02\) holds the VIP.*powered off"):
+        api_endpoint.single_healthy_vip_holder(failed_over)
+
+
+def test_one_holder_seen_that_is_not_ready_fails_despite_a_silent_node() -> None:
+    addresses_type = snapshot_module.ADDRESS_STATUS
+    state = snap(
+        holders=("node02",),
+        ready={"node02": "False"},
+        drop={addresses_type: {"node01"}},
+        missing={snapshot_module.on_node(addresses_type, "node01"): "powered off"},
+    )
+    (finding,) = api_endpoint.single_healthy_vip_holder(state)
+    assert finding.observed == "held by node02 (k8s-node02), Ready=False"
 
 
 def test_no_holder_seen_with_a_silent_node_is_unobservable() -> None:

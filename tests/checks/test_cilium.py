@@ -268,6 +268,23 @@ def test_missing_daemonset_is_a_finding_with_every_node(cluster: inventory.Clust
     assert len(found) == 1 + len(cluster.nodes)
 
 
+def test_a_declared_node_without_a_node_object_is_judged(cluster: inventory.Cluster) -> None:
+    """A node that never registered has no agent: it fails CIL-03, never passes by absence."""
+    kube = clean_kube(cluster)
+    kube[snap.NODES.key] = [
+        n for n in kube[snap.NODES.key] if n["metadata"]["name"] != "k8s-node05"
+    ]
+    kube[snap.PODS.key] = [p for p in kube[snap.PODS.key] if p["spec"]["nodeName"] != "k8s-node05"]
+    (finding,) = cilium.agent_ready_on_every_node(make(cluster, kube=kube))
+    assert isinstance(finding, cilium.AgentNotReady)
+    assert (finding.target, finding.node, finding.hostname) == (
+        "node05 (k8s-node05)",
+        "node05",
+        "k8s-node05",
+    )
+    assert "never registered" in finding.observed
+
+
 def test_agent_of_other_namespace_or_label_does_not_count(cluster: inventory.Cluster) -> None:
     kube = clean_kube(cluster)
     kube[snap.PODS.key][0]["metadata"]["namespace"] = "default"

@@ -437,3 +437,26 @@ def test_the_cronjob_runs_nightly_read_only_with_the_minted_talosconfig() -> Non
     verbs = {verb for rule in role["rules"] for verb in rule["verbs"]}
     assert verbs <= {"get", "list", "watch"}, "the nightly ClusterRole must stay read-only"
     assert not any("secrets" in rule.get("resources", []) for rule in role["rules"])
+
+
+def test_a_suite_that_exits_6_ran_and_its_unverified_controls_are_compared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 6 (nothing failed, some controls not verified) is a run, not a failure to run."""
+
+    def not_verified(command: list[str], root: Path, log: Path, timeout: float) -> int:
+        out = Path(command[command.index("--summary-dir") + 1])
+        out.mkdir(parents=True, exist_ok=True)
+        controls = {"HYG-01": {"result": "passed"}, "ENC-01": {"result": "skipped"}}
+        (out / "summary.json").write_text(
+            json.dumps({"run": {}, "totals": {}, "controls": controls})
+        )
+        log.write_text("Conformance: NOT VERIFIED: 1 control\n")
+        return 6
+
+    monkeypatch.setattr(nightly, "run_suite", not_verified)
+    runs = tmp_path / "runs"
+    argv = nightly_args(runs, ROOT / "cluster", tmp_path / "sim")
+    assert main(argv) == nightly.EXIT_OK, capsys.readouterr().err
+    (run,) = nightly_runs.list_runs(runs)
+    assert json.loads((run.path / "run.json").read_text())["suite_exit"] == 6

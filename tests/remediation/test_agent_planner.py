@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from checks import cilium
 from checks import snapshot as model
 from checks.findings import Finding
 from checks.snapshot import Snapshot
@@ -50,7 +51,13 @@ def test_the_not_ready_agent_on_the_named_node_is_deleted(cluster: inventory.Clu
     ]
     plan = catalogue.loaded().plan(
         "CIL-03",
-        [Finding("node03 (k8s-node03)", "Ready", "not Ready")],
+        [
+            cilium.AgentNotReady(
+                "node03 (k8s-node03)", "Ready", "not Ready", hostname="k8s-node03", node="node03"
+            ),
+            # Text alone is never acted on: an untyped finding naming node04 changes nothing.
+            Finding("node04 (k8s-node04)", "Ready", "not Ready"),
+        ],
         snapshot_with(cluster, pods),
     )
     assert [(a.target, a.change, a.risk) for a in plan.actions] == [
@@ -66,7 +73,7 @@ def test_the_not_ready_agent_on_the_named_node_is_deleted(cluster: inventory.Clu
 def test_a_node_without_an_agent_pod_is_left_manual(cluster: inventory.Cluster) -> None:
     plan = catalogue.loaded().plan(
         "CIL-03",
-        [Finding("k8s-node04-renamed", "Ready", "no agent pod")],
+        [cilium.AgentNotReady("k8s-node04-renamed", "Ready", "x", hostname="k8s-node04-renamed")],
         snapshot_with(cluster, []),
     )
     assert plan.actions == ()
@@ -78,7 +85,7 @@ def test_a_missing_daemonset_is_restored_by_the_release_upgrade(
 ) -> None:
     plan = catalogue.loaded().plan(
         "CIL-03",
-        [Finding("DaemonSet kube-system/cilium", "present", "absent")],
+        [cilium.AgentDaemonSetAbsent("DaemonSet kube-system/cilium", "present", "absent")],
         snapshot_with(cluster, []),
     )
     assert [(a.change, a.risk) for a in plan.actions] == [(HelmUpgrade("cilium"), Risk.DISRUPTIVE)]

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
+from checks import cluster_hygiene, disk_encryption, network_policy, topology
 from checks import snapshot as model
-from checks.findings import Finding
+from checks.findings import Finding, NodeUnread
 from checks.snapshot import Snapshot
 from provisioning import inventory
 from remediation import catalogue
@@ -51,6 +52,12 @@ def snap(cluster: inventory.Cluster, **kube: list[dict[str, Any]]) -> Snapshot:
 
 def finding(target: str) -> Finding:
     return Finding(target, "x", "y")
+
+
+def mismatch(node: str, *hostnames: str) -> cluster_hygiene.HostnameMismatch:
+    return cluster_hygiene.HostnameMismatch(
+        f"{node} (ip)", "hostname", ", ".join(hostnames), node=node, hostnames=hostnames
+    )
 
 
 def test_nodes_are_found_by_inventory_name_or_hostname(cluster: inventory.Cluster) -> None:
@@ -94,12 +101,38 @@ def test_default_deny_is_created_only_where_missing(cluster: inventory.Cluster) 
         "spec": {"endpointSelector": {}, "ingress": [{}], "egress": [{}]},
     }
     state = snap(cluster, namespaces=namespaces, ciliumnetworkpolicies=[deny])
-    plan = catalogue.loaded().plan("NP-01", [finding("namespace apps")], state)
+    apps = network_policy.NamespaceNotDenied("Namespace apps", "x", "none", namespace="apps")
+    # Only the typed finding is acted on: a finding's words name nothing to change.
+    plan = catalogue.loaded().plan("NP-01", [apps, finding("Namespace default")], state)
     (action,) = plan.actions
     assert isinstance(action.change, CreateObject)
     assert action.change.namespace == "apps"
     assert action.change.body["metadata"] == {"name": "default-deny", "namespace": "apps"}
     assert action.change.body["spec"] == deny["spec"]
+    assert action.risk is Risk.SAFE
+
+
+def test_a_default_deny_that_does_not_deny_is_replaced_not_created(
+    cluster: inventory.Cluster,
+) -> None:
+    emptied = {
+        "metadata": {"name": "default-deny", "namespace": "apps"},
+        "spec": {"endpointSelector": {}, "ingress": [], "egress": [{}]},
+        "specs": [{"endpointSelector": {}}],
+    }
+    state = snap(
+        cluster, namespaces=[{"metadata": {"name": "apps"}}], ciliumnetworkpolicies=[emptied]
+    )
+    apps = network_policy.NamespaceNotDenied("Namespace apps", "x", "ingress", namespace="apps")
+    (action,) = catalogue.loaded().plan("NP-01", [apps], state).actions
+    declared: dict[str, Any] = {"endpointSelector": {}, "ingress": [{}], "egress": [{}]}
+    assert action.change == PatchObject(
+        model.CILIUM_NETWORK_POLICIES.path,
+        "default-deny",
+        "apps",
+        [{"op": "add", "path": "/spec", "value": declared}, {"op": "remove", "path": "/specs"}],
+        patch_type="json",
+    )
     assert action.risk is Risk.SAFE
 
 
@@ -203,9 +236,13 @@ def test_stale_peer_urls_on_a_majority_need_a_restore_not_a_rebuild(
 
 
 def test_only_volumes_observed_plain_are_reencrypted(cluster: inventory.Cluster) -> None:
-    plain = Finding("node03 (k8s-node03) volume STATE", "luks2", "no encryption provider")
-    unread = Finding("node02 (k8s-node02) volume STATE", "luks2", "volume status not read: x")
-    plan = catalogue.loaded().plan("ENC-01", [plain, unread], snap(cluster, nodes=[]))
+    # The words are swapped on purpose: the plan follows the types, never the text.
+    plain = disk_encryption.VolumeNotLuks2(
+        "node03 (k8s-node03) volume STATE", "luks2", "not read as LUKS2", node="node03"
+    )
+    unread = NodeUnread("node02 (k8s-node02) volume STATE", "luks2", "plain?", node="node02")
+    text_only = Finding("node04 (k8s-node04) volume STATE", "luks2", "no encryption provider")
+    plan = catalogue.loaded().plan("ENC-01", [plain, unread, text_only], snap(cluster, nodes=[]))
     assert [a.node for a in plan.actions] == ["node03"]
     assert plan.actions[0].risk is Risk.DESTRUCTIVE
     assert plan.manual[0].startswith("node02 (k8s-node02): its volume status was not read")
@@ -231,7 +268,8 @@ def test_talos_versions_compare_without_the_v_and_the_tag_keeps_it(
     )
     seen = {n.name: "v1.12.5" for n in bare.nodes} | {"node05": "v1.12.4"}
     state = dataclasses.replace(snap(bare), talos_versions=seen)
-    plan = catalogue.loaded().plan("TOP-03", [finding("node05 (k8s-node05)")], state)
+    drift = topology.TalosVersionDrift("node05 (k8s-node05)", "1.12.5", "v1.12.4", node="node05")
+    plan = catalogue.loaded().plan("TOP-03", [drift], state)
     (action,) = plan.actions  # only node05: v1.12.5 on the others is the declared 1.12.5
     assert isinstance(action.change, UpgradeNode)
     assert action.change.node == "node05"
@@ -247,11 +285,11 @@ def test_a_renamed_node_is_reapplied_then_its_stray_node_deleted(
 ) -> None:
     nodes = [{"metadata": {"name": n.hostname}} for n in cluster.nodes]
     stray = {"metadata": {"name": "k8s-node04-renamed"}}
-    renamed = Finding("node04 (10.10.20.19)", "hostname k8s-node04", "k8s-node04-renamed")
+    renamed = mismatch("node04", "k8s-node04-renamed")
     # node05 took node06's hostname: that Node is declared, never deleted.
-    swapped = Finding("node05 (10.10.20.20)", "hostname k8s-node05", "k8s-node06")
+    swapped = mismatch("node05", "k8s-node06")
     # node03's stray name never registered a Node: nothing to delete.
-    unregistered = Finding("node03 (10.10.20.18)", "hostname k8s-node03", "other, (empty)")
+    unregistered = mismatch("node03", "other")
     plan = catalogue.loaded().plan(
         "HYG-05", [renamed, swapped, unregistered], snap(cluster, nodes=[*nodes, stray])
     )
@@ -268,7 +306,7 @@ def test_a_renamed_node_is_reapplied_then_its_stray_node_deleted(
 def test_a_renamed_node_with_unread_nodes_is_reapplied_and_the_delete_left_manual(
     cluster: inventory.Cluster,
 ) -> None:
-    renamed = Finding("node04 (10.10.20.19)", "hostname k8s-node04", "k8s-node04-renamed")
+    renamed = mismatch("node04", "k8s-node04-renamed")
     plan = catalogue.loaded().plan("HYG-05", [renamed], snap(cluster))
     assert [a.change for a in plan.actions] == [ApplyConfig("node04")]
     (note,) = plan.manual

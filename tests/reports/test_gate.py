@@ -7,7 +7,7 @@ import datetime
 import pytest
 
 from provisioning.waivers import Waiver
-from reports import gate
+from reports import gate, summary
 from reports.summary import Record
 
 EXPIRED = Waiver("HYG-03", "team-x", "old reason", datetime.date(2020, 1, 1))
@@ -59,3 +59,8 @@ def test_other_statuses_are_left_alone(status: int) -> None:
 def test_default_is_normal_and_severities_are_allures() -> None:
     assert gate.DEFAULT_FAIL_ON == "normal"
     assert gate.SEVERITIES == ("blocker", "critical", "normal", "minor", "trivial")
+
+
+def test_a_graded_failure_beside_an_unverified_control_still_exits_not_verified() -> None:
+    records = [failed("minor"), failed("normal", "skipped")]
+    assert gate.exit_status(1, records, "normal", []) == summary.EXIT_NOT_VERIFIED

@@ -79,9 +79,34 @@ def test_control_result_is_its_worst_scenario() -> None:
         "NP-01": "failed",
         "NP-02": "remediated",
         "NP-03": "skipped",
-        "NP-04": "passed",
+        "NP-04": "skipped",  # one unobserved example leaves its control unverified
     }
     assert result.totals.result == "failed"
+
+
+def test_unverified_controls_replace_the_pass_in_the_headline() -> None:
+    reason = "check could not observe the cluster: talosctl calls: the 3s budget is spent"
+    rs = [
+        record("a", "passed", "TOP-01"),
+        Record(nodeid="b", outcome="skipped", controls=("ENC-01",), reason=reason),
+        Record(nodeid="c", outcome="skipped", controls=("ETCD-01",)),
+        record("d", "remediated", "NP-01"),
+    ]
+    result = summary.summarize(rs)
+    assert result.headline() == "NOT VERIFIED: 2 controls"
+    assert [c.control for c in result.unverified] == ["ENC-01", "ETCD-01"]
+    text = summary.to_markdown(result, RUN)
+    assert text.startswith("## Conformance: NOT VERIFIED: 2 controls\n")
+    assert f"- ENC-01: {reason}" in text
+    assert "PASSED" not in text
+    data = json.loads(summary.to_json(result, RUN))
+    assert data["headline"] == "NOT VERIFIED: 2 controls"
+    assert data["not_verified"] == {"ENC-01": [reason], "ETCD-01": []}
+    assert data["controls"]["ENC-01"]["reasons"] == [reason]
+    # A failure stays first; the unverified count is said beside it.
+    failed = summary.summarize([*rs, record("e", "failed", "HYG-01")])
+    assert failed.headline() == "FAILED; NOT VERIFIED: 2 controls"
+    assert summary.summarize(rs[:1]).headline() == "PASSED"
 
 
 def test_records_without_control_or_area_are_grouped_visibly() -> None:

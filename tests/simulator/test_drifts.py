@@ -320,6 +320,15 @@ def test_default_deny_deleted(ctx: DriftContext) -> None:
     assert _store(ctx).get(policies, "default", "allow-dns-egress")
 
 
+def test_default_deny_emptied_keeps_its_name(ctx: DriftContext) -> None:
+    store = _store(ctx)
+    policies = _rt(store, "cilium.io", "v2", "ciliumnetworkpolicies")
+    apply_to(ctx, "network_policy.empty_default_deny_ingress")
+    policy = _store(ctx).get(policies, "default", "default-deny")
+    assert policy["spec"]["ingress"] == []
+    assert policy["spec"]["egress"] == [{}]
+
+
 def test_api_faults_set_the_flag(ctx: DriftContext) -> None:
     assert read_fault(ctx.kv) == (None, 0.0)
     apply_to(ctx, "api_endpoint.slow")

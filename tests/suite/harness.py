@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from fixtures.target import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 SUITE_TIMEOUT = 600.0
 CONTROL_PROPERTY = "control"
 # Drifts that edit a file the simulator rewrites when it starts (the kubeconfig is
@@ -255,6 +256,9 @@ def run_suite(
         "no:cacheprovider",
         "-p",
         "tests.suite.harness",
+        # The embedded target stays loopback-only: the rule tests/conftest.py applies to
+        # the project's own tests, given explicitly to the suite runs they start.
+        f"--allow-hosts={','.join(LOOPBACK)}",
         "--junitxml",
         str(junit),
         "--summary-dir",

@@ -55,8 +55,9 @@ def test_powered_off_node_fails_only_top01_naming_it(cluster_with: Any) -> None:
     assert found["TOP-02"] == []
     assert found["TOP-04"] == []
     assert found["TOP-03"] == "unobservable"
-    # Talos moved the VIP to a running control-plane node.
-    assert vip == []
+    # Talos moved the VIP to a running control-plane node, but whether the powered-off
+    # node holds it too was not read: not verified, never a pass (issue #14).
+    assert vip == "unobservable"
 
     assert run.returncode == 1, run.output
     failed = run.failed

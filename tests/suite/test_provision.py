@@ -11,6 +11,7 @@ then look at what the run built through the kubeconfig it wrote.  Only
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -31,7 +32,16 @@ from provisioning.drivers.kube import KubeDriver
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 60.0
 SERVE = (sys.executable, "-m", "simulator", "serve")
-SUITE = (sys.executable, "-m", "pytest", "steps", "-q", "-p", "no:cacheprovider")
+SUITE = (
+    sys.executable,
+    "-m",
+    "pytest",
+    "steps",
+    "-q",
+    "-p",
+    "no:cacheprovider",
+    "--allow-hosts=127.0.0.1,::1,localhost",  # the embedded target stays loopback-only
+)
 STEP_NAMES = (
     "preflight",
     *(f"apply-config node0{i}" for i in range(1, 7)),
@@ -97,6 +107,22 @@ def run_suite(state: Path, cluster: Path, *extra: str) -> subprocess.CompletedPr
         timeout=300,
         check=False,
     )
+
+
+# Controls the embedded cluster cannot offer yet (API-05 dials the VIP); issue #14 point 3
+# makes it reachable through the simulator, and then this set is empty.
+SIMULATOR_GAPS = frozenset({"API-05"})
+
+
+def verified(output: str) -> bool:
+    """Exit 0; or exit 6 (nothing failed, some controls not verified, issue #14) where every
+    unverified control, as the run's summary names them, is a gap of the simulator."""
+    if output.startswith("exit 0\n"):
+        return True
+    section = output.partition("Conformance: NOT VERIFIED: ")[2]
+    named = {line.split(":", 1)[0] for line in section.splitlines()[1:] if line[:1].isupper()}
+    unverified = {c for c in named if re.fullmatch(r"[A-Z]{2,5}-\d{2}", c)}
+    return output.startswith("exit 6\n") and bool(unverified) and unverified <= SIMULATOR_GAPS
 
 
 def progress(output: str) -> dict[str, str]:
@@ -172,7 +198,7 @@ def test_a_failed_build_is_an_allure_result_with_the_plan_steps(
 
 def test_second_run_with_the_flag_builds_the_rest(built: tuple[Simulator, list[str]]) -> None:
     sim, (_, second, _) = built
-    assert second.startswith("exit 0\n"), second
+    assert verified(second), second
     steps = progress(second)
     assert list(steps) == list(STEP_NAMES), second
     assert steps["apply-config node03"] == "skipped (already true)"
@@ -206,7 +232,7 @@ def test_the_built_cluster_has_six_ready_nodes_and_cilium(
 
 def test_third_run_has_nothing_to_change(built: tuple[Simulator, list[str]]) -> None:
     _, (_, _, third) = built
-    assert third.startswith("exit 0\n"), third
+    assert verified(third), third
     steps = progress(third)
     assert list(steps) == list(STEP_NAMES), third
     assert set(steps.values()) == {"skipped (already true)"}
