@@ -177,7 +177,7 @@ def test_get_names_every_node_in_one_invocation(tmp_path: Path) -> None:
         for n in (IP1, IP2, IP3)
     )
     runner = Recorder(stream.encode())
-    target = Target("sim", None, tmp_path / "talosconfig", tmp_path, live=False)
+    target = Target("sim", None, tmp_path / "talosconfig", tmp_path)
     driver = talosctl.TalosDriver(target, runner=runner)
     found = driver.get("volumestatus", [IP1, IP2, IP3], namespace="runtime", id="STATE")
     assert [o["node"] for o in found] == [IP1, IP2, IP3]
@@ -204,7 +204,7 @@ def test_get_names_every_node_in_one_invocation(tmp_path: Path) -> None:
 def test_unreadable_output_names_the_command(tmp_path: Path) -> None:
     (tmp_path / "talosctl").write_text("#!/bin/sh\n")
     (tmp_path / "talosctl").chmod(0o755)
-    target = Target("sim", None, None, tmp_path, live=False)
+    target = Target("sim", None, None, tmp_path)
     driver = talosctl.TalosDriver(target, runner=Recorder(b"NODE  NAMESPACE\n"))
     with pytest.raises(errors.UnexpectedOutput, match="talosctl get machinestatus printed"):
         driver.get("machinestatus", [IP1])
@@ -251,7 +251,7 @@ def _start(
             calls.append(list(argv))
             return run_subprocess(argv, timeout=timeout, env=env)
 
-        target = Target("simulated", None, config, tmp / "bin", live=False)
+        target = Target("simulated", None, config, tmp / "bin")
         yield Sim(store, talosctl.TalosDriver(target, runner=counting), calls, tmp)
 
 
@@ -336,7 +336,7 @@ def test_unreachable_api_is_one_clear_error(tmp_path: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     cli.install_executables(tmp_path / "bin", f"http://127.0.0.1:{port}")
-    target = Target("simulated", None, None, tmp_path / "bin", live=False)
+    target = Target("simulated", None, None, tmp_path / "bin")
     driver = talosctl.TalosDriver(target, retries=1, backoff=0)
     with pytest.raises(errors.Unreachable) as raised:
         driver.get("machinestatus", [IP1], insecure=True)

@@ -300,7 +300,7 @@ def _stream(*nodes: str) -> str:
 def _driver(tmp_path: Path, runner: Script) -> TalosDriver:
     (tmp_path / "talosctl").write_text("#!/bin/sh\n")
     (tmp_path / "talosctl").chmod(0o755)
-    target = Target("fake", None, tmp_path / "talosconfig", tmp_path, live=False)
+    target = Target("fake", None, tmp_path / "talosconfig", tmp_path)
     return TalosDriver(target, runner=runner, retries=2, backoff=0.0)
 
 

@@ -185,7 +185,7 @@ def test_the_built_cluster_has_six_ready_nodes_and_cilium(
     built: tuple[Simulator, list[str]],
 ) -> None:
     sim, _ = built
-    target = Target("sim", sim.state / "kubeconfig", None, None, live=False)
+    target = Target("sim", sim.state / "kubeconfig", None, None)
     with KubeDriver(target) as kube:
         nodes = kube.list(("", "v1", "nodes"))
         cilium: dict[str, Any] = kube.get(("apps", "v1", "daemonsets"), "cilium", "kube-system")
@@ -237,7 +237,7 @@ def test_failing_step_exits_with_status_1_and_the_message(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     cluster = inventory.load_cluster(_copy_definition(tmp_path), "cluster")
-    target = Target("nowhere", tmp_path / "kubeconfig", None, tmp_path / "bin", live=False)
+    target = Target("nowhere", tmp_path / "kubeconfig", None, tmp_path / "bin")
     with pytest.raises(pytest.exit.Exception) as stopped:
         provision(pytestconfig, cluster, target, tmp_path)
     assert stopped.value.returncode == 1
@@ -259,7 +259,7 @@ def test_live_target_names_the_missing_file(tmp_path: Path) -> None:
         live_target(None, str(kubeconfig))
     (tmp_path / "talosconfig").write_text("context: x\n")
     found = live_target(str(kubeconfig), str(tmp_path / "talosconfig"))
-    assert (found.kubeconfig, found.live, found.bin_dir) == (kubeconfig, True, None)
+    assert (found.name, found.kubeconfig, found.bin_dir) == ("live", kubeconfig, None)
 
 
 def test_a_state_dir_without_a_live_simulator_is_not_reused(tmp_path: Path) -> None:
