@@ -147,7 +147,7 @@ def drop_vip(ctx: DriftContext, node: str | None) -> str:
     "remediation Lease, so none is attempted)",
 )
 def vip_unserved(ctx: DriftContext, node: str | None) -> str:
-    dropped = []
+    dropped: list[str] = []
     for machine in control_planes(ctx, "api_endpoint.vip_unserved"):
         with edit_config(machine) as docs:
             network = v1alpha1(docs, machine)["machine"].get("network") or {}
