@@ -19,12 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provisioning import bundle, secrets
-from provisioning.drivers import Completed, Target, errors, run_subprocess, talosctl
+from provisioning.drivers import Completed, Failure, Target, errors, run_subprocess, talosctl
 from simulator.state.machines import Site, SiteStore
 from simulator.store.etcd import EtcdKV, EtcdServer, find_binary
 from simulator.store.kv import KV, MemoryKV
 from simulator.talos import cli, talosconfig
 from simulator.talos.api import MachineApi
+from tests.provisioning.fake_talosctl import RealShapedTalosctl, unavailable
 from tests.simulator import talos_site
 
 IP1, IP2, IP3 = talos_site.ip(1), talos_site.ip(2), talos_site.ip(3)
@@ -152,6 +153,104 @@ def test_version_blocks() -> None:
         (IP1, "v1.12.5", "go1.25.7", "RBAC"),
         (IP2, "v1.11.6", "go1.25.7", "RBAC"),
     ]
+
+
+# -- real talosctl's failures (recorded shapes, tests/provisioning/fake_talosctl.py) --------
+
+
+def test_rpc_errors_are_parsed_into_code_and_description() -> None:
+    text = (
+        "1 error occurred:\n\t* 10.10.20.17: " + unavailable("10.10.20.17") + "\n\n\n"
+        'rpc error: code = NotFound desc = resource "x" is not registered\n'
+    )
+    first, second = talosctl.rpc_errors(text)
+    assert (first.node, first.code) == ("10.10.20.17", "Unavailable")
+    assert first.desc.startswith('connection error: desc = "transport: Error while dialing')
+    assert (second.node, second.code, second.desc) == (
+        None,
+        "NotFound",
+        'resource "x" is not registered',
+    )
+    assert str(second) == 'NotFound: resource "x" is not registered'
+
+
+def test_failures_are_classified_by_their_grpc_code() -> None:
+    assert (
+        talosctl.classify("rpc error: code = Unavailable desc = etcd is busy") is Failure.TRANSIENT
+    )
+    assert talosctl.classify("rpc error: code = NotFound desc = no such thing") is Failure.PERMANENT
+    assert talosctl.classify("rpc error: code = Unknown desc = context deadline exceeded") is (
+        Failure.PERMANENT
+    )
+    assert talosctl.classify(unavailable(IP1)) is Failure.UNDELIVERED  # "dial tcp"
+    assert talosctl.classify("dial tcp 127.0.0.1:1: connect: connection refused") is (
+        Failure.UNDELIVERED
+    )
+
+
+def test_warned_nodes_are_the_bullets_of_a_warning_block() -> None:
+    stderr = (
+        f"WARNING: {IP1}: server version 1.11.6 is older than client version 1.12.5\n"
+        f"WARNING: 2 errors occurred:\n\t* {IP2}: {unavailable(IP2)}\n"
+        f"\t* {IP3}: rpc error: code = Unknown desc = etcd is not running\n\n"
+    )
+    assert talosctl.warned_nodes(stderr, [IP1, IP2, IP3]) == {
+        IP2: 'Unavailable: connection error: desc = "transport: Error while dialing: dial tcp '
+        f'{IP2}:50000: connect: no route to host"',
+        IP3: "Unknown: etcd is not running",
+    }
+
+
+def _recorded(tmp_path: Path, fake: RealShapedTalosctl) -> talosctl.TalosDriver:
+    (tmp_path / "talosctl").write_text("#!/bin/sh\n")
+    (tmp_path / "talosctl").chmod(0o755)
+    target = Target("real-shaped", None, tmp_path / "talosconfig", tmp_path)
+    return talosctl.TalosDriver(target, runner=fake, retries=1, backoff=0.0)
+
+
+def test_a_down_first_node_costs_only_its_own_resources(tmp_path: Path) -> None:
+    fake = RealShapedTalosctl(down={IP1}, holding={IP2})
+    read = _recorded(tmp_path, fake).get_each("hostnamestatuses", [IP1, IP2, IP3])
+    assert [r["node"] for r in read.resources] == [IP2]
+    assert list(read.unanswered) == [IP1]
+    assert read.unanswered[IP1].startswith("Unavailable: connection error")
+    assert f"dial tcp {IP1}:50000" in read.error
+    # one call for all, then each node alone; the down one tried again (transient)
+    assert [a[a.index("--nodes") + 1] for a in fake.argvs] == [
+        f"{IP1},{IP2},{IP3}",
+        IP1,
+        IP1,
+        IP2,
+        IP3,
+    ]
+
+
+def test_a_down_later_node_is_named_although_its_error_is_not(tmp_path: Path) -> None:
+    fake = RealShapedTalosctl(down={IP2})
+    read = _recorded(tmp_path, fake).get_each("hostnamestatuses", [IP1, IP2, IP3])
+    assert [r["node"] for r in read.resources] == [IP1, IP3]
+    assert list(read.unanswered) == [IP2]
+    assert fake.calls == 3  # IP2 alone, twice: IP1 and IP3 printed theirs already
+    every = _recorded(tmp_path, RealShapedTalosctl()).get_each("x", [IP1, IP2])
+    assert (len(every.resources), every.unanswered, every.error) == (2, {}, "")
+
+
+def test_a_request_every_node_refuses_is_asked_once(tmp_path: Path) -> None:
+    fake = RealShapedTalosctl(
+        refuse='rpc error: code = NotFound desc = resource "x" is not registered'
+    )
+    read = _recorded(tmp_path, fake).get_each("x", [IP1, IP2])
+    assert read.unanswered == dict.fromkeys([IP1, IP2], 'NotFound: resource "x" is not registered')
+    assert fake.calls == 1
+
+
+def test_version_marks_the_warned_nodes_unanswered(tmp_path: Path) -> None:
+    info = _recorded(tmp_path, RealShapedTalosctl(down={IP2})).version([IP1, IP2, IP3])
+    assert [s.node for s in info.servers] == [IP1, IP3]
+    assert list(info.unanswered) == [IP2]
+    assert info.unanswered[IP2].startswith("Unavailable: ")
+    with pytest.raises(errors.DriverError, match="error getting version"):
+        _recorded(tmp_path, RealShapedTalosctl(down={IP1})).version([IP1])
 
 
 # -- command lines (fake runner) ----------------------------------------------------
