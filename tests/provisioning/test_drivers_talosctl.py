@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from provisioning import bundle, secrets
 from provisioning.drivers import Completed, Failure, Target, errors, run_subprocess, talosctl
-from simulator.state.machines import Site, SiteStore
+from simulator.state.machines import Site, SiteStore, Stage
 from simulator.store.etcd import EtcdKV, EtcdServer, find_binary
 from simulator.store.kv import KV, MemoryKV
 from simulator.talos import cli, talosconfig
@@ -407,6 +407,26 @@ def test_etcd_members_version_and_read(running: Sim) -> None:
     assert [(s.node, s.tag) for s in version.servers] == [(IP1, "v1.12.5"), (IP2, "v1.12.5")]
 
     assert running.driver.read(IP2, "/proc/cmdline") == b"node02:/proc/cmdline"
+
+
+def test_a_powered_off_node_through_the_installed_talosctl(running: Sim) -> None:
+    """The simulator's talosctl fails as real talosctl does; the driver keeps the others."""
+    store = SiteStore(running.kv)
+    site = store.load()
+    (machine,) = [m for m in site.machines.values() if m.ip == IP1]
+    machine.stage = Stage.POWERED_OFF
+    store.save(site)
+    running.calls.clear()
+
+    read = running.driver.get_each("machinestatus", [IP1, IP2, IP3])
+    assert sorted(r["node"] for r in read.resources) == [IP2, IP3]
+    assert list(read.unanswered) == [IP1]
+    assert read.unanswered[IP1].startswith("Unavailable: connection error")
+    assert running.calls[0][running.calls[0].index("--nodes") + 1] == f"{IP1},{IP2},{IP3}"
+
+    version = running.driver.version([IP1, IP2, IP3])
+    assert [s.node for s in version.servers] == [IP2, IP3]
+    assert list(version.unanswered) == [IP1]
 
 
 def test_kubeconfig_and_insecure_get_in_maintenance(running: Sim, maintenance: Sim) -> None:
