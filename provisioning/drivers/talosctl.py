@@ -31,8 +31,10 @@ Several nodes in one call fail the way real talosctl v1.12 fails
   on its own, so a down node costs only its own data.
 * ``version``, ``etcd members`` and ``etcd status`` print what the answering
   nodes said, a ``WARNING: N error(s) occurred:`` block naming each failed
-  node (``\t* <node>: rpc error: ...``) on stderr, and exit 0; those nodes
-  are reported as unanswered (:func:`warned_nodes`), never as absent data.
+  node (``\t* <node>: rpc error: ...``) on stderr, and exit 0;
+  :meth:`TalosDriver.version` reports those nodes as unanswered
+  (:func:`warned_nodes`), never as absent data (``etcd members`` is asked
+  of one node at a time, whose failure is an error).
 """
 
 from __future__ import annotations
