@@ -133,12 +133,9 @@ def classify(stderr: str) -> Failure:
         return Failure.PERMANENT
     if any(marker in text for marker in _UNDELIVERED):
         return Failure.UNDELIVERED
-    statuses = rpc_errors(stderr)
-    if statuses:
-        if any(s.code in _TRANSIENT_CODES for s in statuses):
-            return Failure.TRANSIENT
-        return Failure.PERMANENT
-    if any(marker in text for marker in _TRANSIENT):
+    if any(s.code in _TRANSIENT_CODES for s in rpc_errors(stderr)):
+        return Failure.TRANSIENT
+    if any(marker in text for marker in _TRANSIENT):  # a transport error wrapped as Unknown
         return Failure.TRANSIENT
     return Failure.PERMANENT
 
