@@ -255,3 +255,33 @@ def test_bad_kubeconfig_names_the_file(tmp_path: Path) -> None:
         kube.KubeDriver(Target("t", None, None, None))
     with pytest.raises(ValueError, match="kind must be"):
         kube._path(("", "v1", ""), None)
+
+
+def test_a_kubeconfig_proxy_url_is_used_whatever_no_proxy_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As client-go: the cluster's proxy-url wins; the environment applies only without one."""
+    monkeypatch.setenv("NO_PROXY", "10.0.0.0/8")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    document: dict[str, Any] = {
+        "current-context": "c",
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        "clusters": [
+            {
+                "name": "c",
+                "cluster": {
+                    "server": "https://10.10.20.10:6443",
+                    "proxy-url": "http://127.0.0.1:41234",
+                },
+            }
+        ],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(document))
+    configuration = kube._load_client(path).configuration
+    assert (configuration.proxy, configuration.no_proxy) == ("http://127.0.0.1:41234", "")
+    del document["clusters"][0]["cluster"]["proxy-url"]
+    path.write_text(json.dumps(document))
+    configuration = kube._load_client(path).configuration
+    assert (configuration.proxy, configuration.no_proxy) == ("http://127.0.0.1:3128", "10.0.0.0/8")
