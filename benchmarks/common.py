@@ -51,8 +51,10 @@ class Kube:
         cluster = document["clusters"][0]["cluster"]
         user = document["users"][0]["user"]
         self.server = str(cluster["server"]).rstrip("/")
-        if not self.server.startswith("https://127.0.0.1:"):
-            raise SystemExit(f"refusing to dial {self.server}: loopback only")
+        # The simulator's kubeconfig names the VIP and its loopback address proxy.
+        proxy = str(cluster.get("proxy-url") or "")
+        if not proxy.startswith("http://127.0.0.1:"):
+            raise SystemExit(f"refusing to dial {self.server} without a loopback proxy")
         files = {}
         for name, field in (
             ("ca.crt", cluster["certificate-authority-data"]),
@@ -64,9 +66,8 @@ class Kube:
             path.chmod(0o600)
             files[name] = path
         context = ssl.create_default_context(cafile=str(files["ca.crt"]))
-        context.check_hostname = False  # the serving cert names the VIP, we dial loopback
         context.load_cert_chain(str(files["client.crt"]), str(files["client.key"]))
-        self.http = urllib3.PoolManager(ssl_context=context, retries=False, timeout=60.0)
+        self.http = urllib3.ProxyManager(proxy, ssl_context=context, retries=False, timeout=60.0)
 
     def get(self, path: str) -> tuple[float, bytes]:
         started = time.perf_counter()
@@ -111,7 +112,6 @@ def provision(definition: Path, state: Path, scratch: Path) -> None:
         kubeconfig=state / "kubeconfig",
         talosconfig=state / "talosconfig",
         bin_dir=state / "bin",
-        live=False,
     )
     kubes: list[KubeDriver] = []
 

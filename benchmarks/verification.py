@@ -454,7 +454,6 @@ def _collect_seconds(work: Path) -> tuple[float, float, list[str]]:
         kubeconfig=state / "kubeconfig",
         talosconfig=state / "talosconfig",
         bin_dir=state / "bin",
-        live=False,
     )
     started, cpu = time.perf_counter(), _cpu()
     snap = observe.collect(target, cluster)

@@ -6,8 +6,8 @@ that Talos moves between control-plane nodes through an etcd election
 controls judge the configured half (every control-plane config carries the
 VIP; every config names it as ``cluster.controlPlane.endpoint``) and the
 observed half (exactly one healthy node holds it, the API answers promptly,
-KubePrism's local load balancer is healthy, and -- on a live cluster -- the
-API answers on the VIP with a certificate valid for it).
+KubePrism's local load balancer is healthy, and the API answers on the VIP
+with a certificate valid for it).
 
 Expected values all come from the definition's ``controlPlane`` section.
 The VIP probe's result type lives here, beside the check that judges it,
@@ -247,11 +247,8 @@ def endpoint_is_vip_and_answers(
     config equals the definition's endpoint (the VIP URL).  Observed: the
     API answered the collector's first request within *max_seconds*.
 
-    The kubeconfig's server is judged only on a live target (it must be the
-    declared endpoint): the simulated cluster's kubeconfig points at the
-    simulator's loopback listener, its stand-in for the VIP, because the VIP
-    is data there, not an address this machine can dial.  That is an observed
-    capability difference of the target, recorded in the snapshot's ``live``.
+    The kubeconfig's server must be the declared endpoint too: clients that
+    name a node instead lose the API with that node.
     """
     definition = snapshot.definition
     endpoint = definition.control_plane.endpoint
@@ -284,7 +281,7 @@ def endpoint_is_vip_and_answers(
     if api is None:
         unread.append("the Kubernetes API was not asked")
     else:
-        if snapshot.live and _host_port(api.server) != _host_port(endpoint):
+        if _host_port(api.server) != _host_port(endpoint):
             findings.append(
                 Finding("kubeconfig server", endpoint, api.server or "not set", ENDPOINT_DOC)
             )
@@ -352,9 +349,9 @@ def kubeprism_healthy(snapshot: Snapshot) -> list[Finding]:
 def vip_serves_valid_certificate(snapshot: Snapshot, probe: VipProbe) -> list[Finding]:
     """The API answers on the VIP with a certificate from the cluster CA valid for the VIP.
 
-    Observed by a live probe (TLS handshake to the VIP at the endpoint's
-    port, verified against the kubeconfig's CA with the VIP as the expected
-    IP SAN).  Unobservable on a simulated target, whose VIP is only data.
+    Observed by a probe (TLS handshake to the VIP at the endpoint's port,
+    verified against the kubeconfig's CA with the VIP as the expected IP
+    SAN); unobservable when the probe could not run (no route to the VIP).
     """
     if probe.skipped is not None:
         raise Unobservable(probe.skipped)

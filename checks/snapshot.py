@@ -200,7 +200,6 @@ class Snapshot:
 
     definition: inventory.Cluster
     target: str
-    live: bool
     taken_at: datetime
     kube: Mapping[str, Sequence[KubeObject]] = field(default_factory=dict, repr=False)
     talos: Mapping[str, Mapping[str, Sequence[TalosResource]]] = field(

@@ -292,7 +292,7 @@ def _talosctl_snapshot(cluster: inventory.Cluster, talosconfig: Path | None) -> 
     """The snapshot step for ``backup.snapshotNode``, through the talosctl driver."""
     node = next(n for n in cluster.nodes if n.name == cluster.backup.snapshot_node)
     address = str(node.ip)
-    target = Target(cluster.name, None, talosconfig, None, live=True)
+    target = Target(cluster.name, None, talosconfig, None)
     # A large etcd streams for minutes; the driver's default timeout is for quick calls.
     talos = TalosDriver(target, timeout=_SNAPSHOT_TIMEOUT)
 

@@ -316,7 +316,6 @@ def cmd_readdress(args: argparse.Namespace) -> int:
         kubeconfig=None,
         talosconfig=talosconfig,
         bin_dir=Path(args.bin_dir) if args.bin_dir else None,
-        live=True,
     )
     store = SecretStore(
         cluster.secrets.directory, cluster.secrets.recipient, cluster.secrets.identity_file

@@ -14,10 +14,13 @@ Why derived on every request instead of cached: re-applying a machine
 config must take effect on the next request, as a real API server restarted
 by Talos would; reading the site from the KV is cheap on loopback.
 
-Deviations: the kubeconfig names the loopback URL of the simulated API
-server rather than ``cluster.controlPlane.endpoint`` (the VIP is data and
-never dialled); the serving node is the VIP holder (else the first etcd
-member), as requests to the VIP land there.
+The kubeconfig names ``cluster.controlPlane.endpoint`` as Talos writes it;
+the VIP and node addresses are data that nothing dials, so the kubeconfig
+also names the simulator's address proxy (``proxy-url``,
+:mod:`simulator.address_proxy`), and :func:`api_unserved_reason` says which
+declared addresses answer now.  Deviation: every answering address reaches
+the one simulated API server, whose serving node is the VIP holder (else the
+first etcd member), as requests to the VIP land there.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -50,6 +54,7 @@ AUDIT_LOG_PATH = "/var/log/audit/kube/kube-apiserver.log"
 DEFAULT_ADMIN_CERT_LIFETIME = dt.timedelta(days=365)
 ADMIN_USER = "admin"
 ADMIN_GROUPS = ("system:masters",)
+DEFAULT_API_PORT = 6443
 
 NodeProxy = Callable[[str, str], tuple[int, bytes]]
 
@@ -114,13 +119,62 @@ def serving_machine(site: Site) -> tuple[Machine, ConfigView] | None:
     return by_name[running[0]] if running else None
 
 
+def _endpoint(view: ConfigView) -> tuple[str, int]:
+    """``cluster.controlPlane.endpoint``'s host and port (6443, Talos' API port, if unset)."""
+    parts = urlsplit(view.endpoint)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return (parts.hostname or "", port or DEFAULT_API_PORT)
+
+
 def serving_sans(site: Site) -> list[str]:
-    """SANs of the serving cert: loopback (what clients dial here), VIPs, control-plane IPs."""
+    """SANs of the serving cert: loopback, the endpoint's host, VIPs, control-plane IPs.
+
+    Talos adds the endpoint's host to the API server's certSANs by itself
+    (https://docs.siderolabs.com/talos/v1.12/security/cert-management).
+    """
     sans = ["127.0.0.1", "localhost", "kubernetes", "kubernetes.default"]
     for machine, view in _control_planes(site):
+        host, _ = _endpoint(view)
+        if host:
+            sans.append(host)
         sans.extend(vip for _, vip in view.vips())
         sans.append(machine.ip)
     return list(dict.fromkeys(sans))
+
+
+def api_unserved_reason(site: Site, host: str, port: int) -> str | None:
+    """Why no kube-apiserver answers at the declared *host*:*port* now; None when one does.
+
+    A control plane's own address answers while that node runs; the VIP (and
+    the endpoint's host name, which resolves to it) while a running control
+    plane holds it -- a VIP nobody holds answers nowhere.  Before bootstrap
+    nothing answers.
+    """
+    control_planes = _control_planes(site)
+    running = {m.name for m, _ in control_planes if m.stage is Stage.RUNNING}
+    ports = {_endpoint(view)[1] for _, view in control_planes} or {DEFAULT_API_PORT}
+    vips = {vip for _, view in control_planes for _, vip in view.vips()}
+    addresses = {m.ip for m in site.machines.values()}
+    names = {_endpoint(view)[0] for _, view in control_planes} - addresses
+    address = f"{host}:{port}"
+    machine = next((m for m in site.machines.values() if m.ip == host), None)
+    if machine is None and host not in vips | names:
+        return f"{host} is no address of this cluster"
+    if port not in ports:
+        return f"nothing listens on {address}"
+    if not site.bootstrapped:
+        return "etcd is not bootstrapped: no kube-apiserver runs"
+    if machine is not None:
+        if machine.name not in {m.name for m, _ in control_planes}:
+            return f"{machine.name} runs no kube-apiserver"
+        return None if machine.name in running else f"{machine.name} is {machine.stage.value}"
+    held = [site.vip_holders.get(vip) for vip in ([host] if host in vips else sorted(vips))]
+    if any(holder in running for holder in held):
+        return None
+    return f"no running control-plane node holds the VIP {host}"
 
 
 # -- the Kubernetes CA and the admin kubeconfig ----------------------------------------------

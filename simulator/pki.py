@@ -210,8 +210,11 @@ def write_kubeconfig(
     cluster_name: str,
     user: str | None = None,
     context: str | None = None,
+    proxy_url: str | None = None,
 ) -> None:
     """Write a kubeconfig named as ``talosctl kubeconfig`` names it (mode 0600).
+
+    :param proxy_url: the cluster's ``proxy-url`` (the simulator's address proxy).
 
     :param user: defaults to ``admin@<cluster_name>``.
     :param context: defaults to ``admin@<cluster_name>``.
@@ -227,6 +230,7 @@ def write_kubeconfig(
                 "cluster": {
                     "server": server_url,
                     "certificate-authority-data": _b64(ca_pem),
+                    **({"proxy-url": proxy_url} if proxy_url else {}),
                 },
             }
         ],

@@ -18,6 +18,12 @@ control plane without a kube-apiserver would; the port never changes while
 the process runs (a restart picks new ports, hence a new ``talosctl
 kubeconfig``, as after a real reboot).
 
+Addresses: the kubeconfig names the declared endpoint (the VIP URL) and the
+address proxy (:mod:`simulator.address_proxy`) as its ``proxy-url``; the
+proxy tunnels a declared address to the front while
+:func:`simulator.apiserver.api_unserved_reason` says something answers
+there, so clients reach the cluster as the definition names it.
+
 Reconciliation: the cluster controller (``simulator.controllers.cluster``,
 written separately) is imported lazily; while it is absent the simulator
 runs without it and says so in ``serve.json``.  After a Talos operation
@@ -48,6 +54,7 @@ from typing import IO, Any
 
 from provisioning import inventory, secrets
 from simulator import apiserver, apiserver_audit
+from simulator.address_proxy import AddressProxy
 from simulator.drifts.api_endpoint import FaultWatcher
 from simulator.helm.cli import install_helm
 from simulator.kube.errors import ApiError
@@ -113,6 +120,7 @@ class Simulator:
         self._etcd: EtcdServer | None = None
         self._kv: EtcdKV | None = None
         self._front: KubeFront | None = None
+        self._proxy: AddressProxy | None = None
         self._talos: MachineApi | None = None
         self._reconciler: Reconciler | None = None
         self._faults: FaultWatcher | None = None
@@ -167,6 +175,8 @@ class Simulator:
             ),
         )
         self._store = store
+        self._proxy = AddressProxy(self._resolve_address)
+        self._proxy.start()
         # Slow-starting pods become Running by the clock, not by a write: passes then
         # also run on a timer, a few times per delay.
         tick = min(1.0, self.pod_start_delay / 4) if self.pod_start_delay > 0 else None
@@ -216,6 +226,9 @@ class Simulator:
         if self._reconciler is not None:
             self._reconciler.stop()
             self._reconciler = None
+        if self._proxy is not None:
+            self._proxy.stop()
+            self._proxy = None
         if self._front is not None:
             self._front.stop()
             self._front = None
@@ -259,6 +272,7 @@ class Simulator:
                 "etcd": self._etcd.client_port,
             },
             "kubernetesCA": self._front.ca_source,
+            "addressProxy": self._proxy.url if self._proxy is not None else None,
             "notes": self.notes,
         }
         tmp = self.paths.serve_json.with_suffix(".json.tmp")
@@ -340,6 +354,14 @@ class Simulator:
         labels = (obj.get("metadata") or {}).get("labels") or {}
         return {str(k): str(v) for k, v in labels.items()}
 
+    def _resolve_address(self, host: str, port: int) -> tuple[str, int] | str:
+        """The address proxy's resolver: a declared address -> the front, while it answers."""
+        front = self._front
+        if front is None or not front.serving:
+            return "the Kubernetes API is not serving"
+        why = apiserver.api_unserved_reason(self._site_view(), host, port)
+        return why if why is not None else ("127.0.0.1", front.port)
+
     def _kubeconfig_bytes(self) -> bytes:
         assert self._front is not None
         site = self._site()
@@ -357,13 +379,15 @@ class Simulator:
             not_after=now + lifetime,
         )
         scratch = self.paths.pki / f"kubeconfig.{threading.get_ident()}.tmp"
+        assert self._proxy is not None
         write_kubeconfig(
             scratch,
-            self._front.url,
+            view.endpoint or self._front.url,
             ca.cert_pem,
             issued.cert_pem,
             issued.key_pem,
             view.cluster_name,
+            proxy_url=self._proxy.url,
         )
         try:
             return scratch.read_bytes()

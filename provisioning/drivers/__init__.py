@@ -49,10 +49,15 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Target:
-    """Where the drivers point: one cluster, simulated or live, chosen once per session."""
+    """Where the drivers point: one cluster, simulated or live, chosen once per session.
+
+    Nothing here says which kind it is: the kubeconfig and talosconfig carry
+    how to reach the cluster (the embedded one's kubeconfig names its address
+    proxy as ``proxy-url``, which every client honours), so every driver,
+    probe and check takes one path for both.
+    """
 
     name: str
     kubeconfig: Path | None
     talosconfig: Path | None
     bin_dir: Path | None
-    live: bool

@@ -77,7 +77,15 @@ def _path(kind: KindPath, namespace: str | None, name: str | None = None) -> str
 
 
 def _load_client(kubeconfig: Path) -> Any:
-    configuration: Any = k8s_client.Configuration()
+    """The client for *kubeconfig*'s current context.
+
+    A cluster's ``proxy-url`` is used as client-go uses it: for every
+    request, whatever ``NO_PROXY`` says (the environment's proxy settings
+    apply only to a cluster that names none).  The embedded cluster relies
+    on it: its VIP is reached only through its loopback address proxy.
+    """
+    # Empty, not None: the environment is not consulted until the kubeconfig was read.
+    configuration: Any = k8s_client.Configuration(proxy="", no_proxy="")
     # Our loop does the retrying, with a policy; urllib3's own would hide failures.
     configuration.retries = False
     try:
@@ -88,6 +96,10 @@ def _load_client(kubeconfig: Path) -> Any:
         raise errors.DriverError(
             f"cannot load kubeconfig {kubeconfig}: {type(exc).__name__}: {exc}"
         ) from None
+    if not configuration.proxy:
+        from_environment: Any = k8s_client.Configuration(host=configuration.host)
+        configuration.proxy = from_environment.proxy
+        configuration.no_proxy = from_environment.no_proxy
     return k8s_client.ApiClient(configuration=configuration)
 
 

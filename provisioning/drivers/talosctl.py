@@ -12,19 +12,37 @@ else:
   (``PEER URLS``), so cells are cut at the header's column offsets;
 * ``etcd snapshot`` prints two fixed lines; ``version`` tab-indented blocks.
 
-Failures are classified from talosctl's gRPC wording (``code = Unavailable``,
-``connection refused``) so the shared retry loop in
-:mod:`provisioning.drivers` retries only what can succeed on a second try;
-certificate failures are final (a stale talosconfig does not heal itself).
+Failures are classified from talosctl's gRPC wording: ``rpc error: code = X
+desc = Y`` is parsed into :class:`RpcStatus` (the code decides; ``connection
+refused`` and friends in the description mean nothing was delivered), so the
+shared retry loop in :mod:`provisioning.drivers` retries only what can
+succeed on a second try; certificate failures are final (a stale
+talosconfig does not heal itself).
+
+Several nodes in one call fail the way real talosctl v1.12 fails
+(https://github.com/siderolabs/talos/blob/v1.12.5/cmd/talosctl/pkg/talos/helpers/resources.go,
+``pkg/machinery/client/reply.go``, ``cmd/talosctl/cmd/talos/{get,version,etcd}.go``):
+
+* ``get`` resolves the resource type on the *first* node: when that node is
+  down the command prints nothing at all and exits 1, whatever the others
+  hold; a later node's failure is collected (without the node's name) and
+  the command exits 1 after printing everyone else's resources.
+  :meth:`TalosDriver.get_each` therefore asks each node that printed nothing
+  on its own, so a down node costs only its own data.
+* ``version``, ``etcd members`` and ``etcd status`` print what the answering
+  nodes said, a ``WARNING: N error(s) occurred:`` block naming each failed
+  node (``\t* <node>: rpc error: ...``) on stderr, and exit 0;
+  :meth:`TalosDriver.version` reports those nodes as unanswered
+  (:func:`warned_nodes`), never as absent data (``etcd members`` is asked
+  of one node at a time, whose failure is an error).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +71,61 @@ _TRANSIENT = (
 )
 
 
+# gRPC codes a second try can cure (https://grpc.io/docs/guides/status-codes/).
+_TRANSIENT_CODES = frozenset({"Unavailable", "DeadlineExceeded", "ResourceExhausted", "Aborted"})
+# Codes that judge the request, not the node that answered it.
+_REQUEST_CODES = frozenset({"NotFound", "InvalidArgument", "PermissionDenied", "Unauthenticated"})
+_RPC_ERROR = re.compile(
+    r"(?:(?P<node>[^\s:*]+): )?rpc error: code = (?P<code>[A-Za-z]+) desc = (?P<desc>.*)"
+)
+_WARNED = re.compile(r"^\t\* (?P<node>[^\s:]+): (?P<error>.+)$")
+
+
+@dataclass(frozen=True)
+class RpcStatus:
+    """One ``rpc error: code = X desc = Y`` talosctl printed; *node* when it names one."""
+
+    code: str
+    desc: str
+    node: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.desc}"
+
+
+def rpc_errors(text: str) -> list[RpcStatus]:
+    """Every gRPC status in *text*, in order (one per line at most)."""
+    found = []
+    for line in text.splitlines():
+        match = _RPC_ERROR.search(line)
+        if match is not None:
+            found.append(RpcStatus(match["code"], match["desc"].strip(), match["node"]))
+    return found
+
+
+def warned_nodes(stderr: str, nodes: Sequence[str]) -> dict[str, str]:
+    """Nodes a one-to-many call's ``WARNING:`` block names as failed: node -> why.
+
+    Only the multierror bullets under a ``WARNING:`` line count: the version
+    check's ``WARNING: <node>: server version ... is older`` names a node
+    that answered.
+    """
+    failed: dict[str, str] = {}
+    in_warning = False
+    for line in stderr.splitlines():
+        if line.startswith("WARNING: "):
+            in_warning = "error" in line and "occurred:" in line
+            continue
+        match = _WARNED.match(line) if in_warning else None
+        if match is None:
+            in_warning = in_warning and line.startswith("\t")
+            continue
+        if match["node"] in nodes:
+            statuses = rpc_errors(match["error"])
+            failed[match["node"]] = str(statuses[0]) if statuses else match["error"]
+    return failed
+
+
 def classify(stderr: str) -> Failure:
     """How a failed talosctl run should be retried, judged from its stderr."""
     text = stderr.lower()
@@ -60,7 +133,9 @@ def classify(stderr: str) -> Failure:
         return Failure.PERMANENT
     if any(marker in text for marker in _UNDELIVERED):
         return Failure.UNDELIVERED
-    if any(marker in text for marker in _TRANSIENT):
+    if any(s.code in _TRANSIENT_CODES for s in rpc_errors(stderr)):
+        return Failure.TRANSIENT
+    if any(marker in text for marker in _TRANSIENT):  # a transport error wrapped as Unknown
         return Failure.TRANSIENT
     return Failure.PERMANENT
 
@@ -103,21 +178,26 @@ class ServerVersion:
 
 @dataclass(frozen=True)
 class PartialGet:
-    """What ``talosctl get`` printed when some nodes answered and others did not.
+    """What ``talosctl get`` found when some nodes answered and others did not.
 
-    *error* is the tail of talosctl's stderr (its per-node errors) and is
-    empty when every node answered; the nodes that failed are those without
-    resources in *resources*, and the error text usually names their address.
+    *unanswered* names each node that did not answer, with why (``Unavailable:
+    connection error: ...``); every other node answered, with the resources
+    in *resources* or none.  *error* sums *unanswered* up in one line, empty
+    when every node answered.
     """
 
     resources: list[dict[str, Any]]
     error: str = ""
+    unanswered: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class VersionInfo:
+    """``talosctl version``; *unanswered*: nodes its ``WARNING:`` names, with why."""
+
     client_tag: str
     servers: tuple[ServerVersion, ...]
+    unanswered: Mapping[str, str] = field(default_factory=dict)
 
 
 def parse_json_stream(text: str) -> list[dict[str, Any]]:
@@ -242,6 +322,14 @@ def parse_version(text: str) -> VersionInfo:
     )
 
 
+def _why(exc: errors.DriverError) -> str:
+    """The gRPC status talosctl printed (``Unavailable: ...``), else the driver's message."""
+    statuses = rpc_errors(exc.stderr)
+    if statuses:
+        return str(statuses[-1])
+    return str(exc).splitlines()[0]
+
+
 def _flag(name: str, value: bool) -> str:
     # talosctl bool flags take a value only as --flag=value (pflag)
     return f"--{name}={'true' if value else 'false'}"
@@ -308,13 +396,13 @@ class TalosDriver:
     ) -> PartialGet:
         """Like :meth:`get`, but a node that fails costs only its own resources.
 
-        talosctl prints every reachable node's resources, then exits 1 with the
-        other nodes' errors (talos.md §4.10).  A run that printed resources is
-        kept as it is: a node that is down stays down for seconds.  A run that
-        printed none is retried like :meth:`get` (transient failures only),
-        and the last one's errors are returned rather than raised, because
-        "no resources, one node failed" is an answer too; a missing or hung
-        talosctl still raises.
+        One ``talosctl get`` names every node.  When it fails, the nodes that
+        printed nothing are asked again one by one (with :meth:`get`'s retries
+        for transient failures): a first node that is down has aborted the
+        whole command (module docstring), and a later node's error does not
+        say which node it was.  Each node then either answered -- with
+        resources or none -- or is in :attr:`PartialGet.unanswered` with its
+        own error; a missing talosctl still raises.
         """
         args = ["get", resource, "-o", "json", *(["--namespace", namespace] if namespace else [])]
         if not nodes or any(not n or "," in n for n in nodes):
@@ -322,23 +410,36 @@ class TalosDriver:
         base = ["--talosconfig", str(self.target.talosconfig)] if self.target.talosconfig else []
         executable = find_executable("talosctl", self.target.bin_dir)
         argv = [str(executable), *base, "--nodes", ",".join(nodes), *args]
-        policy = self._cli.policy
-        for attempt in range(policy.retries + 1):
+        try:
+            done = self._runner(argv, timeout=self._cli.policy.timeout, env=None)
+        except (TimeoutError, FileNotFoundError):
+            return PartialGet(self.get(resource, nodes, namespace=namespace))
+        try:
+            found = parse_json_stream(done.text)
+        except ValueError as exc:
+            raise self._unreadable(f"get {resource}", done, exc) from None
+        if done.returncode == 0:
+            return PartialGet(found)
+        statuses = rpc_errors(done.stderr)
+        if not found and statuses and statuses[0].code in _REQUEST_CODES:
+            # The request itself is wrong (an unknown type): every node would say the same.
+            why = str(statuses[0])
+            return PartialGet([], why, dict.fromkeys(nodes, why))
+        printed = {str(r.get("node") or "") for r in found}
+        unanswered: dict[str, str] = {}
+        for node in nodes:
+            if node in printed:
+                continue
             try:
-                done = self._runner(argv, timeout=policy.timeout, env=None)
-            except (TimeoutError, FileNotFoundError):
-                return PartialGet(self.get(resource, nodes, namespace=namespace))
-            try:
-                found = parse_json_stream(done.text)
-            except ValueError as exc:
-                raise self._unreadable(f"get {resource}", done, exc) from None
-            if done.returncode == 0:
-                return PartialGet(found)
-            error = errors.tail(done.stderr) or f"talosctl exited with status {done.returncode}"
-            if found or attempt == policy.retries or classify(done.stderr) is Failure.PERMANENT:
-                return PartialGet(found, error)
-            time.sleep(policy.backoff * 2**attempt)
-        raise AssertionError("unreachable: the loop returns")  # pragma: no cover
+                found.extend(self.get(resource, [node], namespace=namespace))
+            except errors.ToolMissing:
+                raise
+            except errors.DriverError as exc:
+                unanswered[node] = _why(exc)
+        order = {node: index for index, node in enumerate(nodes)}
+        found.sort(key=lambda r: order.get(str(r.get("node") or ""), len(order)))
+        error = "; ".join(f"{node}: {why}" for node, why in unanswered.items())
+        return PartialGet(found, error, unanswered)
 
     def apply_config(
         self,
@@ -421,9 +522,15 @@ class TalosDriver:
         self._run(["reboot"], [node], kind=Idempotence.WRITE)
 
     def version(self, nodes: Sequence[str]) -> VersionInfo:
-        """Client tag and each node's Talos version (one invocation)."""
+        """Client tag and each node's Talos version (one invocation).
+
+        Nodes that failed while others answered are in
+        :attr:`VersionInfo.unanswered` (talosctl warns and exits 0); when none
+        answered talosctl exits 1 and this raises.
+        """
         done = self._run(["version"], nodes, kind=Idempotence.READ)
-        return parse_version(done.text)
+        info = parse_version(done.text)
+        return replace(info, unanswered=warned_nodes(done.stderr, nodes))
 
     def read(self, node: str, path: str) -> bytes:
         """The bytes of a file on *node* (``talosctl read``)."""

@@ -1,6 +1,8 @@
 """API-endpoint drifts: the Kubernetes API server slow or unavailable (API-03), a VIP dropped
-from a node's config (API-01), the VIP answered by two nodes (API-02), KubePrism disabled on a
-node (API-04, and CIL-03 for the Cilium agent that reaches the API through it).
+from a node's config (API-01) or from every control plane, so that nobody serves it (API-05,
+and API-01..03 beside it: clients of the endpoint lose the API), the VIP answered by two nodes
+(API-02), KubePrism disabled on a node (API-04, and CIL-03 for the Cilium agent that reaches the
+API through it).
 
 A fault is a flag in the simulator's KV (:data:`simulator.drifts.FAULT_KEY`,
 JSON ``{"mode": "slow"|"unavailable", "delaySeconds": n}``) that the running
@@ -135,6 +137,29 @@ def drop_vip(ctx: DriftContext, node: str | None) -> str:
         raise DriftError(f"{machine.name}'s config carries no VIP to drop")
     ctx.save_site()
     return f"{machine.name}: VIP removed from its interface config"
+
+
+@drift(
+    "api_endpoint.vip_unserved",
+    controls=("API-05",),
+    description="no control-plane config carries the VIP any more, so no node holds or serves "
+    "it (API-01..03 fail beside API-05; with the endpoint unserved no fix can take the "
+    "remediation Lease, so none is attempted)",
+)
+def vip_unserved(ctx: DriftContext, node: str | None) -> str:
+    dropped: list[str] = []
+    for machine in control_planes(ctx, "api_endpoint.vip_unserved"):
+        with edit_config(machine) as docs:
+            network = v1alpha1(docs, machine)["machine"].get("network") or {}
+            dropped.extend(
+                machine.name
+                for iface in network.get("interfaces") or []
+                if isinstance(iface, dict) and iface.pop("vip", None) is not None
+            )
+    if not dropped:
+        raise DriftError("no control-plane config carries a VIP to drop")
+    ctx.save_site()
+    return f"VIP removed from the interface config of {', '.join(sorted(set(dropped)))}"
 
 
 def _vip_interface(docs: list[dict[str, Any]], machine_name: str) -> tuple[dict[str, Any], str]:

@@ -128,6 +128,7 @@ def expire_kubeconfig(ctx: DriftContext, node: str | None) -> str:
         current = yaml.safe_load(path.read_text(encoding="utf-8"))
         cluster = current["clusters"][0]
         server, cluster_name = str(cluster["cluster"]["server"]), str(cluster["name"])
+        proxy = cluster["cluster"].get("proxy-url")
     except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError):
         raise DriftError(
             f"drift config_hygiene.expire_kubeconfig needs {path} from a provisioned cluster"
@@ -140,5 +141,13 @@ def expire_kubeconfig(ctx: DriftContext, node: str | None) -> str:
         not_before=now - dt.timedelta(days=366),
         not_after=now - dt.timedelta(days=1),
     )
-    write_kubeconfig(path, server, ca.cert_pem, issued.cert_pem, issued.key_pem, cluster_name)
+    write_kubeconfig(
+        path,
+        server,
+        ca.cert_pem,
+        issued.cert_pem,
+        issued.key_pem,
+        cluster_name,
+        proxy_url=str(proxy) if proxy else None,
+    )
     return f"{path}: client certificate replaced by one that expired a day ago"

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes import config
+from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 # kind -> (API prefix, plural, namespaced)
@@ -89,12 +89,21 @@ class Cluster:
     """One kubeconfig's API server, as Helm's kube client uses it."""
 
     def __init__(self, kubeconfig: str | None) -> None:
+        # client-go uses a cluster's proxy-url whatever NO_PROXY says (the
+        # embedded cluster's VIP is reached only through its address proxy);
+        # the environment's proxy applies to a cluster that names none.
+        configuration: Any = client.Configuration(proxy="", no_proxy="")
         try:
-            self._api: Any = config.new_client_from_config(  # type: ignore[no-untyped-call]
-                config_file=kubeconfig
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, client_configuration=configuration, persist_config=False
             )
         except (config.ConfigException, OSError, ValueError) as exc:
             raise KubeError(f"kubernetes cluster unreachable: {type(exc).__name__}") from None
+        if not configuration.proxy:
+            from_environment: Any = client.Configuration(host=configuration.host)
+            configuration.proxy = from_environment.proxy
+            configuration.no_proxy = from_environment.no_proxy
+        self._api: Any = client.ApiClient(configuration=configuration)
 
     def close(self) -> None:
         """Release the client's connection pool."""

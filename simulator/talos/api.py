@@ -146,6 +146,7 @@ class MachineApi:
             "upgrade": self._upgrade,
             "wipe_disk": self._wipe_disk,
             "etcd_members": self._etcd_members,
+            "etcd_status": lambda life, ip, a: life.etcd_status(ip),
             "etcd_leave": lambda life, ip, a: {"lines": life.etcd_leave(ip)},
             "etcd_remove_member": self._etcd_remove_member,
             "etcd_snapshot": self._etcd_snapshot,

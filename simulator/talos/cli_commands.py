@@ -15,7 +15,7 @@ subcommand, and ``get`` loads only the resource catalogue and the printers.
 
 Deviations: ``--wait`` progress trackers (reboot, reset, upgrade, shutdown)
 are not drawn -- the call returns once the simulated node has settled and
-errors use the ``--wait=false`` wording; ``etcd status`` is not served.
+errors use the ``--wait=false`` wording.
 """
 
 from __future__ import annotations
@@ -106,42 +106,61 @@ def _semver(tag: str) -> tuple[int, ...]:
 
 
 def get(ns: argparse.Namespace, flags: GlobalArgs, api_url: str) -> None:
+    """``helpers.ForEachResource``: resolve the type on the first node, then list node by node.
+
+    The type is resolved by listing the first node's ResourceDefinitions, so
+    a first node that does not answer ends the command before anything is
+    printed -- not even the table header -- whatever the other nodes hold.
+    After that a node's failure is collected and the command goes on; the
+    errors (without a node prefix: each is a one-to-one COSI call) end it
+    with exit 1 once every node's resources are printed.
+    """
     from simulator.talos import output
 
     fmt = ns.output
-    if fmt not in ("table", "yaml", "json") and not fmt.startswith("jsonpath="):
-        raise CliError(f'output format "{fmt}" is not supported')
+    template = None
+    if fmt not in ("table", "yaml", "json"):
+        if not fmt.startswith("jsonpath="):
+            raise CliError(f'output format "{fmt}" is not supported')
+        from simulator.talos import jsonpath
+
+        try:
+            template = jsonpath.parse(fmt.removeprefix("jsonpath="))
+        except ValueError as exc:
+            raise CliError(f"error parsing jsonpath: {exc}") from None
     from simulator.talos import resources
 
     session = _open(api_url, flags, ns.insecure)
     _older_than_client(session)
+    nodes = [""] if session.insecure else session.nodes
+    args = {"type": ns.type, "id": ns.id or "", "namespace": ns.namespace or ""}
+    first: dict[str, Any] | TalosError
+    try:
+        first = session.call(session.nodes[0], "get", args)
+    except TalosError as exc:
+        if exc.code == "Unavailable":  # ResolveResourceKind could not list the RDs
+            raise CliError(exc.rpc_text()) from None
+        first = exc
     try:
         typedef = resources.resolve_type(ns.type)
     except TalosError as exc:
-        raise CliError(exc.message) from None
-    nodes = [""] if session.insecure else session.nodes
-    items: list[tuple[str, resources.Resource]] = []
+        raise CliError(exc.rpc_text()) from None
+    writer = output.Writer(fmt, typedef, template)
     failures: list[str] = []
-    args = {"type": ns.type, "id": ns.id or "", "namespace": ns.namespace or ""}
-    for node in nodes:
-        target = session.nodes[0] if session.insecure else node
+    for index, node in enumerate(nodes):
         try:
-            answer = session.call(target, "get", args)
+            answer = first if index == 0 else session.call(node, "get", args)
+            if isinstance(answer, TalosError):
+                raise answer
         except TalosError as exc:
             failures.append(exc.rpc_text())
             continue
-        items.extend((node, _resource(typedef, raw)) for raw in answer.get("resources", []))
-    if fmt == "table":
-        sys.stdout.write(output.table(items, typedef.columns))
-    elif fmt == "yaml":
-        sys.stdout.write(output.yaml_stream(items))
-    elif fmt == "json":
-        sys.stdout.write(output.json_stream(items))
-    else:
         try:
-            sys.stdout.write(output.jsonpath(items, fmt.removeprefix("jsonpath=")))
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
+            writer.write(node, [_resource(typedef, raw) for raw in answer.get("resources", [])])
+        except ValueError as exc:  # a jsonpath that finds nothing: talosctl stops there
+            sys.stdout.flush()
+            raise CliError(f"error finding result for jsonpath: {exc}") from None
+    writer.flush()
     if failures:
         sys.stdout.flush()
         raise CliError(multierror(failures))
@@ -366,7 +385,13 @@ def etcd_snapshot(ns: argparse.Namespace, flags: GlobalArgs, api_url: str) -> No
 
 
 def etcd_status(ns: argparse.Namespace, flags: GlobalArgs, api_url: str) -> None:
-    raise CliError("talosctl etcd status is not implemented by the simulator")
+    """One row per answering node; failed nodes become a ``WARNING:`` (etcd.go)."""
+    from simulator.talos import output
+
+    session = _open(api_url, flags)
+    answers = session.each("etcd_status", {}, prefix="error getting status: ", partial_ok=True)
+    if answers:
+        sys.stdout.write(output.etcd_status([{"node": n, **a} for n, a in answers]))
 
 
 # -- kubeconfig -------------------------------------------------------------------

@@ -17,6 +17,8 @@ last voting member (facts open question 2).
 
 from __future__ import annotations
 
+from typing import Any
+
 from simulator.state.machines import Machine, Site, Stage
 from simulator.talos import convergence
 from simulator.talos.errors import TalosError
@@ -52,6 +54,46 @@ def members(site: Site, machine: Machine) -> list[MemberRow]:
         (m.id, m.name, list(m.peer_urls), list(m.client_urls), m.is_learner)
         for m in site.etcd_members
     ]
+
+
+ETCD_API_VERSION = "3.6.0"  # etcd v3.6.x reports this protocol and storage version
+_PAGE = 4096
+
+
+def status(site: Site, machine: Machine) -> dict[str, Any]:
+    """The local member's ``Status`` (maintenance API): sizes, raft progress, leader.
+
+    Sizes and raft numbers are synthetic but move with the cluster (every
+    machine change is a raft entry); without quorum there is no leader (0)
+    and etcd reports ``etcdserver: no leader``.
+    """
+    member = site.member_of(machine.name)
+    if member is None or not convergence.is_reachable(site, member):
+        raise TalosError("Unknown", "failed to create etcd client: etcd is not running")
+    quorum = convergence.has_quorum(site)
+    leader = next(
+        (
+            m.id
+            for m in site.etcd_members
+            if quorum and not m.is_learner and convergence.is_reachable(site, m)
+        ),
+        0,
+    )
+    applied = 100 + sum(m.generation for m in site.machines.values())
+    size = _PAGE * (1024 + applied)
+    return {
+        "member_id": member.id,
+        "db_size": size,
+        "db_size_in_use": (size * 3 // 5) // _PAGE * _PAGE,
+        "leader": leader,
+        "raft_index": applied + 1,
+        "raft_term": 1 + site.member_counter,
+        "raft_applied_index": applied,
+        "learner": member.is_learner,
+        "protocol": ETCD_API_VERSION,
+        "storage": ETCD_API_VERSION,
+        "errors": [] if quorum else ["etcdserver: no leader"],
+    }
 
 
 def leave(site: Site, machine: Machine, member_id: int) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from simulator.state.machines import Machine, PendingStage, Site, Stage
 from simulator.talos import convergence, disk_ops, errors, etcd_ops, images
@@ -372,6 +373,10 @@ class Lifecycle:
     def etcd_members(self, ip: str) -> list[etcd_ops.MemberRow]:
         """MemberList as the node sees it: (id, name, peer URLs, client URLs, learner)."""
         return etcd_ops.members(self.site, self._control_plane(ip, "member list"))
+
+    def etcd_status(self, ip: str) -> dict[str, Any]:
+        """The local member's status as the node's etcd reports it (``etcd status``)."""
+        return etcd_ops.status(self.site, self._control_plane(ip, "etcd status"))
 
     def etcd_leave(self, ip: str) -> list[str]:
         machine = self._control_plane(ip, "etcd leave")

@@ -10,5 +10,14 @@ would apply, reboot or reset a node twice.  The list lives apart from
 from __future__ import annotations
 
 READ_ONLY_OPS = frozenset(
-    {"version", "get", "etcd_members", "etcd_snapshot", "kubeconfig", "read", "health"}
+    {
+        "version",
+        "get",
+        "etcd_members",
+        "etcd_status",
+        "etcd_snapshot",
+        "kubeconfig",
+        "read",
+        "health",
+    }
 )

@@ -16,13 +16,15 @@ plain strings, numbers and booleans where both agree.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import sys
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 
-from simulator.talos.resources import Resource
+from simulator.talos import jsonpath as jsonpath_module
+from simulator.talos.resources import Resource, TypeDef, pretty_size
 
 PADDING = 3
 
@@ -149,20 +151,92 @@ def json_stream(items: Sequence[tuple[str, Resource]]) -> str:
 
 
 def jsonpath(items: Sequence[tuple[str, Resource]], expression: str) -> str:
-    """``-o jsonpath={.a.b}``: scalars raw, maps and lists as indented JSON."""
-    path = expression.strip()
-    if not (path.startswith("{.") and path.endswith("}")):
-        raise ValueError(f"unsupported jsonpath expression {expression!r}")
-    out = []
-    for node, res in items:
-        value = _lookup(_as_json_map(node, res), path[2:-1])
-        if value is None:
-            continue
-        if isinstance(value, dict | list):
-            out.append(json.dumps(value, indent=4))
-        else:
-            out.append(_cell(value))
-    return "".join(line + "\n" for line in out)
+    """``-o jsonpath=...`` over (node, resource) pairs (:mod:`simulator.talos.jsonpath`)."""
+    segments = jsonpath_module.parse(expression)
+    return "".join(jsonpath_module.render(segments, _as_json_map(n, r)) for n, r in items)
+
+
+class Writer:
+    """talosctl's ``output.Writer`` for one ``get``: resources arrive node by node.
+
+    The table is one tabwriter flushed at the end (its header is printed even
+    with no rows); yaml, json and jsonpath stream each node's resources as
+    they come, so output printed before a later error stays printed.
+    """
+
+    def __init__(
+        self,
+        fmt: str,
+        typedef: TypeDef,
+        template: Sequence[jsonpath_module.Segment] | None = None,
+        out: TextIO | None = None,
+    ) -> None:
+        self.fmt, self.typedef, self.template = fmt, typedef, template
+        self.out = out if out is not None else sys.stdout
+        self._rows: list[tuple[str, Resource]] = []
+        self._written = False
+
+    def write(self, node: str, resources: Sequence[Resource]) -> None:
+        """One node's resources; :class:`ValueError` when the jsonpath finds a key missing."""
+        items = [(node, res) for res in resources]
+        if self.fmt == "table":
+            self._rows.extend(items)
+            return
+        for item in items:
+            if self.fmt == "yaml":
+                text = ("---\n" if self._written else "") + yaml_stream([item])
+            elif self.fmt == "json":
+                text = json_stream([item])
+            else:
+                assert self.template is not None
+                text = jsonpath_module.render(self.template, _as_json_map(*item))
+            self.out.write(text)
+            self._written = True
+
+    def flush(self) -> None:
+        if self.fmt == "table":
+            self.out.write(table(self._rows, self.typedef.columns))
+        self.out.flush()
+
+
+def etcd_status(rows: Sequence[Mapping[str, Any]]) -> str:
+    """``talosctl etcd status``: one row per answering node (etcd.go ``etcdStatusCmd``)."""
+    table_rows = [
+        [
+            "NODE",
+            "MEMBER",
+            "DB SIZE",
+            "IN USE",
+            "LEADER",
+            "RAFT INDEX",
+            "RAFT TERM",
+            "RAFT APPLIED INDEX",
+            "LEARNER",
+            "PROTOCOL",
+            "STORAGE",
+            "ERRORS",
+        ]
+    ]
+    for row in rows:
+        size, in_use = int(row["db_size"]), int(row["db_size_in_use"])
+        ratio = in_use / size * 100.0 if size > 0 else 0.0
+        table_rows.append(
+            [
+                str(row["node"]),
+                f"{int(row['member_id']):016x}",
+                pretty_size(size),
+                f"{pretty_size(in_use)} ({ratio:.2f}%)",
+                f"{int(row['leader']):016x}",
+                str(row["raft_index"]),
+                str(row["raft_term"]),
+                str(row["raft_applied_index"]),
+                "true" if row["learner"] else "false",
+                str(row["protocol"]),
+                str(row["storage"]),
+                ", ".join(row["errors"]),
+            ]
+        )
+    return tabwriter(table_rows)
 
 
 def etcd_members(rows: Sequence[tuple[str, int, str, Sequence[str], Sequence[str], bool]]) -> str:

@@ -143,7 +143,17 @@ TYPES: tuple[TypeDef, ...] = (
         ),
     ),
     TypeDef("EtcdMembers.etcd.talos.dev", "EtcdMember", "etcd", (("MEMBER ID", "memberID"),)),
-    TypeDef("EtcdSpecs.etcd.talos.dev", "EtcdSpec", "etcd", (("NAME", "name"),)),
+    TypeDef(
+        "EtcdSpecs.etcd.talos.dev",
+        "EtcdSpec",
+        "etcd",
+        (
+            ("NAME", "name"),
+            ("ADVERTISEDADDRESSES", "advertisedAddresses"),
+            ("LISTENPEERADDRESSES", "listenPeerAddresses"),
+            ("LISTENCLIENTADDRESSES", "listenClientAddresses"),
+        ),
+    ),
     TypeDef("KubeletSpecs.kubernetes.talos.dev", "KubeletSpec", "k8s", sensitive=True),
     TypeDef(
         "KubePrismStatuses.kubernetes.talos.dev",
@@ -180,10 +190,10 @@ def resolve_type(name: str) -> TypeDef:
     wanted = name.lower()
     found = [t for t in TYPES if wanted in t.aliases]
     if not found:
-        raise TalosError("Unknown", f'resource "{name}" is not registered')
+        raise TalosError("NotFound", f'resource "{name}" is not registered')
     if len(found) > 1:
-        names = " ".join(t.type for t in found)
-        raise TalosError("Unknown", f'resource type "{name}" is ambiguous: [{names}]')
+        names = " ".join(t.type.lower() for t in found)  # RD IDs are the lowercase types
+        raise TalosError("InvalidArgument", f'resource type "{name}" is ambiguous: [{names}]')
     return found[0]
 
 

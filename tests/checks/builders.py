@@ -57,7 +57,6 @@ def machine_config_snapshot(
     return Snapshot(
         definition=cluster,
         target="test",
-        live=False,
         taken_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
         talos={MACHINE_CONFIG: configs},
     )

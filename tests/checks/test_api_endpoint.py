@@ -105,11 +105,10 @@ def snap(
     values: dict[str, Any] = {
         "definition": cluster,
         "target": "test",
-        "live": False,
         "taken_at": dt.datetime(2026, 11, 26, tzinfo=dt.UTC),
         "kube": {"nodes": [kube_node(n, ready.get(n.name, "True")) for n in cluster.nodes]},
         "talos": talos,
-        "api": ApiHealth(server="https://127.0.0.1:41234", answered=True, seconds=0.01),
+        "api": ApiHealth(server=ENDPOINT, answered=True, seconds=0.01),
     }
     values.update(overrides)
     return Snapshot(**values)
@@ -248,20 +247,19 @@ def test_node_config_pointing_at_a_node_is_named() -> None:
     assert (finding.expected, finding.observed) == (ENDPOINT, "https://10.10.20.17:6443")
 
 
-def test_kubeconfig_server_is_judged_on_live_targets_only() -> None:
+def test_kubeconfig_server_that_is_not_the_endpoint_is_a_finding() -> None:
     loopback = ApiHealth(server="https://127.0.0.1:41234", answered=True, seconds=0.02)
-    assert api_endpoint.endpoint_is_vip_and_answers(snap(api=loopback, live=False)) == []
-    (finding,) = api_endpoint.endpoint_is_vip_and_answers(snap(api=loopback, live=True))
+    (finding,) = api_endpoint.endpoint_is_vip_and_answers(snap(api=loopback))
     assert (finding.target, finding.observed) == ("kubeconfig server", "https://127.0.0.1:41234")
     on_vip = ApiHealth(server=ENDPOINT + "/", answered=True, seconds=0.02)
-    assert api_endpoint.endpoint_is_vip_and_answers(snap(api=on_vip, live=True)) == []
+    assert api_endpoint.endpoint_is_vip_and_answers(snap(api=on_vip)) == []
 
 
 def test_unanswered_and_slow_api_are_findings() -> None:
-    down = ApiHealth(server="https://127.0.0.1:1", answered=False, seconds=0.1, error="503")
+    down = ApiHealth(server=ENDPOINT, answered=False, seconds=0.1, error="503")
     (finding,) = api_endpoint.endpoint_is_vip_and_answers(snap(api=down))
     assert finding.observed == "no answer (503)"
-    slow = ApiHealth(server="https://127.0.0.1:1", answered=True, seconds=5.02)
+    slow = ApiHealth(server=ENDPOINT, answered=True, seconds=5.02)
     (finding,) = api_endpoint.endpoint_is_vip_and_answers(snap(api=slow))
     assert (finding.expected, finding.observed) == ("answers within 2 s", "answered after 5.0 s")
     assert api_endpoint.endpoint_is_vip_and_answers(snap(api=slow), max_seconds=6) == []
@@ -433,13 +431,36 @@ def test_probe_reports_a_closed_port(cluster_ca: Issued) -> None:
     assert finding.observed.startswith("no TLS answer")
 
 
-def test_probe_is_skipped_on_a_simulated_target(tmp_path: Path) -> None:
-    target = Target("sim", tmp_path / "kubeconfig", None, None, live=False)
-    probe = probe_api_endpoint.probe_vip(snap(), target, reference_cluster())
-    assert probe.address == f"{VIP}:6443"
-    assert probe.skipped == probe_api_endpoint.SIMULATED
-    with pytest.raises(Unobservable, match="VIP is data"):
+def test_probe_through_a_proxy_it_cannot_speak_is_a_skip(cluster_ca: Issued) -> None:
+    probe = probe_api_endpoint.dial(
+        VIP, 6443, cluster_ca.cert_pem.decode(), proxy="socks5://127.0.0.1:1080"
+    )
+    assert probe.skipped == "the probe speaks no socks5 proxy"
+    with pytest.raises(Unobservable, match="socks5"):
         api_endpoint.vip_serves_valid_certificate(snap(), probe)
+
+
+def test_probe_reports_a_refused_tunnel(cluster_ca: Issued) -> None:
+    """A proxy that will not CONNECT to the VIP: the VIP does not answer (a finding)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        proxy = f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+        def refuse() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\n\r\nno node holds it\n")
+
+        thread = threading.Thread(target=refuse, daemon=True)
+        thread.start()
+        probe = probe_api_endpoint.dial(VIP, 6443, cluster_ca.cert_pem.decode(), proxy=proxy)
+        thread.join(timeout=5)
+    assert (probe.connected, probe.skipped) == (False, None)
+    assert probe.error == (
+        f"the proxy {proxy} answered HTTP/1.1 503 Service Unavailable: no node holds it"
+    )
+    (finding,) = api_endpoint.vip_serves_valid_certificate(snap(), probe)
+    assert finding.observed.startswith("no TLS answer (the proxy")
 
 
 def kubeconfig(tmp_path: Path, cluster: dict[str, Any]) -> Path:
@@ -456,6 +477,13 @@ def kubeconfig(tmp_path: Path, cluster: dict[str, Any]) -> Path:
     return path
 
 
+def test_kubeconfig_proxy_url_is_read(tmp_path: Path) -> None:
+    direct = kubeconfig(tmp_path, {})
+    assert probe_api_endpoint.kubeconfig_proxy(direct) is None
+    proxied = kubeconfig(tmp_path, {"proxy-url": "http://127.0.0.1:3128"})
+    assert probe_api_endpoint.kubeconfig_proxy(proxied) == "http://127.0.0.1:3128"
+
+
 def test_kubeconfig_ca_from_data_or_file(cluster_ca: Issued, tmp_path: Path) -> None:
     data = base64.b64encode(cluster_ca.cert_pem).decode()
     inline = kubeconfig(tmp_path, {"certificate-authority-data": data})
@@ -467,8 +495,8 @@ def test_kubeconfig_ca_from_data_or_file(cluster_ca: Issued, tmp_path: Path) -> 
 
 def test_kubeconfig_without_ca_is_a_skip_naming_the_file(tmp_path: Path) -> None:
     path = kubeconfig(tmp_path, {"insecure-skip-tls-verify": True})
-    target = Target("live", path, None, None, live=True)
-    probe = probe_api_endpoint.probe_vip(snap(live=True), target, reference_cluster())
+    target = Target("live", path, None, None)
+    probe = probe_api_endpoint.probe_vip(target, reference_cluster())
     assert probe.skipped is not None
     assert str(path) in probe.skipped
     assert "certificate-authority" in probe.skipped
@@ -479,7 +507,7 @@ def test_api_is_judged_even_when_no_config_was_read() -> None:
     configs_missing = snap(
         talos={},
         missing={snapshot_module.MACHINE_CONFIG: "talosctl timed out"},
-        api=ApiHealth(server="https://127.0.0.1:1", answered=True, seconds=3.5),
+        api=ApiHealth(server=ENDPOINT, answered=True, seconds=3.5),
     )
     (finding,) = api_endpoint.endpoint_is_vip_and_answers(configs_missing)
     assert finding.observed == "answered after 3.5 s"

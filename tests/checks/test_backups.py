@@ -39,9 +39,7 @@ def daily(days: int = 30) -> tuple[BackupFile, ...]:
 
 
 def snapshot_of(cluster: inventory.Cluster, listing: Backups | None, **kw: Any) -> Snapshot:
-    return Snapshot(
-        definition=cluster, target="test", live=False, taken_at=NOW, backups=listing, **kw
-    )
+    return Snapshot(definition=cluster, target="test", taken_at=NOW, backups=listing, **kw)
 
 
 def listing(*files: BackupFile, keys: int | None = 1234, error: str | None = None) -> Backups:

@@ -127,7 +127,6 @@ def make(
     return Snapshot(
         definition=cluster,
         target="test",
-        live=False,
         taken_at=datetime(2026, 1, 1, tzinfo=UTC),
         kube=clean_kube(cluster) if kube is None else kube,
         talos={snap.MACHINE_CONFIG: clean_configs(cluster) if configs is None else configs},

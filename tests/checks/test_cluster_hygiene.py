@@ -43,7 +43,6 @@ def snap(
     values: dict[str, Any] = {
         "definition": cluster,
         "target": "test",
-        "live": False,
         "taken_at": NOW,
         "talos": {HOSTNAMES: per_node},
         "client_certificate": cert(365),

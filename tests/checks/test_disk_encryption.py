@@ -61,7 +61,6 @@ def snapshot_of(cluster: inventory.Cluster, per_node: Any = None, **kw: Any) -> 
     return Snapshot(
         definition=cluster,
         target="test",
-        live=False,
         taken_at=datetime(2026, 3, 1, tzinfo=UTC),
         talos=talos,
         **kw,

@@ -209,7 +209,6 @@ def make(
     return Snapshot(
         definition=CLUSTER,
         target="test",
-        live=False,
         taken_at=datetime(2026, 11, 26, tzinfo=UTC),
         kube=kube if kube is not None else clean_kube(),
         talos=talos if talos is not None else clean_talos(),

@@ -60,7 +60,6 @@ def make(
     return Snapshot(
         definition=cluster,
         target="test",
-        live=False,
         taken_at=datetime(2026, 1, 1, tzinfo=UTC),
         kube={
             snap.NAMESPACES.key: namespaces,
@@ -210,7 +209,6 @@ def test_unlisted_policies_are_unobservable(cluster: inventory.Cluster) -> None:
     state = Snapshot(
         definition=cluster,
         target="test",
-        live=False,
         taken_at=datetime(2026, 1, 1, tzinfo=UTC),
         kube={snap.NAMESPACES.key: [namespace("default")]},
         missing={snap.CILIUM_NETWORK_POLICIES.key: "the server could not find the resource"},

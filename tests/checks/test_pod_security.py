@@ -130,7 +130,6 @@ def test_unread_machine_config_is_unobservable(cluster: inventory.Cluster) -> No
     snap = Snapshot(
         definition=cluster,
         target="test",
-        live=False,
         taken_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
         missing={MACHINE_CONFIG: "talosctl get machineconfig: connection refused"},
     )

@@ -24,7 +24,6 @@ def snapshot_of(cluster: inventory.Cluster, configs: Any, **kw: Any) -> Snapshot
     return Snapshot(
         definition=cluster,
         target="test",
-        live=False,
         taken_at=datetime(2026, 3, 1, tzinfo=UTC),
         configz=configs,
         **kw,

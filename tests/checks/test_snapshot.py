@@ -20,9 +20,7 @@ from provisioning import inventory
 
 
 def snapshot_of(cluster: inventory.Cluster, **kw: Any) -> Snapshot:
-    return Snapshot(
-        definition=cluster, target="hand-built", live=False, taken_at=datetime.now(UTC), **kw
-    )
+    return Snapshot(definition=cluster, target="hand-built", taken_at=datetime.now(UTC), **kw)
 
 
 def _resource(node: str, rid: str, spec: Any) -> dict[str, Any]:

@@ -48,7 +48,6 @@ def snap(
     values: dict[str, Any] = {
         "definition": cluster,
         "target": "test",
-        "live": False,
         "taken_at": dt.datetime(2026, 11, 26, tzinfo=dt.UTC),
         "kube": {"nodes": nodes if nodes is not None else [kube_node(n) for n in cluster.nodes]},
         "talos_versions": {n.name: "v1.12.5" for n in cluster.nodes},

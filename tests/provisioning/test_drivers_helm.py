@@ -39,7 +39,7 @@ def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[helm.HelmDriver
             kubeconfig, server.url, ca.cert_pem, issued.cert_pem, issued.key_pem, "k8s"
         )
         install_helm(work / "bin")
-        target = Target("simulated", kubeconfig, None, work / "bin", live=False)
+        target = Target("simulated", kubeconfig, None, work / "bin")
         yield helm.HelmDriver(target, repository_config=work / "repositories.yaml")
 
 
@@ -115,7 +115,7 @@ def test_upgrade_is_not_repeated_after_a_delivered_failure(tmp_path: Path) -> No
     refused = Completed(1, b"", "Error: dial tcp 127.0.0.1:6443: connect: connection refused")
     ok = Completed(0, b"[]", "")
     runner = Scripted(reset, refused, ok, reset, ok)
-    target = Target("t", tmp_path / "kc", None, tmp_path, live=False)
+    target = Target("t", tmp_path / "kc", None, tmp_path)
     driver = helm.HelmDriver(target, runner=runner, backoff=0, repository_config=tmp_path / "r")
 
     with pytest.raises(errors.Unreachable):
@@ -134,7 +134,7 @@ def test_upgrade_is_not_repeated_after_a_delivered_failure(tmp_path: Path) -> No
 def test_unreadable_json_is_reported(tmp_path: Path) -> None:
     (tmp_path / "helm").write_text("#!/bin/sh\n")
     (tmp_path / "helm").chmod(0o755)
-    target = Target("t", None, None, tmp_path, live=False)
+    target = Target("t", None, None, tmp_path)
     driver = helm.HelmDriver(target, runner=Scripted(Completed(0, b"NAME\tNAMESPACE\n", "")))
     with pytest.raises(errors.UnexpectedOutput, match="helm list printed output"):
         driver.list()

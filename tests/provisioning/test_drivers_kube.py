@@ -84,7 +84,7 @@ def server(ca: ClusterCA) -> Iterator[KubeApiServer]:
 def _target(server: KubeApiServer, ca: ClusterCA, path: Path, **cert: Any) -> Target:
     issued = ca.issue_client_cert("admin", ["system:masters"], **cert)
     write_kubeconfig(path, server.url, ca.cert_pem, issued.cert_pem, issued.key_pem, "k8s")
-    return Target("simulated", path, None, None, live=False)
+    return Target("simulated", path, None, None)
 
 
 @pytest.fixture(scope="module")
@@ -235,7 +235,7 @@ def test_unreachable_endpoint_is_one_clear_error(ca: ClusterCA, tmp_path: Path) 
     url = f"https://127.0.0.1:{port}"
     write_kubeconfig(path, url, ca.cert_pem, issued.cert_pem, issued.key_pem, "k8s")
     sleeps: list[float] = []
-    target = Target("dead", path, None, None, live=True)
+    target = Target("dead", path, None, None)
     with (
         kube.KubeDriver(target, retries=2, sleep=sleeps.append) as driver,
         pytest.raises(errors.Unreachable) as raised,
@@ -250,8 +250,38 @@ def test_unreachable_endpoint_is_one_clear_error(ca: ClusterCA, tmp_path: Path) 
 def test_bad_kubeconfig_names_the_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
     with pytest.raises(errors.DriverError, match=f"cannot load kubeconfig {missing}"):
-        kube.KubeDriver(Target("t", missing, None, None, live=True))
+        kube.KubeDriver(Target("t", missing, None, None))
     with pytest.raises(errors.DriverError, match="target t has no kubeconfig"):
-        kube.KubeDriver(Target("t", None, None, None, live=True))
+        kube.KubeDriver(Target("t", None, None, None))
     with pytest.raises(ValueError, match="kind must be"):
         kube._path(("", "v1", ""), None)
+
+
+def test_a_kubeconfig_proxy_url_is_used_whatever_no_proxy_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As client-go: the cluster's proxy-url wins; the environment applies only without one."""
+    monkeypatch.setenv("NO_PROXY", "10.0.0.0/8")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    document: dict[str, Any] = {
+        "current-context": "c",
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        "clusters": [
+            {
+                "name": "c",
+                "cluster": {
+                    "server": "https://10.10.20.10:6443",
+                    "proxy-url": "http://127.0.0.1:41234",
+                },
+            }
+        ],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(document))
+    configuration = kube._load_client(path).configuration
+    assert (configuration.proxy, configuration.no_proxy) == ("http://127.0.0.1:41234", "")
+    del document["clusters"][0]["cluster"]["proxy-url"]
+    path.write_text(json.dumps(document))
+    configuration = kube._load_client(path).configuration
+    assert (configuration.proxy, configuration.no_proxy) == ("http://127.0.0.1:3128", "10.0.0.0/8")

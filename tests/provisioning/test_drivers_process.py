@@ -67,7 +67,7 @@ def line(
     bin_dir: Path | None, script: Script, retries: int = 3
 ) -> tuple[drivers.CommandLine, list[float]]:
     sleeps: list[float] = []
-    target = drivers.Target("sim", None, None, bin_dir, live=False)
+    target = drivers.Target("sim", None, None, bin_dir)
     cli = drivers.CommandLine(
         "talosctl",
         target,
@@ -179,7 +179,7 @@ def test_real_subprocess_timeout_stops_the_child(tmp_path: Path) -> None:
     slow = tmp_path / "talosctl"
     slow.write_text("#!/bin/sh\nexec sleep 30\n")
     slow.chmod(0o755)
-    target = drivers.Target("sim", None, None, tmp_path, live=False)
+    target = drivers.Target("sim", None, None, tmp_path)
     cli = drivers.CommandLine(
         "talosctl",
         target,
@@ -197,7 +197,7 @@ def test_backoff_doubles_between_attempts(retries: int, backoff: float) -> None:
     script = Script(*[fail(UNAVAILABLE)] * (retries + 1))
     cli = drivers.CommandLine(
         "sh",
-        drivers.Target("t", None, None, None, live=False),
+        drivers.Target("t", None, None, None),
         policy=drivers.RetryPolicy(timeout=1, retries=retries, backoff=backoff),
         classify=talosctl.classify,
         runner=script,
@@ -217,7 +217,7 @@ def test_secret_flag_values_never_reach_the_message(secret: str) -> None:
     script = Script(fail("Error: INSTALLATION FAILED: bad chart"))
     cli = drivers.CommandLine(
         "sh",
-        drivers.Target("t", None, None, None, live=False),
+        drivers.Target("t", None, None, None),
         policy=drivers.RetryPolicy(timeout=1, retries=0),
         classify=talosctl.classify,
         runner=script,

@@ -19,12 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provisioning import bundle, secrets
-from provisioning.drivers import Completed, Target, errors, run_subprocess, talosctl
-from simulator.state.machines import Site, SiteStore
+from provisioning.drivers import Completed, Failure, Target, errors, run_subprocess, talosctl
+from simulator.state.machines import Site, SiteStore, Stage
 from simulator.store.etcd import EtcdKV, EtcdServer, find_binary
 from simulator.store.kv import KV, MemoryKV
 from simulator.talos import cli, talosconfig
 from simulator.talos.api import MachineApi
+from tests.provisioning.fake_talosctl import RealShapedTalosctl, unavailable
 from tests.simulator import talos_site
 
 IP1, IP2, IP3 = talos_site.ip(1), talos_site.ip(2), talos_site.ip(3)
@@ -154,6 +155,104 @@ def test_version_blocks() -> None:
     ]
 
 
+# -- real talosctl's failures (recorded shapes, tests/provisioning/fake_talosctl.py) --------
+
+
+def test_rpc_errors_are_parsed_into_code_and_description() -> None:
+    text = (
+        "1 error occurred:\n\t* 10.10.20.17: " + unavailable("10.10.20.17") + "\n\n\n"
+        'rpc error: code = NotFound desc = resource "x" is not registered\n'
+    )
+    first, second = talosctl.rpc_errors(text)
+    assert (first.node, first.code) == ("10.10.20.17", "Unavailable")
+    assert first.desc.startswith('connection error: desc = "transport: Error while dialing')
+    assert (second.node, second.code, second.desc) == (
+        None,
+        "NotFound",
+        'resource "x" is not registered',
+    )
+    assert str(second) == 'NotFound: resource "x" is not registered'
+
+
+def test_failures_are_classified_by_their_grpc_code() -> None:
+    assert (
+        talosctl.classify("rpc error: code = Unavailable desc = etcd is busy") is Failure.TRANSIENT
+    )
+    assert talosctl.classify("rpc error: code = NotFound desc = no such thing") is Failure.PERMANENT
+    assert talosctl.classify("rpc error: code = Unknown desc = context deadline exceeded") is (
+        Failure.PERMANENT
+    )
+    assert talosctl.classify(unavailable(IP1)) is Failure.UNDELIVERED  # "dial tcp"
+    assert talosctl.classify("dial tcp 127.0.0.1:1: connect: connection refused") is (
+        Failure.UNDELIVERED
+    )
+
+
+def test_warned_nodes_are_the_bullets_of_a_warning_block() -> None:
+    stderr = (
+        f"WARNING: {IP1}: server version 1.11.6 is older than client version 1.12.5\n"
+        f"WARNING: 2 errors occurred:\n\t* {IP2}: {unavailable(IP2)}\n"
+        f"\t* {IP3}: rpc error: code = Unknown desc = etcd is not running\n\n"
+    )
+    assert talosctl.warned_nodes(stderr, [IP1, IP2, IP3]) == {
+        IP2: 'Unavailable: connection error: desc = "transport: Error while dialing: dial tcp '
+        f'{IP2}:50000: connect: no route to host"',
+        IP3: "Unknown: etcd is not running",
+    }
+
+
+def _recorded(tmp_path: Path, fake: RealShapedTalosctl) -> talosctl.TalosDriver:
+    (tmp_path / "talosctl").write_text("#!/bin/sh\n")
+    (tmp_path / "talosctl").chmod(0o755)
+    target = Target("real-shaped", None, tmp_path / "talosconfig", tmp_path)
+    return talosctl.TalosDriver(target, runner=fake, retries=1, backoff=0.0)
+
+
+def test_a_down_first_node_costs_only_its_own_resources(tmp_path: Path) -> None:
+    fake = RealShapedTalosctl(down={IP1}, holding={IP2})
+    read = _recorded(tmp_path, fake).get_each("hostnamestatuses", [IP1, IP2, IP3])
+    assert [r["node"] for r in read.resources] == [IP2]
+    assert list(read.unanswered) == [IP1]
+    assert read.unanswered[IP1].startswith("Unavailable: connection error")
+    assert f"dial tcp {IP1}:50000" in read.error
+    # one call for all, then each node alone; the down one tried again (transient)
+    assert [a[a.index("--nodes") + 1] for a in fake.argvs] == [
+        f"{IP1},{IP2},{IP3}",
+        IP1,
+        IP1,
+        IP2,
+        IP3,
+    ]
+
+
+def test_a_down_later_node_is_named_although_its_error_is_not(tmp_path: Path) -> None:
+    fake = RealShapedTalosctl(down={IP2})
+    read = _recorded(tmp_path, fake).get_each("hostnamestatuses", [IP1, IP2, IP3])
+    assert [r["node"] for r in read.resources] == [IP1, IP3]
+    assert list(read.unanswered) == [IP2]
+    assert fake.calls == 3  # IP2 alone, twice: IP1 and IP3 printed theirs already
+    every = _recorded(tmp_path, RealShapedTalosctl()).get_each("x", [IP1, IP2])
+    assert (len(every.resources), every.unanswered, every.error) == (2, {}, "")
+
+
+def test_a_request_every_node_refuses_is_asked_once(tmp_path: Path) -> None:
+    fake = RealShapedTalosctl(
+        refuse='rpc error: code = NotFound desc = resource "x" is not registered'
+    )
+    read = _recorded(tmp_path, fake).get_each("x", [IP1, IP2])
+    assert read.unanswered == dict.fromkeys([IP1, IP2], 'NotFound: resource "x" is not registered')
+    assert fake.calls == 1
+
+
+def test_version_marks_the_warned_nodes_unanswered(tmp_path: Path) -> None:
+    info = _recorded(tmp_path, RealShapedTalosctl(down={IP2})).version([IP1, IP2, IP3])
+    assert [s.node for s in info.servers] == [IP1, IP3]
+    assert list(info.unanswered) == [IP2]
+    assert info.unanswered[IP2].startswith("Unavailable: ")
+    with pytest.raises(errors.DriverError, match="error getting version"):
+        _recorded(tmp_path, RealShapedTalosctl(down={IP1})).version([IP1])
+
+
 # -- command lines (fake runner) ----------------------------------------------------
 
 
@@ -177,7 +276,7 @@ def test_get_names_every_node_in_one_invocation(tmp_path: Path) -> None:
         for n in (IP1, IP2, IP3)
     )
     runner = Recorder(stream.encode())
-    target = Target("sim", None, tmp_path / "talosconfig", tmp_path, live=False)
+    target = Target("sim", None, tmp_path / "talosconfig", tmp_path)
     driver = talosctl.TalosDriver(target, runner=runner)
     found = driver.get("volumestatus", [IP1, IP2, IP3], namespace="runtime", id="STATE")
     assert [o["node"] for o in found] == [IP1, IP2, IP3]
@@ -204,7 +303,7 @@ def test_get_names_every_node_in_one_invocation(tmp_path: Path) -> None:
 def test_unreadable_output_names_the_command(tmp_path: Path) -> None:
     (tmp_path / "talosctl").write_text("#!/bin/sh\n")
     (tmp_path / "talosctl").chmod(0o755)
-    target = Target("sim", None, None, tmp_path, live=False)
+    target = Target("sim", None, None, tmp_path)
     driver = talosctl.TalosDriver(target, runner=Recorder(b"NODE  NAMESPACE\n"))
     with pytest.raises(errors.UnexpectedOutput, match="talosctl get machinestatus printed"):
         driver.get("machinestatus", [IP1])
@@ -251,7 +350,7 @@ def _start(
             calls.append(list(argv))
             return run_subprocess(argv, timeout=timeout, env=env)
 
-        target = Target("simulated", None, config, tmp / "bin", live=False)
+        target = Target("simulated", None, config, tmp / "bin")
         yield Sim(store, talosctl.TalosDriver(target, runner=counting), calls, tmp)
 
 
@@ -310,6 +409,26 @@ def test_etcd_members_version_and_read(running: Sim) -> None:
     assert running.driver.read(IP2, "/proc/cmdline") == b"node02:/proc/cmdline"
 
 
+def test_a_powered_off_node_through_the_installed_talosctl(running: Sim) -> None:
+    """The simulator's talosctl fails as real talosctl does; the driver keeps the others."""
+    store = SiteStore(running.kv)
+    site = store.load()
+    (machine,) = [m for m in site.machines.values() if m.ip == IP1]
+    machine.stage = Stage.POWERED_OFF
+    store.save(site)
+    running.calls.clear()
+
+    read = running.driver.get_each("machinestatus", [IP1, IP2, IP3])
+    assert sorted(r["node"] for r in read.resources) == [IP2, IP3]
+    assert list(read.unanswered) == [IP1]
+    assert read.unanswered[IP1].startswith("Unavailable: connection error")
+    assert running.calls[0][running.calls[0].index("--nodes") + 1] == f"{IP1},{IP2},{IP3}"
+
+    version = running.driver.version([IP1, IP2, IP3])
+    assert [s.node for s in version.servers] == [IP2, IP3]
+    assert list(version.unanswered) == [IP1]
+
+
 def test_kubeconfig_and_insecure_get_in_maintenance(running: Sim, maintenance: Sim) -> None:
     path = running.tmp / "kubeconfig"
     running.driver.kubeconfig(path, IP1)
@@ -336,7 +455,7 @@ def test_unreachable_api_is_one_clear_error(tmp_path: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     cli.install_executables(tmp_path / "bin", f"http://127.0.0.1:{port}")
-    target = Target("simulated", None, None, tmp_path / "bin", live=False)
+    target = Target("simulated", None, None, tmp_path / "bin")
     driver = talosctl.TalosDriver(target, retries=1, backoff=0)
     with pytest.raises(errors.Unreachable) as raised:
         driver.get("machinestatus", [IP1], insecure=True)

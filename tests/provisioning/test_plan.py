@@ -29,7 +29,7 @@ from provisioning.plan import PlanError, Step, Timeouts, build_plan, run_plan
 from provisioning.secrets import MachineSecrets
 
 ROOT = Path(__file__).resolve().parents[2]
-TARGET = Target("fake", None, None, None, live=False)
+TARGET = Target("fake", None, None, None)
 
 
 @pytest.fixture(scope="module")
@@ -288,7 +288,7 @@ class World:
         self.secrets = FakeSecrets(secrets)
         self.clock = FakeClock()
         self.lines: list[str] = []
-        self.target = Target("fake", tmp / "kubeconfig", None, None, live=False)
+        self.target = Target("fake", tmp / "kubeconfig", None, None)
 
     def steps(
         self,
@@ -519,7 +519,7 @@ def test_missing_talosctl_is_one_clear_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    target = Target("fake", tmp_path / "kubeconfig", None, tmp_path / "bin", live=False)
+    target = Target("fake", tmp_path / "kubeconfig", None, tmp_path / "bin")
     steps = build_plan(
         cluster,
         target,

@@ -122,7 +122,7 @@ def moved_cluster(tmp_path_factory: pytest.TempPathFactory) -> inventory.Cluster
     return inventory.load_cluster(directory)
 
 
-TARGET = Target("fake", None, Path("talosconfig"), None, live=False)
+TARGET = Target("fake", None, Path("talosconfig"), None)
 
 
 def plan(

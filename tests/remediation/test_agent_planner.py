@@ -36,7 +36,6 @@ def snapshot_with(cluster: inventory.Cluster, pods: list[dict[str, Any]]) -> Sna
     return Snapshot(
         definition=cluster,
         target="test",
-        live=False,
         taken_at=datetime.now(UTC),
         kube={model.PODS.key: pods},
     )

@@ -173,7 +173,7 @@ def test_a_long_health_wait_keeps_the_lease_alive(
 ) -> None:
     api, clock = FakeApi(), Clock()
     cluster = inventory.load_cluster(ROOT / "cluster")
-    target = Target("fake", None, None, None, live=False)
+    target = Target("fake", None, None, None)
     kube = Kube(clock, ready_at=clock.now + 400)  # the node comes back after 400 s
     ops = ClusterOperations(
         cluster,

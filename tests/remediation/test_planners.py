@@ -44,7 +44,6 @@ def snap(cluster: inventory.Cluster, **kube: list[dict[str, Any]]) -> Snapshot:
     return Snapshot(
         definition=cluster,
         target="test",
-        live=False,
         taken_at=datetime.now(UTC),
         kube={keys[name]: objects for name, objects in kube.items()},
     )

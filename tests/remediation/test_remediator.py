@@ -67,7 +67,6 @@ def snapshot() -> Snapshot:
     return Snapshot(
         definition=cluster,
         target="test",
-        live=False,
         taken_at=datetime.now(UTC),
         kube={model.DAEMONSETS.key: [PROXY]},
     )

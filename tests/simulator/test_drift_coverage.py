@@ -19,9 +19,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Controls no simulator drift can make fail, and what tests them instead.
 WITHOUT_DRIFT = {
-    # The simulated VIP is data (10.x is never dialled): the probe is skipped on the
-    # simulator; tests/suite/test_live_option.py shows that skip with its reason.
-    "API-05": "live only",
     # Definition controls judge the cluster definition in git, not the cluster: they are
     # failed by editing a copy of the definition (tests/suite/test_config_hygiene.py).
     "HYG-01": "definition",

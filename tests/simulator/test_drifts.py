@@ -392,16 +392,24 @@ def test_expire_kubeconfig_keeps_ca_and_server(ctx: DriftContext, tmp_path: Path
     assert serving is not None
     ca = apiserver.kubernetes_ca(serving[1]) or simulator_ca(StatePaths(tmp_path))
     issued = ca.issue_client_cert("admin", ("system:masters",))
-    server = "https://127.0.0.1:6443"
+    server = "https://10.10.20.10:6443"
     path = tmp_path / "kubeconfig"
-    write_kubeconfig(path, server, ca.cert_pem, issued.cert_pem, issued.key_pem, "K8S-CLUSTER")
+    write_kubeconfig(
+        path,
+        server,
+        ca.cert_pem,
+        issued.cert_pem,
+        issued.key_pem,
+        "K8S-CLUSTER",
+        proxy_url="http://127.0.0.1:41234",
+    )
     before = yaml.safe_load(path.read_text())
     apply_to(ctx, "config_hygiene.expire_kubeconfig")
     config = yaml.safe_load(path.read_text())
     cert_pem = base64.b64decode(config["users"][0]["user"]["client-certificate-data"])
     cert = x509.load_pem_x509_certificate(cert_pem)
     assert cert.not_valid_after_utc < dt.datetime.now(dt.UTC)
-    assert config["clusters"] == before["clusters"]  # same server, same CA
+    assert config["clusters"] == before["clusters"]  # same server, proxy and CA
     assert cert.issuer == ca.cert.subject
     public = ca.cert.public_key()
     assert isinstance(public, ec.EllipticCurvePublicKey)

@@ -32,6 +32,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from fixtures import probe_api_endpoint
 from provisioning import inventory, render, secrets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -233,6 +234,30 @@ def test_kubeconfig_is_signed_by_the_cluster_ca(
     assert fresh["users"][0]["user"]["client-certificate-data"] != old_cert  # minted per call
     info = json.loads((sim.state / "serve.json").read_text())
     assert info["kubernetesCA"].startswith("cluster CA from the applied config")
+
+
+def test_kubeconfig_names_the_declared_endpoint_reached_through_the_address_proxy(
+    sim: Serving,
+) -> None:
+    """Clients reach the VIP and control-plane addresses as declared, all on loopback."""
+    cluster = yaml.safe_load((sim.state / "kubeconfig").read_text())["clusters"][0]["cluster"]
+    assert cluster["server"] == "https://10.10.20.10:6443"
+    proxy = cluster["proxy-url"]
+    assert proxy == json.loads((sim.state / "serve.json").read_text())["addressProxy"]
+    assert urllib.parse.urlsplit(proxy).hostname == "127.0.0.1"
+    ca = probe_api_endpoint.kubeconfig_ca(sim.state / "kubeconfig")
+    for address in ("10.10.20.10", CP):
+        probe = probe_api_endpoint.dial(address, 6443, ca, proxy=proxy)
+        assert (probe.connected, probe.verified, probe.error) == (True, True, None), address
+        assert f"IP:{address}" in probe.sans
+    elsewhere = probe_api_endpoint.dial("10.10.99.1", 6443, ca, proxy=proxy)
+    assert elsewhere.error is not None
+    assert elsewhere.error.endswith(
+        "503 Service Unavailable: 10.10.99.1:6443: 10.10.99.1 is no address of this cluster"
+    )
+    wrong_port = probe_api_endpoint.dial(CP, 22, ca, proxy=proxy)
+    assert wrong_port.error is not None
+    assert wrong_port.error.endswith(f"nothing listens on {CP}:22")
 
 
 def test_privileged_pod_is_rejected_in_default_and_admitted_in_kube_system(sim: Serving) -> None:

@@ -9,6 +9,7 @@ few tenths of a second, so each test batches several assertions.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provisioning import bundle, secrets
-from simulator.state.machines import Site, SiteStore
+from simulator.state.machines import Site, SiteStore, Stage
 from simulator.store.etcd import EtcdKV, EtcdServer, find_binary
 from simulator.store.kv import KV, MemoryKV
 from simulator.talos import cli, talosconfig
@@ -119,11 +120,12 @@ def test_insecure_apply_in_maintenance_prints_nothing_and_the_node_comes_up(
     # still in maintenance: mTLS fails the way a self-signed maintenance cert makes it fail
     other = maintenance.run("get", "machinestatus", "-n", IP2)
     assert other.returncode == 1
-    assert other.stdout.startswith("NODE ")  # the header is written before the calls
+    # The type is resolved on the first node: its failure ends the command, no header.
+    assert other.stdout == ""
     assert other.stderr == (
-        "1 error occurred:\n\t* rpc error: code = Unavailable desc = connection error: desc = "
+        "rpc error: code = Unavailable desc = connection error: desc = "
         '"transport: authentication handshake failed: tls: failed to verify certificate: '
-        'x509: certificate signed by unknown authority"\n\n\n'
+        'x509: certificate signed by unknown authority"\n'
     )
 
 
@@ -182,10 +184,112 @@ def test_etcd_members_and_resource_formats_after_bootstrap(running: Sim) -> None
     assert (stage.returncode, stage.stdout) == (0, "running\nrunning\n")
 
     unknown = running.run("get", "nosuchthing")
-    assert (unknown.returncode, unknown.stderr) == (1, 'resource "nosuchthing" is not registered\n')
+    assert (unknown.returncode, unknown.stderr) == (
+        1,
+        'rpc error: code = NotFound desc = resource "nosuchthing" is not registered\n',
+    )
     ambiguous = running.run("get", "ms")
     assert ambiguous.returncode == 1
-    assert ambiguous.stderr.startswith('resource type "ms" is ambiguous: [')
+    assert ambiguous.stderr == (
+        'rpc error: code = InvalidArgument desc = resource type "ms" is ambiguous: '
+        "[machinestatuses.runtime.talos.dev mountstatuses.block.talos.dev]\n"
+    )
+
+
+def _power_off(sim: Sim, address: str) -> None:
+    store = SiteStore(sim.kv)
+    site = store.load()
+    (machine,) = [m for m in site.machines.values() if m.ip == address]
+    machine.stage = Stage.POWERED_OFF
+    store.save(site)
+
+
+UNAVAILABLE = "rpc error: code = Unavailable desc = connection error: desc = "
+
+
+def test_a_down_node_as_real_talosctl_reports_it(running: Sim) -> None:
+    """get resolves the type on the first node; version/etcd warn and go on (helpers.go)."""
+    _power_off(running, IP1)
+    first_down = running.run("get", "machinestatus", "-n", f"{IP1},{IP2}", "-o", "json")
+    assert (first_down.returncode, first_down.stdout) == (1, "")
+    assert first_down.stderr.startswith(UNAVAILABLE)
+    assert f"dial tcp {IP1}:50000" in first_down.stderr
+
+    other_down = running.run("get", "machinestatus", "-n", f"{IP2},{IP1}", "-o", "json")
+    assert other_down.returncode == 1
+    assert [r["node"] for r in _json_stream(other_down.stdout)] == [IP2]
+    assert other_down.stderr.startswith("1 error occurred:\n\t* " + UNAVAILABLE)
+
+    version = running.run("version", "-n", f"{IP1},{IP2}")
+    assert version.returncode == 0
+    assert f"NODE:        {IP2}" in version.stdout
+    assert IP1 not in version.stdout
+    assert version.stderr.startswith(f"WARNING: 1 error occurred:\n\t* {IP1}: {UNAVAILABLE}")
+
+    for command in (("etcd", "members"), ("etcd", "status")):
+        done = running.run(*command, "-n", f"{IP1},{IP2},{IP3}")
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.startswith(f"WARNING: 1 error occurred:\n\t* {IP1}: {UNAVAILABLE}")
+        assert {line.split()[0] for line in done.stdout.splitlines()[1:]} == {IP2, IP3}
+
+    all_down = running.run("etcd", "status", "-n", IP1)
+    assert all_down.returncode == 1
+    assert all_down.stderr.startswith(f"error getting status: 1 error occurred:\n\t* {IP1}: ")
+
+
+def test_etcd_status_table(running: Sim) -> None:
+    done = running.run("etcd", "status", "-n", f"{IP1},{IP2},{IP3}")
+    assert done.returncode == 0, done.stderr
+    header, *rows = done.stdout.splitlines()
+    assert re.split(r" {3,}", header.strip()) == [
+        "NODE",
+        "MEMBER",
+        "DB SIZE",
+        "IN USE",
+        "LEADER",
+        "RAFT INDEX",
+        "RAFT TERM",
+        "RAFT APPLIED INDEX",
+        "LEARNER",
+        "PROTOCOL",
+        "STORAGE",
+        "ERRORS",
+    ]
+    members = {line.split()[1] for line in running.run("etcd", "members").stdout.splitlines()[1:]}
+    assert [row.split()[0] for row in rows] == [IP1, IP2, IP3]
+    assert {row.split()[1] for row in rows} == members
+    for row in rows:
+        cells = row.split()
+        assert (cells[3], cells[5], cells[6][-2:]) == ("MB", "MB", "%)")
+        assert cells[7] in members  # one leader, a member
+        assert cells[-3:] == ["false", "3.6.0", "3.6.0"]
+    assert len({row.split()[7] for row in rows}) == 1
+
+
+def test_etcdspec_print_columns_and_full_jsonpath(running: Sim) -> None:
+    table = running.run("get", "etcdspec", "-n", IP1)
+    header, row = table.stdout.splitlines()
+    assert header.split()[5:] == [
+        "NAME",
+        "ADVERTISEDADDRESSES",
+        "LISTENPEERADDRESSES",
+        "LISTENCLIENTADDRESSES",
+    ]
+    assert row.split()[5:] == ["k8s-node01", f"[{IP1}]", "[0.0.0.0]", "[0.0.0.0]"]
+
+    template = "jsonpath={.node} {.spec.advertisedAddresses[0]}{.metadata['id']}"
+    both = running.run("get", "etcdspec", "-n", f"{IP1},{IP2}", "-o", template)
+    assert both.stdout == f"{IP1}\n \n{IP1}\netcd\n{IP2}\n \n{IP2}\netcd\n"
+    filtered = running.run(
+        "get", "machinestatus", "-n", IP1, "-o", "jsonpath={.spec.status.conditions[?(@.type)]}"
+    )
+    assert filtered.returncode in (0, 1)  # whether conditions exist is not the point here
+    missing = running.run("get", "etcdspec", "-n", IP1, "-o", "jsonpath={.spec.nosuch}")
+    assert (missing.returncode, missing.stdout) == (1, "")
+    assert missing.stderr == "error finding result for jsonpath: nosuch is not found\n"
+    bad = running.run("get", "etcdspec", "-n", IP1, "-o", "jsonpath={.spec[}")
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("error parsing jsonpath: ")
 
 
 def test_single_member_reset_needs_graceful_false(

@@ -209,3 +209,40 @@ def test_derived_kubelet_kubeprism_extensions_and_vip_address() -> None:
     other = next(m for m in life.site.machines.values() if m is not holder)
     other_ids = [r.id for r in resources.resources(life.site, other, resolve_type("addresses"))]
     assert f"enp1s0/{ts.VIP}/32" not in other_ids
+
+
+def test_jsonpath_templates_as_client_go_evaluates_them() -> None:
+    from simulator.talos import jsonpath
+
+    data = {
+        "node": "n",
+        "spec": {
+            "items": [{"name": "a", "size": 1}, {"name": "b", "size": 3}, {"name": "c"}],
+            "flag": True,
+        },
+    }
+
+    def render(template: str) -> str:
+        return jsonpath.render(jsonpath.parse(template), data)
+
+    assert render("{.spec.items[*].name}") == "a\nb\nc\n"
+    assert render("{.spec.items[-1].name}") == "c\n"
+    assert render("{.spec.items[0:2].name}") == "a\nb\n"
+    assert render("{$.spec.items[?(@.size > 2)].name}") == "b\n"
+    assert render("{.spec.items[?(@.name == 'a')].size}") == "1\n"
+    assert render("{.spec.items[?(@.size)].name}") == "a\nb\n"
+    assert render("{..name}") == "a\nb\nc\n"
+    assert render("{.spec.flag} on {.node}") == "true\n on \nn\n"
+    assert render("{.spec['flag']}") == "true\n"
+    assert render("{.spec.items[1]}") == '{\n    "name": "b",\n    "size": 3\n}\n'
+    with pytest.raises(ValueError, match="missing is not found"):
+        render("{.spec.missing}")
+    with pytest.raises(ValueError, match="array index out of bounds: index 5, length 3"):
+        render("{.spec.items[5]}")
+    for malformed, why in (
+        ("{.spec[}", "unterminated array"),
+        ("{.spec", "unclosed action"),
+        ("{range .spec.items[*]}{.name}{end}", "range blocks are not supported"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            jsonpath.parse(malformed)

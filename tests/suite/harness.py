@@ -65,7 +65,6 @@ def _target(state: Path) -> Target:
         kubeconfig=state / "kubeconfig",
         talosconfig=state / "talosconfig",
         bin_dir=state / "bin",
-        live=False,
     )
 
 

@@ -8,8 +8,9 @@ object (API-03: the API and what it did), and nothing else in those areas
 fails (controls that need the unanswering API are skipped with its reason).
 KubePrism disabled on a node also runs the Cilium steps: the reference
 Cilium reaches the API through KubePrism, so that node's agent fails CIL-03
-beside API-04.  The clean cluster passes; API-05 is skipped there because
-the simulated VIP is not an address this machine can dial.
+beside API-04.  The clean cluster passes, API-05 included: the probe dials
+the VIP through the kubeconfig's ``proxy-url`` (the simulator's address
+proxy on 127.0.0.1), as on a real cluster, and a VIP nobody serves fails it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 
 from checks import api_endpoint
-from checks.findings import Finding, Unobservable
+from checks.findings import Finding
 from checks.snapshot import Snapshot
 from fixtures import probe_api_endpoint
 from tests.suite.harness import judged
@@ -44,9 +45,28 @@ def test_clean_cluster_passes_every_api_endpoint_check(clean_snapshot: Snapshot)
     assert {control: judged(check, clean_snapshot) for control, check in CHECKS.items()} == {
         control: [] for control in CHECKS
     }
-    probe = api_endpoint.VipProbe("10.10.20.10:6443", skipped=probe_api_endpoint.SIMULATED)
-    with pytest.raises(Unobservable, match="VIP is data"):
-        api_endpoint.vip_serves_valid_certificate(clean_snapshot, probe)
+    assert clean_snapshot.api is not None
+    assert clean_snapshot.api.server == "https://10.10.20.10:6443"
+
+
+def test_unserved_vip_fails_api05_through_the_same_probe(cluster_with: Any) -> None:
+    with cluster_with(("api_endpoint.vip_unserved", None)) as running:
+        probe = probe_api_endpoint.probe_vip(running.target, running.cluster)
+        state = running.snapshot()
+        run = running.run_suite("steps/test_api_endpoint.py")
+    (finding,) = api_endpoint.vip_serves_valid_certificate(state, probe)
+    assert finding.target == "Kubernetes API at 10.10.20.10:6443"
+    assert finding.observed.startswith("no TLS answer (the proxy http://127.0.0.1:")
+    assert finding.observed.endswith("no running control-plane node holds the VIP 10.10.20.10)")
+    found = {control: judged(check, state) for control, check in CHECKS.items()}
+    assert [f.observed for f in found["API-01"]] == ["no VIP"] * 6
+    assert [f.observed for f in found["API-02"]] == ["held by no node"]
+    (api,) = found["API-03"]
+    assert api.target == "Kubernetes API at https://10.10.20.10:6443"
+    assert api.observed.startswith("no answer (")
+    assert run.returncode == 1, run.output
+    assert {"API-01", "API-02", "API-03", "API-05"} <= set(run.failed), run.output
+    assert "no running control-plane node holds the VIP" in run.messages["API-05"]
 
 
 def _only_api03_fails(cluster_with: Any, drift: str) -> tuple[dict[str, Any], Any]:
@@ -57,14 +77,13 @@ def _only_api03_fails(cluster_with: Any, drift: str) -> tuple[dict[str, Any], An
     assert run.returncode == 1, run.output
     failed = run.failed
     assert failed == ["API-03"], run.output
-    assert run.outcomes["API-05"] == "skipped"
     return found, run
 
 
 def test_slow_api_fails_api03_with_its_answer_time(cluster_with: Any) -> None:
     found, run = _only_api03_fails(cluster_with, "api_endpoint.slow")
     (finding,) = found["API-03"]
-    assert finding.target.startswith("Kubernetes API at https://127.0.0.1:")
+    assert finding.target == "Kubernetes API at https://10.10.20.10:6443"
     assert finding.expected == "answers within 2 s"
     assert finding.observed.startswith("answered after ")
     assert float(finding.observed.split()[2]) >= 5

@@ -34,6 +34,7 @@ from provisioning.drivers import Completed, Target, process
 from provisioning.drivers import talosctl as talosctl_module
 from provisioning.drivers.kube import KubeDriver
 from provisioning.drivers.talosctl import TalosDriver
+from tests.provisioning.fake_talosctl import RealShapedTalosctl
 from tests.suite.harness import ROOT, BuiltCluster, ClusterWith, Layout
 
 
@@ -103,7 +104,7 @@ def test_clean_cluster_is_observed_completely(
     assert snap.api is not None
     assert snap.api.answered
     assert snap.api.error is None
-    assert snap.api.server.startswith("https://127.0.0.1:")
+    assert snap.api.server == cluster.control_plane.endpoint  # reached through the proxy
     assert snap.client_certificate is not None
     assert snap.client_certificate.accepted
     assert snap.client_certificate.not_after > datetime.now(UTC)
@@ -269,89 +270,52 @@ def test_unavailable_api_makes_every_kubernetes_source_unobservable(
 # -- without a cluster: talosctl's partial answers, the kubeconfig's public facts ------------
 
 IP1, IP2, IP3 = "10.10.20.16", "10.10.20.17", "10.10.20.18"
-DOWN = (
-    "1 error occurred:\n\t* rpc error: code = Unavailable desc = connection error: desc = "
-    '"transport: Error while dialing: dial tcp 10.10.20.18:50000: connect: no route to host"\n'
-)
 
 
-class Script:
-    """A fake talosctl runner answering from a list of (exit code, stdout, stderr)."""
-
-    def __init__(self, *answers: tuple[int, str, str]) -> None:
-        self.answers = list(answers)
-        self.calls = 0
-
-    def __call__(
-        self, argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None
-    ) -> Completed:
-        code, out, err = self.answers[min(self.calls, len(self.answers) - 1)]
-        self.calls += 1
-        return Completed(code, out.encode(), err)
-
-
-def _stream(*nodes: str) -> str:
-    return "".join(
-        json.dumps({"node": n, "metadata": {"id": "hostname"}, "spec": {"hostname": n}}) + "\n"
-        for n in nodes
-    )
-
-
-def _driver(tmp_path: Path, runner: Script) -> TalosDriver:
+def _driver(tmp_path: Path, runner: RealShapedTalosctl) -> TalosDriver:
     (tmp_path / "talosctl").write_text("#!/bin/sh\n")
     (tmp_path / "talosctl").chmod(0o755)
-    target = Target("fake", None, tmp_path / "talosconfig", tmp_path, live=False)
+    target = Target("fake", None, tmp_path / "talosconfig", tmp_path)
     return TalosDriver(target, runner=runner, retries=2, backoff=0.0)
-
-
-def test_get_each_keeps_the_answering_nodes(tmp_path: Path) -> None:
-    runner = Script((1, _stream(IP1, IP2), DOWN))
-    read = _driver(tmp_path, runner).get_each("hostnamestatuses", [IP1, IP2, IP3])
-    assert [r["node"] for r in read.resources] == [IP1, IP2]
-    assert "10.10.20.18:50000" in read.error
-    assert runner.calls == 1  # a partial answer is not repeated
-    full = _driver(tmp_path, Script((0, _stream(IP1), ""))).get_each("x", [IP1])
-    assert (len(full.resources), full.error) == (1, "")
-
-
-def test_get_each_retries_an_empty_transient_failure_and_returns_a_final_one(
-    tmp_path: Path,
-) -> None:
-    healed = Script((1, "", DOWN), (0, _stream(IP1), ""))
-    assert len(_driver(tmp_path, healed).get_each("x", [IP1]).resources) == 1
-    assert healed.calls == 2
-    down = Script((1, "", DOWN))
-    read = _driver(tmp_path, down).get_each("x", [IP3])
-    assert (read.resources, down.calls) == ([], 3)
-    assert "no route to host" in read.error
-    refused = Script((1, "", 'resource "x" is not registered'))
-    assert "not registered" in _driver(tmp_path, refused).get_each("x", [IP1]).error
-    assert refused.calls == 1  # permanent: not repeated
 
 
 def _cluster() -> inventory.Cluster:
     return inventory.load_cluster(ROOT / "cluster")
 
 
-def test_a_node_named_in_the_errors_is_missing_and_the_silent_others_have_none(
-    tmp_path: Path,
-) -> None:
+def test_a_down_node_is_missing_and_the_silent_others_have_none(tmp_path: Path) -> None:
     cluster = _cluster()
     parts = observe._Parts()
-    talos = _driver(tmp_path, Script((1, _stream(IP1), DOWN)))
+    # node01 down first on the line: real talosctl prints nothing for anyone.
+    talos = _driver(tmp_path, RealShapedTalosctl(down={IP1}, holding={IP2, IP3}))
     observe._talos_type(talos, model.HOSTNAME_STATUS, cluster, parts)
     found = parts.talos[model.HOSTNAME_STATUS]
-    assert [r["spec"]["hostname"] for r in found["node01"]] == [IP1]
-    assert found["node02"] == []  # answered: the errors do not name it
-    assert "node03" not in found
-    assert "node03 (10.10.20.18)" in parts.missing[on_node(model.HOSTNAME_STATUS, "node03")]
-    assert list(parts.missing) == [on_node(model.HOSTNAME_STATUS, "node03")]
-    # Nothing printed, and every node failing: the whole type is unobservable.
+    assert [r["spec"]["hostname"] for r in found["node02"]] == [IP2]
+    assert found["node04"] == []  # answered: has none
+    assert "node01" not in found
+    assert list(parts.missing) == [on_node(model.HOSTNAME_STATUS, "node01")]
+    why = parts.missing[on_node(model.HOSTNAME_STATUS, "node01")]
+    assert why.startswith("talosctl get hostnamestatuses got no answer from node01 (10.10.20.16): ")
+    assert "Unavailable: connection error" in why
+    # Every node failing the request itself: the whole type is unobservable.
     parts = observe._Parts()
-    failing = Script((1, "", "rpc error: code = PermissionDenied desc = not authorized"))
+    failing = RealShapedTalosctl(refuse="rpc error: code = PermissionDenied desc = not authorized")
     observe._talos_type(_driver(tmp_path, failing), model.VOLUME_STATUS, cluster, parts)
     assert model.VOLUME_STATUS not in parts.talos
     assert "PermissionDenied" in parts.missing[model.VOLUME_STATUS]
+    assert failing.calls == 1
+
+
+def test_talos_versions_name_the_warned_node_with_its_error(tmp_path: Path) -> None:
+    cluster = _cluster()
+    parts = observe._Parts()
+    talos = _driver(tmp_path, RealShapedTalosctl(down={IP3}))
+    observe._talos_versions(talos, cluster, parts)
+    assert parts.talos_versions["node01"] == "v1.12.5"
+    assert "node03" not in parts.talos_versions
+    assert parts.missing[on_node(model.TALOS_VERSION, "node03")].startswith(
+        "node03 (10.10.20.18) did not answer talosctl version: Unavailable: connection error"
+    )
 
 
 def test_machine_configs_are_parsed_and_redacted() -> None:

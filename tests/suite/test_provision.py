@@ -11,7 +11,6 @@ then look at what the run built through the kubeconfig it wrote.  Only
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import signal
 import subprocess
@@ -109,20 +108,10 @@ def run_suite(state: Path, cluster: Path, *extra: str) -> subprocess.CompletedPr
     )
 
 
-# Controls the embedded cluster cannot offer yet (API-05 dials the VIP); issue #14 point 3
-# makes it reachable through the simulator, and then this set is empty.
-SIMULATOR_GAPS = frozenset({"API-05"})
-
-
 def verified(output: str) -> bool:
-    """Exit 0; or exit 6 (nothing failed, some controls not verified, issue #14) where every
-    unverified control, as the run's summary names them, is a gap of the simulator."""
-    if output.startswith("exit 0\n"):
-        return True
-    section = output.partition("Conformance: NOT VERIFIED: ")[2]
-    named = {line.split(":", 1)[0] for line in section.splitlines()[1:] if line[:1].isupper()}
-    unverified = {c for c in named if re.fullmatch(r"[A-Z]{2,5}-\d{2}", c)}
-    return output.startswith("exit 6\n") and bool(unverified) and unverified <= SIMULATOR_GAPS
+    """Exit 0: every control verified and passed (the embedded cluster offers every
+    control a real one does, API-05's VIP included; issue #14)."""
+    return output.startswith("exit 0\n")
 
 
 def progress(output: str) -> dict[str, str]:
@@ -213,7 +202,7 @@ def test_the_built_cluster_has_six_ready_nodes_and_cilium(
     built: tuple[Simulator, list[str]],
 ) -> None:
     sim, _ = built
-    target = Target("sim", sim.state / "kubeconfig", None, None, live=False)
+    target = Target("sim", sim.state / "kubeconfig", None, None)
     with KubeDriver(target) as kube:
         nodes = kube.list(("", "v1", "nodes"))
         cilium: dict[str, Any] = kube.get(("apps", "v1", "daemonsets"), "cilium", "kube-system")
@@ -265,7 +254,7 @@ def test_failing_step_exits_with_status_1_and_the_message(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     cluster = inventory.load_cluster(_copy_definition(tmp_path), "cluster")
-    target = Target("nowhere", tmp_path / "kubeconfig", None, tmp_path / "bin", live=False)
+    target = Target("nowhere", tmp_path / "kubeconfig", None, tmp_path / "bin")
     with pytest.raises(pytest.exit.Exception) as stopped:
         provision(pytestconfig, cluster, target, tmp_path)
     assert stopped.value.returncode == 1
@@ -287,7 +276,7 @@ def test_live_target_names_the_missing_file(tmp_path: Path) -> None:
         live_target(None, str(kubeconfig))
     (tmp_path / "talosconfig").write_text("context: x\n")
     found = live_target(str(kubeconfig), str(tmp_path / "talosconfig"))
-    assert (found.kubeconfig, found.live, found.bin_dir) == (kubeconfig, True, None)
+    assert (found.name, found.kubeconfig, found.bin_dir) == ("live", kubeconfig, None)
 
 
 def test_a_state_dir_without_a_live_simulator_is_not_reused(tmp_path: Path) -> None:
