@@ -62,7 +62,7 @@ def test_a_hung_talosctl_ends_within_the_budget_not_per_attempt(tmp_path: Path) 
     tool = bin_dir / "talosctl"
     tool.write_text("#!/bin/sh\nexec sleep 100000\n")
     tool.chmod(0o755)
-    target = Target("hung", None, tmp_path / "talosconfig", bin_dir, live=True)
+    target = Target("hung", None, tmp_path / "talosconfig", bin_dir)
     driver = TalosDriver(
         target, timeout=60, retries=3, runner=budgeted(run_subprocess, Budget(1, "talosctl"))
     )
@@ -96,7 +96,7 @@ def test_an_api_server_that_never_answers_ends_within_the_budget(tmp_path: Path)
             "users: [{name: u, user: {token: t}}]\n"
             "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
         )
-        target = Target("silent", kubeconfig, None, None, live=True)
+        target = Target("silent", kubeconfig, None, None)
         budget = Budget(1.5, "Kubernetes API calls (--timeout-kube 1.5)")
         try:
             with (

@@ -145,7 +145,7 @@ def test_wait_runs_helm_with_wait_and_timeout_and_outlives_it(tmp_path: Path) ->
     (tmp_path / "helm").chmod(0o755)
     late = Completed(1, b"", "Error: UPGRADE FAILED: context deadline exceeded")
     runner = Scripted(Completed(0, b"", ""), late)
-    target = Target("t", None, None, tmp_path, live=False)
+    target = Target("t", None, None, tmp_path)
     driver = helm.HelmDriver(target, runner=runner, backoff=0)
     driver.upgrade_install(
         "x", "r/x", namespace="n", version="1", values_files=[], wait_timeout=900

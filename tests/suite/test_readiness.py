@@ -17,7 +17,7 @@ from provisioning.drivers.talosctl import EtcdMemberRow
 from provisioning.plan_context import KubeOps, TalosOps
 from tests.checks.builders import reference_cluster
 
-TARGET = Target("fake", Path("kubeconfig"), None, None, live=False)
+TARGET = Target("fake", Path("kubeconfig"), None, None)
 
 
 class Kube:

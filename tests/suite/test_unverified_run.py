@@ -127,6 +127,6 @@ def test_a_bug_in_the_collector_is_raised_not_reported_as_unobserved(
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no talosctl: its other reads fail as drivers do
     monkeypatch.setattr(TalosDriver, "get_each", broken)
-    target = Target("nowhere", None, None, tmp_path, live=True)
+    target = Target("nowhere", None, None, tmp_path)
     with pytest.raises(KeyError, match="a bug in the suite"):
         observe.collect(target, reference_cluster())
