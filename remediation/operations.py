@@ -186,15 +186,19 @@ class ClusterOperations:
                 return lambda: settled_in_maintenance() is False and step.is_done()
             return step.is_done
 
-        def journaled(index: int, step: StepSpec) -> Callable[[], None]:
-            def apply() -> None:
+        def begun(index: int, is_done: Callable[[], bool]) -> Callable[[], bool]:
+            # A step begins with its probe: journaled then, so a run killed while a step
+            # is checked or applied is continued from that step.
+            def probe_journaled() -> bool:
                 if self.progress is not None:
                     self.progress(index)
-                step.apply()
+                return is_done()
 
-            return apply
+            return probe_journaled
 
-        plan = [Step(s.name, s.summary, probe(i, s), journaled(i, s)) for i, s in enumerate(steps)]
+        plan = [
+            Step(s.name, s.summary, begun(i, probe(i, s)), s.apply) for i, s in enumerate(steps)
+        ]
         run_plan(plan, mode="apply", log=self.log)
 
     def wait_healthy(self, node: str) -> None:

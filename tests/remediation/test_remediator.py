@@ -266,3 +266,24 @@ def test_sigterm_during_an_action_stops_after_it_and_releases_the_lease(
     assert left.remaining == [plan.actions[1]]
     r.close()
     assert signal.getsignal(signal.SIGTERM) == before  # the session's own handler is back
+
+
+def test_sigterm_during_the_last_action_still_stops_the_run_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ops = StepRecorder(FakeApi())
+    r = _destructive(ops, [])
+
+    def run(action: Action) -> None:
+        ops.ran.append(type(action.change).__name__)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    ops.run = run  # type: ignore[method-assign]
+    findings = [Finding("node01 (k8s-node01) volume STATE", "luks2", "plain")]
+    monkeypatch.setattr("fixtures.remediate._plan", lambda *_a: Plan("ENC-01", (_rebuild("n"),)))
+    with pytest.raises(pytest.exit.Exception) as stopped:
+        r.verify(cast(pytest.Item, Item()), "ENC-01", lambda _s: findings, snapshot(), {})
+    assert ops.ran == ["RebuildNode", "wait n"]
+    assert "stopped after 1 of 1 action(s)" in str(stopped.value)
+    assert ops.api.lease is None
+    assert journal.read(ops.configmaps) is None  # nothing left to continue

@@ -1,9 +1,11 @@
 """Interrupted remediation, end to end: a killed ``--remediate`` is continued by the next one.
 
-The ENC-01 plan for a node formatted without LUKS2 is one rebuild of four
-steps -- remove its etcd member, reset STATE and EPHEMERAL, apply its config
-in maintenance mode, wait for it to rejoin etcd -- each journaled in the
-cluster before it starts.  For every step, a real ``pytest --remediate``
+The ENC-01 plan for a node formatted without LUKS2, and the ETCD-02 plan for a
+node that moved to an address the definition does not declare (the
+readdress procedure of :mod:`provisioning.readdress`), are each one rebuild
+of four steps -- remove its etcd member, reset STATE and EPHEMERAL, apply its
+config in maintenance mode, wait for it to (re)join etcd -- each journaled in
+the cluster before it starts.  For every step, a real ``pytest --remediate``
 process (and everything it started) is SIGKILLed while the journal says that
 step is in progress; the cluster is then mid-rebuild (member gone, node in
 maintenance mode or rebooting) and the Lease is still held by the dead run.
@@ -19,17 +21,21 @@ releases its Lease and exits.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from checks import disk_encryption, etcd
+from checks.findings import Finding
+from checks.snapshot import Snapshot
 from provisioning.drivers import errors
 from provisioning.drivers.kube import KubeDriver
 from remediation import journal
@@ -39,11 +45,36 @@ from tests.suite.harness import ClusterWith, RunningCluster
 
 pytestmark = pytest.mark.slow
 
-STEPS = "steps/test_disk_encryption.py"
-DRIFT = ("disk_encryption.strip_luks", "node03")
-REMEDIATE = (STEPS, "--remediate", "--allow-destructive")
+ALLOW = ("--remediate", "--allow-destructive")
 REBUILD_STEPS = 4  # remove member, reset, apply-config, wait for the member
 WAIT = 600.0
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    control: str
+    drift: tuple[str, str]
+    steps: str
+    checks: tuple[Callable[[Snapshot], Sequence[Finding]], ...]
+
+
+PLANS = {
+    "ENC-01": Interrupted(
+        "ENC-01",
+        ("disk_encryption.strip_luks", "node03"),
+        "steps/test_disk_encryption.py",
+        tuple(
+            functools.partial(disk_encryption.volume_is_luks2_with_node_key, volume=volume)
+            for volume in ("STATE", "EPHEMERAL")
+        ),
+    ),
+    "ETCD-02": Interrupted(
+        "ETCD-02",
+        ("etcd.readdress_node", "node04"),
+        "steps/test_etcd.py",
+        (etcd.peer_urls_match_node_addresses,),
+    ),
+}
 
 
 def _journal(kube: KubeDriver) -> journal.Entry | None:
@@ -60,8 +91,8 @@ def _lease(kube: KubeDriver) -> dict[str, Any] | None:
         return None
 
 
-def _start(running: RunningCluster, scratch: Path) -> subprocess.Popen[bytes]:
-    command = harness.suite_command(running.layout, *REMEDIATE, scratch=scratch)
+def _start(running: RunningCluster, steps: str, scratch: Path) -> subprocess.Popen[bytes]:
+    command = harness.suite_command(running.layout, steps, *ALLOW, scratch=scratch)
     with open(scratch / "output.txt", "wb") as out:
         return subprocess.Popen(
             command,
@@ -97,24 +128,26 @@ def _expire(kube: KubeDriver) -> None:
     kube.replace(LEASES, NAME, current, NAMESPACE)
 
 
-def _assert_conformant(running: RunningCluster, kube: KubeDriver) -> None:
+def _assert_conformant(running: RunningCluster, kube: KubeDriver, plan: Interrupted) -> None:
     snapshot = running.snapshot()
-    for volume in ("STATE", "EPHEMERAL"):
-        assert disk_encryption.volume_is_luks2_with_node_key(snapshot, volume=volume) == []
+    for check in plan.checks:
+        assert list(check(snapshot)) == [], check
     assert etcd.one_member_per_control_plane_node(snapshot) == []
     assert _journal(kube) is None
     assert _lease(kube) is None
 
 
 @pytest.mark.parametrize("step", range(REBUILD_STEPS), ids=lambda s: f"step{s + 1}")
+@pytest.mark.parametrize("control", list(PLANS))
 def test_a_run_killed_at_any_rebuild_step_is_continued_by_the_next(
-    cluster_with: ClusterWith, step: int
+    cluster_with: ClusterWith, control: str, step: int
 ) -> None:
-    with cluster_with(DRIFT) as running:
+    plan = PLANS[control]
+    with cluster_with(plan.drift) as running:
         kube = KubeDriver(running.target)
         try:
             scratch = running.layout.base / "killed"
-            process = _start(running, scratch)
+            process = _start(running, plan.steps, scratch)
 
             def at_step() -> journal.Entry | None:
                 entry = _journal(kube)
@@ -128,7 +161,7 @@ def test_a_run_killed_at_any_rebuild_step_is_continued_by_the_next(
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             assert seen.step == step, f"the run was already at step {seen.step + 1}"
-            assert seen.control == "ENC-01"
+            assert seen.control == control
             lease = _lease(kube)
             assert lease is not None, "a killed run cannot have released its Lease"
             assert lease["spec"]["holderIdentity"] == seen.holder
@@ -138,11 +171,12 @@ def test_a_run_killed_at_any_rebuild_step_is_continued_by_the_next(
             assert left.step >= step
 
             _expire(kube)
-            resumed = running.run_suite(*REMEDIATE)
-            assert resumed.outcomes == {"ENC-01": "passed"}, resumed.output
-            assert "found an interrupted remediation: ENC-01: action 1 of 1" in resumed.output
-            assert "the interrupted ENC-01 plan is complete" in resumed.output
-            _assert_conformant(running, kube)
+            resumed = running.run_suite(plan.steps, *ALLOW)
+            assert resumed.failed == [], resumed.output
+            assert resumed.outcomes[control] == "passed", resumed.output
+            assert f"found an interrupted remediation: {control}: action 1 of 1" in resumed.output
+            assert f"the interrupted {control} plan is complete" in resumed.output
+            _assert_conformant(running, kube, plan)
         finally:
             kube.close()
 
@@ -150,11 +184,12 @@ def test_a_run_killed_at_any_rebuild_step_is_continued_by_the_next(
 def test_sigterm_during_a_rebuild_finishes_it_and_releases_the_lease(
     cluster_with: ClusterWith,
 ) -> None:
-    with cluster_with(DRIFT) as running:
+    plan = PLANS["ENC-01"]
+    with cluster_with(plan.drift) as running:
         kube = KubeDriver(running.target)
         try:
             scratch = running.layout.base / "terminated"
-            process = _start(running, scratch)
+            process = _start(running, plan.steps, scratch)
 
             def resetting() -> journal.Entry | None:
                 entry = _journal(kube)
@@ -168,6 +203,6 @@ def test_sigterm_during_a_rebuild_finishes_it_and_releases_the_lease(
             assert "SIGTERM: stopping once the current action ends" in output
             assert "Lease released" in output
             # The one action ran to its end: nothing is left to continue, nothing is held.
-            _assert_conformant(running, kube)
+            _assert_conformant(running, kube, plan)
         finally:
             kube.close()
