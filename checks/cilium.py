@@ -24,13 +24,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from checks import judged
 from checks import snapshot as snap
 from checks.findings import Finding, Unobservable
 from checks.snapshot import KubeObject, Snapshot, dotted, named
-from provisioning import inventory
+from provisioning import inventory, yamlfiles
+from provisioning.problems import DefinitionError
 
 TALOS_CILIUM_DOC = "https://docs.siderolabs.com/kubernetes-guides/cni/deploying-cilium"
 KUBEPRISM_DOC = "https://docs.siderolabs.com/kubernetes-guides/advanced-guides/kubeprism"
@@ -80,9 +79,9 @@ def declared_values(definition: inventory.Cluster) -> Mapping[str, Any]:
     """The ``cilium`` release's Helm values as the definition's values file holds them."""
     release = _release(definition)
     try:
-        loaded = yaml.safe_load(release.values.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise Unobservable(f"{release.values}: cannot read the Cilium Helm values: {exc}") from None
+        loaded = yamlfiles.load_one(release.values)
+    except DefinitionError as exc:
+        raise Unobservable(f"cannot read the Cilium Helm values: {exc}") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, Mapping):

@@ -9,6 +9,7 @@ as argparse does.  Tracebacks are for bugs only.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from provisioning import backup, inventory, nightly, readdress, render, secrets, waivers
-from provisioning.problems import DefinitionError, Problem
+from provisioning.problems import DefinitionError, Problem, printable
 
 
 def _print_problems(problems: Sequence[Problem]) -> None:
@@ -69,6 +70,20 @@ def _validate_waivers(cluster: inventory.Cluster, args: argparse.Namespace) -> N
     print(f"{display}: {len(loaded)} waiver(s)")
 
 
+def _output_file(out: Path, name: str) -> Path:
+    """``<out>/<name>.yaml``, refused unless it is a plain file name directly in *out*.
+
+    Node names are validated as DNS labels when the definition loads; this is
+    the last guard, at the one place that writes, that ``render`` never
+    writes outside ``--out``.
+    """
+    target = out / f"{name}.yaml"
+    if os.sep in name or name in ("", ".", "..") or target.parent != out:
+        problem = Problem("--out", "", f"node name {name!r} is not a file name; nothing written")
+        raise DefinitionError([problem])
+    return target
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     cluster = _load(args.cluster)
     machine_secrets = _secrets_of(cluster) if args.with_secrets else None
@@ -77,14 +92,15 @@ def cmd_render(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for name, result in rendered.items():
-        target = out / f"{name}.yaml"
+        target = _output_file(out, name)
         text = result.to_yaml()
-        # Files holding real secrets are created private, before anything is written.
+        # Files holding real secrets are created private, before anything is written;
+        # O_NOFOLLOW: a symlink planted at out/<node>.yaml must not redirect the write.
         mode = 0o600 if machine_secrets is not None else 0o644
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), mode)
             handle.write(text)
-        os.chmod(target, mode)
         print(f"rendered {target}")
     if machine_secrets is None:
         print("secrets are shown as <redacted>; use --with-secrets to render applyable configs")
@@ -130,7 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except OSError as exc:
         where = exc.filename if exc.filename else "output"
-        print(f"{where}: {exc.strerror or exc}", file=sys.stderr)
+        why = "is a symlink; refusing to write through it" if exc.errno == errno.ELOOP else None
+        print(printable(f"{where}: {why or exc.strerror or exc}"), file=sys.stderr)
         return 1
     return status
 

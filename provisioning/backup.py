@@ -9,7 +9,9 @@ The identity that can decrypt them stays off-cluster; it is only needed for
 ``etcdutl`` can read and that it holds keys.
 
 Plaintext exists only in a private scratch directory inside the backup
-directory and is deleted in a ``finally`` whatever fails.  The core
+directory and is deleted in a ``finally`` whatever fails; a run killed before
+its ``finally`` leaves one, so every backup and restore check first removes
+(and reports) such leftovers.  The core
 (:func:`create_backup`, :func:`restore_check`) takes the snapshot step as a
 callable so it can be tested against a real etcd without Talos.
 
@@ -108,7 +110,7 @@ def create_backup(
     final = directory / backup_name(when)
     if final.exists():
         raise BackupError(final, "already exists; another backup ran in the same second")
-    with scratch_directory(directory) as scratch:
+    with scratch_directory(directory, say) as scratch:
         plaintext = scratch / "etcd.snapshot"
         os.close(private_file(plaintext))
         try:
@@ -213,6 +215,7 @@ def restore_check(
     *,
     etcdutl: Path | None = None,
     setting: str = "--identity",
+    report: Report | None = None,
 ) -> SnapshotStatus:
     """Decrypt *backup* to a private scratch file and read it with ``etcdutl snapshot status``.
 
@@ -230,7 +233,7 @@ def restore_check(
         raise BackupError(backup, f"cannot read backup: {exc.strerror}") from None
     if header != AGE_HEADER:
         raise BackupError(backup, "is not a binary age file (corrupt or replaced)")
-    with scratch_directory(backup.parent) as scratch:
+    with scratch_directory(backup.parent, report) as scratch:
         plaintext = scratch / "etcd.snapshot"
         fd = private_file(plaintext)
         try:
@@ -324,7 +327,7 @@ def _do_restore_check(args: argparse.Namespace, cluster: inventory.Cluster, repo
             raise BackupError(cluster.backup.directory, "holds no etcd-*.snapshot.age backup")
         target = newest
     report(f"checking {target}")
-    status = restore_check(target, identity, setting=setting)
+    status = restore_check(target, identity, setting=setting, report=report)
     report(f"restore check passed: {status}")
     return 0
 

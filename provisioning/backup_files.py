@@ -16,10 +16,11 @@ longer than the retention, still leaves one restorable snapshot.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -135,24 +136,87 @@ def private_directory(directory: Path, setting: str) -> None:
         raise BackupError(directory, f"cannot create {setting}: {exc.strerror}") from None
 
 
+LEFTOVER_PREFIX = ".backup-"
+
+
 @contextmanager
-def scratch_directory(parent: Path) -> Iterator[Path]:
+def _exclusive(directory: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on *directory* itself (no lock file to leave behind).
+
+    Two backups (or a backup and a restore check) in one directory must not
+    run at once: each sweeps the other's working directory as a leftover.
+    """
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise BackupError(directory, f"cannot open: {exc.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            message = "another backup or restore check is using this directory; try again later"
+            raise BackupError(directory, message) from None
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def sweep_leftovers(directory: Path) -> list[Path]:
+    """Remove ``.backup-*`` working directories an interrupted run left in *directory*.
+
+    A SIGKILL, power loss or OOM kill skips every ``finally``, so the plaintext
+    ``etcd.snapshot`` of a killed backup (or the decrypted copy of a killed
+    restore check) would otherwise stay beside the encrypted backups for good.
+    Only entries named like our working directories are touched; a symlink is
+    unlinked, never followed.
+
+    :returns: what was removed, for the caller to report.
+    """
+    removed: list[Path] = []
+    try:
+        entries = sorted(directory.glob(f"{LEFTOVER_PREFIX}*"))
+    except OSError as exc:
+        raise BackupError(directory, f"cannot list: {exc.strerror}") from None
+    for entry in entries:
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            message = f"cannot remove a leftover from an interrupted backup: {exc.strerror}"
+            raise BackupError(entry, message) from None
+        removed.append(entry)
+    return removed
+
+
+@contextmanager
+def scratch_directory(parent: Path, report: Callable[[str], None] | None = None) -> Iterator[Path]:
     """A private (0700) directory inside *parent*, removed with everything in it on exit.
 
     Plaintext snapshots live only here.  A directory rather than a single file,
     because ``talosctl etcd snapshot`` writes ``<path>.part`` and renames it,
     so a failed run can leave a file under a name we did not choose.  It sits
-    in the backup directory so the final rename stays on one filesystem.
+    in the backup directory so the final rename stays on one filesystem; the
+    ``finally`` cannot run after a SIGKILL, so every start first sweeps the
+    working directories of earlier runs (:func:`sweep_leftovers`) while
+    holding a lock on *parent*, and *report* names each one removed.
     """
-    try:
-        path = Path(tempfile.mkdtemp(prefix=".backup-", dir=parent))  # mkdtemp creates it 0700
-    except OSError as exc:
-        message = f"cannot create a private working directory: {exc.strerror}"
-        raise BackupError(parent, message) from None
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+    with _exclusive(parent):
+        for leftover in sweep_leftovers(parent):
+            if report is not None:
+                report(f"removed {leftover}: plaintext left by an interrupted backup")
+        try:
+            path = Path(tempfile.mkdtemp(prefix=LEFTOVER_PREFIX, dir=parent))  # 0700
+        except OSError as exc:
+            message = f"cannot create a private working directory: {exc.strerror}"
+            raise BackupError(parent, message) from None
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def private_file(path: Path) -> int:

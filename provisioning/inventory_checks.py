@@ -19,6 +19,7 @@ secrets-related field.
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,7 @@ __all__ = [
     "check_disks",
     "check_endpoint",
     "check_exists",
+    "check_inside",
     "check_replicas",
     "check_roles",
     "check_snapshot_node",
@@ -96,6 +98,27 @@ def check_exists(reader: Reader, at: PathKey, path: Path, written: str, *, direc
     return wrong is None
 
 
+def check_inside(reader: Reader, at: PathKey, path: Path, written: str, *, directory: bool) -> bool:
+    """Whether *written* (resolved to *path*) stays inside the definition folder.
+
+    The definition is the unit an operator reviews and commits; a patch or
+    values file it names from elsewhere (``../``, an absolute path, ``~``, or
+    a symlink leading out) would render content nobody reviewed -- or read a
+    file the operator never meant to hand over, such as ``/etc/shadow``.
+    """
+    what = "the manifests folder" if directory else "a file the definition names"
+    if os.path.isabs(written) or written.startswith("~"):
+        message = f"{shown(written)}: {what} must be a path relative to the definition folder"
+    elif not path.is_relative_to(reader.root):
+        message = f"{shown(written)}: {what} must not lead out of the definition folder (..)"
+    elif yamlfiles.outside(path, reader.root):
+        message = f"{shown(written)}: is a symlink leading out of the definition folder"
+    else:
+        return True
+    reader.error(at, message)
+    return False
+
+
 def _is_json_patch(value: object) -> bool:
     ops = value if isinstance(value, list) else []
     return bool(ops) and all(isinstance(op, Mapping) and "op" in op for op in ops)
@@ -116,7 +139,7 @@ def check_yaml_file(
     if not check_exists(reader, at, path, written, directory=False):
         return
     try:
-        documents = yamlfiles.load_documents(path, display)
+        documents = yamlfiles.load_documents(path, display, within=reader.root)
     except DefinitionError as exc:
         reader.problems.extend(exc.problems)
         return

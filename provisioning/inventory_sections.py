@@ -68,6 +68,17 @@ _VERSIONS = {
     "longhorn": conv.matching(SEMVER, "a version X.Y.Z (no leading v), e.g. 1.8.1"),
 }
 _HOSTNAME = conv.matching(conv.DNS_LABEL, conv.DNS_LABEL_RULE)
+# A node's name becomes the file `render` writes (<name>.yaml) and the label an
+# operator reads in every finding: a DNS label, so never `..`, `/` or an escape.
+_NODE_NAME = conv.matching(
+    conv.DNS_LABEL, "a node name: " + conv.DNS_LABEL_RULE + "; render writes <name>.yaml"
+)
+# The cluster name becomes the talosconfig context and Target name.
+_CLUSTER_NAME = conv.matching(
+    re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"),
+    "a cluster name: letters, digits, '-', '_' and '.', at most 63 characters, "
+    "starting and ending with a letter or digit",
+)
 _NAMESPACE = conv.matching(conv.DNS_LABEL, "a namespace name: " + conv.DNS_LABEL_RULE)
 _ENFORCE = conv.matching(
     re.compile("|".join(POD_SECURITY_LEVELS)), "one of " + ", ".join(POD_SECURITY_LEVELS)
@@ -116,7 +127,8 @@ class Sections:
         prefix = self.display_dir.rstrip("/") + "/" if self.display_dir not in ("", ".") else ""
         shown = prefix + written if relative else written
         before = len(errors(self.r.problems))
-        rules.check_yaml_file(self.r, at, path, written, shown, allow_json_patch=json_patch)
+        if rules.check_inside(self.r, at, path, written, directory=False):
+            rules.check_yaml_file(self.r, at, path, written, shown, allow_json_patch=json_patch)
         ok = len(errors(self.r.problems)) == before
         self.refs[written] = PatchRef(path, written) if ok else None
         return self.refs[written]
@@ -207,7 +219,7 @@ class Sections:
         if item is None:
             self.r.error(at, "is empty; a node needs name, hostname, ip, roles, cpu, ...")
         s = self.r.mapping(item, at, NODE_FIELDS)
-        entry.name = self.r.get(s, at, "name", conv.text)
+        entry.name = self.r.get(s, at, "name", _NODE_NAME)
         entry.hostname = self.r.get(s, at, "hostname", _HOSTNAME)
         entry.ip = self.r.get(s, at, "ip", conv.ipv4)
         listed = self.r.items(s, at, "roles", _role)
@@ -265,11 +277,10 @@ class Sections:
         path = self.r.resolve(written, ("manifests",))
         if written is None or path is None:
             return None
-        return (
-            path
-            if rules.check_exists(self.r, ("manifests",), path, written, directory=True)
-            else None
-        )
+        inside = rules.check_inside(self.r, ("manifests",), path, written, directory=True)
+        if inside and rules.check_exists(self.r, ("manifests",), path, written, directory=True):
+            return path
+        return None
 
     def security(self, top: Parent) -> Security | None:
         s = self.r.section(top, (), "security", ("podSecurity", "systemNamespaces"))
@@ -324,4 +335,4 @@ class Sections:
         for key in ("featurePatches", "storageFeaturePatches"):  # anchors; used via the nodes
             if top is not None and key in top:
                 self.r.sequence(top, (), key)
-        return self.r.get(top, (), "name", conv.text)
+        return self.r.get(top, (), "name", _CLUSTER_NAME)

@@ -80,6 +80,16 @@ def _operations(value: Any) -> tuple[dict[str, Any], ...] | None:
     return None
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a repeated key as the YAML loader does."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValueError(f"duplicate key {key!r}")
+        found[key] = value
+    return found
+
+
 def parse_patch(text: str, source: str) -> Patch:
     """Classify and parse one patch the way Talos's ``LoadPatch`` does.
 
@@ -100,11 +110,13 @@ def parse_patch(text: str, source: str) -> Patch:
         problem = Problem(source, "", "recursive YAML aliases are not supported")
         raise DefinitionError([problem]) from None
     try:
-        operations = _operations(json.loads(text))
+        operations = _operations(json.loads(text, object_pairs_hook=_unique_keys))
         json_reason = "a JSON patch is a list of operation objects"
     except ValueError as exc:
         operations = None
         json_reason = f"not JSON: {getattr(exc, 'msg', exc)}"
+    except RecursionError:  # JSON's own nesting limit; the YAML error says it better
+        raise strategic_error from None
     if operations is None and parsed is not None:
         values = [d.value for d in parsed]
         if all(v is None for v in values):
@@ -118,9 +130,12 @@ def parse_patch(text: str, source: str) -> Patch:
     raise strategic_error
 
 
-def load_patch(path: Path, source: str) -> Patch:
-    """Read and classify the patch file at *path*; *source* names it in errors."""
-    return parse_patch(yamlfiles.read_text(path, source), source)
+def load_patch(path: Path, source: str, *, within: Path | None = None) -> Patch:
+    """Read and classify the patch file at *path*; *source* names it in errors.
+
+    With *within* (the definition folder), a path leading out of it is refused.
+    """
+    return parse_patch(yamlfiles.read_text(path, source, within=within), source)
 
 
 def apply_patch(config: MachineConfig, patch: Patch) -> MachineConfig:

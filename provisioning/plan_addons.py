@@ -27,9 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from provisioning import inventory
+from provisioning import inventory, yamlfiles
 from provisioning.agestore import resolve_recipient
 from provisioning.backup import create_backup
 from provisioning.backup_files import list_backups
@@ -49,10 +47,7 @@ CHART_REPOSITORIES: Mapping[str, str] = {
 
 def _values(release: inventory.HelmRelease) -> dict[str, Any]:
     display = str(release.values)
-    try:
-        loaded = yaml.safe_load(release.values.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise DefinitionError([Problem(display, "", f"cannot read helm values: {exc}")]) from None
+    loaded = yamlfiles.load_one(release.values, display)
     return loaded if isinstance(loaded, dict) else {}
 
 
@@ -143,13 +138,10 @@ def release_ready(ctx: StepContext, name: str) -> StepSpec:
 def manifest_documents(directory: Path) -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = []
     for path in sorted(directory.glob("*.yaml")):
-        try:
-            loaded = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-        except (OSError, yaml.YAMLError) as exc:
-            raise DefinitionError(
-                [Problem(str(path), "", f"cannot read manifest: {exc}")]
-            ) from None
-        docs += [d for d in loaded if isinstance(d, dict)]
+        found = yamlfiles.load_documents(
+            path, str(path), within=directory, loader=yamlfiles.KubeLoader
+        )
+        docs += [d.value for d in found if isinstance(d.value, dict)]
     return docs
 
 

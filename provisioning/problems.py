@@ -11,8 +11,21 @@ and exits 1 -- never a traceback.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """*text* with control and bidi-override characters written as escapes (``\\x1b``).
+
+    File names, field names and values in a problem come from files a
+    stranger may have written; printed raw, an ESC sequence would drive the
+    operator's terminal and a newline would forge a second problem line.
+    """
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class Severity(enum.Enum):
@@ -36,7 +49,7 @@ class Problem:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         what = f"{self.field}: {self.message}" if self.field else self.message
         prefix = "warning: " if self.severity is Severity.WARNING else ""
-        return f"{where}: {prefix}{what}"
+        return printable(f"{where}: {prefix}{what}")
 
 
 class DefinitionError(Exception):

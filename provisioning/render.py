@@ -66,7 +66,7 @@ def load_base(
     cluster: inventory.Cluster, machine_secrets: secrets.MachineSecrets | None
 ) -> MachineConfig:
     """The base config with the secrets merged in, as `gen config --with-secrets` writes it."""
-    text = yamlfiles.read_text(cluster.base.path, cluster.base.display)
+    text = yamlfiles.read_text(cluster.base.path, cluster.base.display, within=cluster.root)
     base = MachineConfig.parse(text, cluster.base.display)
     documents: list[dict[str, Any]] = []
     for doc in base.documents:
@@ -98,7 +98,7 @@ def compose(
     stack = [
         loaded[ref.display]
         if loaded is not None and ref.display in loaded
-        else patches.load_patch(ref.path, ref.display)
+        else patches.load_patch(ref.path, ref.display, within=cluster.root)
         for ref in node.patches
     ]
     config = patches.apply_patches(start, stack)
@@ -141,7 +141,9 @@ def render_cluster(
         try:
             for ref in node.patches:
                 if ref.display not in loaded:
-                    loaded[ref.display] = patches.load_patch(ref.path, ref.display)
+                    loaded[ref.display] = patches.load_patch(
+                        ref.path, ref.display, within=cluster.root
+                    )
             rendered[node.name] = render_node(
                 cluster, node, machine_secrets, base=base, loaded=loaded
             )

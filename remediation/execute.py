@@ -79,11 +79,14 @@ def execute(
     log: Callable[[str], None],
     *,
     hold: Callable[[], None] | None = None,
+    journal: Callable[[int], None] | None = None,
 ) -> Applied:
     """Apply every action of *plan* in order, or raise before/at the first problem.
 
     *hold* runs before each action; its :class:`LeaseLost` stops the plan
-    before that action.
+    before that action (any other exception of it propagates: a stop the
+    caller asked for).  *journal* then receives the index of the action
+    about to run, to record it in the cluster before anything changes.
     """
     check_allowed(plan, allowed)
     done: list[Action] = []
@@ -98,6 +101,8 @@ def execute(
                     f"{len(plan.actions) - len(done)} (this one included) were not",
                     tuple(done),
                 ) from exc
+        if journal is not None:
+            journal(len(done))
         log(f"{plan.control}: {action.describe()}")
         try:
             ops.run(action)

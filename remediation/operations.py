@@ -31,9 +31,9 @@ from provisioning.drivers.talosctl import TalosDriver
 from provisioning.plan import Step, run_plan
 from provisioning.plan_addons import backup, helm_release
 from provisioning.plan_cluster import kubeconfig
-from provisioning.plan_context import PlanError, StepContext, Timeouts, wait_for
+from provisioning.plan_context import PlanError, StepContext, StepSpec, Timeouts, wait_for
 from provisioning.plan_nodes import send_config
-from provisioning.readdress import readdress_steps
+from provisioning.readdress import Readdress, readdress_steps
 from provisioning.secrets import SecretStore
 from remediation.actions import (
     Action,
@@ -68,6 +68,11 @@ class ClusterOperations:
         self._sleep = sleep
         # Called at every pause of a wait (the Lease's keep-alive); must not raise.
         self.heartbeat: Callable[[], None] | None = None
+        # Told the index of each step of a multi-step action before it runs (the journal).
+        self.progress: Callable[[int], None] | None = None
+        # Set to continue an interrupted multi-step action: its step in progress when the
+        # earlier run died.  Steps before it are done; that one is probed afresh.
+        self.resume_step: int | None = None
         self._new_kube = kube
         self._kube: KubeDriver | None = None
         self.talos = TalosDriver(target)
@@ -133,16 +138,7 @@ class ClusterOperations:
             node = self.cluster.node(change.node)
             self.talos.upgrade(str(node.ip), change.image, wait=True)
         elif isinstance(change, RebuildNode):
-            node = self.cluster.node(change.node)
-            steps = readdress_steps(self.ctx, self.talos, node, change.address)
-            in_place = change.address == str(node.ip)
-            plan = [
-                # In place (ENC-01), the procedure's goal -- a voting member at the node's
-                # address -- already holds: removing the member and the reset always run.
-                Step(s.name, s.summary, _never if in_place and i < 2 else s.is_done, s.apply)
-                for i, s in enumerate(steps)
-            ]
-            run_plan(plan, mode="apply", log=self.log)
+            self._rebuild(change)
         elif isinstance(change, TakeBackup):
             backup(self.ctx).apply()
         elif isinstance(change, PruneBackups):
@@ -153,6 +149,57 @@ class ClusterOperations:
             self._forget_kube()
         else:  # pragma: no cover - the Change union is closed
             raise PlanError(f"no operation for {type(change).__name__}")
+
+    def _rebuild(self, change: RebuildNode) -> None:
+        """The member procedure, each step journaled; resumable at :attr:`resume_step`.
+
+        In place (ENC-01) the procedure's goal -- a voting member at the
+        node's address -- already holds at the start, so removing the member
+        and the reset always run.  Continuing an interrupted run, the steps
+        before the one in progress are done; for that one the node is first
+        given time to answer (it may be rebooting), then probed: a node
+        already in maintenance mode was reset, one answering configured at
+        its address was not (or was already re-configured).
+        """
+        node = self.cluster.node(change.node)
+        steps = readdress_steps(self.ctx, self.talos, node, change.address)
+        in_place = change.address == str(node.ip)
+        resume, self.resume_step = self.resume_step, None
+        move = Readdress(self.ctx, self.talos, node, change.address)
+
+        def settled_in_maintenance() -> bool:
+            def answering() -> list[str]:
+                up = move.maintenance_address() or move.configured_address()
+                return [] if up else [f"{node.name} to answer"]
+
+            wait_for(self.ctx, self.ctx.timeouts.configured, answering, f"{node.name} to answer")
+            return move.maintenance_address() is not None
+
+        def probe(index: int, step: StepSpec) -> Callable[[], bool]:
+            if resume is not None and index < resume:
+                return _always
+            if in_place and index == 0:
+                return _never
+            if in_place and index == 1:
+                return settled_in_maintenance if resume == 1 else _never
+            if resume is not None and index == resume:
+                return lambda: settled_in_maintenance() is False and step.is_done()
+            return step.is_done
+
+        def begun(index: int, is_done: Callable[[], bool]) -> Callable[[], bool]:
+            # A step begins with its probe: journaled then, so a run killed while a step
+            # is checked or applied is continued from that step.
+            def probe_journaled() -> bool:
+                if self.progress is not None:
+                    self.progress(index)
+                return is_done()
+
+            return probe_journaled
+
+        plan = [
+            Step(s.name, s.summary, begun(i, probe(i, s)), s.apply) for i, s in enumerate(steps)
+        ]
+        run_plan(plan, mode="apply", log=self.log)
 
     def wait_healthy(self, node: str) -> None:
         wanted = self.cluster.node(node)
@@ -185,3 +232,7 @@ class ClusterOperations:
 
 def _never() -> bool:
     return False
+
+
+def _always() -> bool:
+    return True

@@ -78,6 +78,9 @@ def run_subprocess(
             env=environ,
             check=False,
             stdin=subprocess.DEVNULL,
+            # Its own session: a Ctrl-C or SIGTERM sent to the run's process group must
+            # reach the run (which stops at a safe point), not kill a talosctl mid-call.
+            start_new_session=True,
         )
     except subprocess.TimeoutExpired as exc:
         raise TimeoutError(f"timed out after {timeout:g}s") from exc

@@ -13,6 +13,8 @@ import io
 import os
 import shutil
 import stat
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -211,6 +213,102 @@ def test_a_second_backup_in_the_same_second_does_not_overwrite(
         backup.create_backup(tmp_path / "b", identity[1], writer(b"two"), now=NOW)
     assert first.read_bytes() == before
     assert everything_under(tmp_path / "b") == [first.name]
+
+
+def test_plaintext_left_by_an_interrupted_backup_is_removed_and_reported(
+    tmp_path: Path, identity: tuple[Path, str]
+) -> None:
+    directory = tmp_path / "backups"
+    leftover = directory / ".backup-k1lled"
+    leftover.mkdir(parents=True, mode=0o700)
+    (leftover / "etcd.snapshot").write_bytes(b"plaintext etcd")
+    (leftover / "etcd.snapshot.part").write_bytes(b"half")
+    lines: list[str] = []
+    out = backup.create_backup(
+        directory, identity[1], writer(b"fresh"), now=NOW, report=lines.append
+    )
+    assert everything_under(directory) == [out.name]
+    assert f"removed {leftover}: plaintext left by an interrupted backup" in lines
+
+
+def test_a_leftover_symlink_is_unlinked_not_followed(
+    tmp_path: Path, identity: tuple[Path, str]
+) -> None:
+    directory = tmp_path / "backups"
+    directory.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("not ours")
+    (directory / ".backup-link").symlink_to(elsewhere)
+    out = backup.create_backup(directory, identity[1], writer(b"fresh"), now=NOW)
+    assert everything_under(directory) == [out.name]
+    assert (elsewhere / "keep.txt").read_text() == "not ours"
+
+
+_KILLED_BACKUP = """
+import os, signal, sys
+from datetime import UTC, datetime
+from pathlib import Path
+from provisioning import backup
+
+def take(path):
+    path.write_bytes(b"plaintext etcd snapshot")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+backup.create_backup(Path(sys.argv[1]), sys.argv[2], take, now=datetime.now(UTC))
+"""
+
+
+def test_a_sigkilled_backup_leaves_plaintext_the_next_backup_removes(
+    tmp_path: Path, identity: tuple[Path, str]
+) -> None:
+    directory = tmp_path / "backups"
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_BACKUP, str(directory), identity[1]],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+    )
+    assert killed.returncode == -9
+    left = list(directory.rglob("etcd.snapshot"))
+    assert len(left) == 1, "the killed run had no chance to clean up"
+    lines: list[str] = []
+    out = backup.create_backup(
+        directory, identity[1], writer(b"fresh"), now=NOW, report=lines.append
+    )
+    assert everything_under(directory) == [out.name]
+    assert any("plaintext left by an interrupted backup" in line for line in lines)
+
+
+def test_a_running_backup_is_not_swept_by_a_second_one(
+    tmp_path: Path, identity: tuple[Path, str]
+) -> None:
+    directory = tmp_path / "backups"
+    seen: list[str] = []
+
+    def take(path: Path) -> None:
+        with pytest.raises(BackupError, match="another backup"):
+            backup.create_backup(directory, identity[1], writer(b"two"), now=NOW)
+        seen.append("refused")
+        path.write_bytes(b"one")
+
+    backup.create_backup(directory, identity[1], take, now=NOW)
+    assert seen == ["refused"]
+
+
+def test_restore_check_removes_leftovers_too(
+    tmp_path: Path, identity: tuple[Path, str], etcd_snapshot: tuple[bytes, int]
+) -> None:
+    identity_file, recipient = identity
+    directory = tmp_path / "backups"
+    out = backup.create_backup(directory, recipient, writer(etcd_snapshot[0]), now=NOW)
+    (directory / ".backup-old").mkdir()
+    (directory / ".backup-old" / "etcd.snapshot").write_bytes(b"decrypted earlier")
+    lines: list[str] = []
+    backup.restore_check(out, identity_file, report=lines.append)
+    assert everything_under(directory) == [out.name]
+    leftover = directory / ".backup-old"
+    assert lines == [f"removed {leftover}: plaintext left by an interrupted backup"]
 
 
 # --- retention ----------------------------------------------------------------------------

@@ -6,7 +6,9 @@ exercised without waiting: ``sleep`` is recorded, never slept.
 
 from __future__ import annotations
 
+import os
 import stat
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provisioning import drivers
-from provisioning.drivers import Completed, Failure, Idempotence, errors, talosctl
+from provisioning.drivers import Completed, Failure, Idempotence, errors, process, talosctl
 
 UNAVAILABLE = (
     'rpc error: code = Unavailable desc = connection error: desc = "transport: Error while '
@@ -248,3 +250,12 @@ def test_stderr_tail_keeps_the_end() -> None:
     kept = errors.tail(long)
     assert kept.splitlines()[-1] == "line 99"
     assert len(kept.splitlines()) == errors.STDERR_TAIL_LINES
+
+
+def test_commands_run_outside_the_runs_process_group() -> None:
+    """A Ctrl-C to the run's group must not kill a talosctl call half-way through an action."""
+    child = process.run_subprocess(
+        [sys.executable, "-c", "import os; print(os.getpgrp())"], timeout=30, env=None
+    )
+    assert child.returncode == 0
+    assert int(child.text) != os.getpgrp()

@@ -76,3 +76,31 @@ def test_only_yaml_1_2_booleans() -> None:
     """Talos reads ``auto: off`` as the string "off" (its docs write it unquoted)."""
     doc = yamlfiles.parse_documents("auto: off\na: yes\nb: true\nc: False\n", "h.yaml")[0]
     assert doc.value == {"auto": "off", "a": "yes", "b": True, "c": False}
+
+
+def test_duplicate_keys_are_refused_with_both_lines_but_merge_keys_are_not() -> None:
+    with pytest.raises(DefinitionError) as caught:
+        yamlfiles.parse_documents("a:\n  b: 1\n  c: 2\n  b: 3\n", "p.yaml")
+    assert [str(p) for p in caught.value.problems] == [
+        'p.yaml:4: a.b: mapping key "b" already defined at line 2'
+    ]
+    # `<<` merges are overridden by explicit keys on purpose; that is not a duplicate.
+    doc = yamlfiles.parse_documents("x: &x {a: 1, b: 2}\ny:\n  <<: *x\n  b: 3\n", "m.yaml")[0]
+    assert doc.value["y"] == {"a": 1, "b": 3}
+
+
+def test_kube_loader_reads_yaml_1_1_booleans_as_helm_does() -> None:
+    value = yamlfiles.parse_one("a: on\nb: off\nc: yes\n", "values.yaml")
+    assert value == {"a": True, "b": False, "c": True}
+
+
+def test_shared_aliases_within_bounds_still_load() -> None:
+    """The definition's own use of aliases (a shared patch list) stays cheap and allowed."""
+    text = "f: &f [a, b]\n" + "".join(f"n{i}: [x, *f]\n" for i in range(500))
+    doc = yamlfiles.parse_documents(text, "c.yaml")[0]
+    assert doc.value["n499"] == ["x", ["a", "b"]]
+
+
+def test_problem_lines_never_carry_raw_control_characters() -> None:
+    problem = Problem("f\x1b[2J.yaml", "a\nb", "bad \u202e value\x07", 3)
+    assert str(problem) == "f\\x1b[2J.yaml:3: a\\nb: bad \\u202e value\\x07"

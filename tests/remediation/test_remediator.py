@@ -9,6 +9,8 @@ tests/suite/test_remediate_*.py; these pin the decisions.
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,12 +24,29 @@ from checks.snapshot import Snapshot
 from fixtures.remediate import Remediator
 from provisioning import inventory
 from provisioning.drivers import Target, errors
-from remediation.actions import Action
+from remediation import journal
+from remediation.actions import Action, Plan, RebuildNode, Risk
+from remediation.execute import allowed_risks
 from remediation.lease import NAME, NAMESPACE, RemediationLease
 from remediation.operations import ClusterOperations
+from tests.remediation.test_journal import FakeKube
 from tests.remediation.test_lease import Clock, FakeApi, _status
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+class Router:
+    """The Lease fake for Leases, a ConfigMap fake for the remediation journal."""
+
+    def __init__(self, api: FakeApi, configmaps: FakeKube) -> None:
+        self.api, self.configmaps = api, configmaps
+
+    def __getattr__(self, verb: str) -> Any:
+        def call(kind: tuple[str, str, str], *args: Any, **kwargs: Any) -> Any:
+            store = self.configmaps if kind == journal.CONFIGMAPS else self.api
+            return getattr(store, verb)(kind, *args, **kwargs)
+
+        return call
 
 
 class FakeOps:
@@ -35,12 +54,13 @@ class FakeOps:
 
     def __init__(self, api: FakeApi, *, rejected: bool) -> None:
         self.api, self.rejected, self.ran = api, rejected, cast(list[str], [])
+        self.configmaps = FakeKube()
 
     @property
     def kube(self) -> Any:
         if self.rejected:
             raise _status(errors.ApiStatusError, 401, "Unauthorized")
-        return self.api
+        return Router(self.api, self.configmaps)
 
     def run(self, action: Action) -> None:
         self.ran.append(type(action.change).__name__)
@@ -143,3 +163,126 @@ def test_a_run_that_waited_for_the_lease_looks_again_and_leaves_a_fixed_control_
     r.close()
     with pytest.raises(errors.NotFound):
         api.get(("coordination.k8s.io", "v1", "leases"), NAME, NAMESPACE)
+
+
+# -- an interrupted run's journal ------------------------------------------------------------
+
+
+def _rebuild(node: str) -> Action:
+    change = RebuildNode(node, "10.10.20.16")
+    return Action("ENC-01", f"{node}", "rebuild", change, Risk.DESTRUCTIVE, node=node)
+
+
+def _left_by_a_dead_run(ops: FakeOps, *, definition: str | None = None, step: int = 1) -> None:
+    cluster = snapshot().definition
+    actions = [_rebuild("node01"), _rebuild("node02")]
+    fp = definition if definition is not None else journal.fingerprint(cluster)
+    entry = journal.Entry("dead@host:1:x", "ENC-01", actions, fp, current=0, step=step)
+    journal.write(ops.configmaps, entry)
+
+
+def _destructive(ops: FakeOps, log: list[str]) -> Remediator:
+    r = remediator(ops, [])
+    r.allowed = allowed_risks(disruptive=True, destructive=True)
+    r.log = log.append
+    return r
+
+
+class StepRecorder(FakeOps):
+    def __init__(self, api: FakeApi) -> None:
+        super().__init__(api, rejected=False)
+        self.resume_step: int | None = None
+        self.resumed_at: list[int | None] = []
+
+    def run(self, action: Action) -> None:
+        self.resumed_at.append(self.resume_step)
+        self.resume_step = None
+        super().run(action)
+
+
+def test_the_next_run_continues_an_interrupted_plan_where_it_stopped() -> None:
+    ops = StepRecorder(FakeApi())
+    _left_by_a_dead_run(ops, step=1)
+    log: list[str] = []
+    r = _destructive(ops, log)
+    r.verify(cast(pytest.Item, Item()), "SEC-01", lambda _s: [], snapshot(), {})
+    assert ops.ran == ["RebuildNode", "wait node01", "RebuildNode", "wait node02"]
+    assert ops.resumed_at == [1, None]  # the first action resumes at its step in progress
+    assert any("action 1 of 2, step 2 was interrupted (dead@host:1:x)" in line for line in log)
+    assert journal.read(ops.configmaps) is None  # done: nothing left to continue
+    r.close()
+    assert ops.api.lease is None
+
+
+def test_an_interrupted_plan_from_another_definition_is_dropped_and_said_so() -> None:
+    ops = StepRecorder(FakeApi())
+    _left_by_a_dead_run(ops, definition="0ther")
+    log: list[str] = []
+    r = _destructive(ops, log)
+    r.verify(cast(pytest.Item, Item()), "SEC-01", lambda _s: [], snapshot(), {})
+    assert ops.ran == []
+    assert any("the definition changed since" in line for line in log)
+    assert journal.read(ops.configmaps) is None
+    r.close()
+
+
+def test_an_interrupted_plan_needing_more_than_allowed_refuses_clearly() -> None:
+    ops = StepRecorder(FakeApi())
+    _left_by_a_dead_run(ops)
+    r = remediator(ops, [])
+    with pytest.raises(AssertionError, match=r"could not be continued(.|\n)*--allow-destructive"):
+        r.verify(cast(pytest.Item, Item()), "SEC-01", lambda _s: [], snapshot(), {})
+    assert ops.ran == []
+    assert journal.read(ops.configmaps) is not None  # kept for a run that may continue it
+    r.close()
+
+
+def test_sigterm_during_an_action_stops_after_it_and_releases_the_lease(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    ops = StepRecorder(FakeApi())
+    log: list[str] = []
+    r = _destructive(ops, log)
+
+    def run(action: Action) -> None:
+        ops.ran.append(type(action.change).__name__)
+        if len(ops.ran) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives while the first action runs
+
+    ops.run = run  # type: ignore[method-assign]
+    findings = [Finding("node01 (k8s-node01) volume STATE", "luks2", "plain")] * 2
+    plan = Plan("ENC-01", (_rebuild("node01"), _rebuild("node02")))
+    monkeypatch.setattr("fixtures.remediate._plan", lambda *_a: plan)
+    with pytest.raises(pytest.exit.Exception) as stopped:
+        r.verify(cast(pytest.Item, Item()), "ENC-01", lambda _s: findings, snapshot(), {})
+    assert ops.ran == ["RebuildNode", "wait node01"]  # the action ran to its end, no further
+    assert stopped.value.returncode == 128 + signal.SIGTERM
+    assert "Lease released" in str(stopped.value)
+    assert ops.api.lease is None
+    left = journal.read(ops.configmaps)
+    assert left is not None
+    assert left.remaining == [plan.actions[1]]
+    r.close()
+    assert signal.getsignal(signal.SIGTERM) == before  # the session's own handler is back
+
+
+def test_sigterm_during_the_last_action_still_stops_the_run_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ops = StepRecorder(FakeApi())
+    r = _destructive(ops, [])
+
+    def run(action: Action) -> None:
+        ops.ran.append(type(action.change).__name__)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    ops.run = run  # type: ignore[method-assign]
+    findings = [Finding("node01 (k8s-node01) volume STATE", "luks2", "plain")]
+    monkeypatch.setattr("fixtures.remediate._plan", lambda *_a: Plan("ENC-01", (_rebuild("n"),)))
+    with pytest.raises(pytest.exit.Exception) as stopped:
+        r.verify(cast(pytest.Item, Item()), "ENC-01", lambda _s: findings, snapshot(), {})
+    assert ops.ran == ["RebuildNode", "wait n"]
+    assert "stopped after 1 of 1 action(s)" in str(stopped.value)
+    assert ops.api.lease is None
+    assert journal.read(ops.configmaps) is None  # nothing left to continue

@@ -234,15 +234,13 @@ def remediated_controls(path: Path) -> frozenset[str]:
     return frozenset(found)
 
 
-def run_suite(
-    layout: Layout, *args: str, scratch: Path, timeout: float = SUITE_TIMEOUT
-) -> SuiteRun:
-    """``python -m pytest ARGS`` against *layout*'s running simulator, outcomes per control."""
+def suite_command(layout: Layout, *args: str, scratch: Path) -> list[str]:
+    """The ``python -m pytest ARGS`` command line :func:`run_suite` runs (JUnit in *scratch*)."""
     scratch.mkdir(parents=True, exist_ok=True)
     junit = scratch / "junit.xml"
     junit.unlink(missing_ok=True)
     (scratch / "summary.json").unlink(missing_ok=True)
-    command = [
+    return [
         sys.executable,
         "-m",
         "pytest",
@@ -264,6 +262,14 @@ def run_suite(
         str(scratch),
         "-q",
     ]
+
+
+def run_suite(
+    layout: Layout, *args: str, scratch: Path, timeout: float = SUITE_TIMEOUT
+) -> SuiteRun:
+    """``python -m pytest ARGS`` against *layout*'s running simulator, outcomes per control."""
+    command = suite_command(layout, *args, scratch=scratch)
+    junit = scratch / "junit.xml"
     done = subprocess.run(
         command,
         cwd=ROOT,
