@@ -26,8 +26,9 @@ lint: venv
 	$(BIN)/mypy tests --explicit-package-bases
 	$(BIN)/lint-imports
 
+# --durations=10: CI prints the ten slowest tests (where the time goes; no test asserts it).
 test: lint report-tools browser
-	$(BIN)/pytest tests $(PYTEST_FLAGS)
+	$(BIN)/pytest tests --durations=10 $(PYTEST_FLAGS)
 
 conformance: venv
 	$(BIN)/python -m provisioning validate --cluster cluster

@@ -27,11 +27,12 @@ from fixtures.target import SimulatorProcess, already_serving, live_target
 from provisioning import inventory
 from provisioning.drivers import Target
 from provisioning.drivers.kube import KubeDriver
+from tests.suite.harness import NO_TEST_PLUGINS
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 60.0
 SERVE = (sys.executable, "-m", "simulator", "serve")
-SUITE = (sys.executable, "-m", "pytest", "steps", "-q", "-p", "no:cacheprovider")
+SUITE = (sys.executable, "-m", "pytest", "steps", "-q", "-p", "no:cacheprovider", *NO_TEST_PLUGINS)
 STEP_NAMES = (
     "preflight",
     *(f"apply-config node0{i}" for i in range(1, 7)),
