@@ -251,8 +251,7 @@ def _exit_status(code: object) -> int:
 
 def _child(listener: socket.socket, conn: socket.socket, encoding: str) -> None:
     listener.close()
-    for signum in (signal.SIGCHLD, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     status = 1
     try:
@@ -273,7 +272,6 @@ def serve(address: str, warm: Sequence[str] = WARM_MODULES) -> None:
     for name in warm:
         importlib.import_module(name)
     encoding = sys.stdout.encoding if sys.stdout is not None else "utf-8"
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(address)
     listener.listen(128)
@@ -283,7 +281,8 @@ def serve(address: str, warm: Sequence[str] = WARM_MODULES) -> None:
     watch.register(listener, selectors.EVENT_READ, "accept")
     watch.register(sys.stdin.fileno(), selectors.EVENT_READ, "parent")
     while True:
-        for key, _ in watch.select():
+        _reap()
+        for key, _ in watch.select(timeout=1.0):
             if key.data == "parent":
                 if not os.read(sys.stdin.fileno(), 4096):
                     listener.close()
@@ -298,6 +297,17 @@ def serve(address: str, warm: Sequence[str] = WARM_MODULES) -> None:
                 watch.close()
                 _child(listener, conn, encoding)
             conn.close()
+
+
+def _reap() -> None:
+    """Collect finished calls (waited for, so their CPU time counts as the server's children)."""
+    while True:
+        try:
+            pid = os.waitpid(-1, os.WNOHANG)[0]
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 class CommandServer:
