@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from provisioning import inventory
+from provisioning import inventory, polling
 from provisioning.drivers import Target
 from provisioning.drivers.helm import HelmRelease
 from provisioning.drivers.talosctl import EtcdMemberRow, SnapshotInfo
@@ -157,10 +157,11 @@ def by_node(items: list[dict[str, Any]], ip: str, single: bool) -> list[dict[str
 
 def wait_for(ctx: StepContext, timeout: float, missing: Callable[[], list[str]], what: str) -> None:
     deadline = ctx.clock() + timeout
+    pauses = polling.intervals(ctx.timeouts.poll)
     while True:
         left = missing()
         if not left:
             return
         if ctx.clock() >= deadline:
             raise PlanError(f"timed out after {timeout:g}s waiting for {what}: {', '.join(left)}")
-        ctx.sleep(ctx.timeouts.poll)
+        ctx.sleep(next(pauses))
