@@ -10,7 +10,7 @@ a launcher of a few lines of standard-library Python started with ``-I -S``
 environment, working directory and its three standard file descriptors to
 this server over a Unix socket.  The server has the command code imported
 already; it forks, and the child becomes the command: it takes the caller's
-descriptors as its own 0/1/2, its working directory and environment, runs
+descriptors as its own 0/1/2, its working directory, umask and environment, runs
 :func:`simulator.talos.cli.main` and sends back the exit status, which the
 launcher exits with.
 
@@ -116,7 +116,9 @@ def served():
         return None
     env = dict(os.environ)
     env["TALOS_SIM_API"] = API
-    body = json.dumps({"argv": sys.argv[1:], "env": env, "cwd": cwd}).encode()
+    mask = os.umask(0o077)
+    os.umask(mask)
+    body = json.dumps({"argv": sys.argv[1:], "env": env, "cwd": cwd, "umask": mask}).encode()
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(ADDRESS)
@@ -209,10 +211,12 @@ def _run_command(conn: socket.socket, encoding: str) -> int:
         argv = [str(a) for a in request["argv"]]
         env = {str(k): str(v) for k, v in request["env"].items()}
         cwd = str(request["cwd"])
+        mask = int(request.get("umask", 0o022))
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
         os.chdir(cwd)
+        os.umask(mask)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         # Nothing ran: the launcher runs the command itself.  The server's log says why.
         sys.stderr.write(f"cli_server: call not taken: {type(exc).__name__}: {exc}\n")

@@ -62,6 +62,7 @@ class FakeServer:
 
 
 def _run(talosctl: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the launcher as a caller with umask 027 would."""
     return subprocess.run(
         [str(talosctl), *args],
         capture_output=True,
@@ -70,6 +71,7 @@ def _run(talosctl: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[s
         check=False,
         cwd=cwd,
         env={**os.environ, "TALOS_TEST_MARK": "seen"},
+        umask=0o027,
     )
 
 
@@ -85,6 +87,7 @@ def test_the_launcher_hands_over_argv_env_cwd_and_three_descriptors(tmp_path: Pa
     assert fake.request["env"]["TALOS_TEST_MARK"] == "seen"
     assert fake.request["env"]["TALOS_SIM_API"] == "http://127.0.0.1:9"
     assert fake.fd_count == 3
+    assert fake.request["umask"] == 0o027
 
 
 def test_a_call_the_server_does_not_take_runs_in_the_launchers_own_process(
