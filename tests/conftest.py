@@ -21,6 +21,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SPREAD_UNDER = "tests/suite/"
 _MODULE_FIXTURE = re.compile(r"""@pytest\.fixture\([^)]*scope\s*=\s*["'](module|package|class)""")
@@ -43,6 +45,7 @@ def scope_of(nodeid: str, whole: frozenset[str]) -> str:
     return module
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: absent when a run goes without it
 def pytest_xdist_make_scheduler(config: Any, log: Any) -> Any:
     from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 

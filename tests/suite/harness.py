@@ -52,7 +52,7 @@ SUITE_TIMEOUT = 600.0
 CONTROL_PROPERTY = "control"
 # Plugins of the project's test dependencies that a conformance run never uses: a user's run
 # does not have them, and hypothesis's plugin alone costs about two CPU-seconds at start-up.
-NO_TEST_PLUGINS = ("-p", "no:hypothesispytest")
+NO_TEST_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:xdist")
 # Drifts that edit a file the simulator rewrites when it starts (the kubeconfig is
 # minted afresh at serve): applied once it runs, through its etcd.
 AFTER_START = frozenset({"config_hygiene.expire_kubeconfig"})
