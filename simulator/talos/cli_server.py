@@ -212,11 +212,11 @@ def _run_command(conn: socket.socket, encoding: str) -> int:
         env = {str(k): str(v) for k, v in request["env"].items()}
         cwd = str(request["cwd"])
         mask = int(request.get("umask", 0o022))
+        os.chdir(cwd)  # before the descriptors: a failure here is logged, not the caller's
+        os.umask(mask)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
-        os.chdir(cwd)
-        os.umask(mask)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         # Nothing ran: the launcher runs the command itself.  The server's log says why.
         sys.stderr.write(f"cli_server: call not taken: {type(exc).__name__}: {exc}\n")
