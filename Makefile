@@ -26,8 +26,10 @@ lint: venv
 	$(BIN)/mypy tests --explicit-package-bases
 	$(BIN)/lint-imports
 
+# -n 2: both cores (tests/conftest.py says what may run apart); --durations=10: CI prints the
+# ten slowest tests (where the time goes; no test asserts it).  PYTEST_FLAGS="-n 0" runs serially.
 test: lint report-tools browser
-	$(BIN)/pytest tests $(PYTEST_FLAGS)
+	$(BIN)/pytest tests -n 2 --durations=10 $(PYTEST_FLAGS)
 
 conformance: venv
 	$(BIN)/python -m provisioning validate --cluster cluster

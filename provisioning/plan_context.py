@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from provisioning import inventory
+from provisioning import inventory, polling
 from provisioning.drivers import Target
 from provisioning.drivers.helm import HelmRelease
 from provisioning.drivers.talosctl import EtcdMemberRow, SnapshotInfo
@@ -202,6 +202,7 @@ def wait_for(
     started = ctx.clock()
     deadline = started + timeout
     said: float | None = None
+    pauses = polling.intervals(ctx.timeouts.poll)
     while True:
         left = missing()
         if not left:
@@ -219,4 +220,4 @@ def wait_for(
                 ctx.log(f"{progress}: waiting up to {timeout:g}s for {what}")
             ctx.log(f"{progress}: not ready yet ({now - started:.0f}s): {'; '.join(left)}")
             said = now
-        ctx.sleep(ctx.timeouts.poll)
+        ctx.sleep(next(pauses))

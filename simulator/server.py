@@ -79,6 +79,7 @@ from simulator.store.etcd import DatastoreError, EtcdKV, EtcdServer
 from simulator.store.kv import RevisionConflict
 from simulator.talos.api import MachineApi
 from simulator.talos.cli import install_executables
+from simulator.talos.cli_server import CommandServer
 from simulator.talos.configview import ConfigView
 from simulator.talos.errors import TalosError
 from simulator.talos.synthetic import join_synthetic_workers
@@ -122,6 +123,7 @@ class Simulator:
         self._front: KubeFront | None = None
         self._proxy: AddressProxy | None = None
         self._talos: MachineApi | None = None
+        self._commands: CommandServer | None = None
         self._reconciler: Reconciler | None = None
         self._faults: FaultWatcher | None = None
         self._reconcile = load_reconcile()
@@ -192,7 +194,9 @@ class Simulator:
             ),
         )
         self._talos.start()
-        install_executables(paths.bin, self._talos.url)
+        root = Path(__file__).resolve().parents[1]
+        self._commands = CommandServer(root, paths.logs / "talosctl-server.log")
+        install_executables(paths.bin, self._talos.url, self._commands.start())
         install_helm(paths.bin)
         self._link_kubectl()
         self._write_talosconfig()
@@ -220,6 +224,9 @@ class Simulator:
         if self._faults is not None:
             self._faults.stop()
             self._faults = None
+        if self._commands is not None:
+            self._commands.stop()
+            self._commands = None
         if self._talos is not None:
             self._talos.stop()
             self._talos = None

@@ -4,7 +4,11 @@ The suite runs ``<state>/bin/talosctl`` exactly as it would run the real
 binary.  :func:`install_executables` writes that file: a small ``sh``
 launcher that runs ``<python> -m simulator.talos.cli`` with the machine API
 URL in ``TALOS_SIM_API`` (baked in at install time, so each installed
-launcher stays bound to the simulator that installed it).  This module
+launcher stays bound to the simulator that installed it).  A running
+simulator installs a lighter launcher instead, which hands each call to its
+warm command server (:mod:`simulator.talos.cli_server`); that server runs
+:func:`main` in a fork, so the behaviour described here is the same on both
+paths.  This module
 parses talosctl's flags the way cobra/pflag do --
 global flags (``-n/--nodes``, ``-e/--endpoints``, ``--talosconfig``,
 ``--context``) anywhere on the line, ``StringSlice`` flags comma-separated
@@ -266,8 +270,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def install_executables(bin_dir: Path, api_url: str) -> None:
+def install_executables(bin_dir: Path, api_url: str, server: str = "") -> None:
     """Write ``bin_dir/talosctl``: a launcher for this module bound to *api_url*.
+
+    With *server* (a :class:`simulator.talos.cli_server.CommandServer`
+    address) the launcher hands each call to that warm server and runs the
+    module itself only when the server cannot take it; without, it always
+    runs the module (the path described below).
 
     The launcher pins the interpreter running now (``sys.executable``) and
     puts the project root on ``PYTHONPATH`` so it works from any directory.
@@ -277,6 +286,12 @@ def install_executables(bin_dir: Path, api_url: str) -> None:
     """
     bin_dir.mkdir(parents=True, exist_ok=True)
     root = Path(simulator.__file__).resolve().parents[1]
+    cache = bin_dir.absolute() / ".pycache"
+    if server:
+        from simulator.talos.cli_server import launcher_script
+
+        _write_executable(bin_dir / "talosctl", launcher_script(server, api_url, root, cache))
+        return
     script = (
         "#!/bin/sh\n"
         "# talosctl look-alike for the talos-conformance simulator (generated; not in git)\n"
@@ -284,12 +299,15 @@ def install_executables(bin_dir: Path, api_url: str) -> None:
         f"export {API_ENV}\n"
         f'PYTHONPATH={shlex.quote(str(root))}"${{PYTHONPATH:+:$PYTHONPATH}}"\n'
         "export PYTHONPATH\n"
-        f"PYTHONPYCACHEPREFIX={shlex.quote(str(bin_dir.absolute() / '.pycache'))}\n"
+        f"PYTHONPYCACHEPREFIX={shlex.quote(str(cache))}\n"
         "export PYTHONPYCACHEPREFIX\n"
         "unset PYTHONDONTWRITEBYTECODE\n"
         f'exec {shlex.quote(sys.executable)} -m simulator.talos.cli "$@"\n'
     )
-    target = bin_dir / "talosctl"
+    _write_executable(bin_dir / "talosctl", script)
+
+
+def _write_executable(target: Path, script: str) -> None:
     target.write_text(script, encoding="utf-8")
     target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 

@@ -328,8 +328,19 @@ class Sim:
         return SiteStore(self.kv).load()
 
 
+@pytest.fixture(scope="module")
+def command_server() -> Iterator[str]:
+    """Launchers hand their calls to a command server, as the running simulator's do."""
+    with talos_site.served_talosctl() as address:
+        yield address
+
+
 def _start(
-    tmp: Path, site: Site, machine_secrets: bundle.MachineSecrets, kv: KV | None = None
+    tmp: Path,
+    site: Site,
+    machine_secrets: bundle.MachineSecrets,
+    kv: KV | None = None,
+    server: str = "",
 ) -> Iterator[Sim]:
     tmp.mkdir(exist_ok=True)
     store = kv if kv is not None else MemoryKV()
@@ -339,7 +350,7 @@ def _start(
         kubeconfig_provider=lambda: KUBECONFIG,
         file_reader=lambda machine, path: f"{machine}:{path}".encode(),
     ) as api:
-        cli.install_executables(tmp / "bin", api.url)
+        cli.install_executables(tmp / "bin", api.url, server)
         config = tmp / "talosconfig"
         talosconfig.write_admin(config, machine_secrets, "K8S-CLUSTER", [IP1, IP2, IP3], [IP1])
         calls: list[list[str]] = []
@@ -355,13 +366,20 @@ def _start(
 
 
 @pytest.fixture
-def maintenance(tmp_path: Path, machine_secrets: bundle.MachineSecrets) -> Iterator[Sim]:
-    yield from _start(tmp_path / "maintenance", talos_site.site(3), machine_secrets)
+def maintenance(
+    tmp_path: Path, machine_secrets: bundle.MachineSecrets, command_server: str
+) -> Iterator[Sim]:
+    yield from _start(
+        tmp_path / "maintenance", talos_site.site(3), machine_secrets, server=command_server
+    )
 
 
 @pytest.fixture
-def running(tmp_path: Path, machine_secrets: bundle.MachineSecrets) -> Iterator[Sim]:
-    yield from _start(tmp_path / "running", talos_site.running_cluster(3).site, machine_secrets)
+def running(
+    tmp_path: Path, machine_secrets: bundle.MachineSecrets, command_server: str
+) -> Iterator[Sim]:
+    site = talos_site.running_cluster(3).site
+    yield from _start(tmp_path / "running", site, machine_secrets, server=command_server)
 
 
 def test_insecure_apply_then_volumes_of_two_nodes_in_one_call(maintenance: Sim) -> None:

@@ -260,6 +260,11 @@ def test_a_manual_control_after_an_earlier_fix_is_judged_again_while_it_settles(
     ops = FakeOps(FakeApi(), rejected=False)
     clock = Clock()
     calls: list[int] = []
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        clock.sleep(seconds)
 
     def check(state: Snapshot) -> Sequence[Finding]:
         calls.append(1)  # fixed by the earlier control's action on the third look
@@ -268,7 +273,8 @@ def test_a_manual_control_after_an_earlier_fix_is_judged_again_while_it_settles(
     for changed, passes in ((True, True), (False, False)):
         calls.clear()
         r = remediator(ops, [])
-        r.clock, r.sleep = clock, clock.sleep
+        pauses.clear()
+        r.clock, r.sleep = clock, pause
         r._changed = changed
         item = Item()
         if passes:
@@ -279,3 +285,5 @@ def test_a_manual_control_after_an_earlier_fix_is_judged_again_while_it_settles(
         # Failing at first, fixed by the run: remediated, though by another control's action.
         assert item.user_properties == ([("remediated", "true")] if passes else [])
         assert len(calls) == (3 if passes else 1)
+        # The look after the fix's first one comes soon, not a whole settle interval later.
+        assert pauses == ([0.1] if passes else [])

@@ -14,13 +14,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.suite.harness import NO_TEST_PLUGINS
+
 
 def run_pytest(
     cwd: Path, *args: str, timeout: float = 300, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``python -m pytest ARGS -p no:cacheprovider -q`` in *cwd*; the caller judges the exit."""
     return subprocess.run(
-        [sys.executable, "-m", "pytest", *args, "-p", "no:cacheprovider", "-q"],
+        [sys.executable, "-m", "pytest", *args, "-p", "no:cacheprovider", *NO_TEST_PLUGINS, "-q"],
         cwd=cwd,
         capture_output=True,
         text=True,

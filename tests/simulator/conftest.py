@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from simulator.drifts import DriftContext
 from simulator.store.kv import MemoryKV
 from tests.simulator.provisioned_cluster import copy_of, provision
+from tests.simulator.talos_site import served_talosctl
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +24,10 @@ def provisioned() -> MemoryKV:
 @pytest.fixture
 def ctx(provisioned: MemoryKV, tmp_path: Path) -> DriftContext:
     return copy_of(provisioned, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def command_server() -> Iterator[str]:
+    """The address of one ``talosctl`` command server, as a running simulator has one."""
+    with served_talosctl() as address:
+        yield address

@@ -6,12 +6,19 @@ through the same parsing as the machine API.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from provisioning import yamlfiles
 from simulator.state.hardware import build_hardware
 from simulator.state.machines import VANILLA_SCHEMATIC, Machine, Site
+from simulator.talos.cli_server import CommandServer
 from simulator.talos.lifecycle import Lifecycle
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SCHEMATIC = "613e1592b2da41ae5e265e8789429f22e121aab91cb4deb6bc3c0b6262961245"
 INSTALLER = f"factory.talos.dev/installer/{SCHEMATIC}:v1.12.5"
@@ -115,3 +122,20 @@ def running_cluster(count: int = 3, **kwargs: Any) -> Lifecycle:
         life.apply_config(ip(index), config(index, **kwargs), insecure=True)
     life.bootstrap(ip(1))
     return life
+
+
+@contextmanager
+def served_talosctl() -> Iterator[str]:
+    """A ``talosctl`` command server for launchers these tests install (its address).
+
+    The running simulator installs launchers bound to its own server; tests
+    that install ``bin/talosctl`` next to a bare machine API pass this address
+    to :func:`simulator.talos.cli.install_executables` to go the same way.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        server = CommandServer(ROOT, Path(scratch) / "talosctl-server.log")
+        address = server.start()
+        try:
+            yield address
+        finally:
+            server.stop()

@@ -60,28 +60,43 @@ class Sim:
         return SiteStore(self.kv).load()
 
 
+@pytest.fixture(params=["served", "direct"])
+def launcher(request: pytest.FixtureRequest, command_server: str) -> str:
+    """Each test runs through both launcher paths: the command server, or a process per call."""
+    return command_server if request.param == "served" else ""
+
+
 def _start(
-    tmp_path: Path, site: Site, machine_secrets: bundle.MachineSecrets, kv: KV | None = None
+    tmp_path: Path,
+    site: Site,
+    machine_secrets: bundle.MachineSecrets,
+    kv: KV | None = None,
+    server: str = "",
 ) -> Iterator[Sim]:
     tmp_path.mkdir(exist_ok=True)
     store_kv = kv if kv is not None else MemoryKV()
     SiteStore(store_kv).save(site)
     with MachineApi(store_kv) as api:
         bin_dir = tmp_path / "bin"
-        cli.install_executables(bin_dir, api.url)
+        cli.install_executables(bin_dir, api.url, server)
         config = tmp_path / "talosconfig"
         talosconfig.write_admin(config, machine_secrets, "K8S-CLUSTER", [IP1, IP2, IP3], [IP1])
         yield Sim(store_kv, api, bin_dir / "talosctl", config, tmp_path)
 
 
 @pytest.fixture
-def maintenance(tmp_path: Path, machine_secrets: bundle.MachineSecrets) -> Iterator[Sim]:
-    yield from _start(tmp_path / "maintenance", talos_site.site(3), machine_secrets)
+def maintenance(
+    tmp_path: Path, machine_secrets: bundle.MachineSecrets, launcher: str
+) -> Iterator[Sim]:
+    yield from _start(
+        tmp_path / "maintenance", talos_site.site(3), machine_secrets, server=launcher
+    )
 
 
 @pytest.fixture
-def running(tmp_path: Path, machine_secrets: bundle.MachineSecrets) -> Iterator[Sim]:
-    yield from _start(tmp_path / "running", talos_site.running_cluster(3).site, machine_secrets)
+def running(tmp_path: Path, machine_secrets: bundle.MachineSecrets, launcher: str) -> Iterator[Sim]:
+    site = talos_site.running_cluster(3).site
+    yield from _start(tmp_path / "running", site, machine_secrets, server=launcher)
 
 
 def _json_stream(text: str) -> list[dict[str, Any]]:
@@ -293,9 +308,10 @@ def test_etcdspec_print_columns_and_full_jsonpath(running: Sim) -> None:
 
 
 def test_single_member_reset_needs_graceful_false(
-    tmp_path: Path, machine_secrets: bundle.MachineSecrets
+    tmp_path: Path, machine_secrets: bundle.MachineSecrets, launcher: str
 ) -> None:
-    for sim in _start(tmp_path, talos_site.running_cluster(1).site, machine_secrets):
+    site = talos_site.running_cluster(1).site
+    for sim in _start(tmp_path, site, machine_secrets, server=launcher):
         refused = sim.run("reset", "--reboot", "--system-labels-to-wipe", "STATE")
         assert refused.returncode == 1
         assert refused.stderr.startswith(
@@ -367,11 +383,11 @@ def test_version_output(running: Sim, maintenance: Sim) -> None:
     )
 
 
-def test_unreachable_api_is_a_clear_error(tmp_path: Path) -> None:
+def test_unreachable_api_is_a_clear_error(tmp_path: Path, launcher: str) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    cli.install_executables(tmp_path / "bin", f"http://127.0.0.1:{port}")
+    cli.install_executables(tmp_path / "bin", f"http://127.0.0.1:{port}", launcher)
     done = subprocess.run(
         [str(tmp_path / "bin" / "talosctl"), "get", "machinestatus", "--insecure", "-n", IP1],
         capture_output=True,
@@ -387,7 +403,7 @@ def test_unreachable_api_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_etcd_snapshot_writes_a_snapshot_etcdutl_reads(
-    tmp_path: Path, machine_secrets: bundle.MachineSecrets
+    tmp_path: Path, machine_secrets: bundle.MachineSecrets, launcher: str
 ) -> None:
     try:
         find_binary("etcd")
@@ -395,7 +411,7 @@ def test_etcd_snapshot_writes_a_snapshot_etcdutl_reads(
         pytest.skip(f"etcd binary not available: {exc}")
     with EtcdServer(tmp_path / "etcd") as server, EtcdKV(server.client_url) as kv:
         site = talos_site.running_cluster(3).site
-        for sim in _start(tmp_path, site, machine_secrets, kv=kv):
+        for sim in _start(tmp_path, site, machine_secrets, kv=kv, server=launcher):
             done = sim.run("etcd", "snapshot", "backup.db")
             assert done.returncode == 0, done.stderr
             saved, info = done.stdout.splitlines()

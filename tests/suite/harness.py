@@ -51,6 +51,9 @@ ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 SUITE_TIMEOUT = 600.0
 CONTROL_PROPERTY = "control"
+# Plugins of the project's test dependencies that a conformance run never uses: a user's run
+# does not have them, and hypothesis's plugin alone costs about two CPU-seconds at start-up.
+NO_TEST_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:xdist")
 # Drifts that edit a file the simulator rewrites when it starts (the kubeconfig is
 # minted afresh at serve): applied once it runs, through its etcd.
 AFTER_START = frozenset({"config_hygiene.expire_kubeconfig"})
@@ -251,6 +254,7 @@ def suite_command(layout: Layout, *args: str, scratch: Path) -> list[str]:
         str(layout.cluster_dir),
         "-p",
         "no:cacheprovider",
+        *NO_TEST_PLUGINS,
         "-p",
         "tests.suite.harness",
         # The embedded target stays loopback-only: the rule tests/conftest.py applies to

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.suite.harness import NO_TEST_PLUGINS
+
 ROOT = Path(__file__).resolve().parents[2]
 CONTROLS = ("HYG-01", "HYG-02", "HYG-03", "HYG-04")
 
@@ -34,6 +36,7 @@ def run_suite(cluster: Path, results: Path) -> tuple[int, str, dict[str, str]]:
             str(results),
             "-p",
             "no:cacheprovider",
+            *NO_TEST_PLUGINS,
             "-q",
             # The definition controls only: HYG-05/06 observe a cluster (their drift tests
             # are in test_drift_cluster_hygiene.py).

@@ -27,6 +27,7 @@ from fixtures.target import SimulatorProcess, already_serving, live_target
 from provisioning import inventory
 from provisioning.drivers import Target
 from provisioning.drivers.kube import KubeDriver
+from tests.suite.harness import NO_TEST_PLUGINS
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 60.0
@@ -39,6 +40,7 @@ SUITE = (
     "-q",
     "-p",
     "no:cacheprovider",
+    *NO_TEST_PLUGINS,
     "--allow-hosts=127.0.0.1,::1,localhost",  # the embedded target stays loopback-only
 )
 STEP_NAMES = (
