@@ -115,7 +115,17 @@ def test_renamed_node_fails_hyg05_and_leaves_its_declared_node_behind(
     assert lh_node.target.startswith("node04 (k8s-node04)")
 
     assert run.returncode == 1, run.output
-    assert run.failed == sorted(declared) == ["CIL-03", "HYG-05", "LH-03", "TOP-01"], run.output
+    assert sorted(declared) == ["CIL-03", "HYG-05", "LH-03", "TOP-01"]
+    # Where the scheduler placed a Cilium operator replica varies from build to build (as
+    # kube-scheduler's choice does): one on node04 is cut off with it, and CIL-05 fails too.
+    operator_on_node04 = any(
+        pod["metadata"]["name"].startswith("cilium-operator-")
+        and pod.get("spec", {}).get("nodeName") == "k8s-node04"
+        for pod in state.objects(snapshot_module.PODS)
+    )
+    assert run.failed == sorted([*declared, *(["CIL-05"] if operator_on_node04 else [])]), (
+        run.output
+    )
     assert (
         "node04 (10.10.20.19): expected hostname k8s-node04; observed k8s-node04-renamed"
         in (run.messages["HYG-05"])
