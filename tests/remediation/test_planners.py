@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from checks import cilium as checks_cilium
-from checks import cluster_hygiene, disk_encryption, network_policy, topology
+from checks import cluster_hygiene, disk_encryption, network_policy, pod_security, topology
 from checks import snapshot as model
 from checks.findings import Finding, NodeUnread
 from checks.snapshot import Snapshot
@@ -141,6 +141,26 @@ def test_kube_proxy_of_any_owner_is_deleted_or_left_manual(cluster: inventory.Cl
         "remove it from that node's machine.pods "
         "(talosctl --nodes <k8s-node02> edit machineconfig)",
     )
+
+
+def test_loosened_namespace_label_is_removed_and_node_findings_reapplied(
+    cluster: inventory.Cluster,
+) -> None:
+    label = "pod-security.kubernetes.io/enforce"
+    loose = pod_security.NamespaceLevelLoosened(
+        "Namespace apps", "x", "y", namespace="apps", level="privileged"
+    )
+    remove = PatchObject(
+        model.NAMESPACES.path, "apps", None, {"metadata": {"labels": {label: None}}}
+    )
+    registry = catalogue.loaded()
+    only_label = registry.plan("PSA-01", [loose], snap(cluster))
+    assert [a.change for a in only_label.actions] == [remove]
+    both = registry.plan("PSA-01", [finding("node02 (k8s-node02)"), loose], snap(cluster))
+    assert [a.change for a in both.actions] == [
+        *(ApplyConfig(n.name) for n in cluster.control_plane_nodes),
+        remove,
+    ]
 
 
 def test_default_deny_is_created_only_where_missing(cluster: inventory.Cluster) -> None:
