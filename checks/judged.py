@@ -54,8 +54,11 @@ def judges(*, may_be_empty: bool = False, **counters: Counter) -> Callable[[F], 
 def _declaring(check: Callable[..., Any]) -> Callable[..., Any]:
     """The declared check behind *check*'s ``functools.wraps`` wrappers (a waiver filter)."""
     seen = check
-    while seen not in _DECLARED and callable(getattr(seen, "__wrapped__", None)):
-        seen = seen.__wrapped__
+    while seen not in _DECLARED:
+        inner = getattr(seen, "__wrapped__", None)
+        if not callable(inner):
+            break
+        seen = inner
     return seen
 
 
