@@ -122,7 +122,10 @@ def create_default_deny(findings: Sequence[Finding], snapshot: Snapshot) -> Plan
     Created where the namespace has no policy of that name; where one exists
     but does not deny (edited, emptied), its spec is replaced -- a create
     would only get 409 AlreadyExists.  A namespace whose ``default-deny``
-    already denies is opened by another policy: that one is for a person.
+    already denies is opened by another policy, and one opened by a
+    CiliumClusterwideNetworkPolicy (which no namespace policy can close, and
+    which may carry allows others rely on) is left to a person, with the
+    command.
     """
     template = default_deny_template(snapshot)
     if template is None:
@@ -133,10 +136,15 @@ def create_default_deny(findings: Sequence[Finding], snapshot: Snapshot) -> Plan
     policies = snapshot.objects(model.CILIUM_NETWORK_POLICIES)
     actions: list[Action] = []
     manual: list[str] = []
+    opened: dict[str, list[str]] = {}
     for finding in findings:
         if not isinstance(finding, network_policy.NamespaceNotDenied):
             continue
         ns = finding.namespace
+        for clusterwide in finding.opened_by:
+            opened.setdefault(clusterwide, []).append(ns)
+        if finding.opened_by:
+            continue  # its own default-deny cannot close what a clusterwide allow opens
         existing = named(policies, "default-deny", ns)
         target = f"namespace {ns}"
         if not existing:
@@ -161,6 +169,12 @@ def create_default_deny(findings: Sequence[Finding], snapshot: Snapshot) -> Plan
             actions.append(Action("NP-01", target, summary, change, Risk.SAFE))
         else:
             manual.append(f"{target}: default-deny denies, but {finding.observed}")
+    manual += [
+        f"CiliumClusterwideNetworkPolicy {name} allows the entity all in namespaces "
+        f"{', '.join(namespaces)} (and every other it selects): review what else it allows, "
+        f"then kubectl delete ciliumclusterwidenetworkpolicies {name}"
+        for name, namespaces in sorted(opened.items())
+    ]
     return Plan("NP-01", tuple(actions), tuple(manual))
 
 

@@ -143,6 +143,25 @@ def test_kube_proxy_of_any_owner_is_deleted_or_left_manual(cluster: inventory.Cl
     )
 
 
+def test_a_clusterwide_allow_all_is_left_manual_with_the_command(
+    cluster: inventory.Cluster,
+) -> None:
+    state = snap(cluster, namespaces=[{"metadata": {"name": "apps"}}], ciliumnetworkpolicies=[])
+    opened = [
+        network_policy.NamespaceNotDenied(
+            f"Namespace {ns}", "x", "y", namespace=ns, opened_by=("allow-all",)
+        )
+        for ns in ("apps", "default")
+    ]
+    plan = catalogue.loaded().plan("NP-01", opened, state)
+    assert plan.actions == ()
+    assert plan.manual == (
+        "CiliumClusterwideNetworkPolicy allow-all allows the entity all in namespaces "
+        "apps, default (and every other it selects): review what else it allows, "
+        "then kubectl delete ciliumclusterwidenetworkpolicies allow-all",
+    )
+
+
 def test_loosened_namespace_label_is_removed_and_node_findings_reapplied(
     cluster: inventory.Cluster,
 ) -> None:
