@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from checks import pod_security
+from checks import audit, pod_security
 from checks import snapshot as snap
 from provisioning.drivers.kube import KubeDriver
 from tests.suite.test_drift_longhorn import (
@@ -88,6 +88,29 @@ def test_loosened_pod_security_is_planned_fixed_and_quiet(cluster_with: Any) -> 
         ), exemptions
         assert len(exemptions) == len(running.cluster.control_plane_nodes)
         remediate_end_to_end(running, LOOSENED)
+
+
+# A first audit rule logging nothing in kube-system: the probe (AUD-02, in "default") still
+# sees its secret read logged; only AUD-01, asking the policy for every namespace a rule
+# names, fails.  The rendered config re-applied restores the policy.
+SILENCED = Group(
+    drifts=(("audit.silence_namespace", None),),
+    areas=("audit",),
+    actions={
+        "AUD-01": ["[safe] node01 (k8s-node01)", "apply-config --nodes <node01> --mode no-reboot"],
+    },
+)
+
+
+def test_an_audit_rule_silencing_a_namespace_is_planned_fixed_and_quiet(cluster_with: Any) -> None:
+    with cluster_with(*SILENCED.drifts) as running:
+        state = running.snapshot()
+        findings = audit.policy_as_declared(state)
+        assert {f.target for f in findings} == {
+            f"{n.name} ({n.hostname})" for n in running.cluster.control_plane_nodes
+        }
+        assert all("(namespace kube-system) -> rule 1 level None" in f.observed for f in findings)
+        remediate_end_to_end(running, SILENCED)
 
 
 def _volume_group(volume: str) -> Group:
