@@ -47,6 +47,11 @@ TALOS_DEFAULT_POLICY: Mapping[str, Any] = {
 }
 SAMPLE_USER = "conformance-sample-user"
 SAMPLE_GROUPS = ("system:authenticated",)
+UNAUTHENTICATED = "system:unauthenticated"
+# A namespace no rule names, so "every namespace" is judged, not only the named ones.
+SAMPLE_NAMESPACE = "conformance-sample-namespace"
+# At most this many requests are named per rule in one finding; the rest are counted.
+SHOWN_REQUESTS = 12
 RBAC_GROUP = "rbac.authorization.k8s.io"
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 READ_VERBS = ("get", "list", "watch")
@@ -64,11 +69,13 @@ class Request:
     subresource: str = ""
     user: str = SAMPLE_USER
     groups: tuple[str, ...] = SAMPLE_GROUPS
+    context: str = ""  # how this variant differs from the sample: "user x, namespace y"
 
     def __str__(self) -> str:
         group = f".{self.group}" if self.group else ""
         sub = f"/{self.subresource}" if self.subresource else ""
-        return f"{self.verb} {self.resource}{group}{sub}"
+        where = f" ({self.context})" if self.context else ""
+        return f"{self.verb} {self.resource}{group}{sub}{where}"
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,90 @@ def policy_level(policy: Mapping[str, Any], request: Request) -> Level:
 
 
 @dataclass(frozen=True)
+class Classes:
+    """Every requester and place a policy's rules tell apart, plus one none of them names.
+
+    A rule selects on users, groups, namespaces and resource names, so two
+    requests differing only there can get different levels; judging one
+    made-up user in ``default`` would miss a first rule logging nothing for
+    ``system:authenticated``, one group or one namespace.
+    """
+
+    users: tuple[str, ...]
+    groups: tuple[tuple[str, ...], ...]
+    namespaces: tuple[str, ...]
+    names: tuple[str, ...]
+
+
+def request_classes(policy: Mapping[str, Any]) -> Classes:
+    """The users, group sets, namespaces and names any rule of *policy* mentions."""
+    users = [SAMPLE_USER]
+    groups: list[tuple[str, ...]] = [SAMPLE_GROUPS]
+    namespaces = [SAMPLE_NAMESPACE]
+    names: list[str] = []
+    rules = policy.get("rules")
+    for rule in rules if isinstance(rules, list) else []:
+        if not isinstance(rule, Mapping):
+            continue
+        users += _strings(rule.get("users"))
+        # An authenticated user is in system:authenticated whatever else it is in.
+        groups.extend(
+            (group,) if group == UNAUTHENTICATED else (group, *SAMPLE_GROUPS)
+            for group in _strings(rule.get("userGroups"))
+        )
+        namespaces += [n for n in _strings(rule.get("namespaces")) if n]
+        selectors = rule.get("resources")
+        for selector in selectors if isinstance(selectors, list) else []:
+            if isinstance(selector, Mapping):
+                names += _strings(selector.get("resourceNames"))
+    return Classes(
+        tuple(dict.fromkeys(users)),
+        tuple(dict.fromkeys(tuple(dict.fromkeys(g)) for g in groups)),
+        tuple(dict.fromkeys(namespaces)),
+        tuple(dict.fromkeys(names)),
+    )
+
+
+def variants(request: Request, classes: Classes) -> list[Request]:
+    """*request* as made by every class of requester, in every namespace and name a rule names.
+
+    The sample itself comes first; cluster-scoped requests stay cluster-scoped
+    and requests without a name stay without one.
+    """
+    namespaces = (
+        tuple(dict.fromkeys((request.namespace, *classes.namespaces)))
+        if request.namespace
+        else ("",)
+    )
+    names = tuple(dict.fromkeys((request.name, *classes.names))) if request.name else ("",)
+    found = []
+    for user in classes.users:
+        for groups in classes.groups:
+            for namespace in namespaces:
+                for name in names:
+                    context = [
+                        f"user {user}" if user != request.user else "",
+                        f"groups {', '.join(groups)}" if groups != request.groups else "",
+                        f"namespace {namespace}" if namespace != request.namespace else "",
+                        f"name {name}" if name != request.name else "",
+                    ]
+                    found.append(
+                        Request(
+                            request.verb,
+                            request.group,
+                            request.resource,
+                            namespace,
+                            name,
+                            request.subresource,
+                            user,
+                            groups,
+                            ", ".join(c for c in context if c),
+                        )
+                    )
+    return found
+
+
+@dataclass(frozen=True)
 class Expectation:
     """A class of requests the claim names, with the level it promises them."""
 
@@ -201,11 +292,22 @@ def _describe(policy: Mapping[str, Any], decided: Level) -> str:
     return shown + (f", {STAGE} omitted" if decided.omitted and decided.level != NONE else "")
 
 
+def _listed(requests: list[str]) -> str:
+    shown = ", ".join(requests[:SHOWN_REQUESTS])
+    more = len(requests) - SHOWN_REQUESTS
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
 @judged.judges(control_plane_nodes=judged.control_planes)
 def policy_as_declared(snapshot: Snapshot) -> list[Finding]:
     """Every control-plane node's audit policy gives each sample its promised level.
 
-    Configured, not observed (AUD-02 observes).  One finding per node and
+    Each sample is asked as every class of requester the policy tells apart
+    (:func:`request_classes`: each user, group, namespace and resource name a
+    rule mentions, plus ones none mentions), so a first rule that logs less
+    for one group or namespace fails here.  A level is exact (everything else
+    at ``Metadata``, not more) and ``ResponseComplete`` must not be an omitted
+    stage.  Configured, not observed (AUD-02 observes).  One finding per node and
     class of request, naming the requests that get another level and the
     rule that decides it -- the first match, so a broad rule placed early
     shows up here even when the right rule exists further down.
@@ -216,14 +318,16 @@ def policy_as_declared(snapshot: Snapshot) -> list[Finding]:
         configured = config.section.get("auditPolicy")
         policy = configured if isinstance(configured, Mapping) else TALOS_DEFAULT_POLICY
         source = "" if isinstance(configured, Mapping) else " (no auditPolicy: Talos default)"
+        classes = request_classes(policy)
         for expectation in EXPECTATIONS:
             wrong: dict[str, list[str]] = {}
-            for request in expectation.requests:
-                decided = policy_level(policy, request)
-                if decided.level != expectation.level or decided.omitted:
-                    wrong.setdefault(_describe(policy, decided), []).append(str(request))
+            for sample in expectation.requests:
+                for request in variants(sample, classes):
+                    decided = policy_level(policy, request)
+                    if decided.level != expectation.level or decided.omitted:
+                        wrong.setdefault(_describe(policy, decided), []).append(str(request))
             if wrong:
-                observed = "; ".join(f"{', '.join(reqs)} -> {how}" for how, reqs in wrong.items())
+                observed = "; ".join(f"{_listed(reqs)} -> {how}" for how, reqs in wrong.items())
                 findings.append(
                     Finding(
                         node_label(config.node),

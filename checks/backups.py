@@ -9,9 +9,13 @@ taken, so every control of a run judges the same instant.
 
 - BAK-01: the newest dated backup is younger than 26 h (a daily 02:00 job,
   plus two hours of slack for a slow run).
-- BAK-02: the newest backup starts with the age header, and nothing in the
-  directory is a plaintext snapshot (``*.snapshot``, ``*.db``, a leftover
-  ``*.part``, or a backup-named file without the age header).
+- BAK-02: a dated backup exists, and every file in the directory starts with
+  the age header (``age-encryption.org/v1``), whatever its name: a plaintext
+  snapshot taken by hand as ``before-upgrade`` is as plaintext as
+  ``etcd.db``, and the collector already reads every file's first bytes.  The
+  backup job writes nothing else there (its working files live in a
+  ``.backup-*`` directory it removes), so anything without the header is a
+  finding.
 - BAK-03: nothing is older than ``backup.retentionDays``, except the newest
   backup, which the prune never deletes (its age is BAK-01's business); a
   backup-named file without a timestamp is a finding, because no prune will
@@ -41,7 +45,6 @@ AGE_DOC = "https://age-encryption.org/v1"
 
 MAX_AGE = timedelta(hours=26)
 EMPTY_ETCD_KEYS = 6
-PLAINTEXT_SUFFIXES = (".snapshot", ".db", ".part")
 
 
 def _backups(snapshot: Snapshot) -> Backups:
@@ -92,39 +95,33 @@ def newest_backup_is_recent(snapshot: Snapshot) -> list[Finding]:
     return []
 
 
-def _is_plaintext_name(name: str) -> bool:
-    return not name.endswith(".age") and (
-        name.endswith(PLAINTEXT_SUFFIXES) or ".snapshot" in name or name.startswith("etcd-")
-    )
-
-
 @judged.judges(backup_files=judged.backup_files)
 def newest_backup_is_encrypted(snapshot: Snapshot) -> list[Finding]:
-    """BAK-02: the newest backup is an age file and no plaintext snapshot lies beside it."""
+    """BAK-02: a dated backup exists and every file in the directory is an age file.
+
+    Judged by content, never by name: https://age-encryption.org/v1 files begin
+    with the version line, an etcd snapshot (a bbolt file) or anything else
+    does not.
+    """
     backups = _backups(snapshot)
     findings: list[Finding] = []
-    dated = _dated(backups)
-    if not dated:
+    if not _dated(backups):
         findings.append(Finding(_where(backups), "an age-encrypted backup", "no dated backup", DOC))
     for file in backups.files:
-        if file.name.endswith(backup_files.SUFFIX) and not file.age_header:
-            findings.append(
-                Finding(
-                    _where(backups, file.name),
-                    "an age file (header age-encryption.org/v1)",
-                    "no age header: plaintext or corrupt",
-                    AGE_DOC,
-                )
+        if file.age_header:
+            continue
+        if file.name.startswith(backup_files.PREFIX) and file.name.endswith(backup_files.SUFFIX):
+            observed = "no age header: plaintext or corrupt"
+        else:
+            observed = f"a file without the age header ({file.size} bytes): not encrypted"
+        findings.append(
+            Finding(
+                _where(backups, file.name),
+                "an age file (header age-encryption.org/v1)",
+                observed,
+                AGE_DOC,
             )
-        elif _is_plaintext_name(file.name):
-            findings.append(
-                Finding(
-                    _where(backups, file.name),
-                    "no unencrypted snapshot in the backup directory",
-                    f"a file named like a plaintext snapshot ({file.size} bytes)",
-                    DOC,
-                )
-            )
+        )
     return findings
 
 

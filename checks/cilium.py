@@ -211,40 +211,141 @@ def cni_and_proxy_left_to_cilium(snapshot: Snapshot) -> list[Finding]:
 # -- CIL-02 ----------------------------------------------------------------------------
 
 
-@judged.judges(daemonsets=judged.kube_objects(snap.DAEMONSETS), pods=judged.kube_objects(snap.PODS))
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"  # kubelet's mark on a static pod's mirror
+
+
+@dataclass(frozen=True)
+class KubeProxyRunning(Finding):
+    """A workload or pod that runs kube-proxy, typed for the planner.
+
+    *kind*/*namespace*/*name* are the object found; for a pod, *owner_kind*
+    and *owner_name* are its controller (``""`` for a bare pod, ``Node`` for
+    a static pod's mirror, whose source is a file on the node).
+    """
+
+    kind: str = ""
+    namespace: str = ""
+    name: str = ""
+    owner_kind: str = ""
+    owner_name: str = ""
+    node: str = ""
+
+
+def image_repository(image: str) -> str:
+    """The last path element of an image's repository: ``kube-proxy`` for any registry/tag."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[0]
+
+
+def _runs_kube_proxy(container: Mapping[str, Any]) -> str | None:
+    """Why *container* is kube-proxy (its image repository or its command), else None."""
+    image = str(container.get("image") or "")
+    if image_repository(image) == KUBE_PROXY:
+        return f"image {image}"
+    words = [
+        word
+        for part in [*(container.get("command") or []), *(container.get("args") or [])]
+        for word in str(part).split()
+    ]
+    if any(word.rsplit("/", 1)[-1] == KUBE_PROXY for word in words):
+        return f"command {' '.join(str(p) for p in container.get('command') or [])}".rstrip()
+    return None
+
+
+def _kube_proxy_containers(spec: Mapping[str, Any]) -> list[str]:
+    """``container <name> (<why>)`` for every container of a pod spec that is kube-proxy."""
+    found = []
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        for container in spec.get(key) or []:
+            why = _runs_kube_proxy(container)
+            if why is not None:
+                found.append(f"container {container.get('name', '?')} ({why})")
+    return found
+
+
+def _controller(pod: KubeObject) -> tuple[str, str]:
+    meta = pod.get("metadata") or {}
+    if MIRROR_ANNOTATION in (meta.get("annotations") or {}):
+        return "Node", str(dotted(pod, "spec.nodeName") or "")
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("controller"):
+            return str(ref.get("kind") or ""), str(ref.get("name") or "")
+    return "", ""
+
+
+@judged.judges(
+    daemonsets=judged.kube_objects(snap.DAEMONSETS),
+    deployments=judged.kube_objects(snap.DEPLOYMENTS),
+    pods=judged.kube_objects(snap.PODS),
+)
 def no_kube_proxy(snapshot: Snapshot) -> list[Finding]:
-    """No kube-proxy DaemonSet or pod runs anywhere: Cilium's eBPF replaces it.
+    """No kube-proxy runs anywhere, whatever runs it: Cilium's eBPF replaces it.
 
     A kube-proxy beside kube-proxy replacement programs the same Services
     twice; Talos does not delete one left over from before ``proxy.disabled``.
+    kube-proxy is recognised by what runs, not by names or labels: a
+    container whose image repository is ``kube-proxy`` (any registry, any
+    tag or digest) or whose command runs ``kube-proxy``, in every DaemonSet,
+    Deployment and Pod of every namespace (static pods, bare pods and pods of
+    any other controller are seen as pods).
     """
     key, value = KUBE_PROXY_LABEL
     expected = "no kube-proxy (Cilium replaces it)"
     findings: list[Finding] = []
-    for ds in snapshot.objects(snap.DAEMONSETS):
-        name = (ds.get("metadata") or {}).get("name")
-        if name == KUBE_PROXY or _labels(ds).get(key) == value:
-            desired = dotted(ds, "status.desiredNumberScheduled", 0)
+    for kind, source in (("DaemonSet", snap.DAEMONSETS), ("Deployment", snap.DEPLOYMENTS)):
+        for workload in snapshot.objects(source):
+            meta = workload.get("metadata") or {}
+            what = _kube_proxy_containers(dotted(workload, "spec.template.spec", {}) or {})
+            if kind == "DaemonSet" and (
+                meta.get("name") == KUBE_PROXY or _labels(workload).get(key) == value
+            ):
+                what = what or [f"named or labelled {KUBE_PROXY}"]
+            if not what:
+                continue
+            if kind == "DaemonSet":
+                count = f"{dotted(workload, 'status.desiredNumberScheduled', 0)} pod(s) desired"
+            else:
+                count = f"{dotted(workload, 'spec.replicas', 1)} replica(s)"
             findings.append(
-                Finding(
-                    _ref("DaemonSet", ds),
+                KubeProxyRunning(
+                    _ref(kind, workload),
                     expected,
-                    f"present ({desired} pod(s) desired)",
+                    f"present ({count}): {'; '.join(what)}",
                     KPR_DOC,
+                    kind=kind,
+                    namespace=str(meta.get("namespace") or ""),
+                    name=str(meta.get("name") or ""),
                 )
             )
     for pod in snapshot.objects(snap.PODS):
+        what = _kube_proxy_containers(pod.get("spec") or {})
         if _labels(pod).get(key) == value:
-            node = dotted(pod, "spec.nodeName") or "no node"
-            phase = dotted(pod, "status.phase") or "unknown phase"
-            findings.append(
-                Finding(
-                    _ref("Pod", pod),
-                    expected,
-                    f"present on {_node_label(snapshot.definition, node)} ({phase})",
-                    KPR_DOC,
-                )
+            what = what or [f"labelled {key}={value}"]
+        if not what:
+            continue
+        meta = pod.get("metadata") or {}
+        node = str(dotted(pod, "spec.nodeName") or "")
+        phase = dotted(pod, "status.phase") or "unknown phase"
+        owner_kind, owner_name = _controller(pod)
+        owner = {"": "bare pod", "Node": "static pod"}.get(
+            owner_kind, f"of {owner_kind} {owner_name}"
+        )
+        where = _node_label(snapshot.definition, node) if node else "no node"
+        findings.append(
+            KubeProxyRunning(
+                _ref("Pod", pod),
+                expected,
+                f"present on {where} ({phase}, {owner}): {'; '.join(what)}",
+                KPR_DOC,
+                kind="Pod",
+                namespace=str(meta.get("namespace") or ""),
+                name=str(meta.get("name") or ""),
+                owner_kind=owner_kind,
+                owner_name=owner_name,
+                node=node,
             )
+        )
     return findings
 
 

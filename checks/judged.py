@@ -51,13 +51,24 @@ def judges(*, may_be_empty: bool = False, **counters: Counter) -> Callable[[F], 
     return declare
 
 
+def _declaring(check: Callable[..., Any]) -> Callable[..., Any]:
+    """The declared check behind *check*'s ``functools.wraps`` wrappers (a waiver filter)."""
+    seen = check
+    while seen not in _DECLARED:
+        inner = getattr(seen, "__wrapped__", None)
+        if not callable(inner):
+            break
+        seen = inner
+    return seen
+
+
 def may_be_empty(check: Callable[..., Any]) -> bool:
-    return check in _MAY_BE_EMPTY
+    return _declaring(check) in _MAY_BE_EMPTY
 
 
 def counts(check: Callable[..., Any], state: Any, params: Mapping[str, Any]) -> dict[str, int]:
     """What *check* judged on *state*; :class:`LookupError` when it declared nothing."""
-    counters = _DECLARED.get(check)
+    counters = _DECLARED.get(_declaring(check))
     if counters is None:
         name = getattr(check, "__qualname__", repr(check))
         raise LookupError(f"{name} does not declare what it judges (checks.judged.judges)")
@@ -86,7 +97,7 @@ def describe(judged: Mapping[str, int]) -> str:
 
 
 def declared(check: Callable[..., Any]) -> bool:
-    return check in _DECLARED
+    return _declaring(check) in _DECLARED
 
 
 # -- counters shared by several areas -----------------------------------------------------

@@ -14,13 +14,25 @@ denies and ``ingress: []`` is a no-op.  Only rules whose ``endpointSelector``
 is empty cover the whole namespace, a policy Cilium marked not Valid is not
 enforced, and an allow rule for the entity ``all`` with no port restriction
 undoes the default deny.  Namespaces in ``security.system_namespaces`` are
-exempt, and so are namespaces being deleted.  CiliumClusterwideNetworkPolicies
-are not read: the claim is about per-namespace policies.
+exempt, and so are namespaces being deleted.
+
+CiliumClusterwideNetworkPolicies apply to endpoints of every namespace their
+``endpointSelector`` matches, and Cilium unions allow rules across all the
+policies selecting an endpoint: a clusterwide rule selecting every endpoint
+of a namespace counts exactly as one of its own policies would -- its allow
+of ``all`` opens the namespace whatever ``default-deny`` says, and its empty
+rule denies by default.  Every endpoint of a namespace carries the labels
+``k8s:io.kubernetes.pod.namespace=<name>`` and
+``k8s:io.cilium.k8s.namespace.labels.<key>=<value>`` for the namespace's own
+labels (https://docs.cilium.io/en/v1.19/security/policy/kubernetes/), so a
+selector over those keys alone selects all of a namespace or none of it;
+one that also names other labels selects only some endpoints.  Clusterwide
+rules with a ``nodeSelector`` are host policies and select no pod.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +42,10 @@ from checks.findings import Finding
 from checks.snapshot import KubeObject, Snapshot, dotted
 
 POLICY_DOC = "https://docs.cilium.io/en/v1.19/security/policy/language/"
+CLUSTERWIDE = "CiliumClusterwideNetworkPolicy"
+NAMESPACE_KEY = "io.kubernetes.pod.namespace"
+NAMESPACE_LABELS_PREFIX = "io.cilium.k8s.namespace.labels."
+_SOURCES = ("k8s:", "any:")
 DIRECTIONS = ("ingress", "egress")
 _PEER_ENTITIES = {"ingress": "fromEntities", "egress": "toEntities"}
 
@@ -112,33 +128,105 @@ def _why_not(policy: KubeObject, direction: str) -> str | None:
     return None
 
 
-def _direction_problem(policies: list[KubeObject], direction: str) -> str | None:
-    """What keeps *direction* from being default deny for every endpoint, or None."""
-    enforced = [p for p in policies if _valid(p)]
-    opened = [
-        _name(p)
-        for p in enforced
-        for r in _rules(p)
-        if _selects_every_endpoint(r) and _allows_everything(r, direction)
+def _endpoint_labels(namespace: KubeObject) -> dict[str, str]:
+    """The labels every endpoint of *namespace* carries, without their source prefix."""
+    meta = namespace.get("metadata") or {}
+    labels = {NAMESPACE_KEY: str(meta.get("name", ""))}
+    for key, value in (meta.get("labels") or {}).items():
+        labels[NAMESPACE_LABELS_PREFIX + str(key)] = str(value)
+    return labels
+
+
+def _bare(key: str) -> str:
+    for source in _SOURCES:
+        if key.startswith(source):
+            return key[len(source) :]
+    return key
+
+
+def _namespace_key(key: str) -> bool:
+    return key == NAMESPACE_KEY or key.startswith(NAMESPACE_LABELS_PREFIX)
+
+
+def _clusterwide_selects_all_of(rule: Mapping[str, Any], namespace: KubeObject) -> bool:
+    """Whether a clusterwide *rule* selects every endpoint of *namespace*.
+
+    False when it selects none of them, only some (other label keys), or no
+    pods at all (a ``nodeSelector`` host policy).
+    """
+    selector = rule.get("endpointSelector")
+    if not isinstance(selector, Mapping):
+        return False
+    labels = _endpoint_labels(namespace)
+    for key, value in (selector.get("matchLabels") or {}).items():
+        bare = _bare(str(key))
+        if not _namespace_key(bare) or labels.get(bare) != str(value):
+            return False
+    for expression in selector.get("matchExpressions") or []:
+        bare = _bare(str(expression.get("key", "")))
+        if not _namespace_key(bare):
+            return False
+        value = labels.get(bare)
+        values = [str(v) for v in expression.get("values") or []]
+        holds = {
+            "In": value in values,
+            "NotIn": value not in values,
+            "Exists": value is not None,
+            "DoesNotExist": value is None,
+        }.get(str(expression.get("operator")), False)
+        if not holds:
+            return False
+    return True
+
+
+Covering = list[tuple[str, Mapping[str, Any]]]
+"""(how a finding names the policy, rule) for every enforced rule selecting all of a namespace."""
+
+
+def _covering(
+    own: list[KubeObject], clusterwide: Sequence[KubeObject], namespace: KubeObject
+) -> Covering:
+    rules: Covering = [
+        (_name(p), r) for p in own if _valid(p) for r in _rules(p) if _selects_every_endpoint(r)
     ]
-    if opened:
-        return f"{direction} open to the entity `all` by {', '.join(sorted(set(opened)))}"
-    if any(
-        _selects_every_endpoint(r) and _default_deny(r, direction)
-        for p in enforced
+    rules += [
+        (f"{CLUSTERWIDE} {_name(p)}", r)
+        for p in clusterwide
+        if _valid(p)
         for r in _rules(p)
-    ):
-        return None
-    reasons = [why for p in policies if (why := _why_not(p, direction))]
+        if _clusterwide_selects_all_of(r, namespace)
+    ]
+    return rules
+
+
+def _direction_problem(
+    own: list[KubeObject], covering: Covering, direction: str
+) -> tuple[str | None, list[str]]:
+    """What keeps *direction* from being default deny for every endpoint, or None; and the
+    clusterwide policies that open it."""
+    opened = sorted({name for name, r in covering if _allows_everything(r, direction)})
+    if opened:
+        clusterwide = [
+            n.removeprefix(f"{CLUSTERWIDE} ") for n in opened if n.startswith(CLUSTERWIDE)
+        ]
+        return f"{direction} open to the entity `all` by {', '.join(opened)}", clusterwide
+    if any(_default_deny(r, direction) for _, r in covering):
+        return None, []
+    reasons = [why for p in own if (why := _why_not(p, direction))]
     detail = f" ({'; '.join(reasons)})" if reasons else ""
-    return f"{direction} not default deny{detail}"
+    return f"{direction} not default deny{detail}", []
 
 
 @dataclass(frozen=True)
 class NamespaceNotDenied(Finding):
-    """*namespace* does not deny ingress and egress by default for all its endpoints."""
+    """*namespace* does not deny ingress and egress by default for all its endpoints.
+
+    *opened_by* names the CiliumClusterwideNetworkPolicies that allow ``all``
+    into or out of it (a namespace's own default-deny cannot close those).
+    """
 
     namespace: str = ""
+    opened_by: tuple[str, ...] = ()
 
 
 def _judged(snapshot: Snapshot) -> list[KubeObject]:
@@ -157,24 +245,40 @@ def _judged_namespaces(snapshot: Snapshot, **_: object) -> int:
 
 @judged.judges(namespaces=_judged_namespaces)
 def default_deny_in_every_namespace(snapshot: Snapshot) -> list[Finding]:
-    """Every non-system namespace denies ingress and egress by default for all its endpoints."""
+    """Every non-system namespace denies ingress and egress by default for all its endpoints,
+    counting its own policies and every clusterwide policy that selects it."""
     policies = snapshot.objects(snap.CILIUM_NETWORK_POLICIES)
+    clusterwide = snapshot.objects(snap.CILIUM_CLUSTERWIDE_NETWORK_POLICIES)
     expected = (
         "ingress and egress default deny for every endpoint (a CiliumNetworkPolicy "
-        "with endpointSelector: {}, ingress: [{}], egress: [{}])"
+        "with endpointSelector: {}, ingress: [{}], egress: [{}], and no policy allowing all)"
     )
     findings: list[Finding] = []
     for namespace in sorted(_judged(snapshot), key=_name):
         name = _name(namespace)
         in_namespace = sorted(snap.in_namespace(policies, name), key=_name)
-        if not in_namespace:
+        covering = _covering(in_namespace, sorted(clusterwide, key=_name), namespace)
+        opened_by: list[str] = []
+        if not in_namespace and not covering:
             observed = "no CiliumNetworkPolicy"
         else:
-            problems = [p for d in DIRECTIONS if (p := _direction_problem(in_namespace, d))]
+            problems = []
+            for direction in DIRECTIONS:
+                problem, opening = _direction_problem(in_namespace, covering, direction)
+                if problem:
+                    problems.append(problem)
+                    opened_by += opening
             if not problems:
                 continue
             observed = "; ".join(problems)
         findings.append(
-            NamespaceNotDenied(f"Namespace {name}", expected, observed, POLICY_DOC, namespace=name)
+            NamespaceNotDenied(
+                f"Namespace {name}",
+                expected,
+                observed,
+                POLICY_DOC,
+                namespace=name,
+                opened_by=tuple(dict.fromkeys(opened_by)),
+            )
         )
     return findings

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks import judged
+from checks import snapshot as snap
 from checks.control_plane_config import api_server_configs, node_label, verdict
 from checks.findings import Finding, Unobservable
 from checks.snapshot import Snapshot, dotted
@@ -40,6 +41,56 @@ PSA_DOC = "https://kubernetes.io/docs/concepts/security/pod-security-admission/"
 PLUGIN = "PodSecurity"
 # An omitted mode level means privileged (pod-security-admission api/v1/defaults.go).
 PRIVILEGED = "privileged"
+# Loosest first (pod-security-admission api/constants.go).
+LEVELS = (PRIVILEGED, "baseline", "restricted")
+ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
+# The three ways an exemption is granted (pod-security-admission api/v1 PodSecurityExemptions).
+EXEMPTION_KINDS = ("namespaces", "usernames", "runtimeClasses")
+
+
+@dataclass(frozen=True)
+class NamespaceLevelLoosened(Finding):
+    """A namespace whose enforce label is looser than the declared level, typed for the planner."""
+
+    namespace: str = ""
+    level: str = ""
+
+
+def namespace_levels(snapshot: Snapshot) -> list[Finding]:
+    """Every non-exempt namespace whose ``enforce`` label loosens the declared level.
+
+    PodSecurity evaluates a namespace's labels over the admission config's
+    defaults (pod-security-admission ``api.PolicyToEvaluate``), so a label
+    ``enforce: privileged`` admits privileged pods there whatever the API
+    server's default.  A label that does not parse is evaluated as
+    ``restricted`` (same function), never looser, so it is not a finding here.
+
+    :raises Unobservable: the namespaces were not listed.
+    """
+    expected_level = snapshot.definition.security.pod_security_enforce
+    if expected_level not in LEVELS:
+        return []
+    exempt = set(snapshot.definition.security.exempt_namespaces)
+    findings: list[Finding] = []
+    for namespace in snapshot.objects(snap.NAMESPACES):
+        meta = namespace.get("metadata") or {}
+        name = str(meta.get("name") or "")
+        label = (meta.get("labels") or {}).get(ENFORCE_LABEL)
+        if name in exempt or label not in LEVELS:
+            continue
+        if LEVELS.index(label) < LEVELS.index(expected_level):
+            findings.append(
+                NamespaceLevelLoosened(
+                    f"Namespace {name}",
+                    f"PodSecurity enforcing at least {expected_level!r} "
+                    f"(not an exempt namespace: no looser {ENFORCE_LABEL} label)",
+                    f"label {ENFORCE_LABEL}={label}, which overrides the API server default",
+                    PSA_DOC,
+                    namespace=name,
+                    level=str(label),
+                )
+            )
+    return findings
 
 
 @dataclass(frozen=True)
@@ -78,16 +129,38 @@ def plugin_configs(snapshot: Snapshot) -> tuple[list[PluginConfig], dict[str, st
     return found, unread
 
 
-@judged.judges(control_plane_nodes=judged.control_planes)
+@judged.judges(
+    control_plane_nodes=judged.control_planes, namespaces=judged.kube_objects(snap.NAMESPACES)
+)
 def baseline_enforced(snapshot: Snapshot) -> list[Finding]:
-    """Every control-plane node's API server enforces the declared level by default.
+    """Every API server enforces the declared level by default, and no namespace loosens it.
 
     Configured, not observed: ``defaults.enforce`` of the PodSecurity entry
     in ``cluster.apiServer.admissionControl`` (an omitted level means
     ``privileged``), and the plugin not switched off with
     ``disable-admission-plugins``.  The enforce *version* is shown but not
-    judged: the definition declares a level, not a version.
+    judged: the definition declares a level, not a version.  Then every
+    namespace outside the declared exemptions: its ``enforce`` label, which
+    overrides the default (:func:`namespace_levels`).
     """
+    label_findings: list[Finding] = []
+    labels_unseen = ""
+    try:
+        label_findings = namespace_levels(snapshot)
+    except Unobservable as exc:
+        labels_unseen = exc.reason
+    try:
+        findings = _defaults_enforced(snapshot) + label_findings
+    except Unobservable:
+        if label_findings:
+            return label_findings
+        raise
+    if labels_unseen and not findings:
+        raise Unobservable(labels_unseen)
+    return findings
+
+
+def _defaults_enforced(snapshot: Snapshot) -> list[Finding]:
     expected_level = snapshot.definition.security.pod_security_enforce
     expected = f"PodSecurity admission enforcing {expected_level!r} by default"
     findings: list[Finding] = []
@@ -133,15 +206,24 @@ def baseline_enforced(snapshot: Snapshot) -> list[Finding]:
 
 @judged.judges(control_plane_nodes=judged.control_planes)
 def exemptions_as_declared(snapshot: Snapshot) -> list[Finding]:
-    """The PodSecurity exempt namespaces are exactly the declared ones on every node.
+    """The PodSecurity exemptions are exactly the declared ones on every node.
 
-    Compared as sets (order does not matter to the plugin); the finding
-    names what is missing and what is extra.  A node without a PodSecurity
-    entry has no exemptions to judge -- PSA-01 reports it -- so it is left
-    out; when no node has one, the control is unobservable.
+    All three kinds: namespaces, and usernames and runtimeClasses, which
+    exempt a requesting user's or a runtime class's pods as completely as a
+    namespace exempts its own (pod-security-admission ``admission.go``
+    ``exemptUser``/``exemptRuntimeClass``).  The definition declares only
+    namespaces, so any username or runtime class is not declared.  Compared
+    as sets (order does not matter to the plugin); the finding names what is
+    missing and what is extra.  A node without a PodSecurity entry has no
+    exemptions to judge -- PSA-01 reports it -- so it is left out; when no
+    node has one, the control is unobservable.
     """
-    declared = sorted(snapshot.definition.security.exempt_namespaces)
-    expected = f"exemptions.namespaces {declared}"
+    declared = {
+        "namespaces": sorted(snapshot.definition.security.exempt_namespaces),
+        "usernames": [],
+        "runtimeClasses": [],
+    }
+    expected = ", ".join(f"exemptions.{kind} {declared[kind]}" for kind in EXEMPTION_KINDS)
     findings: list[Finding] = []
     configs, unread = plugin_configs(snapshot)
     judged = [(c.node, c.configuration) for c in configs if c.configuration is not None]
@@ -152,16 +234,19 @@ def exemptions_as_declared(snapshot: Snapshot) -> list[Finding]:
             "PSA-01 reports the missing plugin configuration"
         )
     for node, configuration in judged:
-        raw = dotted(configuration, "exemptions.namespaces", [])
-        observed = sorted(str(n) for n in raw) if isinstance(raw, list) else []
-        missing = sorted(set(declared) - set(observed))
-        extra = sorted(set(observed) - set(declared))
-        if missing or extra:
-            parts = [f"exemptions.namespaces {observed}"]
+        parts = []
+        for kind in EXEMPTION_KINDS:
+            raw = dotted(configuration, f"exemptions.{kind}", [])
+            observed = sorted(str(n) for n in raw) if isinstance(raw, list) else []
+            missing = sorted(set(declared[kind]) - set(observed))
+            extra = sorted(set(observed) - set(declared[kind]))
+            if missing or extra:
+                parts.append(f"exemptions.{kind} {observed}")
             if missing:
                 parts.append(f"missing {', '.join(missing)}")
             if extra:
                 parts.append(f"not declared {', '.join(extra)}")
+        if parts:
             findings.append(Finding(node_label(node), expected, "; ".join(parts), TALOS_PSA_DOC))
     return verdict(findings, unread)
 

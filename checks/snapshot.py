@@ -73,6 +73,7 @@ DAEMONSETS = Kind("apps", "v1", "daemonsets")
 DEPLOYMENTS = Kind("apps", "v1", "deployments")
 STORAGE_CLASSES = Kind("storage.k8s.io", "v1", "storageclasses")
 CILIUM_NETWORK_POLICIES = Kind("cilium.io", "v2", "ciliumnetworkpolicies")
+CILIUM_CLUSTERWIDE_NETWORK_POLICIES = Kind("cilium.io", "v2", "ciliumclusterwidenetworkpolicies")
 CILIUM_L2_POLICIES = Kind("cilium.io", "v2alpha1", "ciliuml2announcementpolicies")
 CILIUM_LB_POOLS = Kind("cilium.io", "v2", "ciliumloadbalancerippools")
 LONGHORN_SETTINGS = Kind("longhorn.io", "v1beta2", "settings")
@@ -91,6 +92,7 @@ KUBE_KINDS: tuple[Kind, ...] = (
     DEPLOYMENTS,
     STORAGE_CLASSES,
     CILIUM_NETWORK_POLICIES,
+    CILIUM_CLUSTERWIDE_NETWORK_POLICIES,
     CILIUM_L2_POLICIES,
     CILIUM_LB_POOLS,
     LONGHORN_SETTINGS,

@@ -13,6 +13,15 @@ Feature: etcd is backed up daily, encrypted, pruned and restorable
   Scenario: The newest etcd backup is less than 26 hours old
     Then the newest etcd backup was taken less than 26 hours ago
 
+  # BAK-02 -- ways a plaintext etcd snapshot ends up beside the backups, all judged by content
+  # (the first bytes of every file must be the age header "age-encryption.org/v1"):
+  #   - a backup job that skipped encryption: etcd-<ts>.snapshot.age holding a bbolt file;
+  #   - a decrypted copy left behind (etcd-<ts>.snapshot, etcd.db);
+  #   - talosctl etcd snapshot's own <path>.part left by an interrupted stream;
+  #   - a snapshot taken by hand under any name (talosctl etcd snapshot <dir>/before-upgrade);
+  #   - any other unencrypted file: the backup job writes nothing but age files there.
+  # Not covered: plaintext inside subdirectories (the job's own .backup-* working directories
+  # are swept by the next backup run).
   @BAK-02 @severity:critical @remediation:manual
   Scenario: The newest etcd backup is encrypted and no plaintext snapshot lies beside it
     Then the newest etcd backup is an age file and the backup directory holds no plaintext snapshot

@@ -16,6 +16,15 @@ Feature: Cilium is the cluster's network and its kube-proxy
   Scenario: Every node leaves pod networking and Service proxying to Cilium
     Then every node's machine config installs no CNI and disables kube-proxy
 
+  # CIL-02 -- ways kube-proxy can run beside Cilium's kube-proxy replacement, all judged by what
+  # runs (a container whose image repository is kube-proxy, any registry, tag or digest, or
+  # whose command runs kube-proxy), in every namespace:
+  #   - Talos deploys the kube-proxy DaemonSet (cluster.proxy.disabled false on any node);
+  #   - a DaemonSet or Deployment of any name or label applied with kubectl;
+  #   - pods of any other controller (StatefulSet, ReplicaSet, Job) or bare pods;
+  #   - a static pod (machine.pods or a kubelet manifest), seen as its mirror pod.
+  # The fix deletes the DaemonSet, Deployment or bare pod; other owners and static pods are
+  # manual, with the command.
   @CIL-02 @severity:critical @remediation:safe
   Scenario: No kube-proxy runs in the cluster
     Then no kube-proxy DaemonSet or pod exists in any namespace

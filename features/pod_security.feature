@@ -11,6 +11,18 @@ Feature: Pod Security baseline is enforced outside the declared exemptions
   Background:
     Given the observed cluster
 
+  # PSA-01/02/03 -- ways privileged pods get past PodSecurity outside the declared exemptions
+  # (pod-security-admission: the namespace labels override the config defaults; exemptions by
+  # namespace, requesting username or runtimeClass each skip the check entirely):
+  #   - the PodSecurity entry removed from cluster.apiServer.admissionControl, or the plugin
+  #     switched off with disable-admission-plugins (PSA-01 per node, PSA-03 by behaviour);
+  #   - defaults.enforce lowered or omitted (omitted means privileged) on any node (PSA-01);
+  #   - a pod-security.kubernetes.io/enforce label looser than the declared level on any
+  #     namespace that is not declared exempt (PSA-01 judges every namespace's label; PSA-03's
+  #     probe shows it in "default"); an unparsable label is evaluated as restricted;
+  #   - exemptions.namespaces, exemptions.usernames or exemptions.runtimeClasses differing
+  #     from the declared ones on any node (PSA-02; only namespaces are declared).
+  # Not judged: enforce-version pins (the definition declares a level, not a version).
   @PSA-01 @severity:critical @remediation:safe
   Scenario: Every API server enforces the declared Pod Security level by default
     Then every control-plane node's admission configuration enforces the declared Pod Security level

@@ -16,17 +16,21 @@ stays behind NotReady (and keeps CIL-03 failing, which judges every Node).
 So after the re-applies the plan deletes each observed stray hostname that
 is a registered Node and no declared hostname (safe: an object delete;
 never a Node the inventory declares).
+
+PSA-01 also judges namespace labels, which no machine config carries: a
+namespace whose ``enforce`` label loosens the declared level gets the label
+removed (a merge patch; safe: it only restores the API server's default).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from checks import cluster_hygiene
+from checks import cluster_hygiene, pod_security
 from checks import snapshot as model
 from checks.findings import Finding, Unobservable
 from checks.snapshot import Snapshot
-from remediation.actions import Action, DeleteObject, Plan, Risk
+from remediation.actions import Action, DeleteObject, PatchObject, Plan, Risk
 from remediation.registry import Planner, planner
 from remediation.targets import nodes_in, or_control_planes, reapply_configs
 
@@ -89,11 +93,38 @@ def stray_nodes(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
     return Plan("HYG-05", actions)
 
 
+def namespace_labels(findings: Sequence[Finding]) -> tuple[Action, ...]:
+    """PSA-01: remove each looser ``enforce`` label, so the API server's default applies.
+
+    A namespace label is no machine config: re-applying the config leaves it.
+    """
+    label = pod_security.ENFORCE_LABEL
+    return tuple(
+        Action(
+            "PSA-01",
+            f.target,
+            f"remove the {label} label (the API server's default applies)",
+            PatchObject(
+                model.NAMESPACES.path, f.namespace, None, {"metadata": {"labels": {label: None}}}
+            ),
+            Risk.SAFE,
+        )
+        for f in findings
+        if isinstance(f, pod_security.NamespaceLevelLoosened)
+    )
+
+
 def _plan(control: str, findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
     cluster = snapshot.definition
+    if control == "PSA-01":
+        labels = namespace_labels(findings)
+        if labels and all(isinstance(f, pod_security.NamespaceLevelLoosened) for f in findings):
+            return Plan(control, labels)
     named = [] if control in CLUSTER_WIDE else nodes_in(findings, cluster)
     nodes = or_control_planes(named, cluster)
     reapply = reapply_configs(control, nodes, WHY[control])
+    if control == "PSA-01":
+        return Plan(control, reapply + namespace_labels(findings))
     if control != "HYG-05":
         return Plan(control, reapply)
     # The stray Nodes go only after the kubelet is back under the declared name.

@@ -4,8 +4,9 @@ Why these are safe: each action changes one object's declared fields back to
 the definition's values -- no pod restarts, no node touched.  The objects are
 named from the snapshot, so the plan shows the exact patch that will be sent:
 
-* CIL-02: the kube-proxy DaemonSet is deleted (Talos with ``proxy.disabled``
-  never recreates it; Cilium replaces it);
+* CIL-02: each DaemonSet, Deployment or bare pod found running kube-proxy is
+  deleted (Talos with ``proxy.disabled`` never recreates one; Cilium replaces
+  it); pods of other controllers and static pods are manual, with the command;
 * NP-01: each namespace the check found not denying gets the definition's
   ``default-deny`` CiliumNetworkPolicy (from cluster/manifests), created, or
   its spec replaced when a ``default-deny`` exists and does not deny;
@@ -27,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from checks import network_policy
+from checks import cilium, network_policy
 from checks import snapshot as model
 from checks.findings import Finding
 from checks.snapshot import Snapshot, dotted, named
@@ -48,19 +49,54 @@ def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return meta if isinstance(meta, Mapping) else {}
 
 
+_KUBE_PROXY_WORKLOADS = {"DaemonSet": model.DAEMONSETS, "Deployment": model.DEPLOYMENTS}
+
+
+def _covered_by_workload(
+    found: cilium.KubeProxyRunning, deleted: set[tuple[str, str, str]]
+) -> bool:
+    """Whether deleting a found workload removes this pod too (its DaemonSet, its
+    Deployment's ReplicaSet ``<deployment>-<pod-template-hash>``)."""
+    if found.owner_kind == "DaemonSet":
+        return ("DaemonSet", found.namespace, found.owner_name) in deleted
+    if found.owner_kind == "ReplicaSet":
+        deployment = found.owner_name.rsplit("-", 1)[0]
+        return ("Deployment", found.namespace, deployment) in deleted
+    return False
+
+
 @planner("CIL-02", risk=Risk.SAFE)
 def delete_kube_proxy(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
+    """Delete what runs kube-proxy: its DaemonSet or Deployment, or a bare pod.
+
+    A pod of another controller (a StatefulSet, a lone ReplicaSet, a Job) or a
+    static pod (a file on the node) is left to a person, with the command.
+    """
+    found = [f for f in findings if isinstance(f, cilium.KubeProxyRunning)]
+    deleted = {(f.kind, f.namespace, f.name) for f in found if f.kind in _KUBE_PROXY_WORKLOADS}
     actions = []
-    for ds in snapshot.objects(model.DAEMONSETS):
-        meta = _meta(ds)
-        labels = meta.get("labels") or {}
-        if meta.get("name") == "kube-proxy" or labels.get("k8s-app") == "kube-proxy":
-            where = f"DaemonSet {meta.get('namespace')}/{meta.get('name')}"
-            change = DeleteObject(
-                model.DAEMONSETS.path, str(meta.get("name")), meta.get("namespace")
+    manual = []
+    for f in found:
+        if f.kind in _KUBE_PROXY_WORKLOADS:
+            change = DeleteObject(_KUBE_PROXY_WORKLOADS[f.kind].path, f.name, f.namespace or None)
+        elif _covered_by_workload(f, deleted):
+            continue
+        elif f.owner_kind == "":
+            change = DeleteObject(model.PODS.path, f.name, f.namespace or None)
+        elif f.owner_kind == "Node":
+            manual.append(
+                f"{f.target} is the mirror of a static pod on {f.node}: remove it from that "
+                f"node's machine.pods (talosctl --nodes <{f.node}> edit machineconfig)"
             )
-            actions.append(Action("CIL-02", where, "delete kube-proxy", change, Risk.SAFE))
-    return Plan("CIL-02", tuple(actions))
+            continue
+        else:
+            manual.append(
+                f"{f.target} is run by {f.owner_kind} {f.namespace}/{f.owner_name}: "
+                f"kubectl --namespace {f.namespace} delete {f.owner_kind.lower()} {f.owner_name}"
+            )
+            continue
+        actions.append(Action("CIL-02", f.target, "delete kube-proxy", change, Risk.SAFE))
+    return Plan("CIL-02", tuple(actions), tuple(manual))
 
 
 def default_deny_template(snapshot: Snapshot) -> Mapping[str, Any] | None:
@@ -86,7 +122,10 @@ def create_default_deny(findings: Sequence[Finding], snapshot: Snapshot) -> Plan
     Created where the namespace has no policy of that name; where one exists
     but does not deny (edited, emptied), its spec is replaced -- a create
     would only get 409 AlreadyExists.  A namespace whose ``default-deny``
-    already denies is opened by another policy: that one is for a person.
+    already denies is opened by another policy, and one opened by a
+    CiliumClusterwideNetworkPolicy (which no namespace policy can close, and
+    which may carry allows others rely on) is left to a person, with the
+    command.
     """
     template = default_deny_template(snapshot)
     if template is None:
@@ -97,10 +136,15 @@ def create_default_deny(findings: Sequence[Finding], snapshot: Snapshot) -> Plan
     policies = snapshot.objects(model.CILIUM_NETWORK_POLICIES)
     actions: list[Action] = []
     manual: list[str] = []
+    opened: dict[str, list[str]] = {}
     for finding in findings:
         if not isinstance(finding, network_policy.NamespaceNotDenied):
             continue
         ns = finding.namespace
+        for clusterwide in finding.opened_by:
+            opened.setdefault(clusterwide, []).append(ns)
+        if finding.opened_by:
+            continue  # its own default-deny cannot close what a clusterwide allow opens
         existing = named(policies, "default-deny", ns)
         target = f"namespace {ns}"
         if not existing:
@@ -125,6 +169,12 @@ def create_default_deny(findings: Sequence[Finding], snapshot: Snapshot) -> Plan
             actions.append(Action("NP-01", target, summary, change, Risk.SAFE))
         else:
             manual.append(f"{target}: default-deny denies, but {finding.observed}")
+    manual += [
+        f"CiliumClusterwideNetworkPolicy {name} allows the entity all in namespaces "
+        f"{', '.join(namespaces)} (and every other it selects): review what else it allows, "
+        f"then kubectl delete ciliumclusterwidenetworkpolicies {name}"
+        for name, namespaces in sorted(opened.items())
+    ]
     return Plan("NP-01", tuple(actions), tuple(manual))
 
 

@@ -111,6 +111,23 @@ def leave_plaintext(ctx: DriftContext, node: str | None) -> str:
     return f"{plaintext.name} written beside {newest.name}"
 
 
+@drift(
+    "backups.snapshot_by_hand",
+    controls=("BAK-02",),
+    description="an operator took a snapshot by hand into the backup directory under a name "
+    "of their own (talosctl etcd snapshot <dir>/before-upgrade): a plaintext etcd snapshot",
+)
+def snapshot_by_hand(ctx: DriftContext, node: str | None) -> str:
+    directory, _ = _dated(ctx, "backups.snapshot_by_hand")
+    target = directory / "before-upgrade"
+    try:
+        ctx.kv.snapshot(target)  # what `talosctl etcd snapshot` streams: the cluster's etcd
+    except (NotImplementedError, DatastoreError) as exc:
+        raise DriftError(f"cannot snapshot the simulated etcd: {exc}") from None
+    target.chmod(0o600)
+    return f"{target.name} ({target.stat().st_size} bytes, plaintext etcd snapshot) written"
+
+
 # -- BAK-04: the newest backup does not restore ---------------------------------------------
 
 

@@ -17,6 +17,7 @@ chart's defaults); the objects are what checks and ``helm`` look at.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from typing import Any
 
@@ -69,6 +70,27 @@ def deploy_kube_proxy(ctx: DriftContext, node: str | None) -> str:
     ctx.require_provisioned("cilium.deploy_kube_proxy")
     ctx.store.create(ctx.rt("apps", "v1", "daemonsets"), NAMESPACE, _kube_proxy())
     return "DaemonSet kube-system/kube-proxy created"
+
+
+@drift(
+    "cilium.kube_proxy_deployment",
+    controls=("CIL-02",),
+    description="kube-proxy run by a Deployment kube-system/net-proxy labelled app=net-proxy "
+    "(kubectl create deployment net-proxy --image=registry.k8s.io/kube-proxy:...)",
+)
+def kube_proxy_deployment(ctx: DriftContext, node: str | None) -> str:
+    ctx.require_provisioned("cilium.kube_proxy_deployment")
+    labels = {"app": "net-proxy"}
+    template = copy.deepcopy(_kube_proxy()["spec"]["template"])
+    template["metadata"] = {"labels": labels}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "net-proxy", "namespace": NAMESPACE, "labels": labels},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": template},
+    }
+    ctx.store.create(ctx.rt("apps", "v1", "deployments"), NAMESPACE, deployment)
+    return f"Deployment {NAMESPACE}/net-proxy created, running {KUBE_PROXY_IMAGE}"
 
 
 @drift(

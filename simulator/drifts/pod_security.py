@@ -1,8 +1,10 @@
-"""PodSecurity drifts (PSA-01, PSA-02): the admission plugin or an exemption removed.
+"""PodSecurity drifts (PSA-01..03): the admission plugin or an exemption removed, a
+namespace labelled privileged, a username exempted.
 
 Talos configures kube-apiserver's admission plugins from
 ``cluster.apiServer.admissionControl`` of every control-plane node, so the
 drift edits that list on all of them -- what a patch applied cluster-wide does.
+A namespace label is an object edit, as ``kubectl label`` makes it.
 """
 
 from __future__ import annotations
@@ -72,3 +74,46 @@ def drop_exemption(ctx: DriftContext, node: str | None) -> str:
         raise DriftError(f"no control-plane node exempts {EXEMPT} from PodSecurity")
     ctx.save_site()
     return f"{EXEMPT} removed from the PodSecurity exemptions of {', '.join(changed)}"
+
+
+ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
+
+
+@drift(
+    "pod_security.label_namespace_privileged",
+    controls=("PSA-01", "PSA-03"),
+    description="namespace default labelled pod-security.kubernetes.io/enforce=privileged "
+    "(kubectl label namespace default ...): privileged pods admitted there",
+)
+def label_namespace_privileged(ctx: DriftContext, node: str | None) -> str:
+    ctx.require_provisioned("pod_security.label_namespace_privileged")
+    rt = ctx.rt("", "v1", "namespaces")
+    ctx.get(rt, "", "default", "pod_security.label_namespace_privileged")
+    ctx.merge_patch(rt, "", "default", {"metadata": {"labels": {ENFORCE_LABEL: "privileged"}}})
+    return f"Namespace default labelled {ENFORCE_LABEL}=privileged"
+
+
+USERNAME = "system:serviceaccount:ci:deployer"
+
+
+@drift(
+    "pod_security.exempt_username",
+    controls=("PSA-02",),
+    description=f"the PodSecurity exemptions of every control-plane node gain usernames "
+    f"[{USERNAME}] (a patch to cluster.apiServer.admissionControl): its pods are never checked",
+)
+def exempt_username(ctx: DriftContext, node: str | None) -> str:
+    changed = []
+    for machine in control_planes(ctx, "pod_security.exempt_username"):
+        with edit_config(machine) as docs:
+            for plugin in _admission(v1alpha1(docs, machine)):
+                if not (isinstance(plugin, dict) and plugin.get("name") == "PodSecurity"):
+                    continue
+                configuration = plugin.setdefault("configuration", {})
+                exemptions = configuration.setdefault("exemptions", {})
+                exemptions["usernames"] = [*(exemptions.get("usernames") or []), USERNAME]
+                changed.append(machine.name)
+    if not changed:
+        raise DriftError("no control-plane node configures the PodSecurity admission plugin")
+    ctx.save_site()
+    return f"{USERNAME} exempted from PodSecurity on {', '.join(changed)}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any
 
@@ -170,6 +171,63 @@ def test_everything_else_at_request_response_is_a_finding(
 
     findings = audit.policy_as_declared(machine_config_snapshot(cluster, rendered, loud))
     assert {f.expected for f in findings} == {"every other request logged at Metadata"}
+
+
+@pytest.mark.parametrize(
+    ("shadow", "shown"),
+    [
+        ({"userGroups": ["system:authenticated"]}, "get secrets"),
+        ({"userGroups": ["ops"]}, "get secrets (groups ops, system:authenticated)"),
+        ({"users": ["alice"]}, "get secrets (user alice)"),
+        ({"namespaces": ["payments"]}, "get secrets (namespace payments)"),
+        (
+            {"userGroups": ["ops"], "namespaces": ["payments"]},
+            "(groups ops, system:authenticated, namespace payments)",
+        ),
+        (
+            {"resources": [{"group": "", "resources": ["secrets"], "resourceNames": ["db"]}]},
+            "get secrets (name db)",
+        ),
+    ],
+)
+def test_a_first_rule_logging_nothing_for_some_requesters_fails(
+    cluster: inventory.Cluster, rendered: dict[str, Docs], shadow: dict[str, Any], shown: str
+) -> None:
+    # The shadowing rule goes first: for its requesters nothing further is evaluated.
+    def prepend(node: str, doc: dict[str, Any]) -> None:
+        doc["cluster"]["apiServer"]["auditPolicy"]["rules"].insert(0, {"level": "None", **shadow})
+
+    findings = audit.policy_as_declared(machine_config_snapshot(cluster, rendered, prepend))
+    secrets = [f for f in findings if f.expected == "requests on secrets logged at RequestResponse"]
+    assert len(secrets) == len(cluster.control_plane_nodes)
+    assert shown in secrets[0].observed
+    assert "-> rule 1 level None" in secrets[0].observed
+
+
+def test_a_shadowing_rule_for_some_group_spares_the_unnamed_requesters(
+    rendered: dict[str, Docs],
+) -> None:
+    policy = copy.deepcopy(reference_policy(rendered))
+    policy["rules"].insert(0, {"level": "None", "userGroups": ["ops"]})
+    classes = audit.request_classes(policy)
+    assert classes.groups == (("system:authenticated",), ("ops", "system:authenticated"))
+    assert audit.SAMPLE_NAMESPACE in classes.namespaces
+    sample = audit.Request("get", "", "secrets", "default", "s")
+    decided = {str(r): audit.policy_level(policy, r).level for r in audit.variants(sample, classes)}
+    assert decided["get secrets"] == "RequestResponse"
+    assert decided["get secrets (groups ops, system:authenticated)"] == "None"
+
+
+def test_many_wrong_requests_are_counted_not_all_listed(
+    cluster: inventory.Cluster, rendered: dict[str, Docs]
+) -> None:
+    def prepend(node: str, doc: dict[str, Any]) -> None:
+        doc["cluster"]["apiServer"]["auditPolicy"]["rules"].insert(
+            0, {"level": "None", "userGroups": ["a", "b", "c"], "namespaces": ["x", "y"]}
+        )
+
+    findings = audit.policy_as_declared(machine_config_snapshot(cluster, rendered, prepend))
+    assert " more -> rule 1 level None" in findings[0].observed
 
 
 # -- AUD-02 ------------------------------------------------------------------------------------

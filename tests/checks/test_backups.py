@@ -94,13 +94,33 @@ def test_plaintext_beside_and_unencrypted_newest(cluster: inventory.Cluster) -> 
         BackupFile(stamp, 5_000_000, NOW, False),  # a decrypted copy left behind
         BackupFile("etcd.db", 5_000_000, NOW, False),
         BackupFile("snapshot.part", 10, NOW, False),
-        BackupFile("README", 10, NOW, False),  # not a snapshot: fine
     ]
     found = backups.newest_backup_is_encrypted(snapshot_of(cluster, listing(*files)))
     by_target = {f.target.removeprefix(DIRECTORY + "/"): f.observed for f in found}
     assert by_target[files[0].name] == "no age header: plaintext or corrupt"
     assert set(by_target) == {files[0].name, stamp, "etcd.db", "snapshot.part"}
-    assert by_target["etcd.db"].startswith("a file named like a plaintext snapshot")
+    assert by_target["etcd.db"] == "a file without the age header (5000000 bytes): not encrypted"
+    assert {f.expected for f in found} == {"an age file (header age-encryption.org/v1)"}
+
+
+@pytest.mark.parametrize(
+    "name", ["before-upgrade", "README", "etcd-manual.snapshot.age.bak", "cluster.tar.age"]
+)
+def test_any_file_without_the_age_header_is_plaintext_whatever_its_name(
+    cluster: inventory.Cluster, name: str
+) -> None:
+    # `talosctl etcd snapshot /srv/backups/before-upgrade`: a name no pattern foresees.
+    odd = BackupFile(name, 5_000_000, NOW, False)
+    [finding] = backups.newest_backup_is_encrypted(snapshot_of(cluster, listing(*daily(3), odd)))
+    assert finding.target == f"{DIRECTORY}/{name}"
+    assert finding.expected == "an age file (header age-encryption.org/v1)"
+    assert finding.observed == "a file without the age header (5000000 bytes): not encrypted"
+
+
+def test_an_age_file_passes_whatever_its_name(cluster: inventory.Cluster) -> None:
+    # An extra age file (a copy kept by hand) is encrypted: BAK-02 has nothing to say.
+    extra = BackupFile("before-upgrade.age", 5_000_000, NOW, True)
+    assert backups.newest_backup_is_encrypted(snapshot_of(cluster, listing(*daily(3), extra))) == []
 
 
 def test_retention_spares_the_newest_and_flags_undated(cluster: inventory.Cluster) -> None:

@@ -234,7 +234,102 @@ def test_kube_proxy_daemonset_and_pods_found_by_name_or_label(cluster: inventory
         "Pod kube-system/kube-proxy-abcde",
     ]
     assert "6 pod(s)" in found[0].observed
-    assert found[2].observed == "present on node02 (k8s-node02) (Running)"
+    assert found[2].observed == (
+        "present on node02 (k8s-node02) (Running, bare pod): labelled k8s-app=kube-proxy"
+    )
+
+
+KUBE_PROXY = {"name": "kube-proxy", "image": "registry.k8s.io/kube-proxy:v1.35.2"}
+
+
+@pytest.mark.parametrize(
+    "container",
+    [
+        KUBE_PROXY,
+        {"name": "p", "image": "mirror.example:5000/k8s/kube-proxy@sha256:" + "ab" * 32},
+        {"name": "p", "image": "kube-proxy"},
+        {"name": "p", "image": "busybox", "command": ["/usr/local/bin/kube-proxy", "--v=2"]},
+        {"name": "p", "image": "debian", "command": ["sh", "-c"], "args": ["exec kube-proxy"]},
+    ],
+)
+def test_kube_proxy_found_by_what_runs_in_a_deployment_of_any_label(
+    cluster: inventory.Cluster, container: dict[str, Any]
+) -> None:
+    kube = clean_kube(cluster)
+    kube[snap.DEPLOYMENTS.key].append(
+        {
+            "metadata": {"name": "net-helper", "namespace": "ops", "labels": {"app": "x"}},
+            "spec": {"replicas": 1, "template": {"spec": {"containers": [container]}}},
+        }
+    )
+    [found] = cilium.no_kube_proxy(make(cluster, kube=kube))
+    assert isinstance(found, cilium.KubeProxyRunning)
+    assert (found.kind, found.namespace, found.name) == ("Deployment", "ops", "net-helper")
+    assert found.target == "Deployment ops/net-helper"
+    assert found.expected == "no kube-proxy (Cilium replaces it)"
+    assert found.observed.startswith("present (1 replica(s)): container p") or (
+        found.observed
+        == f"present (1 replica(s)): container kube-proxy (image {KUBE_PROXY['image']})"
+    )
+
+
+def test_kube_proxy_pods_of_any_owner_are_named_with_their_owner(
+    cluster: inventory.Cluster,
+) -> None:
+    kube = clean_kube(cluster)
+    spec = {"nodeName": "k8s-node02", "containers": [KUBE_PROXY]}
+    kube[snap.PODS.key] += [
+        {
+            "metadata": {"name": "bare", "namespace": "default"},
+            "spec": spec,
+            "status": {"phase": "Running"},
+        },
+        {
+            "metadata": {
+                "name": "kube-proxy-k8s-node02",
+                "namespace": "kube-system",
+                "annotations": {"kubernetes.io/config.mirror": "abc"},
+            },
+            "spec": spec,
+            "status": {"phase": "Running"},
+        },
+        {
+            "metadata": {
+                "name": "p-0",
+                "namespace": "ops",
+                "ownerReferences": [{"kind": "StatefulSet", "name": "p", "controller": True}],
+            },
+            "spec": spec,
+        },
+    ]
+    found = cilium.no_kube_proxy(make(cluster, kube=kube))
+    image = f"container kube-proxy (image {KUBE_PROXY['image']})"
+    assert [(f.target, f.observed) for f in found] == [
+        ("Pod default/bare", f"present on node02 (k8s-node02) (Running, bare pod): {image}"),
+        (
+            "Pod kube-system/kube-proxy-k8s-node02",
+            f"present on node02 (k8s-node02) (Running, static pod): {image}",
+        ),
+        (
+            "Pod ops/p-0",
+            f"present on node02 (k8s-node02) (unknown phase, of StatefulSet p): {image}",
+        ),
+    ]
+
+
+def test_an_image_merely_named_like_kube_proxy_is_not_kube_proxy(
+    cluster: inventory.Cluster,
+) -> None:
+    kube = clean_kube(cluster)
+    containers = [
+        {"name": "a", "image": "example.org/kube-proxy-exporter:1.0"},
+        {"name": "b", "image": "example.org/kube-proxy/tools:1.0"},
+        {"name": "c", "image": "busybox", "command": ["kube-proxy-check"]},
+    ]
+    kube[snap.PODS.key].append(
+        {"metadata": {"name": "lookalike", "namespace": "ops"}, "spec": {"containers": containers}}
+    )
+    assert cilium.no_kube_proxy(make(cluster, kube=kube)) == []
 
 
 def test_unlisted_pods_make_kube_proxy_check_unobservable(cluster: inventory.Cluster) -> None:

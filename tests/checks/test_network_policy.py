@@ -56,6 +56,7 @@ def make(
     cluster: inventory.Cluster,
     namespaces: list[dict[str, Any]],
     policies: list[dict[str, Any]],
+    clusterwide: list[dict[str, Any]] | None = None,
 ) -> Snapshot:
     return Snapshot(
         definition=cluster,
@@ -64,6 +65,7 @@ def make(
         kube={
             snap.NAMESPACES.key: namespaces,
             snap.CILIUM_NETWORK_POLICIES.key: policies,
+            snap.CILIUM_CLUSTERWIDE_NETWORK_POLICIES.key: clusterwide or [],
         },
     )
 
@@ -210,8 +212,103 @@ def test_unlisted_policies_are_unobservable(cluster: inventory.Cluster) -> None:
         definition=cluster,
         target="test",
         taken_at=datetime(2026, 1, 1, tzinfo=UTC),
-        kube={snap.NAMESPACES.key: [namespace("default")]},
+        kube={
+            snap.NAMESPACES.key: [namespace("default")],
+            snap.CILIUM_CLUSTERWIDE_NETWORK_POLICIES.key: [],
+        },
         missing={snap.CILIUM_NETWORK_POLICIES.key: "the server could not find the resource"},
     )
     with pytest.raises(Unobservable, match="could not find"):
+        network_policy.default_deny_in_every_namespace(state)
+
+
+# -- CiliumClusterwideNetworkPolicy: applies to every namespace its selector matches ----------
+
+DENY = [policy("default-deny", ingress=[{}], egress=[{}])]
+
+
+def ccnp(name: str, selector: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name}, "spec": {"endpointSelector": selector, **spec}}
+
+
+def clusterwide_check(
+    cluster: inventory.Cluster, clusterwide: list[dict[str, Any]], **labels: str
+) -> list[Finding]:
+    team = namespace("team-a", metadata={"name": "team-a", "labels": labels})
+    state = make(cluster, [*SYSTEM, team], DENY, clusterwide)
+    return list(network_policy.default_deny_in_every_namespace(state))
+
+
+@pytest.mark.parametrize(
+    "selector",
+    [
+        {},
+        {"matchLabels": {"k8s:io.kubernetes.pod.namespace": "team-a"}},
+        {"matchLabels": {"io.kubernetes.pod.namespace": "team-a"}},
+        {"matchLabels": {"k8s:io.cilium.k8s.namespace.labels.tier": "apps"}},
+        {
+            "matchExpressions": [
+                {"key": "k8s:io.kubernetes.pod.namespace", "operator": "NotIn", "values": ["x"]}
+            ]
+        },
+    ],
+)
+def test_a_clusterwide_allow_all_selecting_the_namespace_defeats_its_default_deny(
+    cluster: inventory.Cluster, selector: dict[str, Any]
+) -> None:
+    allow = ccnp("allow-all", selector, ingress=[{"fromEntities": ["all"]}])
+    (finding,) = clusterwide_check(cluster, [allow], tier="apps")
+    assert isinstance(finding, network_policy.NamespaceNotDenied)
+    assert finding.target == "Namespace team-a"
+    assert finding.observed == (
+        "ingress open to the entity `all` by CiliumClusterwideNetworkPolicy allow-all"
+    )
+    assert finding.opened_by == ("allow-all",)
+
+
+@pytest.mark.parametrize(
+    "selector",
+    [
+        {"matchLabels": {"k8s:io.kubernetes.pod.namespace": "team-b"}},
+        {"matchLabels": {"k8s:io.cilium.k8s.namespace.labels.tier": "db"}},
+        {"matchLabels": {"app": "web"}},  # only some endpoints: the rest stay denied
+        {"matchExpressions": [{"key": "io.kubernetes.pod.namespace", "operator": "DoesNotExist"}]},
+    ],
+)
+def test_a_clusterwide_policy_not_selecting_all_of_the_namespace_does_not_open_it(
+    cluster: inventory.Cluster, selector: dict[str, Any]
+) -> None:
+    allow = ccnp("allow-all", selector, egress=[{"toEntities": ["all"]}])
+    assert clusterwide_check(cluster, [allow], tier="apps") == []
+
+
+def test_host_policies_and_invalid_clusterwide_policies_do_not_count(
+    cluster: inventory.Cluster,
+) -> None:
+    host = {
+        "metadata": {"name": "host"},
+        "spec": {"nodeSelector": {}, "ingress": [{"fromEntities": ["all"]}]},
+    }
+    invalid = ccnp("broken", {}, ingress=[{"fromEntities": ["all"]}])
+    invalid["status"] = {"conditions": [{"type": "Valid", "status": "False"}]}
+    assert clusterwide_check(cluster, [host, invalid]) == []
+
+
+def test_a_clusterwide_default_deny_denies_a_namespace_without_its_own(
+    cluster: inventory.Cluster,
+) -> None:
+    deny_all = ccnp("cluster-deny", {}, ingress=[{}], egress=[{}])
+    state = make(cluster, [*SYSTEM, namespace("team-a")], [], [deny_all])
+    assert network_policy.default_deny_in_every_namespace(state) == []
+
+
+def test_unlisted_clusterwide_policies_are_unobservable(cluster: inventory.Cluster) -> None:
+    state = Snapshot(
+        definition=cluster,
+        target="test",
+        taken_at=datetime(2026, 1, 1, tzinfo=UTC),
+        kube={snap.NAMESPACES.key: [namespace("team-a")], snap.CILIUM_NETWORK_POLICIES.key: DENY},
+        missing={snap.CILIUM_CLUSTERWIDE_NETWORK_POLICIES.key: "403 Forbidden"},
+    )
+    with pytest.raises(Unobservable, match="403 Forbidden"):
         network_policy.default_deny_in_every_namespace(state)

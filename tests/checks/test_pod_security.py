@@ -11,9 +11,38 @@ import pytest
 from checks import pod_security
 from checks.findings import Unobservable
 from checks.pod_security import AdmissionOutcome, AdmissionProbe, Verdict
-from checks.snapshot import MACHINE_CONFIG, Snapshot
+from checks.snapshot import MACHINE_CONFIG, NAMESPACES, Snapshot
 from provisioning import inventory
-from tests.checks.builders import Docs, Edit, machine_config_snapshot, unread_machine_config
+from tests.checks import builders
+from tests.checks.builders import Docs, Edit, unread_machine_config
+
+ENFORCE = "pod-security.kubernetes.io/enforce"
+
+
+def namespace(name: str, **labels: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": labels}}
+
+
+# The namespaces of a freshly provisioned cluster (the exempt ones labelled privileged, as
+# their charts do).
+NAMESPACE_LIST = [
+    namespace("default"),
+    namespace("kube-system", **{ENFORCE: "privileged"}),
+    namespace("kube-public"),
+    namespace("longhorn-system", **{ENFORCE: "privileged"}),
+]
+
+
+def machine_config_snapshot(
+    cluster: inventory.Cluster,
+    rendered: dict[str, Docs],
+    edit: Edit | None = None,
+    namespaces: list[dict[str, Any]] | None = None,
+) -> Snapshot:
+    """The builders' snapshot with the Namespace list PSA-01 also judges."""
+    base = builders.machine_config_snapshot(cluster, rendered, edit)
+    listed = NAMESPACE_LIST if namespaces is None else namespaces
+    return dataclasses.replace(base, kube={NAMESPACES.key: listed})
 
 
 def psa(doc: dict[str, Any]) -> dict[str, Any]:
@@ -124,6 +153,86 @@ def test_exemptions_without_any_plugin_config_are_unobservable(
     with pytest.raises(Unobservable, match="PSA-01 reports"):
         pod_security.exemptions_as_declared(snap)
     assert len(pod_security.baseline_enforced(snap)) == len(cluster.control_plane_nodes)
+
+
+@pytest.mark.parametrize("level", ["privileged", "PRIVILEGED-typo"])
+def test_a_namespace_label_looser_than_declared_fails_psa01(
+    cluster: inventory.Cluster, rendered: dict[str, Docs], level: str
+) -> None:
+    # kubectl label namespace default pod-security.kubernetes.io/enforce=privileged
+    listed = [*NAMESPACE_LIST, namespace("apps", **{ENFORCE: level, f"{ENFORCE}-version": "v1.20"})]
+    findings = pod_security.baseline_enforced(
+        machine_config_snapshot(cluster, rendered, namespaces=listed)
+    )
+    if level != "privileged":
+        # A label that does not parse is evaluated as restricted: not looser.
+        assert findings == []
+        return
+    [finding] = findings
+    assert isinstance(finding, pod_security.NamespaceLevelLoosened)
+    assert (finding.namespace, finding.level) == ("apps", "privileged")
+    assert finding.target == "Namespace apps"
+    assert finding.expected == (
+        "PodSecurity enforcing at least 'baseline' "
+        f"(not an exempt namespace: no looser {ENFORCE} label)"
+    )
+    assert finding.observed == f"label {ENFORCE}=privileged, which overrides the API server default"
+
+
+def test_stricter_labels_and_labelled_exempt_namespaces_pass(
+    cluster: inventory.Cluster, rendered: dict[str, Docs]
+) -> None:
+    listed = [*NAMESPACE_LIST, namespace("apps", **{ENFORCE: "restricted"})]
+    snap = machine_config_snapshot(cluster, rendered, namespaces=listed)
+    assert pod_security.baseline_enforced(snap) == []
+
+
+def test_unlisted_namespaces_make_psa01_unobservable_unless_a_node_fails(
+    cluster: inventory.Cluster, rendered: dict[str, Docs]
+) -> None:
+    base = builders.machine_config_snapshot(cluster, rendered)
+    unlisted = dataclasses.replace(base, missing={NAMESPACES.key: "403 Forbidden"})
+    with pytest.raises(Unobservable, match="403 Forbidden"):
+        pod_security.baseline_enforced(unlisted)
+    broken = builders.machine_config_snapshot(cluster, rendered, without_plugins("node03"))
+    broken = dataclasses.replace(broken, missing={NAMESPACES.key: "403 Forbidden"})
+    assert [f.target for f in pod_security.baseline_enforced(broken)] == ["node03 (k8s-node03)"]
+
+
+def test_a_labelled_namespace_fails_psa01_even_with_no_machine_config(
+    cluster: inventory.Cluster,
+) -> None:
+    snap = Snapshot(
+        definition=cluster,
+        target="test",
+        taken_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        kube={NAMESPACES.key: [namespace("default", **{ENFORCE: "privileged"})]},
+        missing={MACHINE_CONFIG: "talosctl get machineconfig: connection refused"},
+    )
+    [finding] = pod_security.baseline_enforced(snap)
+    assert finding.target == "Namespace default"
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [("usernames", "system:serviceaccount:ci:deployer"), ("runtimeClasses", "kata")],
+)
+def test_exempt_usernames_and_runtime_classes_are_not_declared(
+    cluster: inventory.Cluster, rendered: dict[str, Docs], kind: str, value: str
+) -> None:
+    def exempt(node: str, doc: dict[str, Any]) -> None:
+        if node == "node03":
+            psa(doc)["configuration"]["exemptions"][kind] = [value]
+
+    findings = pod_security.exemptions_as_declared(
+        machine_config_snapshot(cluster, rendered, exempt)
+    )
+    assert [f.target for f in findings] == ["node03 (k8s-node03)"]
+    assert findings[0].observed == f"exemptions.{kind} ['{value}']; not declared {value}"
+    assert findings[0].expected == (
+        "exemptions.namespaces ['kube-system', 'longhorn-system'], "
+        "exemptions.usernames [], exemptions.runtimeClasses []"
+    )
 
 
 def test_unread_machine_config_is_unobservable(cluster: inventory.Cluster) -> None:

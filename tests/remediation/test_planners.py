@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from checks import cluster_hygiene, disk_encryption, network_policy, topology
+from checks import cilium as checks_cilium
+from checks import cluster_hygiene, disk_encryption, network_policy, pod_security, topology
 from checks import snapshot as model
 from checks.findings import Finding, NodeUnread
 from checks.snapshot import Snapshot
@@ -81,12 +82,103 @@ def test_config_controls_reapply_to_the_named_nodes_or_every_control_plane(
     ]
 
 
+def _pod(
+    name: str, namespace: str, owner: tuple[str, str] | None = None, **meta: Any
+) -> dict[str, Any]:
+    refs = [{"kind": owner[0], "name": owner[1], "controller": True}] if owner else []
+    return {
+        "metadata": {"name": name, "namespace": namespace, "ownerReferences": refs, **meta},
+        "spec": {
+            "nodeName": "k8s-node02",
+            "containers": [{"name": "p", "image": "registry.k8s.io/kube-proxy:v1.35.2"}],
+        },
+    }
+
+
 def test_kube_proxy_is_deleted(cluster: inventory.Cluster) -> None:
     proxy = {"metadata": {"name": "kube-proxy", "namespace": "kube-system"}}
     cilium = {"metadata": {"name": "cilium", "namespace": "kube-system"}}
-    plan = catalogue.loaded().plan("CIL-02", [], snap(cluster, daemonsets=[proxy, cilium]))
+    state = snap(cluster, daemonsets=[proxy, cilium], deployments=[], pods=[])
+    found = checks_cilium.no_kube_proxy(state)
+    plan = catalogue.loaded().plan("CIL-02", found, state)
     assert [a.change for a in plan.actions] == [
         DeleteObject(model.DAEMONSETS.path, "kube-proxy", "kube-system")
+    ]
+    # Only typed findings are acted on: a finding's words name nothing to delete.
+    assert (
+        catalogue.loaded()
+        .plan("CIL-02", [finding("DaemonSet kube-system/kube-proxy")], state)
+        .actions
+        == ()
+    )
+
+
+def test_kube_proxy_of_any_owner_is_deleted_or_left_manual(cluster: inventory.Cluster) -> None:
+    image = "registry.k8s.io/kube-proxy:v1.35.2"
+    template = {"spec": {"containers": [{"name": "p", "image": image}]}}
+    deployment = {"metadata": {"name": "net", "namespace": "ops"}, "spec": {"template": template}}
+    pods = [
+        _pod("net-5d8f7c9b4-abcde", "ops", ("ReplicaSet", "net-5d8f7c9b4")),  # the Deployment's
+        _pod("loose", "default"),  # bare
+        _pod("proxy-0", "ops", ("StatefulSet", "proxy")),
+        _pod(
+            "kube-proxy-k8s-node02",
+            "kube-system",
+            ("Node", "k8s-node02"),
+            annotations={"kubernetes.io/config.mirror": "x"},
+        ),
+    ]
+    state = snap(cluster, daemonsets=[], deployments=[deployment], pods=pods)
+    plan = catalogue.loaded().plan("CIL-02", checks_cilium.no_kube_proxy(state), state)
+    assert [a.change for a in plan.actions] == [
+        DeleteObject(model.DEPLOYMENTS.path, "net", "ops"),
+        DeleteObject(model.PODS.path, "loose", "default"),
+    ]
+    assert plan.manual == (
+        "Pod ops/proxy-0 is run by StatefulSet ops/proxy: "
+        "kubectl --namespace ops delete statefulset proxy",
+        "Pod kube-system/kube-proxy-k8s-node02 is the mirror of a static pod on k8s-node02: "
+        "remove it from that node's machine.pods "
+        "(talosctl --nodes <k8s-node02> edit machineconfig)",
+    )
+
+
+def test_a_clusterwide_allow_all_is_left_manual_with_the_command(
+    cluster: inventory.Cluster,
+) -> None:
+    state = snap(cluster, namespaces=[{"metadata": {"name": "apps"}}], ciliumnetworkpolicies=[])
+    opened = [
+        network_policy.NamespaceNotDenied(
+            f"Namespace {ns}", "x", "y", namespace=ns, opened_by=("allow-all",)
+        )
+        for ns in ("apps", "default")
+    ]
+    plan = catalogue.loaded().plan("NP-01", opened, state)
+    assert plan.actions == ()
+    assert plan.manual == (
+        "CiliumClusterwideNetworkPolicy allow-all allows the entity all in namespaces "
+        "apps, default (and every other it selects): review what else it allows, "
+        "then kubectl delete ciliumclusterwidenetworkpolicies allow-all",
+    )
+
+
+def test_loosened_namespace_label_is_removed_and_node_findings_reapplied(
+    cluster: inventory.Cluster,
+) -> None:
+    label = "pod-security.kubernetes.io/enforce"
+    loose = pod_security.NamespaceLevelLoosened(
+        "Namespace apps", "x", "y", namespace="apps", level="privileged"
+    )
+    remove = PatchObject(
+        model.NAMESPACES.path, "apps", None, {"metadata": {"labels": {label: None}}}
+    )
+    registry = catalogue.loaded()
+    only_label = registry.plan("PSA-01", [loose], snap(cluster))
+    assert [a.change for a in only_label.actions] == [remove]
+    both = registry.plan("PSA-01", [finding("node02 (k8s-node02)"), loose], snap(cluster))
+    assert [a.change for a in both.actions] == [
+        *(ApplyConfig(n.name) for n in cluster.control_plane_nodes),
+        remove,
     ]
 
 

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import pytest
 
+from checks import cilium
 from checks import snapshot as model
 from checks.findings import Finding
 from checks.snapshot import Snapshot
@@ -145,7 +146,16 @@ def test_a_run_that_waited_for_the_lease_looks_again_and_leaves_a_fixed_control_
         lease = RemediationLease(*args, **kwargs, clock=clock, sleep=lambda s: other.release())
         return lease
 
-    findings = [Finding("DaemonSet kube-system/kube-proxy", "absent", "present")]
+    findings: list[Finding] = [
+        cilium.KubeProxyRunning(
+            "DaemonSet kube-system/kube-proxy",
+            "absent",
+            "present",
+            kind="DaemonSet",
+            namespace="kube-system",
+            name="kube-proxy",
+        )
+    ]
     calls: list[int] = []
 
     def check(state: Snapshot) -> Sequence[Finding]:

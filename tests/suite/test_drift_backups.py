@@ -93,7 +93,7 @@ def test_plaintext_copy_fails_bak02_naming_the_file(cluster_with: Any) -> None:
     (finding,) = found["BAK-02"]
     assert finding.target.endswith(".snapshot")
     assert finding.target.split("/")[-1].startswith("etcd-")
-    assert finding.expected == "no unencrypted snapshot in the backup directory"
+    assert finding.expected == "an age file (header age-encryption.org/v1)"
     assert {c: f for c, f in found.items() if c != "BAK-02"} == {
         c: [] for c in CHECKS if c != "BAK-02"
     }
@@ -154,3 +154,16 @@ def test_backup_of_an_error_message_fails_bak04_as_no_snapshot(cluster_with: Any
         f"{newest}: expected decrypts to a readable etcd snapshot; observed {newest}: "
         "decrypts to something that is not an etcd snapshot"
     ) in message, message
+
+
+def test_snapshot_taken_by_hand_fails_bak02_whatever_its_name(cluster_with: Any) -> None:
+    # A real plaintext etcd snapshot under a name no suffix rule foresees.
+    with cluster_with("backups.snapshot_by_hand") as running:
+        state = running.snapshot()
+        directory = str(running.cluster.backup.directory).rstrip("/")
+    found = {control: list(check(state)) for control, check in CHECKS.items()}
+    (finding,) = found.pop("BAK-02")
+    assert finding.target == f"{directory}/before-upgrade"
+    assert finding.expected == "an age file (header age-encryption.org/v1)"
+    assert finding.observed.startswith("a file without the age header (")
+    assert found == {c: [] for c in CHECKS if c != "BAK-02"}

@@ -36,6 +36,19 @@ PROXY_PATCH = Group(
     },
 )
 
+# kube-proxy run by a Deployment with its own label: found by its image, its Deployment
+# deleted (the ReplicaSet and pod follow by garbage collection).
+KUBE_PROXY_DEPLOYMENT = Group(
+    drifts=(("cilium.kube_proxy_deployment", None),),
+    areas=("cilium",),
+    actions={
+        "CIL-02": [
+            "[safe] Deployment kube-system/net-proxy",
+            "delete deployments kube-system/net-proxy",
+        ],
+    },
+)
+
 DOWNGRADE = Group(
     drifts=(("cilium.downgrade", None),),
     areas=("cilium",),
@@ -54,8 +67,8 @@ CRASHLOOP = Group(
 
 @pytest.mark.parametrize(
     "group",
-    [PROXY_PATCH, DOWNGRADE, CRASHLOOP],
-    ids=["proxy-patch", "downgrade", "crashloop"],
+    [PROXY_PATCH, KUBE_PROXY_DEPLOYMENT, DOWNGRADE, CRASHLOOP],
+    ids=["proxy-patch", "kube-proxy-deployment", "downgrade", "crashloop"],
 )
 def test_cilium_drifts_are_planned_refused_fixed_and_quiet(cluster_with: Any, group: Group) -> None:
     with cluster_with(*group.drifts) as running:

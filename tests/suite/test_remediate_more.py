@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from checks import audit, pod_security
 from checks import snapshot as snap
 from provisioning.drivers.kube import KubeDriver
 from tests.suite.test_drift_longhorn import (
@@ -50,6 +51,66 @@ ADMISSION = Group(
 def test_dropped_pod_security_admission_is_reapplied(cluster_with: Any) -> None:
     with cluster_with(*ADMISSION.drifts) as running:
         remediate_end_to_end(running, ADMISSION)
+
+
+# PodSecurity loosened as an operator would, outside the admission default: a namespace
+# labelled privileged (PSA-01's label finding and PSA-03's probe in "default") and a
+# username exempted in the admission config (PSA-02).  The label is removed by a patch of
+# the Namespace; the exemption by the rendered config re-applied.
+LOOSENED = Group(
+    drifts=(
+        ("pod_security.label_namespace_privileged", None),
+        ("pod_security.exempt_username", None),
+    ),
+    areas=("pod_security",),
+    actions={
+        "PSA-01": [
+            "[safe] Namespace default: remove the pod-security.kubernetes.io/enforce label",
+            'patch (merge) namespaces default: {"metadata": {"labels": '
+            '{"pod-security.kubernetes.io/enforce": null}}}',
+        ],
+        "PSA-02": ["[safe] node01 (k8s-node01)", "apply-config --nodes <node01> --mode no-reboot"],
+        "PSA-03": ["[safe] node01 (k8s-node01)", "apply-config --nodes <node01> --mode no-reboot"],
+    },
+    # PSA-01's label removal restores the rejection in "default" before PSA-03's probe runs.
+    fixed_in_passing=frozenset({"PSA-03"}),
+)
+
+
+def test_loosened_pod_security_is_planned_fixed_and_quiet(cluster_with: Any) -> None:
+    with cluster_with(*LOOSENED.drifts) as running:
+        state = running.snapshot()
+        assert [f.target for f in pod_security.baseline_enforced(state)] == ["Namespace default"]
+        exemptions = pod_security.exemptions_as_declared(state)
+        assert all(
+            "exemptions.usernames ['system:serviceaccount:ci:deployer']" in f.observed
+            for f in exemptions
+        ), exemptions
+        assert len(exemptions) == len(running.cluster.control_plane_nodes)
+        remediate_end_to_end(running, LOOSENED)
+
+
+# A first audit rule logging nothing in kube-system: the probe (AUD-02, in "default") still
+# sees its secret read logged; only AUD-01, asking the policy for every namespace a rule
+# names, fails.  The rendered config re-applied restores the policy.
+SILENCED = Group(
+    drifts=(("audit.silence_namespace", None),),
+    areas=("audit",),
+    actions={
+        "AUD-01": ["[safe] node01 (k8s-node01)", "apply-config --nodes <node01> --mode no-reboot"],
+    },
+)
+
+
+def test_an_audit_rule_silencing_a_namespace_is_planned_fixed_and_quiet(cluster_with: Any) -> None:
+    with cluster_with(*SILENCED.drifts) as running:
+        state = running.snapshot()
+        findings = audit.policy_as_declared(state)
+        assert {f.target for f in findings} == {
+            f"{n.name} ({n.hostname})" for n in running.cluster.control_plane_nodes
+        }
+        assert all("(namespace kube-system) -> rule 1 level None" in f.observed for f in findings)
+        remediate_end_to_end(running, SILENCED)
 
 
 def _volume_group(volume: str) -> Group:

@@ -33,3 +33,25 @@ def test_an_emptied_default_deny_is_replaced(cluster_with: Any) -> None:
         assert fixed.remediated == frozenset({"NP-01"}), fixed.output
         assert fixed.returncode == 0, fixed.output
         assert network_policy.default_deny_in_every_namespace(running.snapshot()) == []
+
+
+def test_a_clusterwide_allow_all_fails_np01_everywhere_with_a_manual_plan(
+    cluster_with: Any,
+) -> None:
+    # No namespace policy can close a clusterwide allow: the plan names the command.
+    with cluster_with(("network_policy.clusterwide_allow_all", None)) as running:
+        found = network_policy.default_deny_in_every_namespace(running.snapshot())
+        run = running.run_suite(STEPS, "--remediate")
+    assert found, "the clusterwide allow opened no namespace"
+    for finding in found:
+        assert isinstance(finding, network_policy.NamespaceNotDenied)
+        assert finding.opened_by == ("allow-all",)
+        assert finding.observed == (
+            "ingress open to the entity `all` by CiliumClusterwideNetworkPolicy allow-all; "
+            "egress open to the entity `all` by CiliumClusterwideNetworkPolicy allow-all"
+        )
+    assert run.outcomes == {"NP-01": "failed"}, run.output
+    message = run.messages["NP-01"]
+    assert "[manual] CiliumClusterwideNetworkPolicy allow-all allows the entity all" in message
+    assert "kubectl delete ciliumclusterwidenetworkpolicies allow-all" in message
+    assert run.remediated == frozenset()
