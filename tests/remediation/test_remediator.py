@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
-from checks import cilium
+from checks import cilium, judged
 from checks import snapshot as model
 from checks.findings import Finding
 from checks.snapshot import Snapshot
@@ -81,6 +81,17 @@ class Item:
 
 
 PROXY = {"metadata": {"name": "kube-proxy", "namespace": "kube-system"}}
+
+
+def _finding(findings: list[Finding]) -> Callable[[object], list[Finding]]:
+    """A check that returns *findings*, declared as judging the six nodes."""
+    return judged.judges(nodes=lambda _s, **_p: 6)(lambda _s: findings)
+
+
+@judged.judges(nodes=lambda _s, **_p: 6)
+def _quiet(_state: object) -> list[Finding]:
+    """A check that finds nothing, declared as judging the six nodes (checks.judged)."""
+    return []
 
 
 def snapshot() -> Snapshot:
@@ -215,7 +226,7 @@ def test_the_next_run_continues_an_interrupted_plan_where_it_stopped() -> None:
     _left_by_a_dead_run(ops, step=1)
     log: list[str] = []
     r = _destructive(ops, log)
-    r.verify(cast(pytest.Item, Item()), "SEC-01", lambda _s: [], snapshot(), {})
+    r.verify(cast(pytest.Item, Item()), "SEC-01", _quiet, snapshot(), {})
     assert ops.ran == ["RebuildNode", "wait node01", "RebuildNode", "wait node02"]
     assert ops.resumed_at == [1, None]  # the first action resumes at its step in progress
     assert any("action 1 of 2, step 2 was interrupted (dead@host:1:x)" in line for line in log)
@@ -229,7 +240,7 @@ def test_an_interrupted_plan_from_another_definition_is_dropped_and_said_so() ->
     _left_by_a_dead_run(ops, definition="0ther")
     log: list[str] = []
     r = _destructive(ops, log)
-    r.verify(cast(pytest.Item, Item()), "SEC-01", lambda _s: [], snapshot(), {})
+    r.verify(cast(pytest.Item, Item()), "SEC-01", _quiet, snapshot(), {})
     assert ops.ran == []
     assert any("the definition changed since" in line for line in log)
     assert journal.read(ops.configmaps) is None
@@ -241,7 +252,7 @@ def test_an_interrupted_plan_needing_more_than_allowed_refuses_clearly() -> None
     _left_by_a_dead_run(ops)
     r = remediator(ops, [])
     with pytest.raises(AssertionError, match=r"could not be continued(.|\n)*--allow-destructive"):
-        r.verify(cast(pytest.Item, Item()), "SEC-01", lambda _s: [], snapshot(), {})
+        r.verify(cast(pytest.Item, Item()), "SEC-01", _quiet, snapshot(), {})
     assert ops.ran == []
     assert journal.read(ops.configmaps) is not None  # kept for a run that may continue it
     r.close()
@@ -265,7 +276,13 @@ def test_sigterm_during_an_action_stops_after_it_and_releases_the_lease(
     plan = Plan("ENC-01", (_rebuild("node01"), _rebuild("node02")))
     monkeypatch.setattr("fixtures.remediate._plan", lambda *_a: plan)
     with pytest.raises(pytest.exit.Exception) as stopped:
-        r.verify(cast(pytest.Item, Item()), "ENC-01", lambda _s: findings, snapshot(), {})
+        r.verify(
+            cast(pytest.Item, Item()),
+            "ENC-01",
+            judged.judges(nodes=lambda _s, **_p: 6)(lambda _s: findings),
+            snapshot(),
+            {},
+        )
     assert ops.ran == ["RebuildNode", "wait node01"]  # the action ran to its end, no further
     assert stopped.value.returncode == 128 + signal.SIGTERM
     assert "Lease released" in str(stopped.value)
@@ -291,7 +308,13 @@ def test_sigterm_during_the_last_action_still_stops_the_run_there(
     findings = [Finding("node01 (k8s-node01) volume STATE", "luks2", "plain")]
     monkeypatch.setattr("fixtures.remediate._plan", lambda *_a: Plan("ENC-01", (_rebuild("n"),)))
     with pytest.raises(pytest.exit.Exception) as stopped:
-        r.verify(cast(pytest.Item, Item()), "ENC-01", lambda _s: findings, snapshot(), {})
+        r.verify(
+            cast(pytest.Item, Item()),
+            "ENC-01",
+            judged.judges(nodes=lambda _s, **_p: 6)(lambda _s: findings),
+            snapshot(),
+            {},
+        )
     assert ops.ran == ["RebuildNode", "wait n"]
     assert "stopped after 1 of 1 action(s)" in str(stopped.value)
     assert ops.api.lease is None
