@@ -20,6 +20,7 @@ is never written to disk and never put in a message.
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 from datetime import timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from provisioning import pki
 from simulator.pki import ServingTLS
 
 _HANDSHAKE_SECONDS = 30.0
+_LINGER_SECONDS = 2.0
 _SERVING_LIFETIME = timedelta(days=365)
 LOOPBACK = "127.0.0.1"
 
@@ -105,9 +107,33 @@ def accept(context: ssl.SSLContext, sock: Any) -> ssl.SSLSocket:
     :raises OSError: the handshake failed (including an untrusted client certificate).
     """
     sock.settimeout(_HANDSHAKE_SECONDS)
-    wrapped = context.wrap_socket(sock, server_side=True)
+    wrapped = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+    try:
+        wrapped.do_handshake()
+    except OSError:
+        _linger(wrapped)
+        raise
     wrapped.settimeout(None)
     return wrapped
+
+
+def _linger(sock: ssl.SSLSocket) -> None:
+    """Let the refusal's TLS alert reach the client, then close.
+
+    Under TLS 1.3 a client learns of a refused certificate only when it reads,
+    after it sent its request; closing with that request unread would answer
+    with a TCP reset that can overtake the alert.  So: end our side, drain
+    briefly, close.
+    """
+    try:
+        sock.settimeout(_LINGER_SECONDS)
+        sock.shutdown(socket.SHUT_WR)
+        while sock.recv(65536):
+            pass
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 def peer_roles(sock: ssl.SSLSocket) -> frozenset[str] | None:
