@@ -34,6 +34,10 @@ IP1, IP2, IP3 = talos_site.ip(1), talos_site.ip(2), talos_site.ip(3)
 NOT_AUTHORIZED = "rpc error: code = PermissionDenied desc = not authorized"
 
 
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
 @dataclass
 class Served:
     api: MachineApi
@@ -47,13 +51,12 @@ class Served:
         crt, key = pki.issue_client_certificate(
             issuer.crt, issuer.key, "", roles, timedelta(hours=1)
         )
-        b64 = lambda data: base64.b64encode(data).decode("ascii")  # noqa: E731
         entry = {
             "endpoints": [IP1],
             "nodes": [IP1],
-            "ca": b64(self.secrets.os_ca.crt),
-            "crt": b64(crt),
-            "key": b64(key),
+            "ca": _b64(self.secrets.os_ca.crt),
+            "crt": _b64(crt),
+            "key": _b64(key),
         }
         path = self.tmp / f"talosconfig-{'-'.join(roles)}-{len(list(self.tmp.iterdir()))}"
         talosconfig.write(path, {"context": "ctx", "contexts": {"ctx": entry}})
@@ -87,9 +90,15 @@ def served(
         yield Served(api, tmp_path / "bin" / "talosctl", configs, cluster_secrets)
 
 
-def _post(api: MachineApi, context: ssl.SSLContext, body: dict[str, Any]) -> dict[str, Any]:
+def _port(api: MachineApi) -> int:
     parts = urlsplit(api.url)
-    conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=30, context=context)
+    assert parts.hostname == "127.0.0.1"
+    assert parts.port is not None
+    return parts.port
+
+
+def _post(api: MachineApi, context: ssl.SSLContext, body: dict[str, Any]) -> dict[str, Any]:
+    conn = http.client.HTTPSConnection("127.0.0.1", _port(api), timeout=30, context=context)
     try:
         conn.request("POST", "/v1/call", json.dumps(body).encode())
         answer: dict[str, Any] = json.loads(conn.getresponse().read())
@@ -109,15 +118,18 @@ def _unverified(cert: tuple[bytes, bytes] | None = None) -> ssl.SSLContext:
 GET_CONFIG = {"node": IP1, "op": "get", "args": {"type": "machineconfig"}}
 
 
-def test_plain_http_gets_nothing(served: Served) -> None:
-    parts = urlsplit(served.api.url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+def _plain_post(api: MachineApi, body: dict[str, Any]) -> bytes:
+    conn = http.client.HTTPConnection("127.0.0.1", _port(api), timeout=30)
     try:
-        with pytest.raises((http.client.HTTPException, OSError)):
-            conn.request("POST", "/v1/call", json.dumps(GET_CONFIG).encode())
-            conn.getresponse().read()
+        conn.request("POST", "/v1/call", json.dumps(body).encode())
+        return conn.getresponse().read()
     finally:
         conn.close()
+
+
+def test_plain_http_gets_nothing(served: Served) -> None:
+    with pytest.raises((http.client.HTTPException, OSError)):
+        _plain_post(served.api, GET_CONFIG)
 
 
 def test_a_call_without_a_client_certificate_is_refused(served: Served) -> None:
