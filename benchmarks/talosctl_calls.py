@@ -51,10 +51,12 @@ def main() -> None:
     nodes = [talos_site.ip(i) for i in (1, 2, 3)]
     kv = MemoryKV()
     SiteStore(kv).save(talos_site.running_cluster(3).site)
-    with tempfile.TemporaryDirectory() as scratch, MachineApi(kv) as api:
+    machine_secrets = secrets.generate_secrets()
+    tls = talos_site.serving_tls(machine_secrets)
+    with tempfile.TemporaryDirectory() as scratch, MachineApi(kv, tls=tls) as api:
         work = Path(scratch)
         config = work / "talosconfig"
-        talosconfig.write_admin(config, secrets.generate_secrets(), "bench", nodes, nodes)
+        talosconfig.write_admin(config, machine_secrets, "bench", nodes, nodes)
         server = CommandServer(ROOT, work / "server.log")
         cli.install_executables(work / "direct", api.url)
         cli.install_executables(work / "served", api.url, server.start())

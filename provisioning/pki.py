@@ -18,7 +18,9 @@ siderolabs/crypto ``x509`` (read for behaviour, not copied):
   an option the CA template ignores), key usage certSign + digitalSignature,
   extended key usage serverAuth + clientAuth;
 * client certificates get a key of the CA's kind, key usage
-  digitalSignature and extended key usage clientAuth only.
+  digitalSignature and extended key usage clientAuth only; serving
+  certificates (apid's, minted by each node from the machine CA) the same
+  with serverAuth and the addresses they answer on as IP SANs.
 
 It lives apart from :mod:`provisioning.secrets` because it is pure
 cryptography with no notion of files, YAML or age.  Errors never quote key
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import ipaddress
 import re
 import secrets as stdlib_secrets
 from collections.abc import Sequence
@@ -222,26 +225,65 @@ def issue_client_certificate(
     :raises ValueError: the CA certificate or key does not load, or they do
         not belong together.
     """
+    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
+    if common_name:
+        attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    return _issue(
+        ca_cert_pem,
+        ca_key_pem,
+        x509.Name(attributes),
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+        (),
+        lifetime,
+        now,
+    )
+
+
+def issue_server_certificate(
+    ca_cert_pem: bytes,
+    ca_key_pem: bytes,
+    addresses: Sequence[str],
+    lifetime: timedelta,
+    now: datetime | None = None,
+) -> tuple[bytes, bytes]:
+    """A serving certificate for *addresses* (IP SANs) signed by the CA: ``(crt_pem, key_pem)``.
+
+    :raises ValueError: the CA does not load, or an address is not an IP.
+    """
+    sans = [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]
+    return _issue(
+        ca_cert_pem, ca_key_pem, x509.Name([]), ExtendedKeyUsageOID.SERVER_AUTH, sans, lifetime, now
+    )
+
+
+def _issue(
+    ca_cert_pem: bytes,
+    ca_key_pem: bytes,
+    subject: x509.Name,
+    usage: x509.ObjectIdentifier,
+    sans: Sequence[x509.GeneralName],
+    lifetime: timedelta,
+    now: datetime | None,
+) -> tuple[bytes, bytes]:
     ca_cert = load_certificate(ca_cert_pem)
     ca_key = load_private_key(ca_key_pem)
     if ca_cert.public_key() != ca_key.public_key():
         raise ValueError("the CA key does not belong to the CA certificate")
     start = _utc(now)
     key = new_private_key(key_kind(ca_key))
-    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
-    if common_name:
-        attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
     builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name(attributes))
+        .subject_name(subject)
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(_serial())
         .not_valid_before(start)
         .not_valid_after(start + lifetime)
         .add_extension(_key_usage(cert_sign=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
     try:
         ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
         builder = builder.add_extension(

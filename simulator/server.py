@@ -77,6 +77,7 @@ from simulator.statedir import (
 )
 from simulator.store.etcd import DatastoreError, EtcdKV, EtcdServer
 from simulator.store.kv import RevisionConflict
+from simulator.talos import tls as talos_tls
 from simulator.talos.api import MachineApi
 from simulator.talos.cli import install_executables
 from simulator.talos.cli_server import CommandServer
@@ -95,8 +96,8 @@ class _ObservedMachineApi(MachineApi):
         super().__init__(kv, **kwargs)
         self._after_call = after_call
 
-    def call(self, node: str, op: str, args: Mapping[str, Any]) -> dict[str, Any]:
-        result = super().call(node, op, args)
+    def call(self, node: str, op: str, args: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
+        result = super().call(node, op, args, **kwargs)
         self._after_call()
         return result
 
@@ -185,8 +186,13 @@ class Simulator:
         self._reconciler = Reconciler(self._reconcile_pass, interval=tick)
         if self._reconcile is None:
             self.notes.append(f"{CONTROLLER_MODULE} is not available: no reconciliation")
+        machine_secrets, note = cluster_secrets(self.cluster)
+        self._secrets = machine_secrets
+        self.notes.append(note)
         self._talos = _ObservedMachineApi(
             kv,
+            # apid's serving certificate, signed by the machine CA the talosconfig trusts
+            tls=talos_tls.serving(machine_secrets.os_ca.crt, machine_secrets.os_ca.key),
             after_call=self._after_talos_call,
             kubeconfig_provider=self._kubeconfig_bytes,
             file_reader=lambda machine, path: (
@@ -298,9 +304,8 @@ class Simulator:
 
     def _write_talosconfig(self) -> None:
         assert self.cluster is not None
-        machine_secrets, note = cluster_secrets(self.cluster)
-        self._secrets = machine_secrets
-        self.notes.append(note)
+        machine_secrets = self._secrets
+        assert machine_secrets is not None
         endpoints = [str(n.ip) for n in self.cluster.nodes if n.is_control_plane]
         write_admin(self.paths.talosconfig, machine_secrets, self.cluster.name, endpoints, [])
 

@@ -1,4 +1,4 @@
-"""The simulator's Talos machine API: JSON over HTTP on loopback, one call per node.
+"""The simulator's Talos machine API: JSON over mutual-TLS HTTPS on loopback, one call per node.
 
 Real talosctl speaks gRPC to apid on the node IPs of its talosconfig.  Those
 IPs are data here and are never dialled, so the simulator serves its own
@@ -17,6 +17,15 @@ writing the KV directly), so the copy is re-read exactly when it went stale.
 A read falls back to the full load-settle-save path when settling would
 change something (a paced stage or a ``try`` rollback falls due, or the
 stored state is not converged), so reads persist what they settle as before.
+
+Transport security is apid's (:mod:`simulator.talos.tls`): the server
+certificate is signed by the cluster's machine CA, a client certificate must
+chain to that CA or the handshake fails, and its Organization gives the
+caller's roles, checked per call by :mod:`simulator.talos.authz`.  A
+connection without a client certificate is a maintenance connection: it may
+only make ``--insecure`` calls, which reach nodes in maintenance mode alone
+(the lifecycle refuses the rest as a real configured node would).  Whether a
+call is insecure is decided by the connection, never by the request body.
 
 Protocol (``POST /v1/call``, JSON body ``{"node": str, "op": str, "args": {}}``):
 
@@ -41,6 +50,8 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
+import ssl
 import tempfile
 import threading
 import time
@@ -50,10 +61,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from simulator.pki import ServingTLS
 from simulator.state.machines import PREFIX, Machine, Site, SiteStore, Stage
 from simulator.store.etcd import DatastoreError
 from simulator.store.kv import KV, RevisionConflict
-from simulator.talos import convergence, errors, resources
+from simulator.talos import authz, convergence, errors, resources, tls
 from simulator.talos.errors import TalosError
 from simulator.talos.lifecycle import Lifecycle, ResetOptions
 from simulator.talos.ops import READ_ONLY_OPS
@@ -63,6 +75,11 @@ KubeconfigProvider = Callable[[], bytes]
 FileReader = Callable[[str, str], bytes | None]  # (machine name, path) -> bytes or None
 
 _MAINTENANCE = (Stage.MAINTENANCE, Stage.INSTALLING)
+_ADMIN_ROLES = frozenset({authz.ADMIN})
+CERTIFICATE_REQUIRED = (
+    'connection error: desc = "error reading server preface: remote error: tls: '
+    'certificate required"'
+)
 
 
 class MalformedRequest(Exception):
@@ -113,6 +130,8 @@ class MachineApi:
     :param kubeconfig_provider: returns an admin kubeconfig; wired by the
         serve command to the Kubernetes side.
     :param file_reader: answers ``talosctl read`` for (machine, path).
+    :param tls: the serving certificate and the machine CA client
+        certificates must chain to; :meth:`start` serves nothing without it.
     """
 
     def __init__(
@@ -122,6 +141,7 @@ class MachineApi:
         lifecycle_factory: LifecycleFactory = default_lifecycle,
         kubeconfig_provider: KubeconfigProvider | None = None,
         file_reader: FileReader | None = None,
+        tls: ServingTLS | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -129,6 +149,7 @@ class MachineApi:
         self.lifecycle_factory = lifecycle_factory
         self.kubeconfig_provider = kubeconfig_provider
         self.file_reader = file_reader
+        self._tls = tls
         self._host = host
         self._port = port
         self._lock = threading.Lock()
@@ -162,18 +183,22 @@ class MachineApi:
         if self._server is None:
             raise RuntimeError("the machine API is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"https://{host!s}:{port}"
 
     def start(self) -> None:
-        """Listen on loopback and serve in a background thread."""
+        """Listen on loopback (mutual TLS only) and serve in a background thread."""
         if self._server is not None:
             return
+        if self._tls is None:
+            raise RuntimeError("the machine API serves only over TLS: no serving material given")
         api = self
+        context = tls.server_context(self._tls.client_ca_pem, self._tls.cert_pem, self._tls.key_pem)
 
         class Handler(_Handler):
             machine_api = api
+            tls_context = context
 
-        self._server = ThreadingHTTPServer((self._host, self._port), Handler)
+        self._server = _Server((self._host, self._port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="talos-machine-api", daemon=True
@@ -199,15 +224,29 @@ class MachineApi:
 
     # -- calls -------------------------------------------------------------
 
-    def call(self, node: str, op: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    def call(
+        self,
+        node: str,
+        op: str,
+        args: Mapping[str, Any],
+        *,
+        roles: frozenset[str] | None = _ADMIN_ROLES,
+    ) -> dict[str, Any]:
         """Run one operation; returns the response body (``result`` or ``error``).
 
+        :param roles: the roles of the caller's client certificate; None for a
+            connection without one (maintenance mode).  The HTTPS handler
+            always passes what the connection proved.
         :raises MalformedRequest: unknown op or bad arguments.
         :raises DatastoreError: the KV failed.
         """
         handler = self._ops.get(op)
         if handler is None:
             raise MalformedRequest(f"unknown operation {op!r}")
+        try:
+            args = _authorized(op, args, roles)
+        except TalosError as exc:
+            return {"error": {"code": exc.code, "message": exc.message}}
         with self._lock:
             if op in READ_ONLY_OPS:
                 site = self._settled_view()
@@ -451,6 +490,21 @@ def _all_running(machines: list[Machine]) -> str:
     return "OK"
 
 
+def _authorized(op: str, args: Mapping[str, Any], roles: frozenset[str] | None) -> dict[str, Any]:
+    """*args* with ``insecure`` set by the connection, if the caller may make this call.
+
+    :raises TalosError: Unavailable (a secure call without a client
+        certificate: apid's handshake would fail) or PermissionDenied.
+    """
+    if roles is None:
+        if not args.get("insecure", False):
+            raise TalosError("Unavailable", CERTIFICATE_REQUIRED)
+        return {**args, "insecure": True}
+    sensitive = op == "get" and resources.resolve_type(_arg(args, "type", str)).sensitive
+    authz.authorize(op, roles, sensitive=sensitive)
+    return {**args, "insecure": False}
+
+
 def _address(site: Site, node: str) -> str:
     """The IP a ``--nodes`` value reaches: an IP as is, else an inventory name or hostname."""
     if site.machine_at(node) is not None:
@@ -464,11 +518,36 @@ def _address(site: Site, node: str) -> str:
     return node
 
 
+class _Server(ThreadingHTTPServer):
+    """One thread per connection; a refused handshake is the caller's problem, not a traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Silent: failed handshakes and dropped connections are normal outcomes here."""
+
+
 class _Handler(BaseHTTPRequestHandler):
-    """HTTP <-> :meth:`MachineApi.call`; nothing else."""
+    """HTTPS <-> :meth:`MachineApi.call`; nothing else."""
 
     machine_api: MachineApi
+    tls_context: ssl.SSLContext
     protocol_version = "HTTP/1.1"
+    _roles: frozenset[str] | None = None
+
+    def setup(self) -> None:
+        """The TLS handshake, in this connection's thread (a slow peer blocks nobody else)."""
+        raw: socket.socket = self.request
+        self.request = tls.accept(self.tls_context, raw)
+        self._roles = tls.peer_roles(self.request)
+        super().setup()
+
+    def finish(self) -> None:
+        """Close the TLS socket too: the server only closes the raw one it accepted."""
+        try:
+            super().finish()
+        finally:
+            self.request.close()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: request lines would only add noise to test output."""
@@ -499,7 +578,7 @@ class _Handler(BaseHTTPRequestHandler):
             node, op, args = request.get("node"), request.get("op"), request.get("args", {})
             if not isinstance(node, str) or not isinstance(op, str) or not isinstance(args, dict):
                 raise MalformedRequest("expected {node: str, op: str, args: object}")
-            body = self.machine_api.call(node, op, args)
+            body = self.machine_api.call(node, op, args, roles=self._roles)
         except (MalformedRequest, ValueError) as exc:
             self._send(400, {"malformed": str(exc)})
             return

@@ -13,6 +13,12 @@ This is talosctl's client side (``cmd/talosctl/pkg/talos/global/client.go``,
   uses the first -- and its error is a bare ``rpc error: ...``;
 * **COSI calls** (``get``): one call per node, errors without a node prefix.
 
+Calls are mutual TLS as talosctl's (:mod:`simulator.talos.tls`): a secure
+session verifies the server against the context's ``ca`` and presents its
+``crt``/``key``; an insecure one presents nothing and verifies nothing.  A
+refused handshake is the node's ``Unavailable`` error, worded as talosctl
+words it.
+
 All traffic goes to the machine API URL on 127.0.0.0/8; node IPs are only
 sent as data.  A non-loopback URL is refused rather than dialled.  One
 command's calls share one keep-alive connection (a command asks every node,
@@ -22,9 +28,11 @@ often twice: the version check, then the resources), closed by
 
 from __future__ import annotations
 
+import base64
 import http.client
 import ipaddress
 import json
+import ssl
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,7 +41,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from simulator.talos import talosconfig
+from simulator.talos import talosconfig, tls
 from simulator.talos.errors import TalosError
 from simulator.talos.ops import READ_ONLY_OPS
 
@@ -61,19 +69,20 @@ class GlobalArgs:
 
 
 class Transport:
-    """JSON calls to the simulator's machine API (loopback only)."""
+    """JSON calls to the simulator's machine API (loopback only, over *context*'s TLS)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, context: ssl.SSLContext) -> None:
         parts = urlsplit(url)
         host = parts.hostname or ""
-        if parts.scheme != "http" or not _is_loopback(host) or parts.port is None:
+        if parts.scheme != "https" or not _is_loopback(host) or parts.port is None:
             raise CliError(
-                f"simulated Talos machine API URL {url!r} is not an http://127.x.y.z:port URL"
+                f"simulated Talos machine API URL {url!r} is not an https://127.x.y.z:port URL"
             )
         self.url = url
+        self._context = context
         self.host = host
         self.port = parts.port
-        self._conn: http.client.HTTPConnection | None = None
+        self._conn: http.client.HTTPSConnection | None = None
         _OPEN.append(self)
 
     def close(self) -> None:
@@ -93,13 +102,16 @@ class Transport:
         for _ in range(2):
             reused = self._conn is not None
             if self._conn is None:
-                self._conn = http.client.HTTPConnection(
-                    self.host, self.port, timeout=_TIMEOUT_SECONDS
+                self._conn = http.client.HTTPSConnection(
+                    self.host, self.port, timeout=_TIMEOUT_SECONDS, context=self._context
                 )
             try:
                 self._conn.request("POST", "/v1/call", body, {"Content-Type": "application/json"})
                 response = self._conn.getresponse()
                 return response.status, response.read()
+            except ssl.SSLError:
+                self.close()
+                raise
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 self.close()
                 if not reused:
@@ -112,12 +124,14 @@ class Transport:
     def call(self, node: str, op: str, args: Mapping[str, Any]) -> dict[str, Any]:
         """The ``result`` of one call.
 
-        :raises TalosError: the node answered with an error.
+        :raises TalosError: the node answered with an error, or refused the handshake.
         :raises CliError: the API is unreachable or rejected the request.
         """
         body = json.dumps({"node": node, "op": op, "args": dict(args)}).encode()
         try:
             status, payload = self._exchange(body, read_only=op in READ_ONLY_OPS)
+        except ssl.SSLError as exc:
+            raise TalosError("Unavailable", tls.refused(exc)) from None
         except (OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise CliError(
@@ -232,8 +246,8 @@ def connect(
 
     :raises CliError: with talosctl's message (talosconfig, endpoints, nodes).
     """
-    transport = Transport(api_url)
     if insecure:
+        transport = Transport(api_url, tls.insecure_context())
         if not flags.nodes:
             raise CliError("failed to determine endpoints")
         return Session(transport, list(flags.nodes), insecure=True)
@@ -256,7 +270,43 @@ def connect(
     nodes = list(flags.nodes) or list(context.nodes)
     if not nodes:
         raise CliError(NODES_NOT_SET)
+    transport = Transport(api_url, _credentials(context) if problem is None else _no_credentials())
     return Session(transport, nodes, insecure=False, connection_error=connection_error)
+
+
+def _credentials(context: talosconfig.Context) -> ssl.SSLContext:
+    """The context's ``ca``/``crt``/``key`` as talosctl loads them (already decodable).
+
+    Without ``ca`` the system roots are trusted, which the simulated machine CA
+    is not in: the handshake then fails as talosctl's would.
+    """
+    crt, key = base64.b64decode(context.crt), base64.b64decode(context.key)
+    made = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    made.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        if context.ca:
+            made.load_verify_locations(cadata=base64.b64decode(context.ca).decode("ascii"))
+        else:
+            made.load_default_certs()
+    except (ssl.SSLError, ValueError):
+        raise CliError(
+            "error constructing client: failed to create client connection: failed to get CA: "
+            "failed to append CA certificate to RootCAs pool"
+        ) from None
+    try:
+        tls.load_pair(made, crt, key)
+    except ssl.SSLError:
+        raise CliError(
+            "error constructing client: failed to create client connection: failed to acquire "
+            "credentials: could not load client key pair: tls: private key does not match "
+            "public key"
+        ) from None
+    return made
+
+
+def _no_credentials() -> ssl.SSLContext:
+    """A context for a session that never dials (its handshake problem is already known)."""
+    return ssl.create_default_context()
 
 
 def _path(value: str) -> Path:

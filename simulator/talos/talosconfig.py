@@ -10,12 +10,12 @@ overrides the context's endpoints, ``--nodes`` its nodes.
 Endpoints and nodes are node IPs -- data only.  The shim never dials them;
 every call goes to the simulator's machine API on loopback.
 
-What stands in for mTLS (kept deliberately small, and documented as a
-deviation): real talosctl presents the context's client certificate and apid
-verifies it against the machine CA.  Here the shim checks that ``ca``,
-``crt`` and ``key`` are present, decode, and that the certificate is within
-its validity period, and turns a failure into the TLS error a real server
-would cause.  The certificate is not checked against the site's CA.
+Credentials: real talosctl presents the context's client certificate and
+apid verifies it against the machine CA.  The shim does the same over mutual
+TLS (:mod:`simulator.talos.cli_session`, :mod:`simulator.talos.tls`); before
+dialling, :func:`credentials_problem` reports what talosctl itself rejects
+(undecodable material) and, with talosctl's wording, what the handshake
+would refuse anyway (no certificate, outside its validity period).
 
 Key material is never put into messages or reprs.
 """

@@ -349,6 +349,7 @@ def _start(
         store,
         kubeconfig_provider=lambda: KUBECONFIG,
         file_reader=lambda machine, path: f"{machine}:{path}".encode(),
+        tls=talos_site.serving_tls(machine_secrets),
     ) as api:
         cli.install_executables(tmp / "bin", api.url, server)
         config = tmp / "talosconfig"
@@ -472,13 +473,13 @@ def test_unreachable_api_is_one_clear_error(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    cli.install_executables(tmp_path / "bin", f"http://127.0.0.1:{port}")
+    cli.install_executables(tmp_path / "bin", f"https://127.0.0.1:{port}")
     target = Target("simulated", None, None, tmp_path / "bin")
     driver = talosctl.TalosDriver(target, retries=1, backoff=0)
     with pytest.raises(errors.Unreachable) as raised:
         driver.get("machinestatus", [IP1], insecure=True)
     assert "gave up after 2 attempts" in str(raised.value)
-    assert f"http://127.0.0.1:{port} is not reachable" in raised.value.stderr
+    assert f"https://127.0.0.1:{port} is not reachable" in raised.value.stderr
 
 
 def test_etcd_snapshot_info(tmp_path: Path, machine_secrets: bundle.MachineSecrets) -> None:

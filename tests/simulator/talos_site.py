@@ -6,15 +6,21 @@ through the same parsing as the machine API.
 
 from __future__ import annotations
 
+import functools
+import ssl
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from provisioning import yamlfiles
+from provisioning import pki, secrets, yamlfiles
+from provisioning.bundle import MachineSecrets
+from simulator.pki import ServingTLS
 from simulator.state.hardware import build_hardware
 from simulator.state.machines import VANILLA_SCHEMATIC, Machine, Site
+from simulator.talos import tls
 from simulator.talos.cli_server import CommandServer
 from simulator.talos.lifecycle import Lifecycle
 
@@ -139,3 +145,24 @@ def served_talosctl() -> Iterator[str]:
             yield address
         finally:
             server.stop()
+
+
+@functools.cache
+def cluster_secrets() -> MachineSecrets:
+    """One set of machine secrets for the tests that need a machine CA but no particular one."""
+    return secrets.generate_secrets()
+
+
+def serving_tls(machine_secrets: MachineSecrets | None = None) -> ServingTLS:
+    """apid's serving material for a machine API whose talosconfigs come from *machine_secrets*."""
+    pair = (machine_secrets or cluster_secrets()).os_ca
+    return tls.serving(pair.crt, pair.key)
+
+
+def client_tls(
+    roles: Sequence[str] = ("os:admin",), machine_secrets: MachineSecrets | None = None
+) -> ssl.SSLContext:
+    """talosctl-side TLS with a fresh machine-CA client certificate, Organization = *roles*."""
+    pair = (machine_secrets or cluster_secrets()).os_ca
+    crt, key = pki.issue_client_certificate(pair.crt, pair.key, "", roles, timedelta(hours=1))
+    return tls.client_context(pair.crt, crt, key)

@@ -194,7 +194,7 @@ PRIVILEGED_POD = {
 def test_ready_line_names_loopback_urls_and_state(sim: Serving) -> None:
     line = sim.ready_line.strip()
     assert line.startswith("simulator ready: kubernetes https://127.0.0.1:")
-    assert ", talos http://127.0.0.1:" in line
+    assert ", talos https://127.0.0.1:" in line
     assert line.endswith(f", state {sim.state}")
     info = json.loads((sim.state / "serve.json").read_text())
     assert info["kubernetes"] in line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,16 +14,22 @@ import pytest
 
 from simulator.state.machines import SiteStore, Stage
 from simulator.store.kv import MemoryKV, RevisionConflict
+from simulator.talos import tls
 from simulator.talos.api import MachineApi, health_report
 from tests.simulator import talos_site
 
 IP1 = talos_site.ip(1)
 
 
-def _post(api: MachineApi, body: Any) -> tuple[int, dict[str, Any]]:
+def _post(
+    api: MachineApi, body: Any, context: ssl.SSLContext | None = None
+) -> tuple[int, dict[str, Any]]:
+    """One call with an os:admin client certificate unless *context* says otherwise."""
     parts = urlsplit(api.url)
     assert parts.hostname == "127.0.0.1"
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    conn = http.client.HTTPSConnection(
+        parts.hostname, parts.port, timeout=30, context=context or talos_site.client_tls()
+    )
     try:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         conn.request("POST", "/v1/call", raw, {"Content-Type": "application/json"})
@@ -42,7 +49,9 @@ def kv() -> MemoryKV:
 @pytest.fixture
 def api(kv: MemoryKV) -> Iterator[MachineApi]:
     with MachineApi(
-        kv, file_reader=lambda name, path: b"audit\n" if name == "node01" else None
+        kv,
+        file_reader=lambda name, path: b"audit\n" if name == "node01" else None,
+        tls=talos_site.serving_tls(),
     ) as m:
         yield m
 
@@ -121,9 +130,10 @@ def test_a_revision_conflict_is_retried_once() -> None:
     SiteStore(store).save(talos_site.site(1))
     store.armed = True
     config = talos_site.config(1)
-    with MachineApi(store) as api:
+    with MachineApi(store, tls=talos_site.serving_tls()) as api:
         args = {"config": config, "insecure": True}
-        status, body = _post(api, {"node": IP1, "op": "apply_config", "args": args})
+        call = {"node": IP1, "op": "apply_config", "args": args}
+        status, body = _post(api, call, tls.insecure_context())
     assert (status, body) == (200, {"result": {"lines": []}})
     assert store.conflicts == 1
     assert SiteStore(store).load().machines["node01"].stage is Stage.RUNNING

@@ -76,7 +76,7 @@ def _start(
     tmp_path.mkdir(exist_ok=True)
     store_kv = kv if kv is not None else MemoryKV()
     SiteStore(store_kv).save(site)
-    with MachineApi(store_kv) as api:
+    with MachineApi(store_kv, tls=talos_site.serving_tls(machine_secrets)) as api:
         bin_dir = tmp_path / "bin"
         cli.install_executables(bin_dir, api.url, server)
         config = tmp_path / "talosconfig"
@@ -387,7 +387,7 @@ def test_unreachable_api_is_a_clear_error(tmp_path: Path, launcher: str) -> None
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    cli.install_executables(tmp_path / "bin", f"http://127.0.0.1:{port}", launcher)
+    cli.install_executables(tmp_path / "bin", f"https://127.0.0.1:{port}", launcher)
     done = subprocess.run(
         [str(tmp_path / "bin" / "talosctl"), "get", "machinestatus", "--insecure", "-n", IP1],
         capture_output=True,
@@ -397,7 +397,7 @@ def test_unreachable_api_is_a_clear_error(tmp_path: Path, launcher: str) -> None
     )
     assert done.returncode == 1
     assert done.stderr.startswith(
-        f"simulated Talos machine API at http://127.0.0.1:{port} is not reachable ("
+        f"simulated Talos machine API at https://127.0.0.1:{port} is not reachable ("
     )
     assert "is the simulator running?" in done.stderr
 

@@ -101,8 +101,8 @@ def two_node_site() -> MemoryKV:
 
 def test_one_command_uses_one_connection(opened: list[http.client.HTTPConnection]) -> None:
     kv = two_node_site()
-    with MachineApi(kv) as api:
-        transport = Transport(api.url)
+    with MachineApi(kv, tls=talos_site.serving_tls()) as api:
+        transport = Transport(api.url, talos_site.client_tls())
         tags = [transport.call(talos_site.ip(i), "version", {}) for i in (1, 2, 1)]
         got = transport.call(talos_site.ip(2), "get", {"type": "machinestatus"})
         close_transports()
@@ -118,8 +118,8 @@ def test_a_write_gets_a_fresh_connection_and_is_never_resent(
     # A kept connection the server dropped fails at getresponse: a read is sent again on a
     # fresh one, but a write might already have been applied, so it never rides a kept one.
     kv = two_node_site()
-    with MachineApi(kv) as api:
-        transport = Transport(api.url)
+    with MachineApi(kv, tls=talos_site.serving_tls()) as api:
+        transport = Transport(api.url, talos_site.client_tls())
         transport.call(talos_site.ip(1), "version", {})
         transport.call(talos_site.ip(1), "version", {})
         assert len(opened) == 1
