@@ -51,7 +51,10 @@ def test_a_wait_looks_again_soon_and_then_at_the_usual_pace() -> None:
     assert clock.sleeps == [0.1, 0.2]
 
     clock = Clock()
-    with pytest.raises(PlanError, match=r"timed out after 3s waiting for etcd: node02"):
+    with pytest.raises(
+        PlanError,
+        match=r"timed out after 3s \(the deadline\) waiting for etcd; not ready yet: node02",
+    ):
         wait_for(_ctx(clock, poll=1.0), 3, lambda: ["node02"], "etcd")
     assert clock.sleeps == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
     assert clock.now >= 3

@@ -64,3 +64,9 @@ def test_default_is_normal_and_severities_are_allures() -> None:
 def test_a_graded_failure_beside_an_unverified_control_still_exits_not_verified() -> None:
     records = [failed("minor"), failed("normal", "skipped")]
     assert gate.exit_status(1, records, "normal", []) == summary.EXIT_NOT_VERIFIED
+
+
+def test_a_failed_session_without_failed_scenarios_keeps_its_status() -> None:
+    """pytest.exit(..., returncode=1) from provisioning: nothing graded, nothing let through."""
+    assert gate.exit_status(1, [], "normal", []) == 1
+    assert gate.exit_status(1, [failed("normal", "skipped")], "normal", []) == 1

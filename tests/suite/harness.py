@@ -181,6 +181,21 @@ class SuiteRun:
         return sorted(control for control, outcome in self.outcomes.items() if outcome == "failed")
 
 
+def cilium_operator_on(state: Snapshot, node: str) -> bool:
+    """Whether the scheduler put a Cilium operator replica on Node *node*.
+
+    Where it lands varies from one template build to the next (as kube-scheduler's
+    choice does); a drift that cuts a node off fails CIL-05 too when one runs there.
+    """
+    from checks import snapshot as snap
+
+    return any(
+        str(pod["metadata"]["name"]).startswith("cilium-operator-")
+        and pod.get("spec", {}).get("nodeName") == node
+        for pod in state.objects(snap.PODS)
+    )
+
+
 def judged(check: Callable[[Snapshot], Sequence[Finding]], state: Snapshot) -> Any:
     """The check's findings, or ``"unobservable"`` (what the suite reports as a skip).
 

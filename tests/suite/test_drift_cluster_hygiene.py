@@ -26,7 +26,7 @@ from checks import snapshot as snapshot_module
 from checks.findings import Finding
 from checks.snapshot import Snapshot
 from simulator.drifts import find_drift
-from tests.suite.harness import ROOT, judged
+from tests.suite.harness import ROOT, cilium_operator_on, judged
 
 pytestmark = pytest.mark.slow
 
@@ -118,11 +118,7 @@ def test_renamed_node_fails_hyg05_and_leaves_its_declared_node_behind(
     assert sorted(declared) == ["CIL-03", "HYG-05", "LH-03", "TOP-01"]
     # Where the scheduler placed a Cilium operator replica varies from build to build (as
     # kube-scheduler's choice does): one on node04 is cut off with it, and CIL-05 fails too.
-    operator_on_node04 = any(
-        pod["metadata"]["name"].startswith("cilium-operator-")
-        and pod.get("spec", {}).get("nodeName") == "k8s-node04"
-        for pod in state.objects(snapshot_module.PODS)
-    )
+    operator_on_node04 = cilium_operator_on(state, "k8s-node04")
     assert run.failed == sorted([*declared, *(["CIL-05"] if operator_on_node04 else [])]), (
         run.output
     )
