@@ -25,11 +25,12 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from provisioning import inventory
 from provisioning.drivers import errors
 from remediation import actions as changes
+from remediation import lease
 from remediation.actions import Action, Plan, Risk
 
 CONFIGMAPS: tuple[str, str, str] = ("", "v1", "configmaps")
@@ -54,31 +55,8 @@ _CHANGES: dict[str, type[Any]] = {
 }
 
 
-class JournalOps(Protocol):
-    def get(
-        self, kind: tuple[str, str, str], name: str, namespace: str | None = None
-    ) -> dict[str, Any]: ...
-
-    def create(
-        self,
-        kind: tuple[str, str, str],
-        body: Mapping[str, Any],
-        namespace: str | None = None,
-        *,
-        dry_run: bool = False,
-    ) -> dict[str, Any]: ...
-
-    def replace(
-        self,
-        kind: tuple[str, str, str],
-        name: str,
-        body: Mapping[str, Any],
-        namespace: str | None = None,
-    ) -> dict[str, Any]: ...
-
-    def delete(
-        self, kind: tuple[str, str, str], name: str, namespace: str | None = None
-    ) -> dict[str, Any]: ...
+# The journal is one ConfigMap read and written with the Lease's four object calls.
+JournalOps = lease.LeaseOps
 
 
 class JournalUnreadable(Exception):
