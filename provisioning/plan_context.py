@@ -14,6 +14,7 @@ unit tests drive the plan with fakes.
 
 from __future__ import annotations
 
+import argparse
 import builtins
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -181,6 +182,17 @@ def who(node: inventory.Node) -> str:
 def by_node(items: list[dict[str, Any]], ip: str, single: bool) -> list[dict[str, Any]]:
     # With several nodes, each object carries its node (talosctl get -o json).
     return items if single else [i for i in items if str(i.get("node", "")) == ip]
+
+
+def seconds(text: str) -> float:
+    """A deadline option's value (pytest's and ``python -m provisioning``'s): seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
 
 
 def wait_for(

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, cast
 
-from provisioning import inventory
+from provisioning import inventory, plan_context
 from provisioning.drivers import Target, errors
 from provisioning.drivers.talosctl import EtcdMemberRow
 from provisioning.plan import Step, run_plan
@@ -367,7 +367,7 @@ def add_readdress_command(commands: argparse._SubParsersAction[argparse.Argument
     )
     parser.add_argument(
         "--install-timeout",
-        type=_seconds,
+        type=plan_context.seconds,
         default=Timeouts().configured,
         metavar="SECONDS",
         help="how long the node may take to come back in maintenance mode after the reset, "
@@ -375,20 +375,10 @@ def add_readdress_command(commands: argparse._SubParsersAction[argparse.Argument
     )
     parser.add_argument(
         "--etcd-timeout",
-        type=_seconds,
+        type=plan_context.seconds,
         default=Timeouts().etcd,
         metavar="SECONDS",
         help="how long the node may take to rejoin etcd at its new address "
         f"(default {Timeouts().etcd:g})",
     )
     parser.set_defaults(func=cmd_readdress)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
-    return value
