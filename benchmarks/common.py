@@ -27,14 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from provisioning import inventory  # noqa: E402
+from provisioning.config.secrets import SecretStore  # noqa: E402
+from provisioning.definition import inventory  # noqa: E402
 from provisioning.drivers import Target  # noqa: E402
 from provisioning.drivers.helm import HelmDriver  # noqa: E402
 from provisioning.drivers.kube import KubeDriver  # noqa: E402
 from provisioning.drivers.talosctl import TalosDriver  # noqa: E402
 from provisioning.plan import PlanError, build_plan, run_plan  # noqa: E402
 from provisioning.plan_steps import KubeOps  # noqa: E402
-from provisioning.secrets import SecretStore  # noqa: E402
 
 DEFINITION_NODES = 6
 READY_PREFIX = "simulator ready: "

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from provisioning import secrets  # noqa: E402
+from provisioning.config import secrets  # noqa: E402
 from simulator.state.machines import SiteStore  # noqa: E402
 from simulator.store.kv import MemoryKV  # noqa: E402
 from simulator.talos import cli, talosconfig  # noqa: E402

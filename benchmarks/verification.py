@@ -444,7 +444,7 @@ def _verification(work: Path, env: Mapping[str, str]) -> dict[str, Any]:
 
 def _collect_seconds(work: Path) -> tuple[float, float, list[str]]:
     from fixtures import observe
-    from provisioning import inventory
+    from provisioning.definition import inventory
     from provisioning.drivers import Target
 
     state = work / "state"

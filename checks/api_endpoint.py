@@ -28,7 +28,7 @@ from checks import snapshot as snapshot_module
 from checks.control_plane_config import control_plane_configs
 from checks.findings import Finding, Unobservable
 from checks.snapshot import KubeObject, Snapshot, dotted
-from provisioning import inventory
+from provisioning.definition import inventory
 
 VIP_DOC = "https://docs.siderolabs.com/talos/v1.12/networking/advanced/vip"
 ENDPOINT_DOC = (

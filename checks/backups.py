@@ -1,7 +1,7 @@
 """Backup controls (BAK-01..04): fresh, encrypted, pruned and restorable etcd snapshots.
 
 The backups are ``etcd-<UTC timestamp>.snapshot.age`` files in the declared
-``backup.directory`` (:mod:`provisioning.backup_files` owns the naming).  Every
+``backup.directory`` (:mod:`provisioning.operations.backup_files` owns the naming).  Every
 age judgement goes by the timestamp in the *name*, like the pruning job: a
 copy or a sync rewrites mtimes, and a control that trusted them would call a
 month-old backup fresh.  Ages are measured from the moment the snapshot was
@@ -38,7 +38,7 @@ from checks import judged
 from checks import snapshot as snapshot_module
 from checks.findings import Finding, Unobservable
 from checks.snapshot import BackupFile, Backups, Snapshot
-from provisioning import backup_files
+from provisioning.operations import backup_files
 
 DOC = "https://docs.siderolabs.com/talos/v1.12/build-and-extend-talos/cluster-operations-and-maintenance/disaster-recovery"
 AGE_DOC = "https://age-encryption.org/v1"

@@ -28,8 +28,8 @@ from checks import judged
 from checks import snapshot as snap
 from checks.findings import Finding, Unobservable
 from checks.snapshot import KubeObject, Snapshot, dotted, named
-from provisioning import inventory, yamlfiles
-from provisioning.problems import DefinitionError
+from provisioning.definition import inventory, yamlfiles
+from provisioning.definition.problems import DefinitionError
 
 TALOS_CILIUM_DOC = "https://docs.siderolabs.com/kubernetes-guides/cni/deploying-cilium"
 KUBEPRISM_DOC = "https://docs.siderolabs.com/kubernetes-guides/advanced-guides/kubeprism"

@@ -20,7 +20,7 @@ from typing import Any
 
 from checks.findings import Finding, Unobservable
 from checks.snapshot import MACHINE_CONFIG, Snapshot, dotted
-from provisioning import inventory
+from provisioning.definition import inventory
 
 
 def node_label(node: inventory.Node) -> str:

@@ -26,7 +26,7 @@ from checks import judged
 from checks import snapshot as snap
 from checks.findings import Finding, Unobservable
 from checks.snapshot import KubeObject, Snapshot
-from provisioning import inventory
+from provisioning.definition import inventory
 
 TALOS_SUPPORT_DOC = (
     "https://longhorn.io/docs/1.8.1/advanced-resources/os-distro-specific/talos-linux-support/"

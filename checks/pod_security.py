@@ -32,7 +32,7 @@ from checks import snapshot as snap
 from checks.control_plane_config import api_server_configs, node_label, verdict
 from checks.findings import Finding, Unobservable
 from checks.snapshot import Snapshot, dotted
-from provisioning import inventory
+from provisioning.definition import inventory
 
 TALOS_PSA_DOC = "https://docs.siderolabs.com/kubernetes-guides/security/pod-security"
 PSA_CONFIG_DOC = "https://kubernetes.io/docs/tasks/configure-pod-container/enforce-standards-admission-controller/"

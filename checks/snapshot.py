@@ -36,7 +36,7 @@ from datetime import datetime
 from typing import Any
 
 from checks.findings import Unobservable
-from provisioning import inventory
+from provisioning.definition import inventory
 
 KubeObject = Mapping[str, Any]
 TalosResource = Mapping[str, Any]

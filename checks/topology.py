@@ -25,7 +25,7 @@ from checks import judged
 from checks import snapshot as snapshot_module
 from checks.findings import Finding, NodeFinding, Unobservable
 from checks.snapshot import KubeObject, Snapshot
-from provisioning import inventory
+from provisioning.definition import inventory
 
 NODE_STATUS_DOC = "https://kubernetes.io/docs/reference/node/node-status/#condition"
 CAPACITY_DOC = "https://kubernetes.io/docs/reference/node/node-status/#capacity"

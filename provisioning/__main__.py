@@ -16,8 +16,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from provisioning import backup, inventory, nightly, readdress, render, secrets, waivers
-from provisioning.problems import DefinitionError, Problem, printable
+from provisioning.config import render, secrets
+from provisioning.definition import inventory, waivers
+from provisioning.definition.problems import DefinitionError, Problem, printable
+from provisioning.operations import backup, nightly, readdress
 
 
 def _print_problems(problems: Sequence[Problem]) -> None:

@@ -22,9 +22,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from provisioning import inventory
-from provisioning.backup_files import BackupError
+from provisioning.definition import inventory
+from provisioning.definition.problems import DefinitionError
 from provisioning.drivers import Target, errors
+from provisioning.operations.backup_files import BackupError
 from provisioning.plan_steps import (
     HelmOps,
     KubeOps,
@@ -36,7 +37,6 @@ from provisioning.plan_steps import (
     Timeouts,
     steps_for,
 )
-from provisioning.problems import DefinitionError
 
 __all__ = [
     "Mode",

@@ -27,14 +27,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from provisioning import inventory, yamlfiles
-from provisioning.agestore import resolve_recipient
-from provisioning.backup import create_backup
-from provisioning.backup_files import list_backups
+from provisioning.config.agestore import resolve_recipient
+from provisioning.definition import inventory, yamlfiles
+from provisioning.definition.problems import DefinitionError, Problem
 from provisioning.drivers import errors
 from provisioning.drivers import helm as helm_driver
+from provisioning.operations.backup import create_backup
+from provisioning.operations.backup_files import list_backups
 from provisioning.plan_context import KubeOps, PlanError, StepContext, StepSpec, wait_for
-from provisioning.problems import DefinitionError, Problem
 
 # The official chart repositories, by the repository part of ``chart: repo/name``.
 CHART_REPOSITORIES: Mapping[str, str] = {

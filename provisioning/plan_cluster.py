@@ -15,7 +15,7 @@ Behaviour encoded here (facts/talos.md §4, §7.4):
 
 from __future__ import annotations
 
-from provisioning import inventory
+from provisioning.definition import inventory
 from provisioning.drivers import errors
 from provisioning.drivers.talosctl import EtcdMemberRow
 from provisioning.plan_context import (

@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from provisioning import inventory, polling
+from provisioning import polling
+from provisioning.config.secrets import MachineSecrets
+from provisioning.definition import inventory
 from provisioning.drivers import Target
 from provisioning.drivers.helm import HelmRelease
 from provisioning.drivers.talosctl import EtcdMemberRow, SnapshotInfo
-from provisioning.secrets import MachineSecrets
 
 NODES: tuple[str, str, str] = ("", "v1", "nodes")
 

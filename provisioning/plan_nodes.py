@@ -28,7 +28,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from provisioning import inventory, render
+from provisioning.config import render
+from provisioning.definition import inventory
 from provisioning.drivers import errors
 from provisioning.plan_context import PlanError, StepContext, StepSpec, by_node, wait_for, who
 
@@ -176,7 +177,7 @@ def send_config(
     """Send *node*'s rendered config to the node at *address*.
 
     By default to a node in maintenance mode (``--insecure``) at its own IP;
-    the IP-change procedure (:mod:`provisioning.readdress`) sends the new
+    the IP-change procedure (:mod:`provisioning.operations.readdress`) sends the new
     config to the old address, and remediation re-applies a configured
     node's config through the talosconfig (``insecure=False``).
     """

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioning import inventory
+from provisioning.definition import inventory
 from provisioning.drivers import errors
 from remediation import actions as changes
 from remediation import lease

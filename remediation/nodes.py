@@ -22,7 +22,7 @@ from checks import snapshot as model
 from checks.findings import Finding, NodeUnread, Unobservable
 from checks.snapshot import Snapshot, named
 from checks.topology import bare_version
-from provisioning import inventory, schematic
+from provisioning.definition import inventory, schematic
 from remediation.actions import Action, Plan, RebuildNode, Risk, UpgradeNode
 from remediation.registry import planner
 from remediation.targets import nodes_in

@@ -5,7 +5,7 @@ to one drifted piece -- a Helm release, a node's config, the first backup,
 the kubeconfig -- so the same step code (and the same behaviour on real
 Talos) does the work; only the re-apply of a *configured* node's config
 differs from provisioning's maintenance-mode apply, and the node rebuild is
-the IP-change procedure of :mod:`provisioning.readdress` aimed at the node's
+the IP-change procedure of :mod:`provisioning.operations.readdress` aimed at the node's
 current address.  Waiting for health after a disruptive action asks the
 same two questions the operator would: is the Kubernetes node Ready, and does
 etcd list every control-plane node as a voting member.  Every wait of those
@@ -22,19 +22,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from provisioning import inventory
-from provisioning.backup_files import prune
+from provisioning.config.secrets import SecretStore
+from provisioning.definition import inventory
 from provisioning.drivers import Target, errors
 from provisioning.drivers.helm import HelmDriver
 from provisioning.drivers.kube import KubeDriver
 from provisioning.drivers.talosctl import TalosDriver
+from provisioning.operations.backup_files import prune
+from provisioning.operations.readdress import Readdress, readdress_steps
 from provisioning.plan import Step, run_plan
 from provisioning.plan_addons import backup, helm_release
 from provisioning.plan_cluster import kubeconfig
 from provisioning.plan_context import PlanError, StepContext, StepSpec, Timeouts, wait_for
 from provisioning.plan_nodes import send_config
-from provisioning.readdress import Readdress, readdress_steps
-from provisioning.secrets import SecretStore
 from remediation.actions import (
     Action,
     ApplyConfig,

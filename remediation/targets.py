@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 
 from checks.findings import Finding, NodeFinding, NodeUnread
-from provisioning import inventory
+from provisioning.definition import inventory
 from remediation.actions import Action, ApplyConfig, Risk
 
 

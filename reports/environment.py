@@ -2,7 +2,7 @@
 
 Both files describe the *run*, not a test, so they are written once at session
 end into the results directory.  The values come from the cluster definition
-(the same :func:`provisioning.inventory.load_cluster` the suite verifies
+(the same :func:`provisioning.definition.inventory.load_cluster` the suite verifies
 against) and from the process environment, never from the cluster itself: a
 report must still say what was intended when the target did not answer.
 
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from provisioning import inventory
-from provisioning.problems import DefinitionError
+from provisioning.definition import inventory
+from provisioning.definition.problems import DefinitionError
 
 UNKNOWN = "unknown"
 DISTRIBUTION = "talos-conformance"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from provisioning.waivers import Waiver
+from provisioning.definition.waivers import Waiver
 from reports import summary
 
 SEVERITIES = ("blocker", "critical", "normal", "minor", "trivial")

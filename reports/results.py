@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from checks.findings import Finding
-from provisioning.waivers import Waiver
+from provisioning.definition.waivers import Waiver
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provisioning import waivers as waivers_file
+from provisioning.definition import waivers as waivers_file
 from reports.results import Observed
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from provisioning import waivers as waivers_file
-from provisioning.waivers import Waiver
+from provisioning.definition import waivers as waivers_file
+from provisioning.definition.waivers import Waiver
 from reports import results, summary
 
 

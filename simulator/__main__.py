@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from provisioning.problems import DefinitionError
+from provisioning.definition.problems import DefinitionError
 from simulator.drifts import cli as drift_cli
 from simulator.server import Simulator
 from simulator.state.machines import SiteStore

@@ -38,8 +38,8 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from provisioning.pki import load_certificate, load_private_key
-from provisioning.problems import DefinitionError
+from provisioning.config.pki import load_certificate, load_private_key
+from provisioning.definition.problems import DefinitionError
 from simulator import apiserver_audit
 from simulator.controllers import psa
 from simulator.kube import errors

@@ -52,7 +52,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from provisioning import inventory, secrets
+from provisioning.config import secrets
+from provisioning.definition import inventory
 from simulator import apiserver, apiserver_audit
 from simulator.address_proxy import AddressProxy
 from simulator.drifts.api_endpoint import FaultWatcher

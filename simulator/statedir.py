@@ -20,8 +20,9 @@ from typing import IO
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from provisioning import inventory, pki, secrets
-from provisioning.problems import DefinitionError
+from provisioning.config import pki, secrets
+from provisioning.definition import inventory
+from provisioning.definition.problems import DefinitionError
 from simulator.pki import ClusterCA, write_private_file
 from simulator.talos.synthetic import SYNTHETIC_SUBNET, synthesise_workers
 

@@ -23,11 +23,11 @@ WORD = re.compile("simulator", re.IGNORECASE)
 # (file, exact string or identifier) -> why it starts nothing.
 ALLOWED: dict[tuple[str, str], str] = {
     (
-        "provisioning/nightly.py",
+        "provisioning/operations/nightly.py",
         "state directory of the simulator (without --live)",
     ): "help text of --sim-state, which nightly only hands on to pytest's own --sim-state",
     (
-        "provisioning/nightly.py",
+        "provisioning/operations/nightly.py",
         "simulator ",
     ): "the progress line saying which target a nightly run verified",
 }

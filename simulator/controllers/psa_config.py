@@ -27,7 +27,7 @@ Behaviour read from kubernetes/pod-security-admission at tag
 
 A real kube-apiserver refuses to start on an invalid configuration; the
 simulator reports it as a definition error (:class:`PodSecurityConfigError`,
-which is both a :class:`~provisioning.problems.DefinitionError` and a
+which is both a :class:`~provisioning.definition.problems.DefinitionError` and a
 :class:`ValueError`) naming the file and field, never with a traceback.
 """
 
@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from provisioning.problems import DefinitionError, Problem
+from provisioning.definition.problems import DefinitionError, Problem
 
 PRIVILEGED = "privileged"
 BASELINE = "baseline"

@@ -28,8 +28,8 @@ from typing import Any
 
 import yaml
 
-from provisioning import inventory
-from provisioning.problems import DefinitionError
+from provisioning.definition import inventory
+from provisioning.definition.problems import DefinitionError
 from simulator.kube.errors import ApiError
 from simulator.kube.objects import ObjectStore
 from simulator.kube.registry import ResourceType, builtin_registry

@@ -3,14 +3,14 @@ behind, a newest backup that does not restore.
 
 They work on the backup directory the definition names (``backup.directory``),
 the same files the backup controls read; names carry the timestamp that
-freshness and retention go by (:mod:`provisioning.backup_files`).  The BAK-04
+freshness and retention go by (:mod:`provisioning.operations.backup_files`).  The BAK-04
 drifts write what a broken backup job would: a real etcd snapshot of the
 simulated cluster (``ctx.kv.snapshot``, what ``talosctl etcd snapshot``
-streams) encrypted through :func:`provisioning.backup.create_backup`, but to
+streams) encrypted through :func:`provisioning.operations.backup.create_backup`, but to
 a throwaway recipient, or an error message encrypted to the right one; or
 they cut the newest file short.  No identity is ever written: the throwaway
 key's private half only lives in memory, and the configured identity is only
-read (by :mod:`provisioning.agestore`) when ``backup.ageRecipient`` is
+read (by :mod:`provisioning.config.agestore`) when ``backup.ageRecipient`` is
 ``auto``, to derive its public recipient.
 """
 
@@ -23,8 +23,8 @@ from pathlib import Path
 
 from pyrage import x25519
 
-from provisioning import backup, backup_files
-from provisioning.problems import DefinitionError
+from provisioning.definition.problems import DefinitionError
+from provisioning.operations import backup, backup_files
 from simulator.drifts import DriftContext, DriftError, drift
 from simulator.store.etcd import DatastoreError
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from provisioning import schematic
+from provisioning.definition import schematic
 from simulator.drifts import DriftContext, DriftError, drift, edit_config, hostname_of, v1alpha1
 from simulator.helm import releases, values
 from simulator.helm.actions import manifest_text

@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 
 import yaml
 
-from provisioning.problems import DefinitionError
+from provisioning.definition.problems import DefinitionError
 from simulator.helm import actions, values, wait
 from simulator.helm.actions import HelmError
 from simulator.helm.charts import charts_at

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from provisioning.problems import DefinitionError, Problem
+from provisioning.definition.problems import DefinitionError, Problem
 
 Values = dict[str, Any]
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from provisioning import inventory, schematic, yamlfiles
-from provisioning.problems import DefinitionError
+from provisioning.definition import inventory, schematic, yamlfiles
+from provisioning.definition.problems import DefinitionError
 from simulator.state.hardware import DEFAULT_OLD_SIGNATURES, build_hardware
 from simulator.state.machines import VANILLA_SCHEMATIC, Machine, Site
 

@@ -16,7 +16,7 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-from provisioning.etcd_snapshot import SnapshotStatus, parse_status
+from provisioning.operations.etcd_snapshot import SnapshotStatus, parse_status
 from simulator.store.etcd import DatastoreError, find_binary
 
 _SHA256_SIZE = 32

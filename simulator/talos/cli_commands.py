@@ -42,7 +42,7 @@ from simulator.talos.cli_session import (
 from simulator.talos.errors import TalosError
 
 if TYPE_CHECKING:
-    from provisioning import patches
+    from provisioning.config import patches
     from simulator.talos import resources
 
 CLIENT_TAG = TALOS_VERSION
@@ -210,9 +210,9 @@ def apply_config(ns: argparse.Namespace, flags: GlobalArgs, api_url: str) -> Non
 
 def _patched(text: str, display: str, values: Sequence[str]) -> str:
     """The config with ``--config-patch`` values applied locally, in order (configpatcher)."""
-    from provisioning import patches
-    from provisioning.machineconfig import MachineConfig
-    from provisioning.problems import DefinitionError
+    from provisioning.config import patches
+    from provisioning.config.machineconfig import MachineConfig
+    from provisioning.definition.problems import DefinitionError
 
     try:
         loaded = [_load_patch(value) for value in values]
@@ -224,7 +224,7 @@ def _patched(text: str, display: str, values: Sequence[str]) -> str:
 
 def _load_patch(value: str) -> patches.Patch:
     """A ``--config-patch`` value: ``@file``, a bare filename, or inline text (configpatcher)."""
-    from provisioning import patches
+    from provisioning.config import patches
 
     if value.startswith("@"):
         return patches.load_patch(Path(value[1:]), value[1:])

@@ -73,10 +73,10 @@ WARM_MODULES = (
     "simulator.talos.talosconfig",
     "simulator.store.errors",
     "simulator.store.snapshots",
-    "provisioning.patches",
-    "provisioning.machineconfig",
-    "provisioning.problems",
-    "provisioning.secrets",
+    "provisioning.config.patches",
+    "provisioning.config.machineconfig",
+    "provisioning.definition.problems",
+    "provisioning.config.secrets",
     "yaml",
 )
 

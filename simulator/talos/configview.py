@@ -13,7 +13,7 @@ take the place of the deprecated ``machine.systemDiskEncryption``.
 Validation here is the part of Talos's validation the lifecycle must enforce
 to behave like a node (hostname conflicts, machine type, VIP on a worker,
 the v1alpha1 requirement); the complete offline validator is
-:mod:`provisioning.validation`, which a server may plug in through
+:mod:`provisioning.config.validation`, which a server may plug in through
 :data:`Validator`.
 """
 
@@ -24,8 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from provisioning import yamlfiles
-from provisioning.problems import DefinitionError
+from provisioning.definition import yamlfiles
+from provisioning.definition.problems import DefinitionError
 
 KUBEPRISM_DEFAULT_PORT = 7445
 _MACHINE_TYPES = ("controlplane", "worker", "init", "join", "")

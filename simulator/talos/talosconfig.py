@@ -34,11 +34,11 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from cryptography import x509
 
-from provisioning import yamlfiles
-from provisioning.problems import DefinitionError, Problem
+from provisioning.definition import yamlfiles
+from provisioning.definition.problems import DefinitionError, Problem
 
 if TYPE_CHECKING:
-    from provisioning import secrets
+    from provisioning.config import secrets
 
 ENV_TALOSCONFIG = "TALOSCONFIG"
 
@@ -194,10 +194,10 @@ def write_admin(
 ) -> None:
     """Write an ``os:admin`` talosconfig, as ``gen config -t talosconfig`` produces.
 
-    ``provisioning.secrets`` is imported here: every talosctl call loads this
+    ``provisioning.config.secrets`` is imported here: every talosctl call loads this
     module to read its talosconfig, and only writing one needs the PKI code.
     """
-    from provisioning import secrets
+    from provisioning.config import secrets
 
     write(path, secrets.admin_talosconfig(machine_secrets, context, endpoints, nodes, now))
 

@@ -29,7 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
-from provisioning import pki
+from provisioning.config import pki
 from simulator.pki import ServingTLS
 
 _HANDSHAKE_SECONDS = 30.0

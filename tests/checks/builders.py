@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from checks.snapshot import MACHINE_CONFIG, Snapshot
-from provisioning import inventory, render
+from provisioning.config import render
+from provisioning.definition import inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 Docs = list[dict[str, Any]]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from provisioning import inventory
+from provisioning.definition import inventory
 from tests.checks.builders import Docs, reference_cluster, rendered_configs
 
 

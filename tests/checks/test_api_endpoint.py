@@ -27,7 +27,7 @@ from checks.api_endpoint import VipProbe
 from checks.findings import Unobservable
 from checks.snapshot import ApiHealth, Snapshot
 from fixtures import probe_api_endpoint
-from provisioning import inventory
+from provisioning.definition import inventory
 from provisioning.drivers import Target
 from tests.checks.builders import reference_cluster
 

@@ -14,7 +14,7 @@ from checks import audit
 from checks.audit import AuditEvent, AuditProbe, Request
 from checks.findings import Unobservable
 from checks.snapshot import MACHINE_CONFIG
-from provisioning import inventory
+from provisioning.definition import inventory
 from tests.checks.builders import Docs, machine_config_snapshot, unread_machine_config
 
 

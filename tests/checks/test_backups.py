@@ -1,6 +1,6 @@
 """BAK-01..04 over hand-built listings of the backup directory.
 
-File names come from :func:`provisioning.backup_files.backup_name`, so the
+File names come from :func:`provisioning.operations.backup_files.backup_name`, so the
 controls and the backup job agree on the naming by construction; times are
 relative to the snapshot's ``taken_at``, never to the wall clock.
 """
@@ -17,7 +17,8 @@ from checks import backups
 from checks import snapshot as snap
 from checks.findings import Unobservable
 from checks.snapshot import BackupFile, Backups, Snapshot
-from provisioning import backup_files, inventory
+from provisioning.definition import inventory
+from provisioning.operations import backup_files
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DIRECTORY = "/srv/backups/K8S-CLUSTER"

@@ -20,7 +20,7 @@ from checks import cilium
 from checks import snapshot as snap
 from checks.findings import Finding, Unobservable
 from checks.snapshot import Snapshot
-from provisioning import inventory
+from provisioning.definition import inventory
 
 DIGEST = "@sha256:" + "ab" * 32
 

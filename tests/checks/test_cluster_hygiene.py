@@ -11,7 +11,7 @@ from checks import cluster_hygiene
 from checks import snapshot as snapshot_module
 from checks.findings import Unobservable
 from checks.snapshot import ApiHealth, ClientCertificate, Snapshot
-from provisioning import inventory
+from provisioning.definition import inventory
 from tests.checks.builders import reference_cluster
 
 NOW = dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC)

@@ -10,7 +10,7 @@ import pytest
 from checks import control_plane_config as cpc
 from checks.findings import Finding, Unobservable
 from checks.snapshot import MACHINE_CONFIG
-from provisioning import inventory
+from provisioning.definition import inventory
 from tests.checks.builders import Docs, machine_config_snapshot, unread_machine_config
 
 

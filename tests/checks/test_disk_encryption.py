@@ -17,7 +17,7 @@ from checks import disk_encryption
 from checks import snapshot as snap
 from checks.findings import Unobservable
 from checks.snapshot import Snapshot
-from provisioning import inventory
+from provisioning.definition import inventory
 
 
 def volume(node_ip: str, volume_id: str, **spec: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from checks import etcd
 from checks import snapshot as snap
 from checks.findings import Unobservable
 from checks.snapshot import EtcdMember, Snapshot
-from provisioning import inventory
+from provisioning.definition import inventory
 
 
 def member(node: inventory.Node, ip: str | None = None, learner: bool = False) -> EtcdMember:

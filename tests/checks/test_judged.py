@@ -13,7 +13,7 @@ import pytest
 from checks import judged, network_policy, topology
 from checks.findings import Finding, Unobservable
 from fixtures.verify import run_check
-from provisioning import inventory
+from provisioning.definition import inventory
 from tests.checks import test_network_policy, test_topology
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ from checks import longhorn, longhorn_version, longhorn_volumes
 from checks import snapshot as snap
 from checks.findings import Finding, Unobservable
 from checks.snapshot import Snapshot
-from provisioning import inventory
+from provisioning.definition import inventory
 from tests.checks.builders import reference_cluster
 
 CLUSTER = reference_cluster()

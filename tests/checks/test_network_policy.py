@@ -20,7 +20,7 @@ from checks import network_policy
 from checks import snapshot as snap
 from checks.findings import Finding, Unobservable
 from checks.snapshot import Snapshot
-from provisioning import inventory
+from provisioning.definition import inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ from checks import pod_security
 from checks.findings import Unobservable
 from checks.pod_security import AdmissionOutcome, AdmissionProbe, Verdict
 from checks.snapshot import MACHINE_CONFIG, NAMESPACES, Snapshot
-from provisioning import inventory
+from provisioning.definition import inventory
 from tests.checks import builders
 from tests.checks.builders import Docs, Edit, unread_machine_config
 

@@ -11,7 +11,7 @@ from checks import seccomp
 from checks import snapshot as snap
 from checks.findings import Unobservable
 from checks.snapshot import Snapshot
-from provisioning import inventory
+from provisioning.definition import inventory
 
 
 def configz(cluster: inventory.Cluster) -> dict[str, dict[str, Any]]:

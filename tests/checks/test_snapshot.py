@@ -16,7 +16,7 @@ import pytest
 from checks import snapshot as model
 from checks.findings import Unobservable
 from checks.snapshot import Snapshot, dotted, in_namespace, named, on_node
-from provisioning import inventory
+from provisioning.definition import inventory
 
 
 def snapshot_of(cluster: inventory.Cluster, **kw: Any) -> Snapshot:

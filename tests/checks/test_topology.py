@@ -15,7 +15,7 @@ from checks import snapshot as snapshot_module
 from checks import topology
 from checks.findings import Unobservable
 from checks.snapshot import Snapshot
-from provisioning import inventory
+from provisioning.definition import inventory
 from tests.checks.builders import reference_cluster
 
 GIB = 1024**3

@@ -25,10 +25,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyrage import x25519
 
-from provisioning import backup
-from provisioning.backup import BackupError, SnapshotStatus
-from provisioning.backup_files import backup_name, list_backups, parse_backup_name, prune
-from provisioning.inventory import load_cluster
+from provisioning.definition.inventory import load_cluster
+from provisioning.operations import backup
+from provisioning.operations.backup import BackupError, SnapshotStatus
+from provisioning.operations.backup_files import backup_name, list_backups, parse_backup_name, prune
 from simulator.store.etcd import EtcdKV, EtcdServer, find_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -249,7 +249,7 @@ _KILLED_BACKUP = """
 import os, signal, sys
 from datetime import UTC, datetime
 from pathlib import Path
-from provisioning import backup
+from provisioning.operations import backup
 
 def take(path):
     path.write_bytes(b"plaintext etcd snapshot")

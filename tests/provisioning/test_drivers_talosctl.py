@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provisioning import bundle, secrets
+from provisioning.config import bundle, secrets
 from provisioning.drivers import Completed, Failure, Target, errors, run_subprocess, talosctl
 from simulator.state.machines import Site, SiteStore, Stage
 from simulator.store.etcd import EtcdKV, EtcdServer, find_binary

@@ -32,8 +32,9 @@ from hypothesis import strategies as st
 
 from fixtures import target
 from provisioning import __main__ as cli
-from provisioning import inventory, render, yamlfiles
-from provisioning.problems import DefinitionError
+from provisioning.config import render
+from provisioning.definition import inventory, yamlfiles
+from provisioning.definition.problems import DefinitionError
 
 SHIPPED = Path(__file__).resolve().parents[2] / "cluster"
 ESC = "\x1b"

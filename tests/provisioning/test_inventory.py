@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyrage import x25519
 
-from provisioning import inventory
-from provisioning.problems import DefinitionError, Problem, Severity
+from provisioning.definition import inventory
+from provisioning.definition.problems import DefinitionError, Problem, Severity
 
 SHIPPED = Path(__file__).resolve().parents[2] / "cluster"
 FILE = "cluster/cluster.yaml"

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provisioning.machineconfig import MachineConfig, doc_id, doc_key, is_v1alpha1
-from provisioning.problems import DefinitionError
+from provisioning.config.machineconfig import MachineConfig, doc_id, doc_key, is_v1alpha1
+from provisioning.definition.problems import DefinitionError
 
 BASE = """\
 apiVersion: v1alpha1

@@ -26,9 +26,9 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from provisioning import nightly, nightly_runs
 from provisioning.__main__ import main
-from provisioning.nightly_changes import (
+from provisioning.operations import nightly, nightly_runs
+from provisioning.operations.nightly_changes import (
     ControlResult,
     SummaryError,
     compare,

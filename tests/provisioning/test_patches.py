@@ -18,10 +18,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provisioning import patches
-from provisioning.machineconfig import MachineConfig
-from provisioning.patches import Patch, PatchKind
-from provisioning.problems import DefinitionError
+from provisioning.config import patches
+from provisioning.config.machineconfig import MachineConfig
+from provisioning.config.patches import Patch, PatchKind
+from provisioning.definition.problems import DefinitionError
 
 MULTIDOC = "JSON6902 patches are not supported for multi-document machine configuration"
 

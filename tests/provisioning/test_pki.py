@@ -11,7 +11,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provisioning import pki
+from provisioning.config import pki
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

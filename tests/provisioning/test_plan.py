@@ -20,13 +20,13 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provisioning import inventory
-from provisioning.bundle import generate_secrets
+from provisioning.config.bundle import generate_secrets
+from provisioning.config.secrets import MachineSecrets
+from provisioning.definition import inventory
 from provisioning.drivers import Target, errors
 from provisioning.drivers.helm import HelmRelease
 from provisioning.drivers.talosctl import EtcdMemberRow, SnapshotInfo, TalosDriver
 from provisioning.plan import PlanError, Step, Timeouts, build_plan, run_plan
-from provisioning.secrets import MachineSecrets
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = Target("fake", None, None, None)

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from provisioning import inventory
-from provisioning.bundle import MachineSecrets, generate_secrets
+from provisioning.config.bundle import MachineSecrets, generate_secrets
+from provisioning.definition import inventory
 from provisioning.drivers import Target, errors
 from provisioning.drivers.talosctl import EtcdMemberRow
+from provisioning.operations.readdress import graceful_reset, peer_url, plan_readdress
 from provisioning.plan import Step, run_plan
 from provisioning.plan_context import PlanError, Timeouts
-from provisioning.readdress import graceful_reset, peer_url, plan_readdress
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD, NEW = "10.10.20.18", "10.10.20.118"

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from provisioning import inventory, render, secrets
-from provisioning.problems import DefinitionError
+from provisioning.config import render, secrets
+from provisioning.definition import inventory
+from provisioning.definition.problems import DefinitionError
 
 ROOT = Path(__file__).resolve().parents[2]
 FACTORY = (

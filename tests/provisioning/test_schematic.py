@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provisioning import schematic
-from provisioning.problems import DefinitionError
+from provisioning.definition import schematic
+from provisioning.definition.problems import DefinitionError
 
 LONGHORN = {
     "customization": {

@@ -21,8 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyrage import x25519
 
-from provisioning import agestore, pki, secrets
-from provisioning.problems import DefinitionError
+from provisioning.config import agestore, pki, secrets
+from provisioning.definition.problems import DefinitionError
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TOKEN = re.compile(r"[a-z0-9]{6}\.[a-z0-9]{16}")

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provisioning import validation
-from provisioning.problems import Problem, Severity
+from provisioning.config import validation
+from provisioning.definition.problems import Problem, Severity
 
 Docs = list[dict[str, Any]]
 SECRET = "c2VjcmV0LW1hcmtlci1kby1ub3QtcHJpbnQ="  # base64 of a marker; must never be printed

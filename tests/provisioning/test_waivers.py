@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from provisioning import waivers
-from provisioning.problems import DefinitionError, Severity
+from provisioning.definition import waivers
+from provisioning.definition.problems import DefinitionError, Severity
 
 ROOT = Path(__file__).resolve().parents[2]
 TODAY = datetime.date(2026, 12, 7)

@@ -9,8 +9,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provisioning import yamlfiles
-from provisioning.problems import DefinitionError, Problem, Severity
+from provisioning.definition import yamlfiles
+from provisioning.definition.problems import DefinitionError, Problem, Severity
 
 
 def test_line_of_nested_fields_and_aliases() -> None:

@@ -12,7 +12,7 @@ from checks import cilium
 from checks import snapshot as model
 from checks.findings import Finding
 from checks.snapshot import Snapshot
-from provisioning import inventory
+from provisioning.definition import inventory
 from remediation import catalogue
 from remediation.actions import DeleteObject, HelmUpgrade, Risk
 

@@ -17,7 +17,7 @@ import pytest
 
 from checks.findings import Finding
 from checks.snapshot import Snapshot
-from provisioning import inventory
+from provisioning.definition import inventory
 from provisioning.drivers import Target, errors
 from provisioning.drivers.talosctl import EtcdMemberRow
 from provisioning.plan_context import Timeouts

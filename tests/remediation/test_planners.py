@@ -15,7 +15,7 @@ from checks import cluster_hygiene, disk_encryption, network_policy, pod_securit
 from checks import snapshot as model
 from checks.findings import Finding, NodeUnread
 from checks.snapshot import Snapshot
-from provisioning import inventory
+from provisioning.definition import inventory
 from remediation import catalogue
 from remediation.actions import (
     ApplyConfig,

@@ -23,7 +23,7 @@ from checks import snapshot as model
 from checks.findings import Finding
 from checks.snapshot import Snapshot
 from fixtures.remediate import Remediator
-from provisioning import inventory
+from provisioning.definition import inventory
 from provisioning.drivers import Target, errors
 from remediation import journal
 from remediation.actions import Action, Plan, RebuildNode, Risk

@@ -6,7 +6,7 @@ import datetime
 
 import pytest
 
-from provisioning.waivers import Waiver
+from provisioning.definition.waivers import Waiver
 from reports import gate, summary
 from reports.summary import Record
 

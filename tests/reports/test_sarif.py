@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 
 from checks.findings import Finding
-from provisioning.waivers import Waiver
+from provisioning.definition.waivers import Waiver
 from reports import sarif
 from reports.results import Observed
 

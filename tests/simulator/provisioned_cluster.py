@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from provisioning import inventory, render
+from provisioning.config import render
+from provisioning.definition import inventory
 from simulator.controllers import cluster as core
 from simulator.drifts import DriftContext
 from simulator.helm import values

@@ -15,8 +15,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from provisioning import pki, secrets, yamlfiles
-from provisioning.bundle import MachineSecrets
+from provisioning.config import pki, secrets
+from provisioning.config.bundle import MachineSecrets
+from provisioning.definition import yamlfiles
 from simulator.pki import ServingTLS
 from simulator.state.hardware import build_hardware
 from simulator.state.machines import VANILLA_SCHEMATIC, Machine, Site

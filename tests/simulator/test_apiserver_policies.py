@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provisioning import pki
+from provisioning.config import pki
 from simulator import apiserver, apiserver_audit
 from simulator.controllers import psa
 from simulator.kube.errors import ApiError

@@ -19,7 +19,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provisioning import inventory, render, schematic
+from provisioning.config import render
+from provisioning.definition import inventory, schematic
 from simulator.controllers import longhorn, longhorn_nodes, longhorn_volumes, store_access
 from simulator.controllers.longhorn import reconcile_longhorn
 from simulator.helm import values

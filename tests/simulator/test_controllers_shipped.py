@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from provisioning import inventory, render
+from provisioning.config import render
+from provisioning.definition import inventory
 from simulator.controllers import cluster
 from simulator.helm import values
 from simulator.helm.charts import catalogue

@@ -31,7 +31,8 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from provisioning import backup_files, inventory
+from provisioning.definition import inventory
+from provisioning.operations import backup_files
 from simulator import apiserver, drifts
 from simulator.drifts import DriftContext, DriftError, apply_to, list_drifts
 from simulator.drifts.api_endpoint import FaultWatcher, read_fault

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from provisioning import inventory
+from provisioning.definition import inventory
 from remediation.nodes import installer
 from simulator.controllers import cluster as core
 from simulator.drifts import DriftContext, DriftError, apply_to, edit_config, v1alpha1

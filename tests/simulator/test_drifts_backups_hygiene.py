@@ -5,7 +5,7 @@ changes -- the backup file the restore check reads, the node's applied config
 and the Node objects the reconcile derives from it -- in well under a second
 each, over the provisioned in-memory cluster of :mod:`tests.simulator.test_drifts`
 (its ``ctx`` fixture).  The restore check itself runs here too, on the real
-:func:`provisioning.backup.restore_check`, up to the point each drift breaks
+:func:`provisioning.operations.backup.restore_check`, up to the point each drift breaks
 it (before ``etcdutl`` is needed).  Age keys are made per test in ``tmp_path``.
 """
 
@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from pyrage import x25519
 
-from provisioning import backup, backup_files, inventory
+from provisioning.definition import inventory
+from provisioning.operations import backup, backup_files
 from simulator.controllers import cluster as core
 from simulator.drifts import DriftContext, DriftError, apply_to, find_drift, hostname_of
 from simulator.kube.objects import ObjectStore

@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provisioning.problems import DefinitionError
+from provisioning.definition.problems import DefinitionError
 from simulator.helm import values
 from simulator.helm.charts import RenderError, catalogue
 

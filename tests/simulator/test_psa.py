@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from provisioning.problems import DefinitionError
+from provisioning.definition.problems import DefinitionError
 from simulator.controllers import psa
 from simulator.controllers.psa_config import PodSecurityConfigError
 

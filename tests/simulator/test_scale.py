@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
-from provisioning import inventory, render
+from provisioning.config import render
+from provisioning.definition import inventory
 from simulator.controllers import cluster
 from simulator.helm.charts import cilium_workloads
 from simulator.kube.objects import ObjectStore

@@ -33,7 +33,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from fixtures import probe_api_endpoint
-from provisioning import inventory, render, secrets
+from provisioning.config import render, secrets
+from provisioning.definition import inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 40.0

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from provisioning import pki, secrets
-from provisioning.bundle import MachineSecrets
+from provisioning.config import pki, secrets
+from provisioning.config.bundle import MachineSecrets
 from simulator.state.machines import SiteStore
 from simulator.store.kv import MemoryKV
 from simulator.talos import cli, talosconfig, tls

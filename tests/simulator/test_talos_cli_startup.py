@@ -33,8 +33,8 @@ NOT_AT_START = (
     "simulator.talos.configview",
     "simulator.store.etcd",
     "simulator.store.snapshots",
-    "provisioning.patches",
-    "provisioning.machineconfig",
+    "provisioning.config.patches",
+    "provisioning.config.machineconfig",
 )
 
 

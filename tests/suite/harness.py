@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
-from provisioning import inventory
+from provisioning.definition import inventory
 from provisioning.drivers import Target
 
 if TYPE_CHECKING:
@@ -111,12 +111,12 @@ def build_template(base: Path, log: list[str] | None = None) -> BuiltCluster:
     a failing step raises :class:`RuntimeError` with the plan's message.
     """
     from fixtures.readiness import ControlReadiness
+    from provisioning.config.secrets import SecretStore
     from provisioning.drivers.helm import HelmDriver
     from provisioning.drivers.kube import KubeDriver
     from provisioning.drivers.talosctl import TalosDriver
     from provisioning.plan import PlanError, build_plan, run_plan
     from provisioning.plan_steps import KubeOps
-    from provisioning.secrets import SecretStore
 
     started = time.monotonic()
     layout = Layout(base)

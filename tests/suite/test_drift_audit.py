@@ -23,7 +23,7 @@ from checks import audit
 from checks.audit import AuditProbe
 from checks.snapshot import Snapshot
 from fixtures import probe_audit
-from provisioning import inventory
+from provisioning.definition import inventory
 from provisioning.drivers import errors
 from provisioning.drivers.kube import KubeDriver
 from provisioning.drivers.talosctl import TalosDriver

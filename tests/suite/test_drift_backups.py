@@ -23,7 +23,7 @@ import pytest
 from checks import backups
 from checks.findings import Finding
 from checks.snapshot import Snapshot
-from provisioning import backup_files
+from provisioning.operations import backup_files
 from tests.suite.harness import judged
 
 pytestmark = pytest.mark.slow

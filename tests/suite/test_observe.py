@@ -28,8 +28,8 @@ from checks import snapshot as model
 from checks.findings import Unobservable
 from checks.snapshot import Snapshot, on_node
 from fixtures import observe
-from provisioning import inventory
-from provisioning.agestore import SecretStore
+from provisioning.config.agestore import SecretStore
+from provisioning.definition import inventory
 from provisioning.drivers import Completed, Target, process
 from provisioning.drivers import talosctl as talosctl_module
 from provisioning.drivers.kube import KubeDriver

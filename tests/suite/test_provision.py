@@ -24,7 +24,7 @@ import pytest
 
 from fixtures.provision import provision
 from fixtures.target import SimulatorProcess, already_serving, live_target
-from provisioning import inventory
+from provisioning.definition import inventory
 from provisioning.drivers import Target
 from provisioning.drivers.kube import KubeDriver
 from tests.suite.harness import NO_TEST_PLUGINS

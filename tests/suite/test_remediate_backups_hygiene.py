@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from provisioning import backup_files
+from provisioning.operations import backup_files
 from tests.suite.harness import cilium_operator_on
 from tests.suite.test_remediate_drifts import Group, remediate_end_to_end
 

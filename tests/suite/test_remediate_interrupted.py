@@ -2,7 +2,7 @@
 
 The ENC-01 plan for a node formatted without LUKS2, and the ETCD-02 plan for a
 node that moved to an address the definition does not declare (the
-readdress procedure of :mod:`provisioning.readdress`), are each one rebuild
+readdress procedure of :mod:`provisioning.operations.readdress`), are each one rebuild
 of four steps -- remove its etcd member, reset STATE and EPHEMERAL, apply its
 config in maintenance mode, wait for it to (re)join etcd -- each journaled in
 the cluster before it starts.  For every step, a real ``pytest --remediate``

@@ -1,0 +1,1 @@
+"""Operations on a running cluster beside provisioning: backups, nightly runs, readdressing."""
