@@ -7,7 +7,9 @@ reach whatever addresses the kubeconfig and talosconfig name.  A conftest
 applies to the items collected below it only, so ``pytest tests`` is guarded
 and ``pytest`` (the features) is not.  A test that sets its own
 ``allow_hosts`` mark keeps it; suite runs started by tests pass
-``--allow-hosts`` themselves (:mod:`tests.suite.harness`).
+``--allow-hosts`` themselves (:mod:`tests.suite.harness`).  Unix sockets
+are local by nature and allowed: the suite runs those tests start are forks
+of a warm pytest server reached over one (:mod:`tests.suite.harness`).
 
 Scheduling: ``make test`` runs ``pytest tests -n 2``.  The scheduler below
 keeps each test module on one worker (its module-scoped fixtures -- a running
@@ -36,6 +38,11 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent
 SPREAD_UNDER = "tests/suite/"
 _MODULE_FIXTURE = re.compile(r"""@pytest\.fixture\([^)]*scope\s*=\s*["'](module|package|class)""")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-socket reads its options in its own configure
+def pytest_configure(config: pytest.Config) -> None:
+    config.option.allow_unix_socket = True
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

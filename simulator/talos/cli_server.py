@@ -159,6 +159,54 @@ def launcher_script(address: str, api_url: str, root: Path, cache: Path) -> str:
     )
 
 
+def call(
+    address: str,
+    argv: Sequence[str],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    fds: tuple[int, int, int],
+    timeout: float,
+) -> int | None:
+    """The launcher's protocol from Python: run *argv* in a fork of the server at *address*.
+
+    *fds* become the command's 0/1/2.  ``None`` when the server did not take
+    the call (nothing ran: run the command yourself); :class:`TimeoutError`
+    when it ran longer than *timeout* seconds (it is left to finish).
+    """
+    body = json.dumps(
+        {"argv": list(argv), "env": env, "cwd": str(cwd), "umask": _current_umask()}
+    ).encode()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        try:
+            conn.connect(address)
+            socket.send_fds(conn, [_HEADER.pack(len(body)) + body], list(fds))
+            if conn.recv(1) != ACCEPTED:
+                return None
+        except OSError:
+            return None
+        conn.settimeout(timeout)
+        data = b""
+        try:
+            while len(data) < _STATUS.size:
+                chunk = conn.recv(_STATUS.size - len(data))
+                if not chunk:
+                    break
+                data += chunk
+        except TimeoutError:
+            raise TimeoutError(f"{' '.join(argv)}: no exit status within {timeout:g}s") from None
+        if len(data) < _STATUS.size:
+            return 1  # the child died before it sent a status (as a killed process)
+        (status,) = _STATUS.unpack(data)
+        return int(status)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
 # -- the server --------------------------------------------------------------------------------
 
 
@@ -204,8 +252,13 @@ def _streams(env: dict[str, str], fallback: str) -> None:
     sys.stderr = stream(2, "w", "backslashreplace", True)
 
 
-def _run_command(conn: socket.socket, encoding: str) -> int:
-    """In the forked child: become the caller's ``talosctl`` and run the command."""
+Entry = tuple[str, str, str]
+"""``(program, module, function)``: a child runs ``sys.exit(module.function(argv))``."""
+TALOSCTL: Entry = ("talosctl", "simulator.talos.cli", "main")
+
+
+def _run_command(conn: socket.socket, encoding: str, entry: Entry = TALOSCTL) -> int:
+    """In the forked child: become the caller's command (``talosctl``) and run it."""
     try:
         request, fds = _recv_request(conn)
         argv = [str(a) for a in request["argv"]]
@@ -226,11 +279,12 @@ def _run_command(conn: socket.socket, encoding: str) -> int:
     os.environ.update(env)
     _streams(env, encoding)
     conn.sendall(ACCEPTED)
-    sys.argv = ["talosctl", *argv]
-    from simulator.talos import cli
+    program, module, function = entry
+    sys.argv = [program, *argv]
+    import importlib
 
     try:
-        status = cli.main(argv)
+        status = _exit_status(getattr(importlib.import_module(module), function)(argv))
     except SystemExit as exc:
         status = _exit_status(exc.code)
     except BaseException:  # noqa: BLE001 - what an uncaught exception does to a process
@@ -248,18 +302,18 @@ def _exit_status(code: object) -> int:
     if code is None:
         return 0
     if isinstance(code, int):
-        return code
+        return int(code)
     sys.stderr.write(f"{code}\n")
     return 1
 
 
-def _child(listener: socket.socket, conn: socket.socket, encoding: str) -> None:
+def _child(listener: socket.socket, conn: socket.socket, encoding: str, entry: Entry) -> None:
     listener.close()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     status = 1
     try:
-        status = _run_command(conn, encoding)
+        status = _run_command(conn, encoding, entry)
         if status >= 0:
             conn.sendall(_STATUS.pack(status))
     except BaseException:  # noqa: BLE001 - the child must reach _exit whatever happened
@@ -269,7 +323,7 @@ def _child(listener: socket.socket, conn: socket.socket, encoding: str) -> None:
         os._exit(0)
 
 
-def serve(address: str, warm: Sequence[str] = WARM_MODULES) -> None:
+def serve(address: str, warm: Sequence[str] = WARM_MODULES, entry: Entry = TALOSCTL) -> None:
     """Accept calls on *address* until stdin reaches end of file; fork one child per call."""
     import importlib
 
@@ -299,7 +353,7 @@ def serve(address: str, warm: Sequence[str] = WARM_MODULES) -> None:
             pid = os.fork()
             if pid == 0:
                 watch.close()
-                _child(listener, conn, encoding)
+                _child(listener, conn, encoding, entry)
             conn.close()
 
 
@@ -317,8 +371,15 @@ def _reap() -> None:
 class CommandServer:
     """The simulator's handle on its command server process."""
 
-    def __init__(self, root: Path, log: Path) -> None:
+    def __init__(
+        self,
+        root: Path,
+        log: Path,
+        entry: Entry = TALOSCTL,
+        warm: Sequence[str] | None = None,
+    ) -> None:
         self.root, self.log = root, log
+        self.entry, self.warm = entry, warm
         self.address = ""
         self._process: Any = None
         self._log: io.BufferedWriter | None = None
@@ -338,7 +399,13 @@ class CommandServer:
         env["PYTHONPATH"] = str(self.root) + (":" + path if path else "")
         self._log = open(self.log, "ab")  # noqa: SIM115 - closed in stop()
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "simulator.talos.cli_server", address.lstrip("\0")],
+            [
+                sys.executable,
+                "-m",
+                "simulator.talos.cli_server",
+                address.lstrip("\0"),
+                *self._options(),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -351,6 +418,12 @@ class CommandServer:
             return ""
         self.address = address
         return address
+
+    def _options(self) -> list[str]:
+        if self.entry == TALOSCTL and self.warm is None:
+            return []
+        warm = WARM_MODULES if self.warm is None else self.warm
+        return [":".join(self.entry), ",".join(warm)]
 
     def stop(self) -> None:
         """Close its stdin (it exits at end of file) and wait for it. Idempotent."""
@@ -373,4 +446,9 @@ class CommandServer:
 
 
 if __name__ == "__main__":
-    serve("\0" + sys.argv[1])
+    # ADDRESS [PROGRAM:MODULE:FUNCTION WARM,MODULES]: the talosctl server unless told otherwise.
+    if len(sys.argv) > 3:
+        name, mod, func = sys.argv[2].split(":")
+        serve("\0" + sys.argv[1], [m for m in sys.argv[3].split(",") if m], (name, mod, func))
+    else:
+        serve("\0" + sys.argv[1])

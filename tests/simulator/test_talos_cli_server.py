@@ -165,3 +165,42 @@ def test_the_server_runs_the_command_on_the_callers_descriptors_and_directory(
     served = _call(command_server, argv, tmp_path)
     assert served == _direct(argv, tmp_path)
     assert served[0] == (0 if argv[0] == "version" and "--client" in argv else 1)
+
+
+def test_a_server_with_another_entry_runs_it_in_a_fork_with_the_callers_files(
+    tmp_path: Path,
+) -> None:
+    """The warm pytest server of tests/suite/harness.py: entry ``pytest.main``, Python client."""
+    server = cli_server.CommandServer(
+        ROOT, tmp_path / "server.log", entry=("pytest", "pytest", "main"), warm=["pytest"]
+    )
+    address = server.start()
+    assert address
+    try:
+        results = []
+        for argv in (["--version"], ["--no-such-option"]):
+            out, err = tmp_path / "out", tmp_path / "err"
+            with open(os.devnull, "rb") as null, out.open("wb") as o, err.open("wb") as e:
+                status = cli_server.call(
+                    address,
+                    argv,
+                    env={"PATH": os.environ.get("PATH", "")},
+                    cwd=tmp_path,
+                    fds=(null.fileno(), o.fileno(), e.fileno()),
+                    timeout=60,
+                )
+            results.append((status, out.read_text() + err.read_text()))
+    finally:
+        server.stop()
+    (ok, version), (usage, complaint) = results
+    assert ok == 0
+    assert version.startswith(f"pytest {pytest.__version__}"), version
+    assert usage == 4
+    assert "unrecognized arguments: --no-such-option" in complaint, complaint
+    # A stopped server takes no call: the caller runs the command itself.
+    with open(os.devnull, "rb") as null:
+        fds = (null.fileno(), null.fileno(), null.fileno())
+        assert (
+            cli_server.call(address, ["--version"], env={}, cwd=tmp_path, fds=fds, timeout=5)
+            is None
+        )

@@ -21,7 +21,9 @@ outcomes are mapped back to controls without parsing test names.
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -283,30 +285,132 @@ def suite_command(layout: Layout, *args: str, scratch: Path) -> list[str]:
     ]
 
 
+# Imported once by the warm server (below) so each suite run starts without re-importing them:
+# the suite's own packages, its pytest plugins and the libraries they load.
+WARM_PACKAGES = ("fixtures", "checks", "remediation", "reports", "provisioning")
+WARM_LIBRARIES = (
+    "pytest",
+    "_pytest.junitxml",
+    "pytest_bdd",
+    "allure_pytest_bdd",
+    "kubernetes.client",
+    "kubernetes.config",
+    "kubernetes.stream",
+    "pytest_socket",
+)
+
+
+def _warm_modules() -> list[str]:
+    import pkgutil
+
+    names = list(WARM_LIBRARIES)
+    for package in WARM_PACKAGES:
+        path = [str(ROOT / package.replace(".", "/"))]
+        names.append(package)
+        names += [
+            info.name
+            for info in pkgutil.walk_packages(path, prefix=f"{package}.")
+            if not info.name.endswith("__main__")
+        ]
+    return [*names, __name__]
+
+
+class _WarmSuite:
+    """One warm ``pytest`` server per test process: each suite run is a fork of it.
+
+    Why: a suite run started as ``python -m pytest`` spends seconds importing
+    pytest, its plugins, the Kubernetes client and the suite's packages before
+    its first request -- the same seconds in each of the hundreds of runs the
+    suite tests start.  The server (the simulator's command server with
+    ``pytest.main`` as its entry) imports them once; each run is a fork that
+    takes the run's argv, environment, working directory and output files, and
+    exits with pytest's status.  The one difference from a fresh process:
+    ``--assert=plain`` (the suite's packages are already imported, so pytest
+    could not rewrite their asserts; the suite reports through ``pytest.fail``
+    messages, never bare asserts).  Where forking is not available the run is
+    a fresh process as before.
+    """
+
+    def __init__(self) -> None:
+        self._server: Any = None
+        self._failed = False
+
+    def address(self, scratch: Path) -> str | None:
+        from simulator.talos import cli_server  # tests only
+
+        if self._failed or not cli_server.supported():
+            return None
+        if self._server is None:
+            server = cli_server.CommandServer(
+                ROOT,
+                scratch.parent / "warm-pytest.log",
+                entry=("pytest", "pytest", "main"),
+                warm=_warm_modules(),
+            )
+            if not server.start():
+                self._failed = True
+                return None
+            self._server = server
+            atexit.register(server.stop)
+        return str(self._server.address)
+
+    def run(self, command: Sequence[str], scratch: Path, timeout: float) -> tuple[int, str] | None:
+        """Run ``python -m pytest ARGS`` (*command*) in a fork; ``None`` when not taken."""
+        from simulator.talos import cli_server  # tests only
+
+        address = self.address(scratch)
+        if address is None:
+            return None
+        argv = [*command[3:], "--assert=plain"]
+        out_path, err_path = scratch / "stdout.txt", scratch / "stderr.txt"
+        with (
+            open(os.devnull, "rb") as stdin,
+            out_path.open("wb") as out,
+            err_path.open("wb") as err,
+        ):
+            status = cli_server.call(
+                address,
+                argv,
+                env=dict(os.environ),
+                cwd=ROOT,
+                fds=(stdin.fileno(), out.fileno(), err.fileno()),
+                timeout=timeout,
+            )
+        if status is None:
+            return None
+        text = out_path.read_text(errors="replace") + err_path.read_text(errors="replace")
+        return status, text
+
+
+_WARM = _WarmSuite()
+
+
 def run_suite(
     layout: Layout, *args: str, scratch: Path, timeout: float = SUITE_TIMEOUT
 ) -> SuiteRun:
     """``python -m pytest ARGS`` against *layout*'s running simulator, outcomes per control."""
     command = suite_command(layout, *args, scratch=scratch)
     junit = scratch / "junit.xml"
-    done = subprocess.run(
-        command,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    output = done.stdout + done.stderr
+    served = _WARM.run(command, scratch, timeout)
+    if served is None:
+        done = subprocess.run(
+            command,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        returncode, output = done.returncode, done.stdout + done.stderr
+    else:
+        returncode, output = served
     if not junit.is_file():
-        return SuiteRun(done.returncode, {}, {}, output)
+        return SuiteRun(returncode, {}, {}, output)
     outcomes, messages = parse_junit(junit)
     summary_file = scratch / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
-    return SuiteRun(
-        done.returncode, outcomes, messages, output, remediated_controls(junit), summary
-    )
+    return SuiteRun(returncode, outcomes, messages, output, remediated_controls(junit), summary)
 
 
 # -- a drifted, running copy ------------------------------------------------------------
