@@ -249,16 +249,23 @@ def admin_cert_lifetime(view: ConfigView) -> dt.timedelta:
 # -- PodSecurity admission -------------------------------------------------------------------
 
 
-def pod_security_config(machine: Machine) -> psa.PodSecurityConfig:
+def pod_security_config(machine: Machine) -> psa.PodSecurityConfig | None:
     """The PodSecurity plugin configuration of *machine*'s kube-apiserver.
 
     Talos passes ``cluster.apiServer.admissionControl`` as the
     AdmissionConfiguration; no PodSecurity entry means the built-in default
     (everything privileged), as the plugin is on by default since 1.25.
+    ``None`` when ``cluster.apiServer.extraArgs`` switches the plugin off
+    with ``disable-admission-plugins`` (kube-apiserver then never runs it:
+    https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/).
 
     :raises psa.PodSecurityConfigError: the configuration is unusable.
     """
     view = config_view(machine)
+    extra = view.api_server.get("extraArgs") if view is not None else None
+    disabled = extra.get("disable-admission-plugins") if isinstance(extra, Mapping) else None
+    if "PodSecurity" in [p.strip() for p in str(disabled or "").split(",")]:
+        return None
     plugins = view.api_server.get("admissionControl") if view is not None else None
     for index, plugin in enumerate(plugins if isinstance(plugins, list) else []):
         if isinstance(plugin, Mapping) and plugin.get("name") == "PodSecurity":

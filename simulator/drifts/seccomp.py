@@ -21,3 +21,22 @@ def disable_default(ctx: DriftContext, node: str | None) -> str:
         kubelet["defaultRuntimeSeccompProfileEnabled"] = False
     ctx.save_site()
     return f"{machine.name}: machine.kubelet.defaultRuntimeSeccompProfileEnabled set to false"
+
+
+OMIT = "seccomp.omit_default"
+
+
+@drift(
+    OMIT,
+    controls=("SEC-01",),
+    description="a node's applied config (--node, default the first) no longer sets "
+    "machine.kubelet.defaultRuntimeSeccompProfileEnabled: the kubelet's default, false, applies",
+    takes_node=True,
+)
+def omit_default(ctx: DriftContext, node: str | None) -> str:
+    machine = ctx.configured(node, OMIT)
+    with edit_config(machine) as docs:
+        kubelet = v1alpha1(docs, machine)["machine"].setdefault("kubelet", {})
+        kubelet.pop("defaultRuntimeSeccompProfileEnabled", None)
+    ctx.save_site()
+    return f"{machine.name}: machine.kubelet.defaultRuntimeSeccompProfileEnabled removed"

@@ -408,8 +408,24 @@ def test_pod_security_config_is_read_from_the_serving_machine() -> None:
     serving = apiserver.serving_machine(_bootstrapped())
     assert serving is not None
     config = apiserver.pod_security_config(serving[0])
+    assert config is not None
     assert str(config.enforce) == "baseline:latest"
     assert config.exempt_namespaces == frozenset({"kube-system"})
+
+
+@pytest.mark.parametrize(
+    ("plugins", "running"),
+    [("PodSecurity", False), ("DefaultStorageClass, PodSecurity", False), ("Other", True)],
+)
+def test_disable_admission_plugins_switches_pod_security_off(plugins: str, running: bool) -> None:
+    # kube-apiserver --disable-admission-plugins: the plugin never runs on that API server.
+    api_server = {
+        **_cluster_section()["apiServer"],
+        "extraArgs": {"disable-admission-plugins": plugins},
+    }
+    serving = apiserver.serving_machine(_bootstrapped(apiServer=api_server))
+    assert serving is not None
+    assert (apiserver.pod_security_config(serving[0]) is not None) is running
 
 
 # -- kubelet configz and node proxy ----------------------------------------------------------
