@@ -246,6 +246,26 @@ def admin_cert_lifetime(view: ConfigView) -> dt.timedelta:
     return lifetime
 
 
+# -- audit -----------------------------------------------------------------------------------
+
+
+def audit_policy(machine: Machine, view: ConfigView) -> tuple[str, Mapping[str, Any]] | None:
+    """(node, the audit policy its kube-apiserver logs to the Talos audit log with).
+
+    Talos's default policy when ``auditPolicy`` is unset.  None when
+    ``extraArgs`` moves ``audit-log-path`` (``-`` is stdout): then nothing
+    reaches the log Talos keeps, which is the one ``talosctl read`` serves.
+    """
+    extra = view.api_server.get("extraArgs")
+    path = extra.get("audit-log-path") if isinstance(extra, Mapping) else None
+    if path is not None and str(path) != apiserver_audit.TALOS_LOG_PATH:
+        return None
+    policy = view.api_server.get("auditPolicy")
+    if not isinstance(policy, Mapping):
+        policy = apiserver_audit.TALOS_DEFAULT_POLICY
+    return machine.name, policy
+
+
 # -- PodSecurity admission -------------------------------------------------------------------
 
 

@@ -205,3 +205,36 @@ def drop_catch_all(ctx: DriftContext, node: str | None) -> str:
         return "the audit policy's last rule removed"
 
     return _edit_policy(ctx, node, "audit.drop_catch_all", edit)
+
+
+def _extra_arg(ctx: DriftContext, node: str | None, name: str, flag: str, value: str) -> str:
+    """``talosctl patch machineconfig`` setting cluster.apiServer.extraArgs[flag] on one node."""
+    machine = ctx.configured(node, name)
+    with edit_config(machine) as docs:
+        cluster = v1alpha1(docs, machine).setdefault("cluster", {})
+        cluster.setdefault("apiServer", {}).setdefault("extraArgs", {})[flag] = value
+    ctx.save_site()
+    return f"{machine.name}: kube-apiserver {flag}={value}"
+
+
+@drift(
+    "audit.log_to_stdout",
+    controls=("AUD-01", "AUD-02"),
+    description="one control-plane node's (--node, default the first) cluster.apiServer."
+    "extraArgs audit-log-path: - (events go to the container's stdout, not the audit log)",
+    takes_node=True,
+)
+def log_to_stdout(ctx: DriftContext, node: str | None) -> str:
+    return _extra_arg(ctx, node, "audit.log_to_stdout", "audit-log-path", "-")
+
+
+@drift(
+    "audit.other_policy_file",
+    controls=("AUD-01",),
+    description="one control-plane node's (--node, default the first) cluster.apiServer."
+    "extraArgs audit-policy-file points at another file than the policy Talos writes",
+    takes_node=True,
+)
+def other_policy_file(ctx: DriftContext, node: str | None) -> str:
+    path = "/var/lib/audit/policy.yaml"
+    return _extra_arg(ctx, node, "audit.other_policy_file", "audit-policy-file", path)

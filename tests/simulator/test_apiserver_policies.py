@@ -414,6 +414,27 @@ def test_pod_security_config_is_read_from_the_serving_machine() -> None:
 
 
 @pytest.mark.parametrize(
+    ("extra", "logged"),
+    [
+        ({}, True),
+        ({"audit-log-path": "/var/log/audit/kube/kube-apiserver.log"}, True),
+        ({"audit-log-path": "-"}, False),
+        ({"audit-log-path": "/tmp/a.log"}, False),
+    ],
+)
+def test_audit_log_path_moved_by_extra_args_leaves_the_talos_log_empty(
+    extra: dict[str, str], logged: bool
+) -> None:
+    api_server = {**_cluster_section()["apiServer"], "extraArgs": extra}
+    serving = apiserver.serving_machine(_bootstrapped(apiServer=api_server))
+    assert serving is not None
+    source = apiserver.audit_policy(*serving)
+    assert (source is not None) is logged
+    if source is not None:
+        assert source == (serving[0].name, ARTICLE_POLICY)
+
+
+@pytest.mark.parametrize(
     ("plugins", "running"),
     [("PodSecurity", False), ("DefaultStorageClass, PodSecurity", False), ("Other", True)],
 )
