@@ -53,6 +53,10 @@ LATEST = "latest"
 _PINNED = re.compile(r"^v1\.(0|[1-9][0-9]*)$")
 # The three ways an exemption is granted (pod-security-admission api/v1 PodSecurityExemptions).
 EXEMPTION_KINDS = ("namespaces", "usernames", "runtimeClasses")
+# Talos writes admissionControl to this file and passes it to kube-apiserver; extraArgs may
+# point the flag elsewhere (siderolabs/talos control_plane_static_pod.go does not deny it).
+CONFIG_FILE_FLAG = "admission-control-config-file"
+TALOS_CONFIG_FILE = "/system/config/kubernetes/kube-apiserver/admission-control-config.yaml"
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,7 @@ class PluginConfig:
     node: inventory.Node
     configuration: Mapping[str, Any] | None  # None: no PodSecurity entry at all
     disabled_by_flag: bool  # extraArgs disable-admission-plugins names PodSecurity
+    config_file: str | None = None  # extraArgs admission-control-config-file, when overridden
 
 
 def plugin_configs(snapshot: Snapshot) -> tuple[list[PluginConfig], dict[str, str]]:
@@ -150,11 +155,17 @@ def plugin_configs(snapshot: Snapshot) -> tuple[list[PluginConfig], dict[str, st
                 configuration = plugin.get("configuration")
                 entry = configuration if isinstance(configuration, Mapping) else {}
         disabled = str(dotted(config.section, "extraArgs.disable-admission-plugins", "") or "")
+        config_file = dotted(config.section, f"extraArgs.{CONFIG_FILE_FLAG}")
         found.append(
             PluginConfig(
                 node=config.node,
                 configuration=entry,
                 disabled_by_flag=PLUGIN in [p.strip() for p in disabled.split(",")],
+                config_file=(
+                    str(config_file)
+                    if config_file is not None and str(config_file) != TALOS_CONFIG_FILE
+                    else None
+                ),
             )
         )
     return found, unread
@@ -204,6 +215,18 @@ def _defaults_enforced(snapshot: Snapshot) -> list[Finding]:
                     target,
                     expected,
                     "PodSecurity listed in cluster.apiServer.extraArgs disable-admission-plugins",
+                    PSA_CONFIG_DOC,
+                )
+            )
+            continue
+        if config.config_file is not None:
+            findings.append(
+                Finding(
+                    target,
+                    expected,
+                    f"cluster.apiServer.extraArgs {CONFIG_FILE_FLAG}={config.config_file}: "
+                    "kube-apiserver reads another admission configuration than the one Talos "
+                    "writes from admissionControl",
                     PSA_CONFIG_DOC,
                 )
             )

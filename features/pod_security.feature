@@ -17,8 +17,9 @@ Feature: Pod Security baseline is enforced outside the declared exemptions
   # version pin runs only that release's checks). Each is listed with its drift in
   # features/breakages/pod_security.yaml:
   #   - the PodSecurity entry removed from cluster.apiServer.admissionControl, or the plugin
-  #     switched off with extraArgs disable-admission-plugins, on any node (PSA-01 per node,
-  #     PSA-03 by behaviour on the serving API server);
+  #     switched off with extraArgs disable-admission-plugins, or extraArgs
+  #     admission-control-config-file pointing away from the file Talos writes, on any node
+  #     (PSA-01 per node, PSA-03 by behaviour on the serving API server);
   #   - defaults.enforce lowered, or omitted (omitted means privileged), on any node (PSA-01);
   #   - defaults.enforce-version pinned to a release (anything but latest) on any node (PSA-01);
   #   - a pod-security.kubernetes.io/enforce label looser than the declared level, or an

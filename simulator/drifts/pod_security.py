@@ -278,3 +278,25 @@ def disable_plugin(ctx: DriftContext, node: str | None) -> str:
         extra["disable-admission-plugins"] = "PodSecurity"
     ctx.save_site()
     return f"{machine.name}: kube-apiserver disable-admission-plugins=PodSecurity"
+
+
+OTHER_CONFIG_FILE = "/var/lib/admission/config.yaml"
+
+
+@drift(
+    "pod_security.other_config_file",
+    controls=("PSA-01",),
+    description="one control-plane node's (--node, default the first) cluster.apiServer."
+    f"extraArgs admission-control-config-file={OTHER_CONFIG_FILE}: that API server does not "
+    "read the admission configuration Talos writes (the simulator models no such file, so "
+    "use a node that does not serve the API)",
+    takes_node=True,
+)
+def other_config_file(ctx: DriftContext, node: str | None) -> str:
+    machine = ctx.configured(node, "pod_security.other_config_file")
+    with edit_config(machine) as docs:
+        cluster = v1alpha1(docs, machine).setdefault("cluster", {})
+        extra = cluster.setdefault("apiServer", {}).setdefault("extraArgs", {})
+        extra["admission-control-config-file"] = OTHER_CONFIG_FILE
+    ctx.save_site()
+    return f"{machine.name}: kube-apiserver admission-control-config-file={OTHER_CONFIG_FILE}"

@@ -106,6 +106,24 @@ def test_plugin_disabled_by_flag_is_a_finding(
     assert "disable-admission-plugins" in findings[0].observed
 
 
+def test_another_admission_config_file_is_a_finding(
+    cluster: inventory.Cluster, rendered: dict[str, Docs]
+) -> None:
+    def point_elsewhere(node: str, doc: dict[str, Any]) -> None:
+        extra = doc["cluster"]["apiServer"].setdefault("extraArgs", {})
+        # Talos's own path is no override; another path on node06 is.
+        extra[pod_security.CONFIG_FILE_FLAG] = (
+            "/var/lib/a.yaml" if node == "node06" else pod_security.TALOS_CONFIG_FILE
+        )
+
+    snap = machine_config_snapshot(cluster, rendered, point_elsewhere)
+    [finding] = pod_security.baseline_enforced(snap)
+    assert finding.target == "node06 (k8s-node06)"
+    assert finding.observed.startswith(
+        "cluster.apiServer.extraArgs admission-control-config-file=/var/lib/a.yaml"
+    )
+
+
 def test_expected_level_comes_from_the_definition(
     cluster: inventory.Cluster, rendered: dict[str, Docs]
 ) -> None:
