@@ -298,6 +298,45 @@ def _listed(requests: list[str]) -> str:
     return f"{shown} and {more} more" if more > 0 else shown
 
 
+# The flags Talos gives kube-apiserver for auditing, which cluster.apiServer.extraArgs may
+# override (siderolabs/talos internal/app/machined/pkg/controllers/k8s/
+# control_plane_static_pod.go: neither is MergeDenied).
+TALOS_AUDIT_FLAGS: Mapping[str, tuple[str, str]] = {
+    "audit-policy-file": (
+        "/system/config/kubernetes/kube-apiserver/auditpolicy.yaml",
+        "kube-apiserver reads another policy than cluster.apiServer.auditPolicy",
+    ),
+    "audit-log-path": (
+        "/var/log/audit/kube/kube-apiserver.log",
+        "events are not written to the control plane's audit log",
+    ),
+}
+TALOS_FLAGS_DOC = (
+    "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/"
+)
+
+
+def _flag_findings(node: str, section: Mapping[str, Any]) -> list[Finding]:
+    """An ``extraArgs`` override of an audit flag Talos sets, one finding per flag."""
+    extra = section.get("extraArgs")
+    findings: list[Finding] = []
+    for flag, (talos, meaning) in TALOS_AUDIT_FLAGS.items():
+        if not isinstance(extra, Mapping) or flag not in extra:
+            continue
+        raw = extra[flag]
+        value = ",".join(map(str, raw)) if isinstance(raw, list) else str(raw)
+        if value != talos:
+            findings.append(
+                Finding(
+                    node,
+                    f"{flag} {talos} (as Talos sets it)",
+                    f"cluster.apiServer.extraArgs {flag}={value}: {meaning}",
+                    TALOS_FLAGS_DOC,
+                )
+            )
+    return findings
+
+
 @judged.judges(control_plane_nodes=judged.control_planes)
 def policy_as_declared(snapshot: Snapshot) -> list[Finding]:
     """Every control-plane node's audit policy gives each sample its promised level.
@@ -307,14 +346,18 @@ def policy_as_declared(snapshot: Snapshot) -> list[Finding]:
     rule mentions, plus ones none mentions), so a first rule that logs less
     for one group or namespace fails here.  A level is exact (everything else
     at ``Metadata``, not more) and ``ResponseComplete`` must not be an omitted
-    stage.  Configured, not observed (AUD-02 observes).  One finding per node and
-    class of request, naming the requests that get another level and the
-    rule that decides it -- the first match, so a broad rule placed early
-    shows up here even when the right rule exists further down.
+    stage.  An ``extraArgs`` override of the policy file or the log path Talos
+    sets is a finding too: then the policy judged is not the one that runs, or
+    its events do not reach the log.  Configured, not observed (AUD-02
+    observes).  One finding per node and class of request, naming the
+    requests that get another level and the rule that decides it -- the
+    first match, so a broad rule placed early shows up here even when the
+    right rule exists further down.
     """
     findings: list[Finding] = []
     configs, unread = api_server_configs(snapshot)
     for config in configs:
+        findings += _flag_findings(node_label(config.node), config.section)
         configured = config.section.get("auditPolicy")
         policy = configured if isinstance(configured, Mapping) else TALOS_DEFAULT_POLICY
         source = "" if isinstance(configured, Mapping) else " (no auditPolicy: Talos default)"

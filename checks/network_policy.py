@@ -38,7 +38,7 @@ from typing import Any
 
 from checks import judged
 from checks import snapshot as snap
-from checks.findings import Finding
+from checks.findings import Finding, Unobservable
 from checks.snapshot import KubeObject, Snapshot, dotted
 
 POLICY_DOC = "https://docs.cilium.io/en/v1.19/security/policy/language/"
@@ -199,17 +199,75 @@ def _covering(
     return rules
 
 
+_K8S_PEERS = {"ingress": "from", "egress": "to"}
+
+
+def _k8s_types(policy: KubeObject) -> list[str]:
+    """The directions a Kubernetes NetworkPolicy isolates (``spec.policyTypes``, defaulted
+    as the API server does: Ingress always, Egress when egress rules are given)."""
+    spec = policy.get("spec") or {}
+    types = spec.get("policyTypes")
+    if isinstance(types, list) and types:
+        return [str(t).lower() for t in types]
+    return ["ingress", "egress"] if spec.get("egress") else ["ingress"]
+
+
+def _k8s_selects_all(policy: KubeObject) -> bool:
+    selector = dotted(policy, "spec.podSelector", {})
+    return isinstance(selector, Mapping) and not (
+        selector.get("matchLabels") or selector.get("matchExpressions")
+    )
+
+
+def _k8s_rules(k8s: list[KubeObject]) -> Covering:
+    """A Kubernetes NetworkPolicy selecting every pod, as the Cilium rule it amounts to.
+
+    Cilium enforces NetworkPolicies beside its own (unioning their allows):
+    a direction in ``policyTypes`` isolates the selected pods, and a rule
+    with no peers and no ports (``ingress: [{}]``) allows every peer.
+    https://kubernetes.io/docs/concepts/services-networking/network-policies/
+    """
+    rules: Covering = []
+    for policy in k8s:
+        if not _k8s_selects_all(policy):
+            continue
+        rule: dict[str, Any] = {"enableDefaultDeny": {}}
+        for direction in DIRECTIONS:
+            isolated = direction in _k8s_types(policy)
+            rule["enableDefaultDeny"][direction] = isolated
+            peers = _PEER_ENTITIES[direction]
+            opens = isolated and any(
+                isinstance(r, Mapping) and not r.get(_K8S_PEERS[direction]) and not r.get("ports")
+                for r in dotted(policy, f"spec.{direction}", []) or []
+            )
+            rule[direction] = [{peers: ["all"]}] if opens else []
+        rules.append((f"{K8S_POLICY} {_name(policy)}", rule))
+    return rules
+
+
+K8S_POLICY = "NetworkPolicy"
+
+
+def _opener(name: str) -> tuple[str, str]:
+    """``("clusterwide", name)`` or ``("here", "<plural>/<name>")`` for a finding's policy name."""
+    if name.startswith(f"{CLUSTERWIDE} "):
+        return "clusterwide", name.removeprefix(f"{CLUSTERWIDE} ")
+    if name.startswith(f"{K8S_POLICY} "):
+        return "here", f"networkpolicies/{name.removeprefix(f'{K8S_POLICY} ')}"
+    return "here", f"ciliumnetworkpolicies/{name}"
+
+
 def _direction_problem(
     own: list[KubeObject], covering: Covering, direction: str
-) -> tuple[str | None, list[str]]:
+) -> tuple[str | None, list[tuple[str, str]]]:
     """What keeps *direction* from being default deny for every endpoint, or None; and the
-    clusterwide policies that open it."""
+    policies that open it (:func:`_opener`)."""
     opened = sorted({name for name, r in covering if _allows_everything(r, direction)})
     if opened:
-        clusterwide = [
-            n.removeprefix(f"{CLUSTERWIDE} ") for n in opened if n.startswith(CLUSTERWIDE)
-        ]
-        return f"{direction} open to the entity `all` by {', '.join(opened)}", clusterwide
+        return (
+            f"{direction} open to the entity `all` by {', '.join(opened)}",
+            [_opener(n) for n in opened],
+        )
     if any(_default_deny(r, direction) for _, r in covering):
         return None, []
     reasons = [why for p in own if (why := _why_not(p, direction))]
@@ -222,11 +280,14 @@ class NamespaceNotDenied(Finding):
     """*namespace* does not deny ingress and egress by default for all its endpoints.
 
     *opened_by* names the CiliumClusterwideNetworkPolicies that allow ``all``
-    into or out of it (a namespace's own default-deny cannot close those).
+    into or out of it (a namespace's own default-deny cannot close those);
+    *opened_here* the namespace's own policies that do, as ``<plural>/<name>``
+    (``ciliumnetworkpolicies/x``, ``networkpolicies/y``).
     """
 
     namespace: str = ""
     opened_by: tuple[str, ...] = ()
+    opened_here: tuple[str, ...] = ()
 
 
 def _judged(snapshot: Snapshot) -> list[KubeObject]:
@@ -243,12 +304,75 @@ def _judged_namespaces(snapshot: Snapshot, **_: object) -> int:
     return len(_judged(snapshot))
 
 
+@dataclass(frozen=True)
+class PolicyEnforcementOff(Finding):
+    """Cilium's own configuration keeps it from enforcing any policy (``key``: ``value``)."""
+
+    key: str = ""
+    value: str = ""
+
+
+CILIUM_CONFIG = "cilium-config"
+CILIUM_NAMESPACE = "kube-system"
+# cilium-config key -> (the values that keep policies enforced, what else means).
+# https://docs.cilium.io/en/v1.19/security/policy/intro/#policy-enforcement-modes and
+# https://docs.cilium.io/en/v1.19/security/policy-creation/#enable-policy-audit-mode
+_ENFORCEMENT = {
+    "enable-policy": (("default", "always"), "Cilium enforces no policy at all"),
+    "policy-audit-mode": (("false",), "Cilium logs policy verdicts and drops nothing"),
+}
+
+
+def enforcement_off(snapshot: Snapshot) -> list[Finding]:
+    """Findings for a ``cilium-config`` that switches policy enforcement off cluster-wide.
+
+    An absent key means Cilium's default (``default`` mode, no audit mode).
+    An absent ConfigMap is Cilium not installed as declared, which the CIL
+    controls judge; here it changes nothing.
+
+    :raises Unobservable: the ConfigMaps were not listed.
+    """
+    config = snap.named(snapshot.objects(snap.CONFIGMAPS), CILIUM_CONFIG, CILIUM_NAMESPACE)
+    data = config.get("data") or {}
+    findings: list[Finding] = []
+    for key, (good, meaning) in _ENFORCEMENT.items():
+        value = data.get(key)
+        if value is not None and str(value).strip().lower() not in good:
+            findings.append(
+                PolicyEnforcementOff(
+                    f"ConfigMap {CILIUM_NAMESPACE}/{CILIUM_CONFIG}",
+                    f"{key}: {' or '.join(good)} (policies enforced in every namespace)",
+                    f"{key}: {value} -- {meaning}",
+                    POLICY_DOC,
+                    key=key,
+                    value=str(value),
+                )
+            )
+    return findings
+
+
 @judged.judges(namespaces=_judged_namespaces)
 def default_deny_in_every_namespace(snapshot: Snapshot) -> list[Finding]:
     """Every non-system namespace denies ingress and egress by default for all its endpoints,
-    counting its own policies and every clusterwide policy that selects it."""
+    counting its own policies (Cilium's and Kubernetes NetworkPolicies) and every clusterwide
+    policy that selects it -- and Cilium enforces policies at all (:func:`enforcement_off`)."""
+    try:
+        switched_off = enforcement_off(snapshot)
+    except Unobservable as exc:
+        unseen: str | None = exc.reason
+        switched_off = []
+    else:
+        unseen = None
+    findings = switched_off + _namespaces_not_denied(snapshot)
+    if unseen is not None and not findings:
+        raise Unobservable(unseen)
+    return findings
+
+
+def _namespaces_not_denied(snapshot: Snapshot) -> list[Finding]:
     policies = snapshot.objects(snap.CILIUM_NETWORK_POLICIES)
     clusterwide = snapshot.objects(snap.CILIUM_CLUSTERWIDE_NETWORK_POLICIES)
+    k8s_policies = snapshot.objects(snap.NETWORK_POLICIES)
     expected = (
         "ingress and egress default deny for every endpoint (a CiliumNetworkPolicy "
         "with endpointSelector: {}, ingress: [{}], egress: [{}], and no policy allowing all)"
@@ -258,7 +382,8 @@ def default_deny_in_every_namespace(snapshot: Snapshot) -> list[Finding]:
         name = _name(namespace)
         in_namespace = sorted(snap.in_namespace(policies, name), key=_name)
         covering = _covering(in_namespace, sorted(clusterwide, key=_name), namespace)
-        opened_by: list[str] = []
+        covering += _k8s_rules(sorted(snap.in_namespace(k8s_policies, name), key=_name))
+        opened_by: list[tuple[str, str]] = []
         if not in_namespace and not covering:
             observed = "no CiliumNetworkPolicy"
         else:
@@ -278,7 +403,8 @@ def default_deny_in_every_namespace(snapshot: Snapshot) -> list[Finding]:
                 observed,
                 POLICY_DOC,
                 namespace=name,
-                opened_by=tuple(dict.fromkeys(opened_by)),
+                opened_by=tuple(dict.fromkeys(n for kind, n in opened_by if kind == "clusterwide")),
+                opened_here=tuple(dict.fromkeys(n for kind, n in opened_by if kind == "here")),
             )
         )
     return findings

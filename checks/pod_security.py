@@ -23,6 +23,7 @@ literal of the feature file.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,8 +45,18 @@ PRIVILEGED = "privileged"
 # Loosest first (pod-security-admission api/constants.go).
 LEVELS = (PRIVILEGED, "baseline", "restricted")
 ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
+VERSION_LABEL = "pod-security.kubernetes.io/enforce-version"
+# The policy version the checks run at unless pinned; a pin (``v1.N``) evaluates that
+# release's checks, which lack every check added since (pod-security-admission
+# policy/registry.go), e.g. hostProbesAndHostLifecycle before v1.34.
+LATEST = "latest"
+_PINNED = re.compile(r"^v1\.(0|[1-9][0-9]*)$")
 # The three ways an exemption is granted (pod-security-admission api/v1 PodSecurityExemptions).
 EXEMPTION_KINDS = ("namespaces", "usernames", "runtimeClasses")
+# Talos writes admissionControl to this file and passes it to kube-apiserver; extraArgs may
+# point the flag elsewhere (siderolabs/talos control_plane_static_pod.go does not deny it).
+CONFIG_FILE_FLAG = "admission-control-config-file"
+TALOS_CONFIG_FILE = "/system/config/kubernetes/kube-apiserver/admission-control-config.yaml"
 
 
 @dataclass(frozen=True)
@@ -76,7 +87,23 @@ def namespace_levels(snapshot: Snapshot) -> list[Finding]:
         meta = namespace.get("metadata") or {}
         name = str(meta.get("name") or "")
         label = (meta.get("labels") or {}).get(ENFORCE_LABEL)
-        if name in exempt or label not in LEVELS:
+        if name in exempt:
+            continue
+        version = (meta.get("labels") or {}).get(VERSION_LABEL)
+        # An unparsable version label means latest (api.PolicyToEvaluate): not a pin.
+        if isinstance(version, str) and _PINNED.match(version):
+            findings.append(
+                NamespaceVersionPinned(
+                    f"Namespace {name}",
+                    f"PodSecurity enforcing the {LATEST!r} checks (no {VERSION_LABEL} pin)",
+                    f"label {VERSION_LABEL}={version}: only the checks of Kubernetes "
+                    f"{version} run, none added since",
+                    PSA_DOC,
+                    namespace=name,
+                    version=version,
+                )
+            )
+        if label not in LEVELS:
             continue
         if LEVELS.index(label) < LEVELS.index(expected_level):
             findings.append(
@@ -94,12 +121,21 @@ def namespace_levels(snapshot: Snapshot) -> list[Finding]:
 
 
 @dataclass(frozen=True)
+class NamespaceVersionPinned(Finding):
+    """A namespace whose ``enforce-version`` label pins an older check set, for the planner."""
+
+    namespace: str = ""
+    version: str = ""
+
+
+@dataclass(frozen=True)
 class PluginConfig:
     """One control-plane node's PodSecurity entry, as its machine config holds it."""
 
     node: inventory.Node
     configuration: Mapping[str, Any] | None  # None: no PodSecurity entry at all
     disabled_by_flag: bool  # extraArgs disable-admission-plugins names PodSecurity
+    config_file: str | None = None  # extraArgs admission-control-config-file, when overridden
 
 
 def plugin_configs(snapshot: Snapshot) -> tuple[list[PluginConfig], dict[str, str]]:
@@ -119,11 +155,17 @@ def plugin_configs(snapshot: Snapshot) -> tuple[list[PluginConfig], dict[str, st
                 configuration = plugin.get("configuration")
                 entry = configuration if isinstance(configuration, Mapping) else {}
         disabled = str(dotted(config.section, "extraArgs.disable-admission-plugins", "") or "")
+        config_file = dotted(config.section, f"extraArgs.{CONFIG_FILE_FLAG}")
         found.append(
             PluginConfig(
                 node=config.node,
                 configuration=entry,
                 disabled_by_flag=PLUGIN in [p.strip() for p in disabled.split(",")],
+                config_file=(
+                    str(config_file)
+                    if config_file is not None and str(config_file) != TALOS_CONFIG_FILE
+                    else None
+                ),
             )
         )
     return found, unread
@@ -177,6 +219,18 @@ def _defaults_enforced(snapshot: Snapshot) -> list[Finding]:
                 )
             )
             continue
+        if config.config_file is not None:
+            findings.append(
+                Finding(
+                    target,
+                    expected,
+                    f"cluster.apiServer.extraArgs {CONFIG_FILE_FLAG}={config.config_file}: "
+                    "kube-apiserver reads another admission configuration than the one Talos "
+                    "writes from admissionControl",
+                    PSA_CONFIG_DOC,
+                )
+            )
+            continue
         if config.configuration is None:
             findings.append(
                 Finding(
@@ -191,13 +245,24 @@ def _defaults_enforced(snapshot: Snapshot) -> list[Finding]:
         defaults = config.configuration.get("defaults")
         defaults = defaults if isinstance(defaults, Mapping) else {}
         level = str(defaults.get("enforce") or PRIVILEGED)
+        version = str(defaults.get("enforce-version") or LATEST)
+        omitted = "" if defaults.get("enforce") else " (omitted: the plugin's default)"
         if level != expected_level:
-            version = str(defaults.get("enforce-version") or "latest")
             findings.append(
                 Finding(
                     target,
                     expected,
-                    f"defaults.enforce {level!r} (enforce-version {version!r})",
+                    f"defaults.enforce {level!r}{omitted} (enforce-version {version!r})",
+                    TALOS_PSA_DOC,
+                )
+            )
+        elif version != LATEST:
+            findings.append(
+                Finding(
+                    target,
+                    f"{expected} at enforce-version {LATEST!r}",
+                    f"defaults.enforce-version {version!r}: only the checks of Kubernetes "
+                    f"{version} run, none added since",
                     TALOS_PSA_DOC,
                 )
             )
@@ -289,9 +354,25 @@ def rejection_marker(level: str) -> str:
     return f'violates PodSecurity "{level}:'
 
 
+def rejected_at_least(message: str, level: str) -> bool:
+    """Whether *message* is PodSecurity's refusal at *level* or a stricter one.
+
+    A namespace may tighten the default with its own label (or an unparsable
+    one, evaluated as ``restricted``); that refusal still enforces *level*.
+    """
+    stricter = LEVELS[LEVELS.index(level) :] if level in LEVELS else (level,)
+    return any(rejection_marker(lv) in message for lv in stricter)
+
+
 @judged.judges(namespaces=lambda probe, **_: len(probe.outcomes))
 def privileged_pod_admission(probe: AdmissionProbe) -> list[Finding]:
     """A privileged pod is refused by PodSecurity outside the exemptions, admitted inside.
+
+    The probe runs in every namespace the API server lists (a namespace label
+    or an exemption loosens PodSecurity for one namespace only, so probing one
+    regular namespace would miss it) and in every declared exempt one.  A
+    probe with no regular namespace judged nothing a regular namespace needs,
+    so it is unobservable.
 
     Observed behaviour: the rejection must be PodSecurity's own 403
     (``violates PodSecurity "<level>:<version>"``), not some other policy's.
@@ -310,7 +391,7 @@ def privileged_pod_admission(probe: AdmissionProbe) -> list[Finding]:
             continue
         must_reject = not outcome.exempt and level != PRIVILEGED
         if must_reject and (
-            outcome.verdict is not Verdict.REJECTED or marker not in outcome.message
+            outcome.verdict is not Verdict.REJECTED or not rejected_at_least(outcome.message, level)
         ):
             observed = (
                 "admitted"
@@ -327,6 +408,8 @@ def privileged_pod_admission(probe: AdmissionProbe) -> list[Finding]:
             )
     if not probe.outcomes:
         raise Unobservable("the admission probe made no dry run")
+    if not findings and not any(not o.exempt for o in probe.outcomes):
+        raise Unobservable("the admission probe found no namespace outside the exemptions")
     if unknown and not findings:
         raise Unobservable("no admission decision observed for " + "; ".join(unknown))
     return findings

@@ -72,6 +72,7 @@ PERSISTENT_VOLUME_CLAIMS = Kind("", "v1", "persistentvolumeclaims")
 DAEMONSETS = Kind("apps", "v1", "daemonsets")
 DEPLOYMENTS = Kind("apps", "v1", "deployments")
 STORAGE_CLASSES = Kind("storage.k8s.io", "v1", "storageclasses")
+NETWORK_POLICIES = Kind("networking.k8s.io", "v1", "networkpolicies")
 CILIUM_NETWORK_POLICIES = Kind("cilium.io", "v2", "ciliumnetworkpolicies")
 CILIUM_CLUSTERWIDE_NETWORK_POLICIES = Kind("cilium.io", "v2", "ciliumclusterwidenetworkpolicies")
 CILIUM_L2_POLICIES = Kind("cilium.io", "v2alpha1", "ciliuml2announcementpolicies")
@@ -91,6 +92,7 @@ KUBE_KINDS: tuple[Kind, ...] = (
     DAEMONSETS,
     DEPLOYMENTS,
     STORAGE_CLASSES,
+    NETWORK_POLICIES,
     CILIUM_NETWORK_POLICIES,
     CILIUM_CLUSTERWIDE_NETWORK_POLICIES,
     CILIUM_L2_POLICIES,

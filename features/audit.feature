@@ -10,18 +10,23 @@ Feature: The API server audits secrets and RBAC changes in full
   Background:
     Given the observed cluster
 
-  # AUD-01 -- ways the policy can log less than promised (kube-apiserver evaluates the rules in
-  # order for each request, first match wins, on user, group, verb, resource, namespace and
-  # resource name; no matching rule means None):
+  # AUD-01 -- ways the policy can log less (or more) than promised (kube-apiserver evaluates the
+  # rules in order for each request, first match wins, on user, group, verb, resource, namespace
+  # and resource name; no matching rule means None). Each is listed with its drift in
+  # features/breakages/audit.yaml:
   #   - the rules reordered, so a broad rule comes before the secrets or RBAC rule;
   #   - a first rule at None or Metadata for some users, groups (system:authenticated, one
   #     group), namespaces or resource names, shadowing the rules below it for those requests;
   #   - the secrets or RBAC rule narrowed (a verb, resource or group dropped);
   #   - the catch-all missing (None) or louder than Metadata;
   #   - ResponseComplete among the policy's or the rule's omitStages (nothing written);
-  #   - no auditPolicy at all (Talos's default logs everything at Metadata).
-  # Judged on every control-plane node for each sample request made by every user, group,
-  # namespace and resource name any rule mentions, and by ones no rule mentions.
+  #   - no auditPolicy at all (Talos's default logs everything at Metadata);
+  #   - kube-apiserver's audit-policy-file or audit-log-path overridden in
+  #     cluster.apiServer.extraArgs (another policy runs, or events miss the audit log).
+  # Completeness promised: judged on every control-plane node for each sample request made by
+  # every user, group, namespace and resource name any rule mentions, and by ones no rule
+  # mentions, and the audit flags of every node. AUD-02 shows the serving API server's log. Not
+  # judged: log retention (audit-log-maxage, -maxbackup, -maxsize).
   @AUD-01 @severity:critical @remediation:safe
   Scenario: The audit policy logs secrets and RBAC writes in full and everything else as metadata
     Then every control-plane node's audit policy gives secrets and RBAC writes RequestResponse and every other request Metadata

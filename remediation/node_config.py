@@ -18,8 +18,9 @@ is a registered Node and no declared hostname (safe: an object delete;
 never a Node the inventory declares).
 
 PSA-01 also judges namespace labels, which no machine config carries: a
-namespace whose ``enforce`` label loosens the declared level gets the label
-removed (a merge patch; safe: it only restores the API server's default).
+namespace whose ``enforce`` label loosens the declared level, or whose
+``enforce-version`` label pins an older check set, gets the label removed (a
+merge patch; safe: it only restores the API server's default).
 """
 
 from __future__ import annotations
@@ -93,32 +94,45 @@ def stray_nodes(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
     return Plan("HYG-05", actions)
 
 
+LABEL_FINDINGS = (pod_security.NamespaceLevelLoosened, pod_security.NamespaceVersionPinned)
+
+
 def namespace_labels(findings: Sequence[Finding]) -> tuple[Action, ...]:
-    """PSA-01: remove each looser ``enforce`` label, so the API server's default applies.
+    """PSA-01: remove each looser ``enforce`` label and each ``enforce-version`` pin, so the
+    API server's default applies.
 
     A namespace label is no machine config: re-applying the config leaves it.
     """
-    label = pod_security.ENFORCE_LABEL
-    return tuple(
-        Action(
-            "PSA-01",
-            f.target,
-            f"remove the {label} label (the API server's default applies)",
-            PatchObject(
-                model.NAMESPACES.path, f.namespace, None, {"metadata": {"labels": {label: None}}}
-            ),
-            Risk.SAFE,
+    actions = []
+    for f in findings:
+        if isinstance(f, pod_security.NamespaceLevelLoosened):
+            label = pod_security.ENFORCE_LABEL
+        elif isinstance(f, pod_security.NamespaceVersionPinned):
+            label = pod_security.VERSION_LABEL
+        else:
+            continue
+        actions.append(
+            Action(
+                "PSA-01",
+                f.target,
+                f"remove the {label} label (the API server's default applies)",
+                PatchObject(
+                    model.NAMESPACES.path,
+                    f.namespace,
+                    None,
+                    {"metadata": {"labels": {label: None}}},
+                ),
+                Risk.SAFE,
+            )
         )
-        for f in findings
-        if isinstance(f, pod_security.NamespaceLevelLoosened)
-    )
+    return tuple(actions)
 
 
 def _plan(control: str, findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
     cluster = snapshot.definition
     if control == "PSA-01":
         labels = namespace_labels(findings)
-        if labels and all(isinstance(f, pod_security.NamespaceLevelLoosened) for f in findings):
+        if labels and all(isinstance(f, LABEL_FINDINGS) for f in findings):
             return Plan(control, labels)
     named = [] if control in CLUSTER_WIDE else nodes_in(findings, cluster)
     nodes = or_control_planes(named, cluster)

@@ -107,11 +107,26 @@ def default_deny_template(snapshot: Snapshot) -> Mapping[str, Any] | None:
 
 
 def _denies_all(policy: Mapping[str, Any]) -> bool:
+    """The declared shape exactly: nothing else in the spec (a ``nodeSelector`` makes the
+    policy invalid, an ``enableDefaultDeny`` may opt out) and no other rules."""
     spec = policy.get("spec") or {}
+    return "specs" not in policy and spec == {
+        "endpointSelector": {},
+        "ingress": [{}],
+        "egress": [{}],
+    }
+
+
+def _enforcement_command(finding: network_policy.PolicyEnforcementOff) -> str:
+    values = {
+        "enable-policy": "policyEnforcementMode=default",
+        "policy-audit-mode": "policyAuditMode=false",
+    }
     return (
-        spec.get("endpointSelector") == {}
-        and spec.get("ingress") == [{}]
-        and spec.get("egress") == [{}]
+        f"{finding.target}: {finding.observed}; set it back in the Cilium Helm values and "
+        f"roll the agents: helm upgrade cilium cilium/cilium -n kube-system --reuse-values "
+        f"--set {values.get(finding.key, finding.key)} && "
+        "kubectl -n kube-system rollout restart daemonset/cilium"
     )
 
 
@@ -138,6 +153,9 @@ def create_default_deny(findings: Sequence[Finding], snapshot: Snapshot) -> Plan
     manual: list[str] = []
     opened: dict[str, list[str]] = {}
     for finding in findings:
+        if isinstance(finding, network_policy.PolicyEnforcementOff):
+            manual.append(_enforcement_command(finding))
+            continue
         if not isinstance(finding, network_policy.NamespaceNotDenied):
             continue
         ns = finding.namespace
@@ -145,6 +163,13 @@ def create_default_deny(findings: Sequence[Finding], snapshot: Snapshot) -> Plan
             opened.setdefault(clusterwide, []).append(ns)
         if finding.opened_by:
             continue  # its own default-deny cannot close what a clusterwide allow opens
+        if finding.opened_here:
+            manual += [
+                f"namespace {ns}: {policy} allows the entity all ({finding.observed}): review "
+                f"what else it allows, then kubectl -n {ns} delete {policy}"
+                for policy in finding.opened_here
+            ]
+            continue
         existing = named(policies, "default-deny", ns)
         target = f"namespace {ns}"
         if not existing:

@@ -246,19 +246,46 @@ def admin_cert_lifetime(view: ConfigView) -> dt.timedelta:
     return lifetime
 
 
+# -- audit -----------------------------------------------------------------------------------
+
+
+def audit_policy(machine: Machine, view: ConfigView) -> tuple[str, Mapping[str, Any]] | None:
+    """(node, the audit policy its kube-apiserver logs to the Talos audit log with).
+
+    Talos's default policy when ``auditPolicy`` is unset.  None when
+    ``extraArgs`` moves ``audit-log-path`` (``-`` is stdout): then nothing
+    reaches the log Talos keeps, which is the one ``talosctl read`` serves.
+    """
+    extra = view.api_server.get("extraArgs")
+    path = extra.get("audit-log-path") if isinstance(extra, Mapping) else None
+    if path is not None and str(path) != apiserver_audit.TALOS_LOG_PATH:
+        return None
+    policy = view.api_server.get("auditPolicy")
+    if not isinstance(policy, Mapping):
+        policy = apiserver_audit.TALOS_DEFAULT_POLICY
+    return machine.name, policy
+
+
 # -- PodSecurity admission -------------------------------------------------------------------
 
 
-def pod_security_config(machine: Machine) -> psa.PodSecurityConfig:
+def pod_security_config(machine: Machine) -> psa.PodSecurityConfig | None:
     """The PodSecurity plugin configuration of *machine*'s kube-apiserver.
 
     Talos passes ``cluster.apiServer.admissionControl`` as the
     AdmissionConfiguration; no PodSecurity entry means the built-in default
     (everything privileged), as the plugin is on by default since 1.25.
+    ``None`` when ``cluster.apiServer.extraArgs`` switches the plugin off
+    with ``disable-admission-plugins`` (kube-apiserver then never runs it:
+    https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/).
 
     :raises psa.PodSecurityConfigError: the configuration is unusable.
     """
     view = config_view(machine)
+    extra = view.api_server.get("extraArgs") if view is not None else None
+    disabled = extra.get("disable-admission-plugins") if isinstance(extra, Mapping) else None
+    if "PodSecurity" in [p.strip() for p in str(disabled or "").split(",")]:
+        return None
     plugins = view.api_server.get("admissionControl") if view is not None else None
     for index, plugin in enumerate(plugins if isinstance(plugins, list) else []):
         if isinstance(plugin, Mapping) and plugin.get("name") == "PodSecurity":

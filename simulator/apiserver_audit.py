@@ -282,6 +282,11 @@ def _query_string(query: Mapping[str, Sequence[str]]) -> str:
     return "?" + "&".join(pairs) if pairs else ""
 
 
+#: Where Talos has kube-apiserver write its audit log (``--audit-log-path``), unless
+#: cluster.apiServer.extraArgs overrides it.
+TALOS_LOG_PATH = "/var/log/audit/kube/kube-apiserver.log"
+
+
 class AuditLog:
     """Appends events as JSON lines to ``<root>/<node>/kube-apiserver.log``."""
 

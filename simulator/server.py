@@ -351,11 +351,7 @@ class Simulator:
         serving = self._serving()
         if serving is None:
             return None
-        machine, view = serving
-        policy = view.api_server.get("auditPolicy")
-        if not isinstance(policy, Mapping):
-            policy = apiserver_audit.TALOS_DEFAULT_POLICY
-        return machine.name, policy
+        return apiserver.audit_policy(*serving)
 
     def _namespace_labels(self, namespace: str) -> Mapping[str, str]:
         rt = self._store.registry.lookup("", "v1", "namespaces")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_bdd import parsers, scenarios, then, when
+from pytest_bdd import scenarios, then, when
 
 from checks import pod_security
 from checks.pod_security import AdmissionProbe
@@ -24,16 +24,11 @@ def then_exempts_exactly_declared_namespaces(snapshot: Snapshot, verify: Verify)
 
 
 @when(
-    parsers.parse(
-        'a privileged pod is submitted as a server-side dry run in namespace "{namespace}" '
-        "and in every exempt namespace"
-    ),
+    "a privileged pod is submitted as a server-side dry run in every namespace",
     target_fixture="admission_probe",
 )
-def when_privileged_pod_dry_run(
-    namespace: str, privileged_pod_probe: PrivilegedPodProbe
-) -> AdmissionProbe:
-    return privileged_pod_probe(namespace)
+def when_privileged_pod_dry_run(privileged_pod_probe: PrivilegedPodProbe) -> AdmissionProbe:
+    return privileged_pod_probe()
 
 
 @then("Pod Security rejects the privileged pod outside the exempt namespaces and admits it in them")

@@ -117,3 +117,186 @@ def exempt_username(ctx: DriftContext, node: str | None) -> str:
         raise DriftError("no control-plane node configures the PodSecurity admission plugin")
     ctx.save_site()
     return f"{USERNAME} exempted from PodSecurity on {', '.join(changed)}"
+
+
+def _plugin_entries(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in _admission(doc) if isinstance(p, dict) and p.get("name") == "PodSecurity"]
+
+
+def _edit_exemptions(ctx: DriftContext, name: str, kind: str, value: str) -> str:
+    """Append *value* to ``exemptions.<kind>`` on every control-plane node, as a patch would."""
+    changed = []
+    for machine in control_planes(ctx, name):
+        with edit_config(machine) as docs:
+            for plugin in _plugin_entries(v1alpha1(docs, machine)):
+                configuration = plugin.setdefault("configuration", {})
+                exemptions = configuration.setdefault("exemptions", {})
+                if value not in (exemptions.get(kind) or []):
+                    exemptions[kind] = [*(exemptions.get(kind) or []), value]
+                    changed.append(machine.name)
+    if not changed:
+        raise DriftError("no control-plane node configures the PodSecurity admission plugin")
+    ctx.save_site()
+    return f"exemptions.{kind} gained {value} on {', '.join(changed)}"
+
+
+EXTRA_EXEMPT = "kube-public"
+
+
+@drift(
+    "pod_security.exempt_namespace",
+    controls=("PSA-02", "PSA-03"),
+    description=f"the PodSecurity exemptions of every control-plane node gain namespaces "
+    f"[{EXTRA_EXEMPT}] (a patch to cluster.apiServer.admissionControl)",
+)
+def exempt_namespace(ctx: DriftContext, node: str | None) -> str:
+    return _edit_exemptions(ctx, "pod_security.exempt_namespace", "namespaces", EXTRA_EXEMPT)
+
+
+RUNTIME_CLASS = "kata"
+
+
+@drift(
+    "pod_security.exempt_runtime_class",
+    controls=("PSA-02",),
+    description=f"the PodSecurity exemptions of every control-plane node gain runtimeClasses "
+    f"[{RUNTIME_CLASS}]: every pod naming that runtime class is never checked",
+)
+def exempt_runtime_class(ctx: DriftContext, node: str | None) -> str:
+    return _edit_exemptions(
+        ctx, "pod_security.exempt_runtime_class", "runtimeClasses", RUNTIME_CLASS
+    )
+
+
+PRIVILEGED_NAMESPACE = "ci"
+
+
+@drift(
+    "pod_security.privileged_namespace",
+    controls=("PSA-01", "PSA-03"),
+    description=f"a new namespace {PRIVILEGED_NAMESPACE} labelled {ENFORCE_LABEL}=privileged "
+    "(kubectl create namespace, kubectl label): privileged pods admitted there",
+)
+def privileged_namespace(ctx: DriftContext, node: str | None) -> str:
+    ctx.require_provisioned("pod_security.privileged_namespace")
+    body = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": PRIVILEGED_NAMESPACE, "labels": {ENFORCE_LABEL: "privileged"}},
+    }
+    ctx.store.create(ctx.rt("", "v1", "namespaces"), "", body)
+    return f"Namespace {PRIVILEGED_NAMESPACE} created with {ENFORCE_LABEL}=privileged"
+
+
+VERSION_LABEL = "pod-security.kubernetes.io/enforce-version"
+PINNED_NAMESPACE = "kube-node-lease"
+PINNED_VERSION = "v1.20"
+
+
+@drift(
+    "pod_security.pin_namespace_version",
+    controls=("PSA-01",),
+    description=f"namespace {PINNED_NAMESPACE} labelled {VERSION_LABEL}={PINNED_VERSION} "
+    "(kubectl label): only the checks of Kubernetes 1.20 are enforced there",
+)
+def pin_namespace_version(ctx: DriftContext, node: str | None) -> str:
+    ctx.require_provisioned("pod_security.pin_namespace_version")
+    rt = ctx.rt("", "v1", "namespaces")
+    ctx.get(rt, "", PINNED_NAMESPACE, "pod_security.pin_namespace_version")
+    patch = {"metadata": {"labels": {VERSION_LABEL: PINNED_VERSION}}}
+    ctx.merge_patch(rt, "", PINNED_NAMESPACE, patch)
+    return f"Namespace {PINNED_NAMESPACE} labelled {VERSION_LABEL}={PINNED_VERSION}"
+
+
+def _edit_defaults(
+    ctx: DriftContext, node: str | None, name: str, key: str, value: str | None
+) -> str:
+    """Set (or, with None, delete) ``defaults.<key>`` of one node's PodSecurity entry."""
+    machine = ctx.configured(node, name)
+    with edit_config(machine) as docs:
+        entries = _plugin_entries(v1alpha1(docs, machine))
+        if not entries:
+            raise DriftError(f"{machine.name} does not configure the PodSecurity admission plugin")
+        for plugin in entries:
+            defaults = plugin.setdefault("configuration", {}).setdefault("defaults", {})
+            if value is None:
+                defaults.pop(key, None)
+            else:
+                defaults[key] = value
+    ctx.save_site()
+    what = "removed" if value is None else f"set to {value}"
+    return f"{machine.name}: PodSecurity defaults.{key} {what}"
+
+
+@drift(
+    "pod_security.lower_default",
+    controls=("PSA-01", "PSA-03"),
+    description="one control-plane node's (--node, default the first) PodSecurity "
+    "defaults.enforce set to privileged (talosctl patch machineconfig)",
+    takes_node=True,
+)
+def lower_default(ctx: DriftContext, node: str | None) -> str:
+    return _edit_defaults(ctx, node, "pod_security.lower_default", "enforce", "privileged")
+
+
+@drift(
+    "pod_security.omit_default",
+    controls=("PSA-01", "PSA-03"),
+    description="one control-plane node's (--node, default the first) PodSecurity "
+    "defaults.enforce removed: the plugin's default, privileged, applies",
+    takes_node=True,
+)
+def omit_default(ctx: DriftContext, node: str | None) -> str:
+    return _edit_defaults(ctx, node, "pod_security.omit_default", "enforce", None)
+
+
+@drift(
+    "pod_security.pin_default_version",
+    controls=("PSA-01",),
+    description=f"one control-plane node's (--node, default the first) PodSecurity "
+    f"defaults.enforce-version pinned to {PINNED_VERSION}",
+    takes_node=True,
+)
+def pin_default_version(ctx: DriftContext, node: str | None) -> str:
+    return _edit_defaults(
+        ctx, node, "pod_security.pin_default_version", "enforce-version", PINNED_VERSION
+    )
+
+
+@drift(
+    "pod_security.disable_plugin",
+    controls=("PSA-01", "PSA-03"),
+    description="one control-plane node's (--node, default the first) cluster.apiServer."
+    "extraArgs disable-admission-plugins names PodSecurity: that API server never runs it",
+    takes_node=True,
+)
+def disable_plugin(ctx: DriftContext, node: str | None) -> str:
+    machine = ctx.configured(node, "pod_security.disable_plugin")
+    with edit_config(machine) as docs:
+        cluster = v1alpha1(docs, machine).setdefault("cluster", {})
+        extra = cluster.setdefault("apiServer", {}).setdefault("extraArgs", {})
+        extra["disable-admission-plugins"] = "PodSecurity"
+    ctx.save_site()
+    return f"{machine.name}: kube-apiserver disable-admission-plugins=PodSecurity"
+
+
+OTHER_CONFIG_FILE = "/var/lib/admission/config.yaml"
+
+
+@drift(
+    "pod_security.other_config_file",
+    controls=("PSA-01",),
+    description="one control-plane node's (--node, default the first) cluster.apiServer."
+    f"extraArgs admission-control-config-file={OTHER_CONFIG_FILE}: that API server does not "
+    "read the admission configuration Talos writes (the simulator models no such file, so "
+    "use a node that does not serve the API)",
+    takes_node=True,
+)
+def other_config_file(ctx: DriftContext, node: str | None) -> str:
+    machine = ctx.configured(node, "pod_security.other_config_file")
+    with edit_config(machine) as docs:
+        cluster = v1alpha1(docs, machine).setdefault("cluster", {})
+        extra = cluster.setdefault("apiServer", {}).setdefault("extraArgs", {})
+        extra["admission-control-config-file"] = OTHER_CONFIG_FILE
+    ctx.save_site()
+    return f"{machine.name}: kube-apiserver admission-control-config-file={OTHER_CONFIG_FILE}"

@@ -152,6 +152,28 @@ def test_missing_policy_is_judged_as_talos_default(
     assert all("Talos default" in f.observed for f in findings)
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "meaning"),
+    [
+        ("audit-log-path", "-", "events are not written to the control plane's audit log"),
+        ("audit-policy-file", "/var/lib/p.yaml", "kube-apiserver reads another policy"),
+    ],
+)
+def test_an_audit_flag_overridden_in_extra_args_is_a_finding(
+    cluster: inventory.Cluster, rendered: dict[str, Docs], flag: str, value: str, meaning: str
+) -> None:
+    def override(node: str, doc: dict[str, Any]) -> None:
+        extra = doc["cluster"]["apiServer"].setdefault("extraArgs", {})
+        # Talos's own value is no override; another value on node03 is.
+        extra[flag] = value if node == "node03" else audit.TALOS_AUDIT_FLAGS[flag][0]
+
+    findings = audit.policy_as_declared(machine_config_snapshot(cluster, rendered, override))
+    [finding] = findings
+    assert finding.target == "node03 (k8s-node03)"
+    assert finding.observed.startswith(f"cluster.apiServer.extraArgs {flag}={value}: {meaning}")
+    assert finding.expected == f"{flag} {audit.TALOS_AUDIT_FLAGS[flag][0]} (as Talos sets it)"
+
+
 def test_rbac_writes_missing_a_verb(cluster: inventory.Cluster, rendered: dict[str, Docs]) -> None:
     def narrow(node: str, doc: dict[str, Any]) -> None:
         if node == "node02":

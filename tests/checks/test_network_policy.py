@@ -57,6 +57,8 @@ def make(
     namespaces: list[dict[str, Any]],
     policies: list[dict[str, Any]],
     clusterwide: list[dict[str, Any]] | None = None,
+    k8s: list[dict[str, Any]] | None = None,
+    configmaps: list[dict[str, Any]] | None = None,
 ) -> Snapshot:
     return Snapshot(
         definition=cluster,
@@ -66,6 +68,8 @@ def make(
             snap.NAMESPACES.key: namespaces,
             snap.CILIUM_NETWORK_POLICIES.key: policies,
             snap.CILIUM_CLUSTERWIDE_NETWORK_POLICIES.key: clusterwide or [],
+            snap.NETWORK_POLICIES.key: k8s or [],
+            snap.CONFIGMAPS.key: configmaps or [],
         },
     )
 
@@ -312,3 +316,92 @@ def test_unlisted_clusterwide_policies_are_unobservable(cluster: inventory.Clust
     )
     with pytest.raises(Unobservable, match="403 Forbidden"):
         network_policy.default_deny_in_every_namespace(state)
+
+
+def k8s_policy(name: str, ns: str = "team-a", **spec: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": ns}, "spec": {"podSelector": {}, **spec}}
+
+
+def test_a_kubernetes_network_policy_allowing_every_peer_opens_the_namespace(
+    cluster: inventory.Cluster, shipped: list[dict[str, Any]]
+) -> None:
+    # kubectl apply of a NetworkPolicy with an empty ingress rule: every source allowed.
+    allow = k8s_policy("allow-all", policyTypes=["Ingress"], ingress=[{}])
+    narrow = k8s_policy("web", policyTypes=["Ingress"], ingress=[{"ports": [{"port": 80}]}])
+    state = make(
+        cluster,
+        [*SYSTEM, namespace("team-a")],
+        in_ns(shipped, "team-a"),
+        k8s=[allow, narrow],
+    )
+    (finding,) = network_policy.default_deny_in_every_namespace(state)
+    assert isinstance(finding, network_policy.NamespaceNotDenied)
+    assert finding.observed == "ingress open to the entity `all` by NetworkPolicy allow-all"
+    assert finding.opened_here == ("networkpolicies/allow-all",)
+    assert finding.opened_by == ()
+
+
+def test_a_kubernetes_default_deny_network_policy_denies(cluster: inventory.Cluster) -> None:
+    deny = k8s_policy("deny", policyTypes=["Ingress", "Egress"])
+    state = make(cluster, [*SYSTEM, namespace("team-a")], [], k8s=[deny])
+    assert network_policy.default_deny_in_every_namespace(state) == []
+    ingress_only = make(cluster, [*SYSTEM, namespace("team-a")], [], k8s=[k8s_policy("deny")])
+    (finding,) = network_policy.default_deny_in_every_namespace(ingress_only)
+    assert finding.observed == "egress not default deny"
+
+
+def test_a_namespace_policy_allowing_all_is_named_as_opened_here(
+    cluster: inventory.Cluster, shipped: list[dict[str, Any]]
+) -> None:
+    allow = policy("allow-all", egress=[{"toEntities": ["all"]}])
+    state = make(cluster, [*SYSTEM, namespace("team-a")], [*in_ns(shipped, "team-a"), allow])
+    (finding,) = network_policy.default_deny_in_every_namespace(state)
+    assert isinstance(finding, network_policy.NamespaceNotDenied)
+    assert finding.opened_here == ("ciliumnetworkpolicies/allow-all",)
+
+
+def cilium_config(**data: str) -> dict[str, Any]:
+    return {"metadata": {"name": "cilium-config", "namespace": "kube-system"}, "data": data}
+
+
+@pytest.mark.parametrize(
+    ("data", "observed"),
+    [
+        ({"enable-policy": "never"}, "enable-policy: never -- Cilium enforces no policy at all"),
+        (
+            {"enable-policy": "default", "policy-audit-mode": "true"},
+            "policy-audit-mode: true -- Cilium logs policy verdicts and drops nothing",
+        ),
+    ],
+)
+def test_cilium_switching_policy_enforcement_off_fails_every_namespace_at_once(
+    cluster: inventory.Cluster, shipped: list[dict[str, Any]], data: dict[str, str], observed: str
+) -> None:
+    state = make(
+        cluster,
+        [*SYSTEM, namespace("default")],
+        shipped,
+        configmaps=[cilium_config(**data)],
+    )
+    (finding,) = network_policy.default_deny_in_every_namespace(state)
+    assert isinstance(finding, network_policy.PolicyEnforcementOff)
+    assert finding.target == "ConfigMap kube-system/cilium-config"
+    assert finding.observed == observed
+
+
+def test_enforcing_cilium_config_passes_and_unlisted_configmaps_block_a_pass(
+    cluster: inventory.Cluster, shipped: list[dict[str, Any]]
+) -> None:
+    enforcing = cilium_config(**{"enable-policy": "always", "policy-audit-mode": "false"})
+    state = make(cluster, [*SYSTEM, namespace("default")], shipped, configmaps=[enforcing])
+    assert network_policy.default_deny_in_every_namespace(state) == []
+    unlisted = make(cluster, [*SYSTEM, namespace("default")], shipped)
+    unlisted = Snapshot(
+        definition=unlisted.definition,
+        target=unlisted.target,
+        taken_at=unlisted.taken_at,
+        kube={k: v for k, v in unlisted.kube.items() if k != snap.CONFIGMAPS.key},
+        missing={snap.CONFIGMAPS.key: "403 Forbidden"},
+    )
+    with pytest.raises(Unobservable, match="403 Forbidden"):
+        network_policy.default_deny_in_every_namespace(unlisted)

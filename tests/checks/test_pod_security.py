@@ -89,6 +89,7 @@ def test_weaker_or_omitted_enforce_level_is_a_finding(
     findings = pod_security.baseline_enforced(machine_config_snapshot(cluster, rendered, weaken))
     assert [f.target for f in findings] == ["node01 (k8s-node01)", "node02 (k8s-node02)"]
     assert all("defaults.enforce 'privileged'" in f.observed for f in findings)
+    assert ["omitted" in f.observed for f in findings] == [False, True]
 
 
 def test_plugin_disabled_by_flag_is_a_finding(
@@ -103,6 +104,24 @@ def test_plugin_disabled_by_flag_is_a_finding(
     findings = pod_security.baseline_enforced(machine_config_snapshot(cluster, rendered, disable))
     assert [f.target for f in findings] == ["node05 (k8s-node05)"]
     assert "disable-admission-plugins" in findings[0].observed
+
+
+def test_another_admission_config_file_is_a_finding(
+    cluster: inventory.Cluster, rendered: dict[str, Docs]
+) -> None:
+    def point_elsewhere(node: str, doc: dict[str, Any]) -> None:
+        extra = doc["cluster"]["apiServer"].setdefault("extraArgs", {})
+        # Talos's own path is no override; another path on node06 is.
+        extra[pod_security.CONFIG_FILE_FLAG] = (
+            "/var/lib/a.yaml" if node == "node06" else pod_security.TALOS_CONFIG_FILE
+        )
+
+    snap = machine_config_snapshot(cluster, rendered, point_elsewhere)
+    [finding] = pod_security.baseline_enforced(snap)
+    assert finding.target == "node06 (k8s-node06)"
+    assert finding.observed.startswith(
+        "cluster.apiServer.extraArgs admission-control-config-file=/var/lib/a.yaml"
+    )
 
 
 def test_expected_level_comes_from_the_definition(
@@ -160,7 +179,7 @@ def test_a_namespace_label_looser_than_declared_fails_psa01(
     cluster: inventory.Cluster, rendered: dict[str, Docs], level: str
 ) -> None:
     # kubectl label namespace default pod-security.kubernetes.io/enforce=privileged
-    listed = [*NAMESPACE_LIST, namespace("apps", **{ENFORCE: level, f"{ENFORCE}-version": "v1.20"})]
+    listed = [*NAMESPACE_LIST, namespace("apps", **{ENFORCE: level})]
     findings = pod_security.baseline_enforced(
         machine_config_snapshot(cluster, rendered, namespaces=listed)
     )
@@ -177,6 +196,47 @@ def test_a_namespace_label_looser_than_declared_fails_psa01(
         f"(not an exempt namespace: no looser {ENFORCE} label)"
     )
     assert finding.observed == f"label {ENFORCE}=privileged, which overrides the API server default"
+
+
+@pytest.mark.parametrize(("version", "pinned"), [("v1.20", True), ("latest", False), ("v2", False)])
+def test_an_enforce_version_label_pin_fails_psa01(
+    cluster: inventory.Cluster, rendered: dict[str, Docs], version: str, pinned: bool
+) -> None:
+    # kubectl label namespace apps pod-security.kubernetes.io/enforce-version=v1.20; an
+    # unparsable version (v2) is evaluated as latest, so it pins nothing.
+    listed = [
+        *NAMESPACE_LIST,
+        namespace("apps", **{f"{ENFORCE}-version": version}),
+        namespace("kube-system", **{f"{ENFORCE}-version": "v1.20"}),  # exempt: not judged
+    ]
+    findings = pod_security.baseline_enforced(
+        machine_config_snapshot(cluster, rendered, namespaces=listed)
+    )
+    if not pinned:
+        assert findings == []
+        return
+    [finding] = findings
+    assert isinstance(finding, pod_security.NamespaceVersionPinned)
+    assert (finding.target, finding.namespace, finding.version) == (
+        "Namespace apps",
+        "apps",
+        version,
+    )
+    assert f"{ENFORCE}-version=v1.20" in finding.observed
+    assert "'latest'" in finding.expected
+
+
+def test_a_pinned_default_version_fails_psa01(
+    cluster: inventory.Cluster, rendered: dict[str, Docs]
+) -> None:
+    def pin(node: str, doc: dict[str, Any]) -> None:
+        if node == "node04":
+            psa(doc)["configuration"]["defaults"]["enforce-version"] = "v1.20"
+
+    [finding] = pod_security.baseline_enforced(machine_config_snapshot(cluster, rendered, pin))
+    assert finding.target == "node04 (k8s-node04)"
+    assert finding.observed.startswith("defaults.enforce-version 'v1.20'")
+    assert finding.expected.endswith("at enforce-version 'latest'")
 
 
 def test_stricter_labels_and_labelled_exempt_namespaces_pass(
@@ -306,6 +366,25 @@ def test_rejected_in_exempt_namespace_is_a_finding() -> None:
     assert [f.target for f in findings] == ["privileged Pod dry run in namespace longhorn-system"]
     assert findings[0].expected == "admitted (exempt namespace)"
     assert findings[0].observed.startswith("rejected: pods")
+
+
+def test_rejection_at_a_stricter_level_is_pod_security_enforcing() -> None:
+    # A namespace labelled enforce=restricted (or with an unparsable level) refuses at restricted.
+    stricter = REJECTION.replace('"baseline:latest"', '"restricted:latest"')
+    result = probe(rejected("apps", message=stricter), rejected("default"), admitted("kube-system"))
+    assert pod_security.privileged_pod_admission(result) == []
+
+
+def test_every_regular_namespace_is_judged() -> None:
+    findings = pod_security.privileged_pod_admission(
+        probe(rejected("default"), admitted("ci", exempt=False), admitted("kube-system"))
+    )
+    assert [f.target for f in findings] == ["privileged Pod dry run in namespace ci"]
+
+
+def test_a_probe_of_exempt_namespaces_only_is_unobservable() -> None:
+    with pytest.raises(Unobservable, match="no namespace outside the exemptions"):
+        pod_security.privileged_pod_admission(probe(admitted("kube-system")))
 
 
 def test_privileged_level_expects_admission_everywhere() -> None:

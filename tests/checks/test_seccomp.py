@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from checks import seccomp
+from checks import judged, seccomp
 from checks import snapshot as snap
 from checks.findings import Unobservable
 from checks.snapshot import Snapshot
@@ -73,3 +73,100 @@ def test_silent_kubelet_beside_conforming_ones_is_unobservable(cluster: inventor
         "node03 (k8s-node03) kubelet: kubelet configuration not read: configz failed: 503 "
         "node not ready (the 5 kubelets read have seccompDefault enabled)"
     )
+
+
+# -- SEC-02 -----------------------------------------------------------------------------------
+
+
+def pod(
+    name: str,
+    namespace: str = "default",
+    pod_context: dict[str, Any] | None = None,
+    container: dict[str, Any] | None = None,
+    annotations: dict[str, str] | None = None,
+    phase: str = "Running",
+) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": namespace, "annotations": annotations or {}},
+        "spec": {
+            "securityContext": pod_context or {},
+            "containers": [{"name": "main", "image": "x", **(container or {})}],
+        },
+        "status": {"phase": phase},
+    }
+
+
+def pods_snapshot(cluster: inventory.Cluster, pods: list[dict[str, Any]]) -> Snapshot:
+    names = ("default", "batch", "kube-system", "longhorn-system")
+    return snapshot_of(
+        cluster,
+        configz(cluster),
+        kube={
+            snap.PODS.key: pods,
+            snap.NAMESPACES.key: [{"metadata": {"name": n}} for n in names],
+        },
+    )
+
+
+UNCONFINED = {"seccompProfile": {"type": "Unconfined"}}
+
+
+def test_unconfined_containers_outside_the_exemptions_are_named(
+    cluster: inventory.Cluster,
+) -> None:
+    pods = [
+        pod("legacy", "batch", pod_context=UNCONFINED),
+        pod("debug", container={"securityContext": UNCONFINED}),
+        pod("tool", container={"securityContext": {"privileged": True}}),
+        pod("old", annotations={"seccomp.security.alpha.kubernetes.io/pod": "unconfined"}),
+        pod(
+            "old-c",
+            annotations={"container.seccomp.security.alpha.kubernetes.io/main": "unconfined"},
+        ),
+    ]
+    findings = seccomp.no_unconfined_containers(pods_snapshot(cluster, pods))
+    assert [(f.target, f.observed) for f in findings] == [
+        (
+            "Pod batch/legacy container main",
+            "pod securityContext.seccompProfile.type: Unconfined",
+        ),
+        ("Pod default/debug container main", "securityContext.seccompProfile.type: Unconfined"),
+        (
+            "Pod default/tool container main",
+            "securityContext.privileged: true (privileged containers always run Unconfined)",
+        ),
+        (
+            "Pod default/old container main",
+            "annotation seccomp.security.alpha.kubernetes.io/pod: unconfined",
+        ),
+        (
+            "Pod default/old-c container main",
+            "annotation container.seccomp.security.alpha.kubernetes.io/main: unconfined",
+        ),
+    ]
+    assert all(isinstance(f, seccomp.UnconfinedContainer) for f in findings)
+    assert "namespace batch is not exempt" in findings[0].expected
+
+
+def test_confined_exempt_and_finished_pods_pass(cluster: inventory.Cluster) -> None:
+    pods = [
+        pod("plain"),  # no profile: the kubelet's seccompDefault gives RuntimeDefault
+        pod("runtime", pod_context={"seccompProfile": {"type": "RuntimeDefault"}}),
+        # The container's own profile wins over the pod's Unconfined.
+        pod(
+            "override",
+            pod_context=UNCONFINED,
+            container={"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}},
+        ),
+        pod("cilium", "kube-system", container={"securityContext": {"privileged": True}}),
+        pod("done", pod_context=UNCONFINED, phase="Succeeded"),
+    ]
+    state = pods_snapshot(cluster, pods)
+    assert seccomp.no_unconfined_containers(state) == []
+    assert judged.passed(seccomp.no_unconfined_containers, state, {}) == "judged 2 namespaces"
+
+
+def test_unlisted_pods_are_unobservable(cluster: inventory.Cluster) -> None:
+    state = snapshot_of(cluster, configz(cluster), missing={snap.PODS.key: "403 Forbidden"})
+    with pytest.raises(Unobservable, match="403 Forbidden"):
+        seccomp.no_unconfined_containers(state)

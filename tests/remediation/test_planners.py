@@ -402,3 +402,56 @@ def test_a_renamed_node_with_unread_nodes_is_reapplied_and_the_delete_left_manua
     assert [a.change for a in plan.actions] == [ApplyConfig("node04")]
     (note,) = plan.manual
     assert note.startswith("Node k8s-node04-renamed: the Nodes were not read")
+
+
+def test_a_namespace_allow_all_and_enforcement_off_are_left_manual_with_the_command(
+    cluster: inventory.Cluster,
+) -> None:
+    state = snap(cluster, namespaces=[{"metadata": {"name": "apps"}}], ciliumnetworkpolicies=[])
+    opened = network_policy.NamespaceNotDenied(
+        "Namespace apps",
+        "x",
+        "ingress open",
+        namespace="apps",
+        opened_here=("networkpolicies/allow-all",),
+    )
+    off = network_policy.PolicyEnforcementOff(
+        "ConfigMap kube-system/cilium-config", "x", "enable-policy: never", key="enable-policy"
+    )
+    plan = catalogue.loaded().plan("NP-01", [opened, off], state)
+    assert plan.actions == ()
+    assert plan.manual == (
+        "namespace apps: networkpolicies/allow-all allows the entity all (ingress open): review "
+        "what else it allows, then kubectl -n apps delete networkpolicies/allow-all",
+        "ConfigMap kube-system/cilium-config: enable-policy: never; set it back in the Cilium "
+        "Helm values and roll the agents: helm upgrade cilium cilium/cilium -n kube-system "
+        "--reuse-values --set policyEnforcementMode=default && "
+        "kubectl -n kube-system rollout restart daemonset/cilium",
+    )
+
+
+def test_a_version_pin_label_is_removed(cluster: inventory.Cluster) -> None:
+    pinned = pod_security.NamespaceVersionPinned(
+        "Namespace apps", "x", "y", namespace="apps", version="v1.20"
+    )
+    (action,) = catalogue.loaded().plan("PSA-01", [pinned], snap(cluster)).actions
+    label = "pod-security.kubernetes.io/enforce-version"
+    assert action.change == PatchObject(
+        model.NAMESPACES.path, "apps", None, {"metadata": {"labels": {label: None}}}
+    )
+
+
+def test_an_invalid_default_deny_with_the_right_rules_is_replaced(
+    cluster: inventory.Cluster,
+) -> None:
+    invalid = {
+        "metadata": {"name": "default-deny", "namespace": "apps"},
+        "spec": {"endpointSelector": {}, "nodeSelector": {}, "ingress": [{}], "egress": [{}]},
+    }
+    state = snap(
+        cluster, namespaces=[{"metadata": {"name": "apps"}}], ciliumnetworkpolicies=[invalid]
+    )
+    apps = network_policy.NamespaceNotDenied("Namespace apps", "x", "invalid", namespace="apps")
+    (action,) = catalogue.loaded().plan("NP-01", [apps], state).actions
+    assert isinstance(action.change, PatchObject)
+    assert action.change.patch_type == "json"

@@ -408,8 +408,45 @@ def test_pod_security_config_is_read_from_the_serving_machine() -> None:
     serving = apiserver.serving_machine(_bootstrapped())
     assert serving is not None
     config = apiserver.pod_security_config(serving[0])
+    assert config is not None
     assert str(config.enforce) == "baseline:latest"
     assert config.exempt_namespaces == frozenset({"kube-system"})
+
+
+@pytest.mark.parametrize(
+    ("extra", "logged"),
+    [
+        ({}, True),
+        ({"audit-log-path": "/var/log/audit/kube/kube-apiserver.log"}, True),
+        ({"audit-log-path": "-"}, False),
+        ({"audit-log-path": "/tmp/a.log"}, False),
+    ],
+)
+def test_audit_log_path_moved_by_extra_args_leaves_the_talos_log_empty(
+    extra: dict[str, str], logged: bool
+) -> None:
+    api_server = {**_cluster_section()["apiServer"], "extraArgs": extra}
+    serving = apiserver.serving_machine(_bootstrapped(apiServer=api_server))
+    assert serving is not None
+    source = apiserver.audit_policy(*serving)
+    assert (source is not None) is logged
+    if source is not None:
+        assert source == (serving[0].name, ARTICLE_POLICY)
+
+
+@pytest.mark.parametrize(
+    ("plugins", "running"),
+    [("PodSecurity", False), ("DefaultStorageClass, PodSecurity", False), ("Other", True)],
+)
+def test_disable_admission_plugins_switches_pod_security_off(plugins: str, running: bool) -> None:
+    # kube-apiserver --disable-admission-plugins: the plugin never runs on that API server.
+    api_server = {
+        **_cluster_section()["apiServer"],
+        "extraArgs": {"disable-admission-plugins": plugins},
+    }
+    serving = apiserver.serving_machine(_bootstrapped(apiServer=api_server))
+    assert serving is not None
+    assert (apiserver.pod_security_config(serving[0]) is not None) is running
 
 
 # -- kubelet configz and node proxy ----------------------------------------------------------

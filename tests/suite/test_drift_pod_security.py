@@ -35,7 +35,7 @@ def _probe(running: RunningCluster) -> AdmissionProbe:
     security = running.cluster.security
     with KubeDriver(running.target) as kube:
         return probe_admission(
-            kube, "default", security.exempt_namespaces, security.pod_security_enforce, "t1"
+            kube, security.exempt_namespaces, security.pod_security_enforce, "t1"
         )
 
 
@@ -49,16 +49,14 @@ def test_dropped_admission_plugin_fails_psa01_and_psa03(cluster_with: Any) -> No
         probe = _probe(running)
         run = running.run_suite("steps/test_pod_security.py")
 
-    # Behaviour: the privileged pod now gets into "default"; the exempt ones still admit it.
+    # Behaviour: the privileged pod now gets into every namespace; the probe tried each one.
     verdicts = {o.namespace: o.verdict for o in probe.outcomes}
-    assert verdicts == {
-        "default": Verdict.ADMITTED,
-        "kube-system": Verdict.ADMITTED,
-        "longhorn-system": Verdict.ADMITTED,
-    }
+    assert {"default", "kube-public", "kube-system", "longhorn-system"} <= set(verdicts)
+    assert set(verdicts.values()) == {Verdict.ADMITTED}, verdicts
+    regular = sorted(n for n in verdicts if n not in ("kube-system", "longhorn-system"))
     behaviour = pod_security.privileged_pod_admission(probe)
     assert [(f.target, f.observed) for f in behaviour] == [
-        ("privileged Pod dry run in namespace default", "admitted")
+        (f"privileged Pod dry run in namespace {n}", "admitted") for n in regular
     ]
 
     assert run.returncode == 1, run.output
