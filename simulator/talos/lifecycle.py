@@ -34,9 +34,9 @@ from simulator.talos import convergence, disk_ops, errors, etcd_ops, images
 from simulator.talos.configview import (
     ConfigError,
     Validator,
-    builtin_validate,
     config_diff,
     multierror,
+    talos_validate,
 )
 from simulator.talos.errors import TalosError
 
@@ -78,7 +78,7 @@ class Lifecycle:
         *,
         clock: Callable[[], float] = lambda: 0.0,
         pacing: Pacing = Pacing(),
-        validate: Validator = builtin_validate,
+        validate: Validator = talos_validate,
     ) -> None:
         self.site = site
         self.clock = clock

@@ -52,7 +52,7 @@ def test_hostname_config_conflict_is_rejected_in_maintenance() -> None:
     assert err.value.code == "InvalidArgument"
     assert err.value.message == (
         "configuration validation failed: 1 error occurred:\n"
-        "\t* HostnameConfig: static hostname is already set in v1alpha1 config\n\n"
+        "\t* static hostname is already set in v1alpha1 config\n\n"
     )
     assert life.site.machines["node01"].config is None
 
