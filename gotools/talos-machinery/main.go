@@ -37,6 +37,8 @@ import (
 	jsonpatch "github.com/evanphx/json-patch"
 	"github.com/hashicorp/go-multierror"
 
+	coreconfig "github.com/siderolabs/talos/pkg/machinery/config"
+	"github.com/siderolabs/talos/pkg/machinery/config/config"
 	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
 	"github.com/siderolabs/talos/pkg/machinery/config/configpatcher"
 	"github.com/siderolabs/talos/pkg/machinery/config/validation"
@@ -171,29 +173,70 @@ func patch(req request) answer {
 	return answer{Config: &s}
 }
 
-// flatten lists each error of a (possibly nested, possibly wrapped)
-// multierror with the prefix its wrappers added ("v1alpha1.Config",
-// "HostnameConfig", "VolumeConfig/STATE").
-func flatten(prefix string, err error) []problem {
+// leaves lists each error of a (possibly nested, possibly wrapped)
+// multierror, each with the text its wrappers put before it.
+func leaves(err error) []string {
 	var me *multierror.Error
-	if errors.As(err, &me) {
+	if errors.As(err, &me) && strings.HasSuffix(err.Error(), me.Error()) {
 		outer := strings.TrimSuffix(err.Error(), me.Error())
-		outer = strings.TrimSuffix(outer, ": ")
 
-		if outer != "" {
-			prefix = strings.TrimPrefix(prefix+": "+outer, ": ")
-		}
-
-		var result []problem
+		var result []string
 
 		for _, inner := range me.Errors {
-			result = append(result, flatten(prefix, inner)...)
+			for _, leaf := range leaves(inner) {
+				result = append(result, outer+leaf)
+			}
 		}
 
 		return result
 	}
 
-	return []problem{{Document: prefix, Message: err.Error()}}
+	return []string{err.Error()}
+}
+
+// flatten splits Container.Validate's error into its messages, each with the
+// document whose validation produced it ("v1alpha1.Config", "HostnameConfig",
+// "VolumeConfig/STATE"), as the container prefixes them; conflicts between
+// documents carry no prefix.
+func flatten(cfg coreconfig.Provider, err error) []problem {
+	ids := []string{"v1alpha1.Config"}
+
+	for _, doc := range cfg.Documents() {
+		id := doc.Kind()
+		if named, ok := doc.(config.NamedDocument); ok {
+			id += "/" + named.Name()
+		}
+
+		ids = append(ids, id)
+	}
+
+	items := []error{err}
+
+	var me *multierror.Error
+	if errors.As(err, &me) {
+		items = me.Errors
+	}
+
+	var result []problem
+
+	for _, item := range items {
+		document := ""
+		inner := item
+
+		for _, id := range ids {
+			if unwrapped := errors.Unwrap(item); unwrapped != nil && item.Error() == id+": "+unwrapped.Error() {
+				document, inner = id, unwrapped
+
+				break
+			}
+		}
+
+		for _, leaf := range leaves(inner) {
+			result = append(result, problem{Document: document, Message: leaf})
+		}
+	}
+
+	return result
 }
 
 func validate(req request) answer {
@@ -216,7 +259,7 @@ func validate(req request) answer {
 
 	result := answer{Warnings: warnings}
 	if err != nil {
-		result.Errors = flatten("", err)
+		result.Errors = flatten(cfg, err)
 
 		var me *multierror.Error
 		if errors.As(err, &me) {
