@@ -33,12 +33,32 @@ from typing import Any
 
 from provisioning.definition.problems import DefinitionError, Problem
 
-__all__ = ["ENV", "MachineryUnavailable", "binary", "call", "call_many", "version"]
+__all__ = [
+    "ENV",
+    "MachineryUnavailable",
+    "binary",
+    "call",
+    "call_many",
+    "located",
+    "version",
+]
 
 ENV = "TALOS_MACHINERY"
 SOURCE = Path(__file__).resolve().parents[2] / "gotools" / "talos-machinery"
 _MODULE = re.compile(r"^\s*github\.com/siderolabs/talos/pkg/machinery (v\S+)", re.MULTILINE)
 _TIMEOUT_SECONDS = 120.0
+_LINE = re.compile(r"\(line (\d+)\)")
+
+
+def located(message: str) -> tuple[str, int | None]:
+    """Talos's *message* on one line, and the YAML line it names (``(line 36)``), if any.
+
+    Talos's decoder lists unknown keys as an indented YAML fragment; one
+    problem is one line of the report, so the fragment's lines are joined.
+    """
+    found = _LINE.search(message)
+    text = " ".join(part.strip() for part in message.strip().splitlines() if part.strip())
+    return text, int(found.group(1)) if found else None
 
 
 class MachineryUnavailable(DefinitionError):

@@ -56,8 +56,9 @@ class Patch:
 
 
 def _talos_problem(source: str, message: str) -> Problem:
-    """Talos's message about *source*, one problem (its lines already name positions)."""
-    return Problem(source, "", message.strip())
+    """Talos's message about *source* as one problem, at the line Talos names."""
+    text, line = machinery.located(message)
+    return Problem(source, "", text, line)
 
 
 def parse_patches(items: Sequence[tuple[str, str]]) -> list[Patch]:

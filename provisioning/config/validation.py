@@ -35,7 +35,8 @@ MODES = ("metal", "cloud", "container")
 def problems_of(answer: Mapping[str, Any], display: str) -> list[Problem]:
     """The helper's answer to a ``validate`` request as problems about *display*."""
     if answer.get("load_error"):
-        return [Problem(display, "", str(answer["load_error"]).strip())]
+        text, line = machinery.located(str(answer["load_error"]))
+        return [Problem(display, "", text, line)]
     found = [
         Problem(display, str(item.get("document", "")), str(item.get("message", "")))
         for item in answer.get("errors", [])

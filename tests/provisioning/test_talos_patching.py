@@ -63,6 +63,7 @@ def test_talos_patches_as_upstream_says(
         (problem,) = outcome.problems
         assert problem.file == _sources(case)[case["failed_patch"]]
         assert case["error"] in problem.message
+        assert problem.line == case.get("line", problem.line)
         return
     assert isinstance(outcome, MachineConfig), str(outcome)
     docs = list(yaml.safe_load_all(outcome.to_yaml()))
