@@ -1,6 +1,6 @@
 module talos-conformance/gotools/talos-machinery
 
-go 1.26
+go 1.25.3
 
 require (
 	github.com/evanphx/json-patch v5.9.11+incompatible
