@@ -2,9 +2,12 @@
 
 What a machine config means -- how a patch stack applies, whether a node
 would accept the result and in which words it refuses it -- is decided by
-``github.com/siderolabs/talos/pkg/machinery`` (v1.12.5), the code behind
-``talosctl machineconfig patch``, ``talosctl validate`` and a node's
-``apply-config``.  ``gotools/talos-machinery`` is a small program of this
+``github.com/siderolabs/talos/pkg/machinery`` (v1.12.5,
+https://github.com/siderolabs/talos/tree/v1.12.5/pkg/machinery/config), the
+code behind ``talosctl machineconfig patch``, ``talosctl validate`` and a
+node's ``apply-config``.  ``talosctl`` itself is not built: the Go module
+proxy refuses the Talos root module (403), while ``pkg/machinery`` is a
+module of its own.  ``gotools/talos-machinery`` is a small program of this
 project on that module; ``make machinery`` (part of ``make venv``) builds it
 once per machine into ``${XDG_CACHE_HOME:-~/.cache}/talos-conformance/go/``,
 keyed by the machinery version and a hash of the helper's source, the same
