@@ -292,18 +292,20 @@ Validator = Callable[[ConfigView], Sequence[str]]
 def talos_validate(view: ConfigView) -> list[str]:
     """What a metal node running Talos v1.12.5 says of *view*: Talos's own validator.
 
-    The config is loaded and validated by ``pkg/machinery`` (through
-    :mod:`provisioning.config.validation`), not strict, as machined does on
-    apply-config; the items are the texts of Talos's multierror, per-document
-    ones prefixed with the document id as ``Container.Validate`` does.  A
-    config Talos cannot load (unknown keys, wrong types) is refused with the
-    loader's text.
+    The config is loaded and validated by ``pkg/machinery`` through the
+    helper rendering validates with (:mod:`provisioning.config.machinery`),
+    not strict, as machined does on apply-config.  The items are the texts
+    of Talos's multierror, per-document ones prefixed with the document id
+    as ``Container.Validate`` does.  A config Talos cannot load (unknown
+    keys, wrong types) raises :class:`ConfigError` with the loader's text (a
+    node says ``failed to parse config`` in maintenance mode, the bare text
+    when running).
     """
     from provisioning.config import machinery
 
     answer = machinery.call({"op": "validate", "config": view.text, "mode": "metal"})
     if answer.get("load_error"):
-        return [str(answer["load_error"])]
+        raise ConfigError(str(answer["load_error"]))
     return [str(item) for item in answer.get("top", [])]
 
 
