@@ -72,3 +72,17 @@ def test_talos_patches_as_upstream_says(
         assert lookup.at(docs, path) == expected, path
     for path in case.get("absent") or []:
         assert lookup.at(docs, path) is lookup.MISSING, path
+
+
+def test_a_patch_never_shows_its_text() -> None:
+    patch = patches.parse_patch("machine:\n  token: s3cr3t.0123456789abcdef\n", "p.yaml")
+    assert patch.kind is patches.PatchKind.STRATEGIC
+    assert "s3cr3t" not in repr(patch)
+
+
+def test_each_bad_patch_of_a_batch_is_named() -> None:
+    with pytest.raises(DefinitionError) as err:
+        patches.parse_patches(
+            [("machine: {typo: 1}\n", "a.yaml"), ("[]", "b.yaml"), ("{{", "c.yaml")]
+        )
+    assert [p.file for p in err.value.problems] == ["a.yaml", "c.yaml"]
