@@ -8,7 +8,17 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 RESULTS := reports/allure-results
 PYTEST_FLAGS ?=
 
-.PHONY: venv lint test conformance report report-tools browser clean
+# Talos's own config code (pkg/machinery), wrapped by gotools/talos-machinery, decides what a
+# machine config means (patching, validation).  Built once per machine into a cache outside the
+# repo, keyed by the machinery version and a hash of our source (provisioning/config/machinery.py
+# computes the same path).  Needs Go and the Go module proxy.
+MACHINERY_SRC := gotools/talos-machinery
+MACHINERY_VERSION := $(shell sed -n 's|^[[:space:]]*github.com/siderolabs/talos/pkg/machinery \(v[^ ]*\).*|\1|p' $(MACHINERY_SRC)/go.mod)
+MACHINERY_HASH := $(shell cd $(MACHINERY_SRC) && cat go.mod go.sum $$(ls *.go | LC_ALL=C sort) | sha256sum | cut -c1-16)
+GO_CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/talos-conformance/go
+MACHINERY := $(GO_CACHE)/talos-machinery-$(MACHINERY_VERSION)-$(MACHINERY_HASH)/talos-machinery
+
+.PHONY: venv machinery lint test conformance report report-tools browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +27,15 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-venv: $(STAMP)
+venv: $(STAMP) machinery
+
+machinery: $(MACHINERY)
+
+$(MACHINERY): $(MACHINERY_SRC)/go.mod $(MACHINERY_SRC)/go.sum $(wildcard $(MACHINERY_SRC)/*.go)
+	@command -v go >/dev/null 2>&1 || { echo "talos-machinery needs Go (https://go.dev/dl/) on PATH" >&2; exit 1; }
+	@echo "building talos-machinery $(MACHINERY_VERSION) (first time, a few minutes)..."
+	@mkdir -p $(@D)
+	@cd $(MACHINERY_SRC) && go build -trimpath -o $@.tmp . && mv $@.tmp $@
 
 lint: venv
 	$(BIN)/ruff check .

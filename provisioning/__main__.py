@@ -105,7 +105,10 @@ def cmd_render(args: argparse.Namespace) -> int:
             handle.write(text)
         print(f"rendered {target}")
     if machine_secrets is None:
-        print("secrets are shown as <redacted>; use --with-secrets to render applyable configs")
+        print(
+            "secrets are shown as <redacted> (base64-encoded in certificates and keys); "
+            "use --with-secrets to render applyable configs"
+        )
     return 0
 
 

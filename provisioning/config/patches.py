@@ -1,56 +1,41 @@
-"""Config patches, applied the way ``talosctl --config-patch @file`` applies them.
-
+"""Config patches, applied by Talos's own patcher as ``talosctl --config-patch @file`` does.
 
 The operator's definition is a base ``controlplane.yaml`` plus patch files
 stacked in order; the config a node receives must be exactly what Talos
-itself would produce from them, so this module re-implements Talos v1.12.5's
-patch engine on plain YAML values (read from ``pkg/machinery/config/
-configpatcher/{load,strategic,json6902,apply}.go``, ``merge/merge.go``,
-``configloader/internal/decoder/{delete,selector}.go`` and the ``Merge``
-methods of ``types/v1alpha1``/``types/runtime/extensions``).
+itself produces from them, so the patches are classified and applied by
+``pkg/machinery/config/configpatcher`` (``LoadPatch`` / ``Apply``) through
+:mod:`provisioning.config.machinery`.  A text that loads as a machine config
+is a strategic merge patch, otherwise an RFC 6902 one (JSON or YAML list);
+consecutive RFC 6902 patches act as one, as ``LoadPatches`` arranges.
 
-**Classification** (:func:`parse_patch`, ``load.go`` order): a text that
-loads as a machine config (``$patch: delete`` allowed) is a strategic merge
-patch; otherwise a JSON array of operations, otherwise a YAML list of
-operations, is an RFC 6902 patch.  An empty file loads as no config, but as
-an empty YAML list, so it is a JSON patch -- and therefore refused by every
-multi-document config, as in Talos (#12457, #13029).
-
-The engine is split by what each part holds: :mod:`provisioning.config.patch_merge`
-(strategic merge of values), :mod:`provisioning.config.patch_strategic` (a strategic
-patch's ``$patch: delete`` steps and merges, in Talos's order) and
-:mod:`provisioning.config.patch_json6902` (RFC 6902 operations).  This module
-classifies and loads patch files and applies a stack of them; the names
-callers use from the other three are re-exported here.
+What this module keeps is the project's side: which file a patch came from
+(every error names it), the definition folder a patch path may not leave,
+and a batch form (:func:`apply_stacks`) so one helper process renders every
+node.  A patch's text is never part of its ``repr``: patches can carry
+secrets.
 """
 
 from __future__ import annotations
 
-import copy
 import enum
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from provisioning.config import machinery
 from provisioning.config.machineconfig import MachineConfig
-from provisioning.config.patch_json6902 import MULTIDOC_JSON6902, apply_json
-from provisioning.config.patch_merge import MergeError, strategic_merge
-from provisioning.config.patch_strategic import apply_strategic, plan
 from provisioning.definition import yamlfiles
 from provisioning.definition.problems import DefinitionError, Problem
 
 __all__ = [
-    "MULTIDOC_JSON6902",
-    "MergeError",
     "Patch",
     "PatchKind",
     "apply_patch",
     "apply_patches",
+    "apply_stacks",
     "load_patch",
     "parse_patch",
-    "strategic_merge",
+    "parse_patches",
 ]
 
 
@@ -63,71 +48,40 @@ class PatchKind(enum.Enum):
 
 @dataclass(frozen=True)
 class Patch:
-    """One patch file: strategic documents (``$patch`` kept) or RFC 6902 operations."""
+    """One patch file as Talos classified it; *text* is what Talos applies."""
 
     source: str
     kind: PatchKind
-    documents: tuple[dict[str, Any], ...] = field(default=(), repr=False)
-    operations: tuple[dict[str, Any], ...] = field(default=(), repr=False)
+    text: str = field(repr=False)
 
 
-def _operations(value: Any) -> tuple[dict[str, Any], ...] | None:
-    """*value* as a list of operations (JSON null = none), or None if it is not one."""
-    if value is None:
-        return ()
-    if isinstance(value, list) and all(isinstance(op, dict) or op is None for op in value):
-        return tuple(copy.deepcopy(op) if op is not None else {} for op in value)
-    return None
+def _talos_problem(source: str, message: str) -> Problem:
+    """Talos's message about *source* as one problem, at the line Talos names."""
+    text, line = machinery.located(message)
+    return Problem(source, "", text, line)
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object, refusing a repeated key as the YAML loader does."""
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise ValueError(f"duplicate key {key!r}")
-        found[key] = value
-    return found
+def parse_patches(items: Sequence[tuple[str, str]]) -> list[Patch]:
+    """Classify ``(text, source)`` pairs with one helper process, refusing each bad one.
+
+    :raises DefinitionError: every patch that is neither kind, in Talos's words.
+    """
+    answers = machinery.call_many([{"op": "load", "patches": [text]} for text, _ in items])
+    problems: list[Problem] = []
+    loaded: list[Patch] = []
+    for (text, source), answer in zip(items, answers, strict=True):
+        if "error" in answer:
+            problems.append(_talos_problem(source, str(answer["error"])))
+        else:
+            loaded.append(Patch(source, PatchKind(answer["kinds"][0]), text))
+    if problems:
+        raise DefinitionError(problems)
+    return loaded
 
 
 def parse_patch(text: str, source: str) -> Patch:
-    """Classify and parse one patch the way Talos's ``LoadPatch`` does.
-
-    :raises DefinitionError: the text is neither kind of patch; the error is
-        the strategic one unless the text starts with ``[``.
-    """
-    parsed: list[yamlfiles.Document] | None = None
-    try:
-        parsed = yamlfiles.parse_documents(text, source)
-        documents = tuple(d.value for d in parsed if d.value is not None)
-        lines = [d.lines.line(()) for d in parsed if d.value is not None]
-        strategic = Patch(source, PatchKind.STRATEGIC, documents=copy.deepcopy(documents))
-        plan(strategic, lines)
-        return strategic
-    except DefinitionError as exc:
-        strategic_error = exc
-    except RecursionError:
-        problem = Problem(source, "", "recursive YAML aliases are not supported")
-        raise DefinitionError([problem]) from None
-    try:
-        operations = _operations(json.loads(text, object_pairs_hook=_unique_keys))
-        json_reason = "a JSON patch is a list of operation objects"
-    except ValueError as exc:
-        operations = None
-        json_reason = f"not JSON: {getattr(exc, 'msg', exc)}"
-    except RecursionError:  # JSON's own nesting limit; the YAML error says it better
-        raise strategic_error from None
-    if operations is None and parsed is not None:
-        values = [d.value for d in parsed]
-        if all(v is None for v in values):
-            operations = ()
-        elif len(values) == 1:
-            operations = _operations(values[0])
-    if operations is not None:
-        return Patch(source, PatchKind.JSON6902, operations=operations)
-    if text.lstrip().startswith("["):
-        raise DefinitionError([Problem(source, "", f"not a JSON patch: {json_reason}")])
-    raise strategic_error
+    """Classify one patch text the way Talos's ``LoadPatch`` does."""
+    return parse_patches([(text, source)])[0]
 
 
 def load_patch(path: Path, source: str, *, within: Path | None = None) -> Patch:
@@ -138,22 +92,40 @@ def load_patch(path: Path, source: str, *, within: Path | None = None) -> Patch:
     return parse_patch(yamlfiles.read_text(path, source, within=within), source)
 
 
+def apply_stacks(
+    stacks: Sequence[tuple[MachineConfig, Sequence[Patch]]], display: str = "base config"
+) -> list[MachineConfig | DefinitionError]:
+    """Each ``(config, patches)`` applied in order by one helper process.
+
+    A stack Talos cannot apply yields a :class:`DefinitionError` naming the
+    patch that failed (or *display*, when it is the config that does not
+    load); the other stacks are unaffected.
+    """
+    requests = [
+        {"op": "patch", "config": config.to_yaml(), "patches": [p.text for p in stack]}
+        for config, stack in stacks
+    ]
+    results: list[MachineConfig | DefinitionError] = []
+    for (_, stack), answer in zip(stacks, machinery.call_many(requests), strict=True):
+        if "config" in answer:
+            results.append(MachineConfig.parse(str(answer["config"]), display))
+            continue
+        index = int(answer.get("patch", -1))
+        source = stack[index].source if 0 <= index < len(stack) else display
+        results.append(DefinitionError([_talos_problem(source, str(answer.get("error", "")))]))
+    return results
+
+
+def apply_patches(
+    config: MachineConfig, patches: Sequence[Patch], display: str = "base config"
+) -> MachineConfig:
+    """*config* with every patch applied in order (Talos's ``configpatcher.Apply``)."""
+    result = apply_stacks([(config, patches)], display)[0]
+    if isinstance(result, DefinitionError):
+        raise result
+    return result
+
+
 def apply_patch(config: MachineConfig, patch: Patch) -> MachineConfig:
     """*config* with *patch* applied; *config* itself is unchanged."""
     return apply_patches(config, [patch])
-
-
-def apply_patches(config: MachineConfig, patches: Sequence[Patch]) -> MachineConfig:
-    """Every patch in order; consecutive JSON patches act as one, as in Talos."""
-    index = 0
-    while index < len(patches):
-        if patches[index].kind is PatchKind.JSON6902:
-            end = index
-            while end < len(patches) and patches[end].kind is PatchKind.JSON6902:
-                end += 1
-            config = apply_json(config, patches[index:end])
-            index = end
-        else:
-            config = apply_strategic(config, patches[index])
-            index += 1
-    return config

@@ -286,6 +286,27 @@ def parse_snapshot_output(text: str) -> SnapshotInfo:
     )
 
 
+def version_skew(info: VersionInfo) -> str:
+    """Why this talosctl may not speak for the cluster: its version differs from the nodes'.
+
+    Empty when every answering node runs the client's version.  talosctl
+    decodes and validates configs with its own copy of Talos's code, so a
+    client of another release can accept what the nodes refuse (or the
+    reverse); the suite says so rather than silently judging with it.
+    """
+    servers: dict[str, list[str]] = {}
+    for server in info.servers:
+        if server.tag != info.client_tag:
+            servers.setdefault(server.tag, []).append(server.node)
+    if not servers:
+        return ""
+    found = "; ".join(f"{tag} on {', '.join(nodes)}" for tag, nodes in sorted(servers.items()))
+    return (
+        f"talosctl is {info.client_tag or 'of unknown version'} but the cluster runs Talos "
+        f"{found}: use the talosctl of the cluster's Talos version"
+    )
+
+
 def parse_version(text: str) -> VersionInfo:
     """``talosctl version`` output: the client tag and one block per server node."""
     client_tag = ""

@@ -42,7 +42,6 @@ from simulator.talos.cli_session import (
 from simulator.talos.errors import TalosError
 
 if TYPE_CHECKING:
-    from provisioning.config import patches
     from simulator.talos import resources
 
 CLIENT_TAG = TALOS_VERSION
@@ -209,28 +208,37 @@ def apply_config(ns: argparse.Namespace, flags: GlobalArgs, api_url: str) -> Non
 
 
 def _patched(text: str, display: str, values: Sequence[str]) -> str:
-    """The config with ``--config-patch`` values applied locally, in order (configpatcher)."""
+    """The config with ``--config-patch`` values applied locally, in order (configpatcher).
+
+    All patches are classified by one helper process and applied by another.
+    """
     from provisioning.config import patches
     from provisioning.config.machineconfig import MachineConfig
+    from provisioning.definition import yamlfiles
     from provisioning.definition.problems import DefinitionError
 
     try:
-        loaded = [_load_patch(value) for value in values]
+        texts: list[tuple[str, str]] = []
+        for value in values:
+            path = _patch_file(value)
+            if path is None:
+                texts.append((value, "inline patch"))
+            else:
+                texts.append((yamlfiles.read_text(Path(path), path), path))
+        loaded = patches.parse_patches(texts)
         config = MachineConfig.parse(text, display)
-        return patches.apply_patches(config, loaded).to_yaml()
+        return patches.apply_patches(config, loaded, display).to_yaml()
     except DefinitionError as exc:
         raise CliError(str(exc)) from None
 
 
-def _load_patch(value: str) -> patches.Patch:
-    """A ``--config-patch`` value: ``@file``, a bare filename, or inline text (configpatcher)."""
-    from provisioning.config import patches
-
+def _patch_file(value: str) -> str | None:
+    """The file a ``--config-patch`` value names (``@file`` or a bare filename), else None."""
     if value.startswith("@"):
-        return patches.load_patch(Path(value[1:]), value[1:])
+        return value[1:]
     if not any(c.isspace() for c in value) and not value.startswith(("[", "{")):
-        return patches.load_patch(Path(value), value)
-    return patches.parse_patch(value, "inline patch")
+        return value
+    return None
 
 
 # -- single-call commands -----------------------------------------------------------

@@ -10,11 +10,9 @@ sheet §1-§2 (v1.12.5): absent ``kubePrism`` means disabled, absent
 ``defaultRuntimeSeccompProfileEnabled`` means false, VolumeConfig documents
 take the place of the deprecated ``machine.systemDiskEncryption``.
 
-Validation here is the part of Talos's validation the lifecycle must enforce
-to behave like a node (hostname conflicts, machine type, VIP on a worker,
-the v1alpha1 requirement); the complete offline validator is
-:mod:`provisioning.config.validation`, which a server may plug in through
-:data:`Validator`.
+A node accepts or refuses a config with Talos's own code
+(:func:`talos_validate`, the validator :mod:`provisioning.config.validation`
+also renders with); a server may plug in another through :data:`Validator`.
 """
 
 from __future__ import annotations
@@ -291,43 +289,24 @@ def config_diff(old: str, new: str) -> str:
 Validator = Callable[[ConfigView], Sequence[str]]
 
 
-def builtin_validate(view: ConfigView) -> list[str]:
-    """The Talos v1.12.5 rules a booting node enforces that the lifecycle depends on.
+def talos_validate(view: ConfigView) -> list[str]:
+    """What a metal node running Talos v1.12.5 says of *view*: Talos's own validator.
 
-    Messages are Talos's texts, per-document ones prefixed with the document
-    id as ``Container.Validate`` does (facts §2.1-§2.3).
+    The config is loaded and validated by ``pkg/machinery`` through the
+    helper rendering validates with (:mod:`provisioning.config.machinery`),
+    not strict, as machined does on apply-config.  The items are the texts
+    of Talos's multierror, per-document ones prefixed with the document id
+    as ``Container.Validate`` does.  A config Talos cannot load (unknown
+    keys, wrong types) raises :class:`ConfigError` with the loader's text (a
+    node says ``failed to parse config`` in maintenance mode, the bare text
+    when running).
     """
-    errors: list[str] = []
-    machine = _mapping((view.v1alpha1 or {}).get("machine"))
-    if view.machine_type not in _MACHINE_TYPES:
-        errors.append(f'unknown machine type "{view.machine_type}"')
-    if view.v1alpha1 is not None and not view.endpoint:
-        errors.append("cluster controlplane endpoint is required")
-    if not view.is_control_plane:
-        interfaces = _list(_mapping(machine.get("network")).get("interfaces"))
-        if any(_mapping(_mapping(i).get("vip")).get("ip") for i in interfaces):
-            errors.append("virtual (shared) IP is not allowed on non-controlplane nodes")
-    hostname_doc = view.document("HostnameConfig")
-    if hostname_doc is not None:
-        auto = str(hostname_doc.get("auto") or "off")
-        name = hostname_doc.get("hostname")
-        if auto == "stable" and name:
-            errors.append("HostnameConfig: 'auto' and 'hostname' cannot be set at the same time")
-        elif auto == "off" and not name:
-            errors.append("HostnameConfig: either 'auto' or 'hostname' must be set")
-        if _mapping(machine.get("network")).get("hostname"):
-            errors.append("HostnameConfig: static hostname is already set in v1alpha1 config")
-        if _mapping(machine.get("features")).get("stableHostname") is True:
-            errors.append("HostnameConfig: stable hostname is already set in v1alpha1 config")
-    legacy = _mapping(machine.get("systemDiskEncryption"))
-    for volume in ("STATE", "EPHEMERAL"):
-        doc = view.document("VolumeConfig", volume)
-        if doc is not None and doc.get("encryption") and legacy.get(volume.lower()):
-            errors.append(
-                f"VolumeConfig/{volume}: system disk encryption for "
-                f'"{volume}" is configured in both v1alpha1.Config and VolumeConfig'
-            )
-    return errors
+    from provisioning.config import machinery
+
+    answer = machinery.call({"op": "validate", "config": view.text, "mode": "metal"})
+    if answer.get("load_error"):
+        raise ConfigError(str(answer["load_error"]))
+    return [str(item) for item in answer.get("top", [])]
 
 
 def multierror(messages: Sequence[str]) -> str:

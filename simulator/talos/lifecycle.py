@@ -34,9 +34,9 @@ from simulator.talos import convergence, disk_ops, errors, etcd_ops, images
 from simulator.talos.configview import (
     ConfigError,
     Validator,
-    builtin_validate,
     config_diff,
     multierror,
+    talos_validate,
 )
 from simulator.talos.errors import TalosError
 
@@ -78,7 +78,7 @@ class Lifecycle:
         *,
         clock: Callable[[], float] = lambda: 0.0,
         pacing: Pacing = Pacing(),
-        validate: Validator = builtin_validate,
+        validate: Validator = talos_validate,
     ) -> None:
         self.site = site
         self.clock = clock
@@ -208,11 +208,11 @@ class Lifecycle:
             return self._apply_maintenance(machine, text, mode, dry_run)
         try:
             new = convergence.parse_config(text)
+            if new.v1alpha1 is None:
+                raise TalosError("InvalidArgument", _NO_V1ALPHA1)
+            problems = list(self.validate(new))
         except ConfigError as exc:
             raise TalosError("InvalidArgument", str(exc)) from None
-        if new.v1alpha1 is None:
-            raise TalosError("InvalidArgument", _NO_V1ALPHA1)
-        problems = list(self.validate(new))
         if problems:
             raise TalosError("InvalidArgument", multierror(problems))
         old = convergence.view_of(machine)
@@ -269,9 +269,9 @@ class Lifecycle:
             )
         try:
             new = convergence.parse_config(text)
+            problems = list(self.validate(new))
         except ConfigError as exc:
             raise TalosError("Unknown", f"failed to parse config: {exc}") from None
-        problems = list(self.validate(new))
         if problems:
             raise TalosError(
                 "InvalidArgument", f"configuration validation failed: {multierror(problems)}"

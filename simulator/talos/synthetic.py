@@ -21,8 +21,9 @@ settings (static addresses, the VIP, the hostname, node labels, the install
 disk, user volumes) removed.  All synthetic workers share that one text, as
 real fleets share one ``worker.yaml``: their hostnames are Talos's stable
 default (``talos-<3 hex>-<last 3 characters of the machine name>``) and the
-install disk is the machine's first disk.  One shared text also means it is
-parsed once, not once per machine.
+install disk is chosen by a ``diskSelector`` (NVMe; Talos refuses an install
+with neither ``disk`` nor ``diskSelector``), the machine's first disk.  One
+shared text also means it is parsed once, not once per machine.
 
 Limits: at most :data:`MAX_SYNTHETIC` machines (names have four digits);
 past 999 workers two default hostnames can collide (same last three digits
@@ -112,7 +113,7 @@ def worker_config(control_plane_config: str) -> str:
             worker_machine["ca"] = ca
         install = {k: v for k, v in dict(machine.get("install") or {}).items() if k != "disk"}
         if install:
-            worker_machine["install"] = copy.deepcopy(install)
+            worker_machine["install"] = {**copy.deepcopy(install), "diskSelector": {"type": "nvme"}}
         nameservers = dict(machine.get("network") or {}).get("nameservers")
         if nameservers:
             worker_machine["network"] = {"nameservers": list(nameservers)}

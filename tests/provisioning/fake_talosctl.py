@@ -48,12 +48,14 @@ class RealShapedTalosctl:
 
     *down*: nodes that do not answer; *holding*: nodes with a HostnameStatus
     (every node that answers when None); *refuse*: an error every request
-    gets (a wrong type, no permission).
+    gets (a wrong type, no permission); *client_tag*: the version talosctl
+    itself reports (the nodes run :data:`TAG`).
     """
 
     down: set[str] = field(default_factory=set)
     holding: set[str] | None = None
     refuse: str | None = None
+    client_tag: str = TAG
     argvs: list[list[str]] = field(default_factory=list)
 
     @property
@@ -97,7 +99,7 @@ class RealShapedTalosctl:
     def _version(self, nodes: Sequence[str]) -> Completed:
         failed = [f"{n}: {unavailable(n)}" for n in nodes if n in self.down]
         answered = [n for n in nodes if n not in self.down]
-        head = f"Client:\n{BLOCK}Server:\n"
+        head = f"Client:\n{BLOCK.replace(TAG, self.client_tag)}Server:\n"
         if failed and not answered:
             return Completed(1, head.encode(), f"error getting version: {multierror(failed)}\n")
         body = "".join(f"\tNODE:        {n}\n{BLOCK}\tEnabled:     RBAC\n" for n in answered)

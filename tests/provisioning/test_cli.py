@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from provisioning.config import render
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -84,7 +86,7 @@ def test_render_redacted_by_default(tmp_path: Path) -> None:
     files = sorted(p.name for p in out.iterdir())
     assert files == [f"node0{i}.yaml" for i in range(1, 7)]
     documents = list(yaml.safe_load_all((out / "node03.yaml").read_text()))
-    assert documents[0]["machine"]["ca"]["key"] == "<redacted>"
+    assert documents[0]["machine"]["ca"]["key"] == render.REDACTED_BYTES  # "<redacted>", base64
     assert {
         "apiVersion": "v1alpha1",
         "kind": "HostnameConfig",

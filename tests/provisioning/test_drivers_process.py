@@ -27,7 +27,7 @@ BUSY = "rpc error: code = Unavailable desc = etcd is not ready yet\n"
 INVALID = (
     "error applying new configuration: 1 error occurred:\n\t* 10.10.20.16: rpc error: "
     "code = InvalidArgument desc = 1 error occurred:\n"
-    "\t* HostnameConfig: static hostname is already set in v1alpha1 config\n\n\n\n\n"
+    "\t* static hostname is already set in v1alpha1 config\n\n\n\n\n"
 )
 
 

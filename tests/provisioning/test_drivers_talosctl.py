@@ -153,6 +153,12 @@ def test_version_blocks() -> None:
         (IP1, "v1.12.5", "go1.25.7", "RBAC"),
         (IP2, "v1.11.6", "go1.25.7", "RBAC"),
     ]
+    assert talosctl.version_skew(info) == (
+        f"talosctl is v1.12.5 but the cluster runs Talos v1.11.6 on {IP2}: "
+        "use the talosctl of the cluster's Talos version"
+    )
+    same = talosctl.VersionInfo(info.client_tag, info.servers[:1])
+    assert talosctl.version_skew(same) == ""
 
 
 # -- real talosctl's failures (recorded shapes, tests/provisioning/fake_talosctl.py) --------

@@ -100,8 +100,9 @@ def test_without_secrets_every_secret_is_a_placeholder(
     rendered: dict[str, render.RenderedNode],
 ) -> None:
     config = rendered["node01"].config
-    for path in secrets.SECRET_PATHS:
-        assert config.get(path) == render.REDACTED, path
+    for path in (*secrets.SECRET_PATHS, *secrets.PUBLIC_PATHS):
+        expected = render.REDACTED_BYTES if path.endswith((".crt", ".key")) else render.REDACTED
+        assert config.get(path) == expected, path
 
 
 def test_with_secrets_they_are_merged_and_redaction_removes_them(

@@ -31,6 +31,9 @@ SCHEMATIC = "613e1592b2da41ae5e265e8789429f22e121aab91cb4deb6bc3c0b6262961245"
 INSTALLER = f"factory.talos.dev/installer/{SCHEMATIC}:v1.12.5"
 VIP = "10.10.20.10"
 STORAGE = "/dev/disk/by-id/ata-KINGSTON_SA400S37240G_50026B7784A1B203"
+# Talos requires a machine CA and decodes it as base64; the simulated nodes
+# never use it, so a placeholder (base64 of "<redacted>") stands in.
+CA_PLACEHOLDER = {"crt": "PHJlZGFjdGVkPg==", "key": "PHJlZGFjdGVkPg=="}
 
 
 def config(
@@ -53,6 +56,8 @@ def config(
         iface["vip"] = {"ip": VIP}
     machine: dict[str, Any] = {
         "type": "controlplane" if controlplane else "worker",
+        "token": "abcdef.0123456789abcdef",
+        "ca": dict(CA_PLACEHOLDER) if controlplane else {"crt": CA_PLACEHOLDER["crt"]},
         "kubelet": {"defaultRuntimeSeccompProfileEnabled": seccomp},
         "network": {"interfaces": [iface]},
         "install": {"disk": "/dev/nvme0n1", "image": image},
@@ -69,6 +74,7 @@ def config(
         "machine": machine,
         "cluster": {
             "clusterName": "K8S-CLUSTER",
+            "ca": dict(CA_PLACEHOLDER) if controlplane else {"crt": CA_PLACEHOLDER["crt"]},
             "controlPlane": {"endpoint": f"https://{VIP}:6443"},
             "apiServer": {
                 "admissionControl": [{"name": "PodSecurity", "configuration": {"defaults": {}}}],

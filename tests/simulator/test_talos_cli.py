@@ -154,7 +154,7 @@ def test_hostname_config_conflict_is_refused_with_talos_wording(running: Sim) ->
     assert refused.stderr == (
         "error applying new configuration: 1 error occurred:\n"
         f"\t* {IP1}: rpc error: code = InvalidArgument desc = 1 error occurred:\n"
-        "\t* HostnameConfig: static hostname is already set in v1alpha1 config\n\n\n\n\n"
+        "\t* static hostname is already set in v1alpha1 config\n\n\n\n\n"
     )
     clean = running.tmp / "clean.yaml"
     clean.write_text(talos_site.config(1))

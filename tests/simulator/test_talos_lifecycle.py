@@ -52,9 +52,27 @@ def test_hostname_config_conflict_is_rejected_in_maintenance() -> None:
     assert err.value.code == "InvalidArgument"
     assert err.value.message == (
         "configuration validation failed: 1 error occurred:\n"
-        "\t* HostnameConfig: static hostname is already set in v1alpha1 config\n\n"
+        "\t* static hostname is already set in v1alpha1 config\n\n"
     )
     assert life.site.machines["node01"].config is None
+
+
+def test_a_config_talos_cannot_load_is_refused_with_the_loaders_words() -> None:
+    life = Lifecycle(ts.site(1))
+    typo = ts.config(1).replace("clusterName:", "clustrName:")
+    with pytest.raises(TalosError) as err:
+        life.apply_config(ts.ip(1), typo, insecure=True)
+    assert err.value.code == "Unknown"
+    assert err.value.message.startswith(
+        "failed to parse config: error decoding document /v1alpha1/ (line 1): "
+        "unknown keys found during decoding:\n"
+    )
+    assert "clustrName: K8S-CLUSTER" in err.value.message
+    running = ts.running_cluster(1)
+    with pytest.raises(TalosError) as err:
+        running.apply_config(ts.ip(1), typo)
+    assert err.value.code == "InvalidArgument"
+    assert err.value.message.startswith("error decoding document /v1alpha1/ (line 1): ")
 
 
 def test_configured_node_refuses_insecure() -> None:

@@ -316,6 +316,23 @@ def test_talos_versions_name_the_warned_node_with_its_error(tmp_path: Path) -> N
     assert parts.missing[on_node(model.TALOS_VERSION, "node03")].startswith(
         "node03 (10.10.20.18) did not answer talosctl version: Unavailable: connection error"
     )
+    assert parts.talosctl_skew == ""
+
+
+def test_a_talosctl_of_another_version_is_told_once(tmp_path: Path) -> None:
+    cluster = _cluster()
+    parts = observe._Parts()
+    talos = _driver(tmp_path, RealShapedTalosctl(client_tag="v1.11.6"))
+    observe._talos_versions(talos, cluster, parts)
+    assert parts.talosctl_skew.startswith(
+        "talosctl is v1.11.6 but the cluster runs Talos v1.12.5 on 10.10.20.16, 10.10.20.17"
+    )
+    told: list[str] = []
+    target = Target("fake", None, tmp_path / "talosconfig", tmp_path)
+    observation = observe.Observation(target, cluster, notice=told.append)
+    for _ in range(2):
+        observation._tell(parts.talosctl_skew)
+    assert told == [parts.talosctl_skew]
 
 
 def test_machine_configs_are_parsed_and_redacted() -> None:
