@@ -104,7 +104,8 @@ class Change:
             return f"{self.where} added: observed {shown(self.observed)}"
         if self.kind is ChangeKind.REMOVED:
             return f"{self.where} removed: expected {shown(self.expected)}"
-        return f"{self.where} changed: expected {shown(self.expected)}, observed {shown(self.observed)}"
+        expected, observed = shown(self.expected), shown(self.observed)
+        return f"{self.where} changed: expected {expected}, observed {observed}"
 
     def as_dict(self) -> dict[str, Any]:
         found: dict[str, Any] = {"document": self.document, "path": self.path}
@@ -213,9 +214,11 @@ class _Walk:
                 self.compare(_join(path, str(key)), expected.get(key), observed.get(key))
         elif isinstance(expected, list) and isinstance(observed, list):
             self.compare_lists(path, expected, observed)
-        elif isinstance(expected, (Mapping, list)) or isinstance(observed, (Mapping, list)):
-            self.add(path, ChangeKind.CHANGED, expected, observed)
-        elif _scalar(expected) != _scalar(observed):
+        elif (
+            isinstance(expected, (Mapping, list))
+            or isinstance(observed, (Mapping, list))
+            or _scalar(expected) != _scalar(observed)
+        ):
             self.add(path, ChangeKind.CHANGED, expected, observed)
 
     def compare_lists(self, path: str, expected: list[Any], observed: list[Any]) -> None:
@@ -317,11 +320,7 @@ def diff_documents(
 
 def _head(path: str) -> list[str]:
     """The first segments of a dotted path (``machine.features.kubePrism.port`` -> 3)."""
-    parts: list[str] = []
-    for piece in path.replace("[", ".[").split("."):
-        if piece:
-            parts.append(piece)
-    return parts
+    return [piece for piece in path.replace("[", ".[").split(".") if piece]
 
 
 def needs_reboot(change: Change) -> bool:

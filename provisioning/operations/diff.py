@@ -240,7 +240,10 @@ def target_of(args: argparse.Namespace) -> Target:
         if not args.talosconfig:
             raise UsageError("--live needs --talosconfig")
         files: dict[str, Path | None] = {"--kubeconfig": None, "--talosconfig": None}
-        for option, value in (("--kubeconfig", args.kubeconfig), ("--talosconfig", args.talosconfig)):
+        for option, value in (
+            ("--kubeconfig", args.kubeconfig),
+            ("--talosconfig", args.talosconfig),
+        ):
             if not value:
                 continue
             path = Path(value).expanduser()
@@ -285,7 +288,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         cluster = inventory.load_cluster(Path(args.cluster), display=args.cluster)
         nodes = _chosen(cluster, args.node)
     except UsageError as exc:
-        print(f"python -m provisioning diff: error: {exc}", file=sys.stderr)
+        print(f"python -m provisioning diff: error: {exc}", file=sys.stderr)  # noqa: T201
         return 2
     store = secrets.SecretStore(
         cluster.secrets.directory, cluster.secrets.recipient, cluster.secrets.identity_file
@@ -294,12 +297,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
     try:
         report = diff_cluster(cluster, TalosDriver(target), machine_secrets, nodes)
     except errors.ToolMissing as exc:
-        print(printable(f"diff: {exc}"), file=sys.stderr)
+        print(printable(f"diff: {exc}"), file=sys.stderr)  # noqa: T201
         return 1
     if args.json:
-        print(json.dumps({"nodes": [n.as_dict() for n in report.nodes]}, indent=2, default=str))
+        print(json.dumps({"nodes": [n.as_dict() for n in report.nodes]}, indent=2, default=str))  # noqa: T201
     else:
-        print(format_text(report))
+        print(format_text(report))  # noqa: T201
     return 1 if report.differs else 0
 
 

@@ -240,7 +240,10 @@ def other_installer(ctx: DriftContext, node: str | None) -> str:
 )
 def extra_kernel_arg(ctx: DriftContext, node: str | None) -> str:
     return _patch_and_apply(
-        ctx, node, KERNEL_ARG_NAME, {"machine": {"install": {"extraKernelArgs": [EXTRA_KERNEL_ARG]}}}
+        ctx,
+        node,
+        KERNEL_ARG_NAME,
+        {"machine": {"install": {"extraKernelArgs": [EXTRA_KERNEL_ARG]}}},
     )
 
 
