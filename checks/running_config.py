@@ -32,7 +32,7 @@ from checks.findings import DetailedNodeFinding, Finding, Unobservable
 from checks.snapshot import Snapshot
 from provisioning import configdiff
 
-DOC = "https://docs.siderolabs.com/talos/v1.12/configure-your-talos-cluster/system-configuration/editing-machine-configuration"
+DOC = "https://docs.siderolabs.com/talos/v1.12/configure-your-talos-cluster/system-configuration/patching"
 MAX_PATHS_SHOWN = 5
 
 RenderedDocuments = Mapping[str, Sequence[Mapping[str, Any]]]

@@ -205,15 +205,24 @@ class _Walk:
             return  # a placeholder: the real value is not known here
         if _is_empty(expected) and _is_empty(observed):
             return
-        if _is_empty(expected):
-            self.add(path, ChangeKind.ADDED, None, observed)
-        elif _is_empty(observed):
-            self.add(path, ChangeKind.REMOVED, expected, None)
-        elif isinstance(expected, Mapping) and isinstance(observed, Mapping):
+        if _is_empty(expected) or _is_empty(observed):
+            # One side has a subtree the other lacks: report each of its leaves.
+            present = observed if _is_empty(expected) else expected
+            if isinstance(present, Mapping):
+                expected = {} if _is_empty(expected) else expected
+                observed = {} if _is_empty(observed) else observed
+            elif isinstance(present, list):
+                expected = [] if _is_empty(expected) else expected
+                observed = [] if _is_empty(observed) else observed
+        if isinstance(expected, Mapping) and isinstance(observed, Mapping):
             for key in sorted(set(expected) | set(observed), key=str):
                 self.compare(_join(path, str(key)), expected.get(key), observed.get(key))
         elif isinstance(expected, list) and isinstance(observed, list):
             self.compare_lists(path, expected, observed)
+        elif _is_empty(expected):
+            self.add(path, ChangeKind.ADDED, None, observed)
+        elif _is_empty(observed):
+            self.add(path, ChangeKind.REMOVED, expected, None)
         elif (
             isinstance(expected, (Mapping, list))
             or isinstance(observed, (Mapping, list))

@@ -106,13 +106,23 @@ def test_a_missing_secret_is_removed_without_its_value() -> None:
     rendered = [v1alpha1(ca={"key": KEY})]
     running = [v1alpha1()]
     (change,) = configdiff.diff_documents(rendered, running)
-    assert (change.path, change.kind, change.expected, change.observed) == (
-        "machine.ca",
+    assert (change.path, change.kind, change.expected, change.observed, change.secret) == (
+        "machine.ca.key",
         ChangeKind.REMOVED,
-        {"key": "<redacted>"},
+        "<redacted>",
         None,
+        True,
     )
     assert KEY not in repr(change)
+
+
+def test_a_subtree_on_one_side_is_reported_leaf_by_leaf() -> None:
+    rendered = [v1alpha1()]
+    running = [v1alpha1(env={"HTTPS_PROXY": "http://proxy:3128"}, install={"extraKernelArgs": ["a"]})]
+    assert [c.describe() for c in configdiff.diff_documents(rendered, running)] == [
+        "v1alpha1: machine.env.HTTPS_PROXY added: observed http://proxy:3128",
+        "v1alpha1: machine.install.extraKernelArgs[0] added: observed a",
+    ]
 
 
 def test_a_whole_document_on_one_side_is_shown_redacted() -> None:
