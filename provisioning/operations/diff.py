@@ -263,8 +263,8 @@ def target_of(args: argparse.Namespace) -> Target:
     talosconfig = state / "talosconfig"
     if not talosconfig.is_file():
         raise UsageError(
-            f"--sim-state {args.sim_state or '.sim'}: no talosconfig in it; start the simulator "
-            "(python -m simulator serve --state DIR --cluster DEF) and provision it first"
+            f"--sim-state {args.sim_state or '.sim'}: no talosconfig in it; serve and provision "
+            "the embedded cluster there first (README: The embedded cluster by hand)"
         )
     return Target(f"simulated:{state}", state / "kubeconfig", talosconfig, state / "bin")
 
@@ -325,7 +325,7 @@ def add_diff_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
     parser.add_argument("--kubeconfig", help="kubeconfig of the live cluster (with --live)")
     parser.add_argument("--talosconfig", help="talosconfig of the live cluster (with --live)")
     parser.add_argument(
-        "--sim-state", default=None, help="state directory of the simulator (default .sim)"
+        "--sim-state", default=None, help="state directory of the embedded cluster (default .sim)"
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=cmd_diff)

@@ -83,7 +83,8 @@ def hostname_conflict(ctx: DriftContext, node: str | None) -> str:
     RENAME_NAME,
     # The declared Node loses its kubelet: Ready=Unknown (TOP-01), its Cilium agent pod is
     # not Ready (CIL-03), its Longhorn node goes down (LH-03).
-    controls=("HYG-05", "TOP-01", "CIL-03", "LH-03"),
+    # Its config is no longer the rendered one (HYG-07).
+    controls=("HYG-05", "HYG-07", "TOP-01", "CIL-03", "LH-03"),
     description="a stray patch renamed a node (--node, default the first): its applied "
     "config's hostname is now <hostname>-renamed; the kubelet registered a new Node under "
     "that name and the declared Node, its Cilium agent and Longhorn node went down",

@@ -118,7 +118,9 @@ def test_a_missing_secret_is_removed_without_its_value() -> None:
 
 def test_a_subtree_on_one_side_is_reported_leaf_by_leaf() -> None:
     rendered = [v1alpha1()]
-    running = [v1alpha1(env={"HTTPS_PROXY": "http://proxy:3128"}, install={"extraKernelArgs": ["a"]})]
+    running = [
+        v1alpha1(env={"HTTPS_PROXY": "http://proxy:3128"}, install={"extraKernelArgs": ["a"]})
+    ]
     assert [c.describe() for c in configdiff.diff_documents(rendered, running)] == [
         "v1alpha1: machine.env.HTTPS_PROXY added: observed http://proxy:3128",
         "v1alpha1: machine.install.extraKernelArgs[0] added: observed a",

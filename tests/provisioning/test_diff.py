@@ -197,7 +197,9 @@ def test_verdicts_follow_talos_mode_details() -> None:
     assert diff.verdict(dry_run_output(REBOOT))[0] == "reboot"
     staged = "Staged configuration to be applied after the next reboot"
     assert diff.verdict(dry_run_output(staged))[0] == "staged"
-    maintenance = "Dry run summary:\nNode is running in maintenance mode and does not have a config yet."
+    maintenance = (
+        "Dry run summary:\nNode is running in maintenance mode and does not have a config yet."
+    )
     assert diff.verdict(maintenance) == (
         None,
         "Node is running in maintenance mode and does not have a config yet.",
@@ -332,7 +334,9 @@ def test_missing_secrets_are_an_error_never_created(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    shutil.copytree(ROOT / "cluster", tmp_path / "cluster", ignore=shutil.ignore_patterns(".secrets"))
+    shutil.copytree(
+        ROOT / "cluster", tmp_path / "cluster", ignore=shutil.ignore_patterns(".secrets")
+    )
     args = ["--cluster", str(tmp_path / "cluster"), "--sim-state", str(sim_state)]
     code, _ = run_cli(monkeypatch, FakeTalos({}), *args)
     assert code == 1
