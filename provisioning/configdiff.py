@@ -18,9 +18,10 @@ freshly provisioned node.  This module compares *meaning*:
 Each difference is a :class:`Change` at a path (``machine.sysctls["net.ipv4.ip_forward"]``,
 ``machine.network.interfaces[interface=eth0].mtu``) with the rendered
 (*expected*) and running (*observed*) values.  Secrets are judged on their
-real values but never carried out: which paths are secret is decided by
-:func:`provisioning.config.secrets.redact` (the project's one redaction),
-and a secret change holds ``<redacted>`` on both sides.
+real values but never carried out: every value a change reports is the one
+:func:`provisioning.config.secrets.redact` (the project's one redaction)
+shows at the same position, so a secret change holds ``<redacted>`` on both
+sides.
 
 A rendered config without the machine secrets holds ``<redacted>``
 placeholders where the secrets (and the CA certificates) go; such an
@@ -171,117 +172,118 @@ def _unique_names(items: Sequence[Mapping[str, Any]], key: str) -> bool:
     return len(names) == len(items) and len(set(names)) == len(names)
 
 
+@dataclass(frozen=True)
+class _Side:
+    """One side's value at a path and the same value after :func:`secrets.redact`."""
+
+    raw: Any
+    shown: Any
+
+    @property
+    def is_empty(self) -> bool:
+        return _is_empty(self.raw)
+
+    def child(self, key: Any) -> _Side:
+        raw = self.raw.get(key) if isinstance(self.raw, Mapping) else None
+        shown = self.shown.get(key) if isinstance(self.shown, Mapping) else None
+        return _Side(raw, shown)
+
+    def items(self) -> list[_Side]:
+        raws = self.raw if isinstance(self.raw, list) else []
+        shown = self.shown if isinstance(self.shown, list) else []
+        return [_Side(r, shown[i] if i < len(shown) else REDACTED) for i, r in enumerate(raws)]
+
+
+NOTHING = _Side(None, None)
+
+
 @dataclass
 class _Walk:
+    """Compares raw values; reports their redacted counterparts (same positions)."""
+
     document: str
-    secret_paths: frozenset[str]
     found: list[Change]
 
-    def mask(self, value: Any, path: str) -> Any:
-        """*value* (found at *path*) with every secret leaf under it ``<redacted>``."""
-        if path in self.secret_paths:
-            return REDACTED if not isinstance(value, (Mapping, list)) else value
-        if isinstance(value, Mapping):
-            return {k: self.mask(v, _join(path, str(k))) for k, v in value.items()}
-        if isinstance(value, list):
-            key = _item_key(value)
-            return [
-                self.mask(v, f"{path}[{key}={_scalar(v[key])}]" if key else f"{path}[{i}]")
-                for i, v in enumerate(value)
-            ]
-        return value
+    def add(self, path: str, kind: ChangeKind, expected: _Side, observed: _Side) -> None:
+        secret = REDACTED in (expected.shown, observed.shown)
+        self.found.append(
+            Change(
+                self.document,
+                path,
+                kind,
+                None if kind is ChangeKind.ADDED else expected.shown,
+                None if kind is ChangeKind.REMOVED else observed.shown,
+                secret,
+            )
+        )
 
-    def add(self, path: str, kind: ChangeKind, expected: Any, observed: Any) -> None:
-        secret = path in self.secret_paths
-        if secret:
-            expected = None if kind is ChangeKind.ADDED else REDACTED
-            observed = None if kind is ChangeKind.REMOVED else REDACTED
-        else:
-            expected, observed = self.mask(expected, path), self.mask(observed, path)
-        self.found.append(Change(self.document, path, kind, expected, observed, secret))
-
-    def compare(self, path: str, expected: Any, observed: Any) -> None:
-        if expected == REDACTED and not _is_empty(observed):
+    def compare(self, path: str, expected: _Side, observed: _Side) -> None:
+        if expected.raw == REDACTED and not observed.is_empty:
             return  # a placeholder: the real value is not known here
-        if _is_empty(expected) and _is_empty(observed):
+        if expected.is_empty and observed.is_empty:
             return
-        if _is_empty(expected) or _is_empty(observed):
+        present = observed.raw if expected.is_empty else expected.raw
+        if expected.is_empty or observed.is_empty:
             # One side has a subtree the other lacks: report each of its leaves.
-            present = observed if _is_empty(expected) else expected
             if isinstance(present, Mapping):
-                expected = {} if _is_empty(expected) else expected
-                observed = {} if _is_empty(observed) else observed
+                expected = expected if not expected.is_empty else _Side({}, {})
+                observed = observed if not observed.is_empty else _Side({}, {})
             elif isinstance(present, list):
-                expected = [] if _is_empty(expected) else expected
-                observed = [] if _is_empty(observed) else observed
-        if isinstance(expected, Mapping) and isinstance(observed, Mapping):
-            for key in sorted(set(expected) | set(observed), key=str):
-                self.compare(_join(path, str(key)), expected.get(key), observed.get(key))
-        elif isinstance(expected, list) and isinstance(observed, list):
+                expected = expected if not expected.is_empty else _Side([], [])
+                observed = observed if not observed.is_empty else _Side([], [])
+        e, o = expected.raw, observed.raw
+        if isinstance(e, Mapping) and isinstance(o, Mapping):
+            for key in sorted(set(e) | set(o), key=str):
+                self.compare(_join(path, str(key)), expected.child(key), observed.child(key))
+        elif isinstance(e, list) and isinstance(o, list):
             self.compare_lists(path, expected, observed)
-        elif _is_empty(expected):
-            self.add(path, ChangeKind.ADDED, None, observed)
-        elif _is_empty(observed):
-            self.add(path, ChangeKind.REMOVED, expected, None)
+        elif expected.is_empty:
+            self.add(path, ChangeKind.ADDED, expected, observed)
+        elif observed.is_empty:
+            self.add(path, ChangeKind.REMOVED, expected, observed)
         elif (
-            isinstance(expected, (Mapping, list))
-            or isinstance(observed, (Mapping, list))
-            or _scalar(expected) != _scalar(observed)
+            isinstance(e, (Mapping, list))
+            or isinstance(o, (Mapping, list))
+            or _scalar(e) != _scalar(o)
         ):
             self.add(path, ChangeKind.CHANGED, expected, observed)
 
-    def compare_lists(self, path: str, expected: list[Any], observed: list[Any]) -> None:
-        key = _item_key(expected, observed)
+    def compare_lists(self, path: str, expected: _Side, observed: _Side) -> None:
+        want_items, have_items = expected.items(), observed.items()
+        key = _item_key(expected.raw, observed.raw)
         if key is not None:
-            want = {_scalar(i[key]): i for i in expected}
-            have = {_scalar(i[key]): i for i in observed}
+            want = {_scalar(i.raw[key]): i for i in want_items}
+            have = {_scalar(i.raw[key]): i for i in have_items}
             for name in [*want, *(n for n in have if n not in want)]:
-                self.compare(f"{path}[{key}={name}]", want.get(name), have.get(name))
+                self.compare(
+                    f"{path}[{key}={name}]", want.get(name, NOTHING), have.get(name, NOTHING)
+                )
             return
-        if all(not isinstance(i, (Mapping, list)) for i in expected + observed):
-            want_text = [_scalar(i) for i in expected]
-            have_text = [_scalar(i) for i in observed]
+        if all(not isinstance(i.raw, (Mapping, list)) for i in want_items + have_items):
+            want_text = [_scalar(i.raw) for i in want_items]
+            have_text = [_scalar(i.raw) for i in have_items]
             if want_text == have_text:
                 return
             missing = [i for i, v in enumerate(want_text) if v not in have_text]
             extra = [i for i, v in enumerate(have_text) if v not in want_text]
             for i in missing:
-                self.add(f"{path}[{i}]", ChangeKind.REMOVED, expected[i], None)
+                self.add(f"{path}[{i}]", ChangeKind.REMOVED, want_items[i], NOTHING)
             for i in extra:
-                self.add(f"{path}[{i}]", ChangeKind.ADDED, None, observed[i])
+                self.add(f"{path}[{i}]", ChangeKind.ADDED, NOTHING, have_items[i])
             if not missing and not extra:  # same items, another order or count
                 self.add(path, ChangeKind.CHANGED, expected, observed)
             return
-        for i in range(max(len(expected), len(observed))):
+        for i in range(max(len(want_items), len(have_items))):
             self.compare(
                 f"{path}[{i}]",
-                expected[i] if i < len(expected) else None,
-                observed[i] if i < len(observed) else None,
+                want_items[i] if i < len(want_items) else NOTHING,
+                have_items[i] if i < len(have_items) else NOTHING,
             )
 
 
-def _leaf_paths(value: Any, path: str = "") -> dict[str, Any]:
-    if isinstance(value, Mapping):
-        found: dict[str, Any] = {}
-        for key, item in value.items():
-            found.update(_leaf_paths(item, _join(path, str(key))))
-        return found
-    if isinstance(value, list):
-        found = {}
-        key = _item_key(value)
-        for i, item in enumerate(value):
-            where = f"{path}[{key}={_scalar(item[key])}]" if key else f"{path}[{i}]"
-            found.update(_leaf_paths(item, where))
-        return found
-    return {path: value}
-
-
-def _secret_paths(doc: Mapping[str, Any] | None) -> set[str]:
-    """Paths :func:`secrets.redact` hides in *doc* (or that hold a placeholder already)."""
-    if doc is None:
-        return set()
-    (redacted,) = secrets.redact([doc])
-    return {p for p, v in _leaf_paths(redacted).items() if v == REDACTED}
+def _redacted(doc: Mapping[str, Any]) -> dict[str, Any]:
+    (shown,) = secrets.redact([doc])
+    return shown
 
 
 def _by_id(documents: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
@@ -299,31 +301,31 @@ def diff_documents(
 
     The v1alpha1 document first, then typed documents by identity; a whole
     document on one side only is one change at its root (secret fields of it
-    redacted).
+    redacted).  Values are compared raw and reported as
+    :func:`secrets.redact` shows them, position for position.
     """
     want, have = _by_id(expected), _by_id(observed)
     order = sorted(set(want) | set(have), key=lambda d: (d != V1ALPHA1, d))
     changes: list[Change] = []
     for doc in order:
-        secret = frozenset(_secret_paths(want.get(doc)) | _secret_paths(have.get(doc)))
-        walk = _Walk(doc, secret, changes)
         mine, theirs = want.get(doc), have.get(doc)
         if mine is None or theirs is None:
-            present = mine if mine is not None else theirs
-            (shown_doc,) = secrets.redact([present or {}])
+            present = _redacted(mine if mine is not None else theirs or {})
             kind = ChangeKind.REMOVED if theirs is None else ChangeKind.ADDED
             changes.append(
                 Change(
                     doc,
                     "",
                     kind,
-                    shown_doc if kind is ChangeKind.REMOVED else None,
-                    shown_doc if kind is ChangeKind.ADDED else None,
+                    present if kind is ChangeKind.REMOVED else None,
+                    present if kind is ChangeKind.ADDED else None,
                 )
             )
             continue
+        walk = _Walk(doc, changes)
+        left, right = _Side(mine, _redacted(mine)), _Side(theirs, _redacted(theirs))
         for key in sorted(set(mine) | set(theirs), key=str):
-            walk.compare(_join("", str(key)), mine.get(key), theirs.get(key))
+            walk.compare(_join("", str(key)), left.child(key), right.child(key))
     return changes
 
 

@@ -149,3 +149,15 @@ def test_reboot_follows_can_apply_immediate() -> None:
     assert configdiff.reboot_paths([change("machine.env.x"), change("machine.kernel")]) == [
         "v1alpha1: machine.env.x"
     ]
+
+
+def test_a_secret_inside_a_list_item_is_redacted_wherever_the_items_are_matched() -> None:
+    pem = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB\n-----END EC PRIVATE KEY-----\n"
+    files = [{"path": "/var/etc/a.pem", "content": pem, "op": "create"}]
+    running = [v1alpha1(files=[{**files[0], "content": pem.replace("MHc", "XYZ")}])]
+    (change,) = configdiff.diff_documents([v1alpha1(files=files)], running)
+    assert change.path == "machine.files[path=/var/etc/a.pem].content"
+    assert (change.expected, change.observed, change.secret) == ("<redacted>", "<redacted>", True)
+    added = configdiff.diff_documents([v1alpha1()], [v1alpha1(files=files)])
+    assert [c.observed for c in added if c.path.endswith(".content")] == ["<redacted>"]
+    assert "MHc" not in repr(added)
