@@ -41,6 +41,7 @@ from provisioning.definition.problems import DefinitionError, printable
 from provisioning.drivers import Target, errors
 
 ACTIVE_ID = "v1alpha1"
+PERSISTENT_ID = "persistent"
 # ApplyConfiguration's mode details (v1.12.5) -> the verdict in operator words.
 APPLY_VERDICTS = (
     ("Applied configuration without a reboot", "no reboot"),
@@ -89,6 +90,8 @@ class NodeDiff:
     apply: str | None = None  # "no reboot" | "reboot" | "staged"; None: nothing to apply
     apply_details: str = ""
     error: str | None = None
+    # A config applied with --mode staged waits for the next reboot (persistent != active).
+    staged_pending: bool = False
 
     @property
     def differs(self) -> bool:
@@ -102,6 +105,7 @@ class NodeDiff:
             "changes": [c.as_dict() for c in self.changes],
             "apply": self.apply,
             "applyDetails": self.apply_details,
+            "stagedPending": self.staged_pending,
             "error": self.error,
         }
 
@@ -133,27 +137,42 @@ def verdict(output: str) -> tuple[str | None, str]:
     return None, lines[0] if lines else "talosctl printed nothing"
 
 
-def running_documents(resources: Sequence[Mapping[str, Any]], node: str) -> list[dict[str, Any]]:
-    """The active machine config's documents out of ``get machineconfig -o json``.
+def running_documents(
+    resources: Sequence[Mapping[str, Any]], node: str, resource_id: str = ACTIVE_ID
+) -> list[dict[str, Any]]:
+    """One machine config's documents out of ``get machineconfig -o json``.
 
-    :raises ValueError: no active config, or its text is not YAML documents
+    *resource_id*: ``v1alpha1`` (active) or ``persistent`` (stored: differs
+    after a ``staged`` or ``try`` apply).
+
+    :raises ValueError: no such config, or its text is not YAML documents
         (the message never quotes the text: it holds secrets).
     """
-    active = [
-        r for r in resources if str((r.get("metadata") or {}).get("id") or "") == ACTIVE_ID
-    ] or list(resources)
-    if not active:
-        raise ValueError(f"{node} has no MachineConfig {ACTIVE_ID} (not configured yet?)")
-    spec = active[0].get("spec")
+    found = [r for r in resources if str((r.get("metadata") or {}).get("id") or "") == resource_id]
+    if not found and resource_id == ACTIVE_ID:
+        found = [r for r in resources if not (r.get("metadata") or {}).get("id")]
+    if not found:
+        raise ValueError(f"{node} has no MachineConfig {resource_id} (not configured yet?)")
+    spec = found[0].get("spec")
     if isinstance(spec, list):
         return [dict(d) for d in spec if isinstance(d, Mapping)]
     if not isinstance(spec, str):
         raise ValueError(f"{node}: MachineConfig spec is {type(spec).__name__}, not YAML text")
     try:
-        parsed = yamlfiles.parse_documents(spec, f"{node} MachineConfig {ACTIVE_ID}")
+        parsed = yamlfiles.parse_documents(spec, f"{node} MachineConfig {resource_id}")
     except DefinitionError:
         raise ValueError(f"{node}: the running MachineConfig is not YAML documents") from None
     return [dict(d.value) for d in parsed if isinstance(d.value, Mapping)]
+
+
+def staged_pending(resources: Sequence[Mapping[str, Any]], node: str) -> bool:
+    """Whether a stored config differs in meaning from the active one (applied ``staged``)."""
+    try:
+        stored = running_documents(resources, node, PERSISTENT_ID)
+        active = running_documents(resources, node)
+    except ValueError:
+        return False
+    return bool(configdiff.diff_documents(stored, active))
 
 
 def _dry_run(talos: DiffOps, address: str, text: str) -> str:
@@ -178,7 +197,8 @@ def diff_node(talos: DiffOps, node: inventory.Node, rendered: render.RenderedNod
         if isinstance(d.value, Mapping)
     ]
     try:
-        observed = running_documents(talos.get("machineconfig", [address]), node.name)
+        resources = talos.get("machineconfig", [address])
+        observed = running_documents(resources, node.name)
     except errors.ToolMissing:
         raise
     except errors.DriverError as exc:
@@ -187,15 +207,16 @@ def diff_node(talos: DiffOps, node: inventory.Node, rendered: render.RenderedNod
     except ValueError as exc:
         return NodeDiff(node.name, address, error=str(exc))
     changes = tuple(configdiff.diff_documents(expected, observed))
+    staged = staged_pending(resources, node.name)
     if not changes:
-        return NodeDiff(node.name, address)
+        return NodeDiff(node.name, address, staged_pending=staged)
     try:
         word, details = verdict(_dry_run(talos, address, text))
     except errors.ToolMissing:
         raise
     except errors.DriverError as exc:
         word, details = None, f"apply-config --dry-run failed: {str(exc).splitlines()[0]}"
-    return NodeDiff(node.name, address, changes, word, details)
+    return NodeDiff(node.name, address, changes, word, details, staged_pending=staged)
 
 
 def diff_cluster(
@@ -212,6 +233,11 @@ def diff_cluster(
 def format_text(report: DiffReport) -> str:
     lines: list[str] = []
     for node in report.nodes:
+        if node.staged_pending:
+            lines.append(
+                f"{node.node} ({node.address}): a staged config (MachineConfig persistent) "
+                "waits for the next reboot; the comparison below is with the active one"
+            )
         if node.error is not None:
             lines.append(f"{node.node} ({node.address}): not compared: {node.error}")
             continue

@@ -43,6 +43,7 @@ class FakeTalos:
     running: dict[str, str]
     details: str = NO_REBOOT
     down: set[str] = field(default_factory=set)
+    persistent: dict[str, str] = field(default_factory=dict)  # staged configs by node IP
     dry_runs: list[tuple[str, str]] = field(default_factory=list)
 
     def get(
@@ -64,7 +65,11 @@ class FakeTalos:
         meta = {"namespace": "config", "type": "MachineConfigs.config.talos.dev"}
         return [
             {"metadata": {**meta, "id": "v1alpha1"}, "node": node, "spec": text},
-            {"metadata": {**meta, "id": "persistent"}, "node": node, "spec": text},
+            {
+                "metadata": {**meta, "id": "persistent"},
+                "node": node,
+                "spec": self.persistent.get(node, text),
+            },
         ]
 
     def apply_config(
@@ -342,3 +347,18 @@ def test_missing_secrets_are_an_error_never_created(
     assert code == 1
     assert "secret store not found" in capsys.readouterr().err
     assert not (tmp_path / ".secrets").exists()
+
+
+def test_a_staged_config_waiting_for_a_reboot_is_said(definition: Definition) -> None:
+    def sysctl(doc: dict[str, Any]) -> None:
+        doc["machine"].setdefault("sysctls", {})["vm.swappiness"] = "1"
+
+    staged = {"10.10.20.21": edited(definition, "node06", sysctl)}
+    talos = FakeTalos(running_of(definition), persistent=staged)
+    report = diff.diff_cluster(definition.cluster, talos, definition.secrets)
+    assert [n.node for n in report.nodes if n.staged_pending] == ["node06"]
+    assert not report.differs  # the active config is the rendered one
+    assert (
+        "node06 (10.10.20.21): a staged config (MachineConfig persistent) waits for the next "
+        "reboot" in diff.format_text(report)
+    )
