@@ -1,5 +1,7 @@
 """Config-hygiene drifts: a node renamed (HYG-05), a conflicting hostname config refused,
-an expired kubeconfig (HYG-06).
+an expired kubeconfig (HYG-06), and nodes no longer running their rendered config
+(HYG-07: a patched config, another installer, a dropped patch, an extra kernel argument
+or sysctl; see the section at the end).
 
 A config with a ``HostnameConfig`` document *and* ``machine.network.hostname``
 is rejected by Talos v1.12 (``static hostname is already set in v1alpha1
