@@ -2,8 +2,9 @@
 
 Why not a text diff: Talos keeps the config it applied in its own form --
 the v1alpha1 document first, comments dropped, keys re-encoded, empty
-fields omitted (``talosctl get machineconfig`` shows that form, facts §4)
--- so the rendered file and the running config differ in text on every
+fields omitted -- and ``talosctl get machineconfig`` shows that form
+(https://github.com/siderolabs/talos/blob/v1.12.5/pkg/machinery/resources/config/machine_config.go),
+so the rendered file and the running config differ in text on every
 freshly provisioned node.  This module compares *meaning*:
 
 * documents are matched by identity (the v1alpha1 document; a typed one by

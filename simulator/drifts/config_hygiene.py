@@ -159,7 +159,8 @@ def expire_kubeconfig(ctx: DriftContext, node: str | None) -> str:
 # -- HYG-07: a node no longer runs what the definition renders ------------------------------
 #
 # Each of these changes one node's running config through the machine API, the way
-# ``talosctl patch machineconfig`` does (talos facts §4.1: read the active MachineConfig,
+# ``talosctl patch machineconfig`` does (https://github.com/siderolabs/talos/blob/v1.12.5/
+# cmd/talosctl/cmd/talos/patch.go: read the active MachineConfig,
 # patch it locally, send it with ApplyConfiguration in ``auto`` mode): the lifecycle
 # applies it without a reboot where Talos's CanApplyImmediate allows, and reboots the node
 # into it otherwise, so what ``talosctl get machineconfig`` shows afterwards is what Talos

@@ -2,7 +2,8 @@
 
 The running configs come from a fake talosctl driver answering as real
 talosctl v1.12.5 does: ``get machineconfig -o json`` objects whose ``spec``
-is the config's YAML text (facts §4: the MachineConfig special case), and
+is the config's YAML text (the MachineConfig special case of
+https://github.com/siderolabs/talos/blob/v1.12.5/cmd/talosctl/pkg/talos/helpers/resources.go), and
 ``apply-config --dry-run`` printing ``Dry run summary:\\n<mode details>
 (skipped in dry-run).\\nConfig diff:\\n\\n<diff>`` (``ApplyConfiguration``,
 siderolabs/talos v1.12.5 v1alpha1_server.go).
