@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from checks import judged
 from checks.findings import Finding
@@ -43,6 +44,9 @@ class DefinitionState:
     render_errors: tuple[str, ...] = ()
     expected_installer: str = ""
     extensions: tuple[str, ...] = field(default_factory=tuple)
+    # node -> its rendered config's documents, secrets as ``<redacted>`` (HYG-07 compares
+    # them with what the node runs); a node whose stack does not apply is absent.
+    documents: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict, repr=False)
 
 
 # Each pattern names what it found without echoing the value.

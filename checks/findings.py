@@ -38,6 +38,17 @@ class NodeFinding(Finding):
 
 
 @dataclass(frozen=True)
+class DetailedNodeFinding(NodeFinding):
+    """A node finding with a longer, already redacted text for the report (one per node).
+
+    The one-line ``observed`` keeps the failure message readable; *detail*
+    (a whole config diff, say) becomes the node's own report attachment.
+    """
+
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class NodeUnread(NodeFinding):
     """The node's data for this control was not read: it is not known to be wrong.
 

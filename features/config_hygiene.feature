@@ -5,7 +5,9 @@ Feature: The cluster definition is safe to apply
   Before any node is touched, what that definition renders to must be a config
   Talos v1.12 accepts, built from the declared Image Factory schematic, with
   the secrets kept out of git. Once applied, every node must run under the
-  hostname it was given, and the operator's kubeconfig must stay usable.
+  hostname it was given, run exactly the config its definition renders (no
+  hand edit, dropped patch or extra setting), and the operator's kubeconfig
+  must stay usable.
   Upstream: https://docs.siderolabs.com/talos/v1.12/configure-your-talos-cluster/system-configuration/patching
 
   Background:
@@ -38,3 +40,8 @@ Feature: The cluster definition is safe to apply
   Scenario: The operator's kubeconfig is accepted and far from expiry
     Given the observed cluster
     Then the kubeconfig's client certificate is accepted and valid for at least 30 more days
+
+  @HYG-07 @severity:normal @remediation:disruptive
+  Scenario: Every node runs the config rendered from the definition
+    Given the observed cluster
+    Then every node runs the config rendered from the definition

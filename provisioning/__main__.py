@@ -1,4 +1,4 @@
-"""Command line: ``python -m provisioning validate|render|backup|nightly``.
+"""Command line: ``python -m provisioning validate|render|diff|backup|nightly|readdress``.
 
 Every failure an operator can cause -- a bad definition, an unreadable file,
 a missing identity -- is printed as one line per problem (file, field, line,
@@ -19,7 +19,7 @@ from pathlib import Path
 from provisioning.config import render, secrets
 from provisioning.definition import inventory, waivers
 from provisioning.definition.problems import DefinitionError, Problem, printable
-from provisioning.operations import backup, nightly, readdress
+from provisioning.operations import backup, diff, nightly, readdress
 
 
 def _print_problems(problems: Sequence[Problem]) -> None:
@@ -135,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="merge the real machine secrets (generated and encrypted on first use)",
     )
     rendering.set_defaults(func=cmd_render)
+    diff.add_diff_command(commands)
     backup.add_backup_command(commands)
     nightly.add_nightly_command(commands)
     readdress.add_readdress_command(commands)

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from checks import disk_encryption, topology
+from checks import disk_encryption, running_config, topology
 from checks import snapshot as model
 from checks.findings import Finding, NodeUnread, Unobservable
 from checks.snapshot import Snapshot, named
 from checks.topology import bare_version
 from provisioning.definition import inventory, schematic
-from remediation.actions import Action, Plan, RebuildNode, Risk, UpgradeNode
+from remediation.actions import Action, ApplyConfig, Plan, RebuildNode, Risk, UpgradeNode
 from remediation.registry import planner
 from remediation.targets import nodes_in
 
@@ -142,3 +142,34 @@ def rejoin_member(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
             ),
         )
     return _rebuilds("ETCD-02", stale, snapshot, "rejoin etcd at the node's current address")
+
+
+@planner("HYG-07", risk=Risk.DISRUPTIVE)
+def rendered_config(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
+    """Re-apply each differing node's rendered config, one node at a time.
+
+    ``no-reboot`` (safe) when every difference is one Talos applies live
+    (CanApplyImmediate, carried by the finding): Talos itself refuses the
+    apply if that judgement were wrong.  Otherwise ``reboot`` (disruptive):
+    the node reboots into the rendered config, and the next node waits for
+    it and etcd to be healthy again.
+    """
+    cluster = snapshot.definition
+    actions = []
+    for finding in findings:
+        if not isinstance(finding, running_config.RunningConfigDiffers):
+            continue
+        node = cluster.node(finding.node)
+        reboot = finding.needs_reboot
+        how = "Talos applies it with a reboot" if reboot else "Talos applies it without a reboot"
+        actions.append(
+            Action(
+                "HYG-07",
+                f"{node.name} ({node.hostname})",
+                f"re-apply the rendered config ({how}; differs at {len(finding.paths)} path(s))",
+                ApplyConfig(node.name, mode="reboot" if reboot else "no-reboot"),
+                Risk.DISRUPTIVE if reboot else Risk.SAFE,
+                node=node.name,
+            )
+        )
+    return Plan("HYG-07", tuple(actions))

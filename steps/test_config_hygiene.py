@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pytest_bdd import given, parsers, scenarios, then
 
-from checks import cluster_hygiene, definition
+from checks import cluster_hygiene, definition, running_config
 from checks.definition import DefinitionState
 from checks.snapshot import Snapshot
 from fixtures.verify import Verify
@@ -49,3 +49,10 @@ def then_running_hostnames_as_declared(snapshot: Snapshot, verify: Verify) -> No
 )
 def then_kubeconfig_certificate_current(snapshot: Snapshot, verify: Verify, days: int) -> None:
     verify(cluster_hygiene.kubeconfig_certificate_current, snapshot, min_days=days)
+
+
+@then("every node runs the config rendered from the definition")
+def then_nodes_run_rendered_config(
+    snapshot: Snapshot, state: DefinitionState, verify: Verify
+) -> None:
+    verify(running_config.runs_rendered_config, snapshot, rendered=state.documents)

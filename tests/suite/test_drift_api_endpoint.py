@@ -140,8 +140,10 @@ def test_vip_as_static_address_fails_api02_naming_both_holders(cluster_with: Any
         c: [] for c in CHECKS if c != "API-02"
     }
     assert run.returncode == 1, run.output
-    assert run.failed == ["API-02"], run.output
+    # node02's edited config no longer is the rendered one: HYG-07 names it too.
+    assert run.failed == ["API-02", "HYG-07"], run.output
     assert "node02 (k8s-node02)" in run.messages["API-02"]
+    assert "node02 (10.10.20.17)" in run.messages["HYG-07"]
 
 
 def test_disabled_kubeprism_fails_api04_and_the_cilium_agent_behind_it(
@@ -158,7 +160,9 @@ def test_disabled_kubeprism_fails_api04_and_the_cilium_agent_behind_it(
         c: [] for c in CHECKS if c != "API-04"
     }
     assert run.returncode == 1, run.output
-    assert run.failed == ["API-04", "CIL-03"], run.output
+    # node05's edited config no longer is the rendered one: HYG-07 names the KubePrism path.
+    assert run.failed == ["API-04", "CIL-03", "HYG-07"], run.output
+    assert "machine.features.kubePrism" in run.messages["HYG-07"]
     assert "node05 (k8s-node05)" in run.messages["API-04"]
     assert "KubePrism not running" in run.messages["API-04"]
     assert "node05 (k8s-node05)" in run.messages["CIL-03"]
