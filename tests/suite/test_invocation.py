@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTROLS = 44  # scenarios collected from steps/
+CONTROLS = 45  # scenarios collected from steps/
 
 
 def pytest_run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
