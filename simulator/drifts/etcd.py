@@ -57,7 +57,8 @@ def _readdress(ctx: DriftContext, machines: list[Machine]) -> str:
 
 def _members(ctx: DriftContext, drift_name: str) -> list[Machine]:
     ctx.require_provisioned(drift_name)
-    names = sorted(m.node for m in ctx.site.etcd_members)
+    # A member left behind by a machine that is gone (etcd.stale_member) has no machine.
+    names = sorted(m.node for m in ctx.site.etcd_members if m.node in ctx.site.machines)
     if not names:
         raise DriftError(f"drift {drift_name} needs etcd members, but the cluster has none")
     return [ctx.site.machines[n] for n in names]
