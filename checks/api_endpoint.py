@@ -128,31 +128,61 @@ def _same_ip(text: str, ip: ipaddress.IPv4Address) -> bool:
         return False
 
 
+def _own_links(snapshot: Snapshot, node: inventory.Node) -> set[str]:
+    """Links that carry *node*'s declared address, from its AddressStatuses; empty if unread."""
+    try:
+        resources = snapshot.node_resources(ADDRESSES, node.name)
+    except Unobservable:
+        return set()
+    return {
+        str(dotted(r, "spec.linkName"))
+        for r in resources
+        if dotted(r, "spec.linkName") and _same_ip(str(dotted(r, "spec.address", "")), node.ip)
+    }
+
+
+def _named_link(link: str) -> bool:
+    """Whether *link* is an interface name (not a device selector the config matched by)."""
+    return bool(link) and link != "?" and "{" not in link and ":" not in link
+
+
 @judged.judges(control_plane_nodes=judged.control_planes)
 def vip_configured_on_control_planes(snapshot: Snapshot) -> list[Finding]:
-    """Every control-plane node's applied config carries the declared VIP on an interface.
+    """Every control-plane node's applied config carries the declared VIP on its own link.
 
     Configured, from the applied machine config: a node without it never
     campaigns for the VIP, so one node fewer can take over when the holder
-    fails.  Non-control-plane nodes are not judged (Talos rejects a VIP there).
+    fails.  Every source counts (``interfaces[].vip``, ``vlans[].vip``,
+    ``Layer2VIPConfig``), and the VIP must be on the link that carries the
+    node's own address (from its AddressStatuses): Talos announces the VIP
+    with gratuitous ARP on the configured link only, so a VIP on another NIC
+    is not reachable on the cluster subnet.  Where the node's addresses were
+    not read, or the config names the link by a device selector, the link is
+    not judged (the IP still is).  Non-control-plane nodes are not judged
+    (Talos rejects a VIP there).
     """
     vip = snapshot.definition.control_plane.vip
     findings: list[Finding] = []
     configs, unread = control_plane_configs(snapshot)  # unread on every node: one reason
     for config in configs:
         vips = configured_vips(config.documents)
-        if not any(_same_ip(v, vip) for _, v in vips):
-            observed = (
-                "VIP " + ", ".join(f"{v} on {link}" for link, v in vips) if vips else "no VIP"
+        ours = [link for link, v in vips if _same_ip(v, vip)]
+        own = _own_links(snapshot, config.node)
+        on_own = [link for link in ours if not _named_link(link) or not own or link in own]
+        if ours and on_own:
+            continue
+        observed = "VIP " + ", ".join(f"{v} on {link}" for link, v in vips) if vips else "no VIP"
+        if ours and own:
+            observed += f" (the node's address {config.node.ip} is on {', '.join(sorted(own))})"
+        findings.append(
+            Finding(
+                label(config.node),
+                f"VIP {vip} on the link of the node's address "
+                "(interfaces[].vip.ip or Layer2VIPConfig)",
+                observed,
+                VIP_DOC,
             )
-            findings.append(
-                Finding(
-                    label(config.node),
-                    f"VIP {vip} on an interface (interfaces[].vip.ip or Layer2VIPConfig)",
-                    observed,
-                    VIP_DOC,
-                )
-            )
+        )
     return _verdict(findings, [f"{node}: {why}" for node, why in unread.items()])
 
 

@@ -60,11 +60,18 @@ _SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     (
         "a secret-looking value",
+        # Case-insensitive: `talosctl gen secrets` writes secretboxencryptionsecret in lower case.
         re.compile(
             r"^\s*(?:secret|secretboxEncryptionSecret|aescbcEncryptionSecret|"
-            r"client-key-data|key)\s*:\s*['\"]?[A-Za-z0-9+/]{32,}={0,2}['\"]?\s*$",
-            re.MULTILINE,
+            r"client-key-data|key|privateKey|presharedKey)\s*:\s*['\"]?[A-Za-z0-9+/]{32,}={0,2}"
+            r"['\"]?\s*$",
+            re.MULTILINE | re.IGNORECASE,
         ),
+    ),
+    (
+        # A VolumeConfig static key: any passphrase written down unlocks the volume.
+        "a disk-encryption passphrase",
+        re.compile(r"^\s*(?:-\s*)?passphrase\s*:\s*['\"]?[^\s'\"#]+", re.MULTILINE),
     ),
 )
 

@@ -151,6 +151,13 @@ def peer_urls_match_node_addresses(snapshot: Snapshot) -> list[Finding]:
     current = _current_addresses(snapshot)
     unread = snapshot.unread_nodes(snapshot_module.ADDRESS_STATUS)
     findings: list[Finding] = []
+    declared = {n.hostname for n in snapshot.definition.control_plane_nodes}
+    if not any(m.hostname in declared for m in members):
+        # No member of a declared node: no peer URL was judged (ETCD-01 reports the members).
+        raise Unobservable(
+            "etcd lists no member named after a declared control-plane node, so no peer URL "
+            f"could be judged ({len(members)} member(s) listed)"
+        )
     for node in snapshot.definition.control_plane_nodes:
         if node.name in current:
             allowed = current[node.name]

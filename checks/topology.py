@@ -149,6 +149,29 @@ def nodes_registered_and_ready(snapshot: Snapshot) -> list[Finding]:
     return findings
 
 
+@dataclass(frozen=True)
+class NodeTainted(NodeFinding):
+    """The Node carries *taints* (``key[=value]:Effect``) that keep workloads off it."""
+
+    taints: tuple[str, ...] = ()
+    keys: tuple[tuple[str, str], ...] = ()  # (key, effect) of each blocking taint
+
+
+@dataclass(frozen=True)
+class NodeCordoned(NodeFinding):
+    """The Node is cordoned (``spec.unschedulable``)."""
+
+
+@dataclass(frozen=True)
+class NoControlPlaneLabel(NodeFinding):
+    """A declared control-plane node's Node lacks the control-plane role label."""
+
+
+def _taint_text(taint: Mapping[str, Any]) -> str:
+    value = f"={taint['value']}" if taint.get("value") else ""
+    return f"{taint.get('key')}{value}:{taint.get('effect')}"
+
+
 @judged.judges(control_plane_nodes=judged.control_planes)
 def control_plane_nodes_schedulable(snapshot: Snapshot) -> list[Finding]:
     """Control-plane nodes carry the control-plane label, and no node refuses workloads.
@@ -156,9 +179,10 @@ def control_plane_nodes_schedulable(snapshot: Snapshot) -> list[Finding]:
     The definition runs every node as control plane *and* worker
     (``cluster.allowSchedulingOnControlPlanes``); without it Talos taints
     control planes ``node-role.kubernetes.io/control-plane:NoSchedule``.
-    Observed: labels, taints with effect NoSchedule/NoExecute and
-    ``spec.unschedulable`` (a cordon).  The not-ready/unreachable taints the
-    node lifecycle controller derives from readiness are left to TOP-01.
+    Observed: labels, every taint with effect NoSchedule or NoExecute
+    whatever its key or who set it (Talos, ``kubectl taint``, a controller),
+    and ``spec.unschedulable`` (a cordon).  The not-ready/unreachable taints
+    the node lifecycle controller derives from readiness are left to TOP-01.
     """
     nodes = _nodes_by_name(snapshot)
     findings: list[Finding] = []
@@ -171,16 +195,17 @@ def control_plane_nodes_schedulable(snapshot: Snapshot) -> list[Finding]:
         labels = (obj.get("metadata") or {}).get("labels") or {}
         if node.is_control_plane and CONTROL_PLANE_LABEL not in labels:
             findings.append(
-                Finding(
+                NoControlPlaneLabel(
                     label(node),
                     f"label {CONTROL_PLANE_LABEL} (a control-plane node)",
                     "no control-plane label",
                     SCHEDULING_DOC,
+                    node=node.name,
                 )
             )
         spec = obj.get("spec") or {}
         blocking = [
-            f"{t.get('key')}{'=' + str(t['value']) if t.get('value') else ''}:{t.get('effect')}"
+            t
             for t in spec.get("taints") or []
             if isinstance(t, Mapping)
             and t.get("effect") in _BLOCKING_EFFECTS
@@ -189,16 +214,25 @@ def control_plane_nodes_schedulable(snapshot: Snapshot) -> list[Finding]:
         ]
         if blocking:
             findings.append(
-                Finding(
+                NodeTainted(
                     label(node),
                     "schedulable: no NoSchedule/NoExecute taint",
-                    "tainted " + ", ".join(blocking),
+                    "tainted " + ", ".join(_taint_text(t) for t in blocking),
                     SCHEDULING_DOC,
+                    node=node.name,
+                    taints=tuple(_taint_text(t) for t in blocking),
+                    keys=tuple((str(t.get("key")), str(t.get("effect"))) for t in blocking),
                 )
             )
         if spec.get("unschedulable"):
             findings.append(
-                Finding(label(node), "schedulable", "cordoned (spec.unschedulable)", SCHEDULING_DOC)
+                NodeCordoned(
+                    label(node),
+                    "schedulable",
+                    "cordoned (spec.unschedulable)",
+                    SCHEDULING_DOC,
+                    node=node.name,
+                )
             )
     return _verdict(findings, unread)
 

@@ -12,6 +12,13 @@ Feature: The Kubernetes API is reached through the shared virtual IP
   Background:
     Given the observed cluster
 
+  # Completeness each control promises (ways broken: features/breakages/api_endpoint.yaml):
+  # API-01 judges every control-plane node's applied config, every VIP source (interfaces[].vip,
+  # vlans[].vip, Layer2VIPConfig), and the VIP's link against the link of the node's own
+  # address where its addresses were read. API-02 judges every node's AddressStatuses; a node
+  # unread leaves it unobserved unless what was read fails it. API-03 judges every node's
+  # cluster.controlPlane.endpoint, the kubeconfig's server and the API's answer time. API-04
+  # judges every node's KubePrismStatus (address, port, health). API-05 dials the VIP.
   @API-01 @severity:critical @remediation:safe
   Scenario: Every control-plane node is configured to hold the virtual IP
     Then every control-plane node's config carries the declared virtual IP

@@ -13,6 +13,13 @@ Feature: The cluster definition is safe to apply
   Background:
     Given the cluster definition
 
+  # Completeness each control promises (ways broken: features/breakages/config_hygiene.yaml):
+  # HYG-01 renders every node's full stack (base, node patch, feature patches) and validates it
+  # as Talos v1.12 would. HYG-02 reads every file of the definition that git tracks (every file
+  # when it is not a checkout) by content, whatever its name: PEM and base64-PEM keys, age
+  # identities, bootstrap and trustd tokens, long secret fields in any case, LUKS passphrases,
+  # WireGuard keys. HYG-03 and HYG-04 judge every node's rendered config, the installer image
+  # and both hostname sources.
   @HYG-01 @severity:critical @remediation:manual
   Scenario: Every node's rendered config is accepted by Talos
     Then every node's rendered machine config is valid
@@ -30,6 +37,8 @@ Feature: The cluster definition is safe to apply
     Then no node sets its hostname both in a HostnameConfig and in the machine config
 
   # Once the cluster runs, what Talos applied is what counts.
+  # HYG-05 judges every declared node's HostnameStatus; HYG-06 the kubeconfig's client
+  # certificate, by the API server's answer and by its validity period.
 
   @HYG-05 @severity:normal @remediation:safe
   Scenario: Every node runs under its declared hostname

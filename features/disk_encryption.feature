@@ -10,6 +10,12 @@ Feature: The system volumes of every node are encrypted with the node's own key
   Background:
     Given the observed cluster
 
+  # Judged complete on every declared node, from two sources: the volume as the node reports it
+  # (phase ready, opened through LUKS2, configured key types nodeID alone, unlocked by slot 0)
+  # and the applied config that the next format and key sync follow (whichever of VolumeConfig
+  # and the legacy machine.systemDiskEncryption declares it: provider luks2, exactly one key,
+  # nodeID in slot 0). A node whose volumes or config were not read never lets it pass.
+  # Ways it is broken: features/breakages/disk_encryption.yaml.
   @ENC-01 @severity:critical @remediation:destructive
   Scenario Outline: The <volume> volume is LUKS2-encrypted with the node key on every node
     Then <volume> is a LUKS2 volume keyed by nodeID in slot 0 on every node

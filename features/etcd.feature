@@ -12,10 +12,19 @@ Feature: etcd runs one healthy member per control-plane node
   Background:
     Given the observed cluster
 
+  # Judged complete over the member list one control-plane node answers (etcd's own view, which
+  # needs quorum): every declared control-plane node must have exactly one member named after
+  # its hostname, that member a voter (no learner), and no member may belong to no declared node
+  # (a stale member counts against quorum). A list that cannot be read is a failure naming
+  # etcd's reason when a Talos API answered. Ways it is broken: features/breakages/etcd.yaml.
   @ETCD-01 @severity:blocker @remediation:manual
   Scenario: etcd answers with one voting member per control-plane node
     Then etcd lists exactly one voting member for each declared control-plane node
 
+  # Judged complete over every peer URL of every member named after a declared control-plane
+  # node: each must be on an address the node has now (its AddressStatuses, the VIP excluded),
+  # or on its declared address when those were not read. With no such member nothing was
+  # judged, and the control is not passed.
   @ETCD-02 @severity:critical @remediation:destructive
   Scenario: Every etcd member advertises its node's current address
     Then every etcd member's peer URLs point at its node's current address

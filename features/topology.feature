@@ -12,6 +12,12 @@ Feature: The cluster is made of the nodes the inventory declares
   Background:
     Given the observed cluster
 
+  # Completeness each control promises (ways broken: features/breakages/topology.yaml):
+  # TOP-01 judges the Ready condition of the Node of every declared node. TOP-02 judges every
+  # declared node's labels, every taint with effect NoSchedule or NoExecute whatever its key or
+  # who set it (readiness taints are TOP-01's), and its cordon. TOP-03 judges Talos on every
+  # node, every kubelet and the API server. TOP-04 judges CPU and memory of every Node. A node
+  # whose data was not read never lets a control pass.
   @TOP-01 @severity:blocker @remediation:manual
   Scenario: Every declared node is registered and Ready
     Then every declared node is a registered Kubernetes node that is Ready

@@ -25,7 +25,7 @@ from checks.topology import bare_version
 from provisioning.definition import inventory, schematic
 from remediation.actions import Action, ApplyConfig, Plan, RebuildNode, Risk, UpgradeNode
 from remediation.registry import planner
-from remediation.targets import nodes_in
+from remediation.targets import nodes_in, reapply_configs
 
 
 def installer(cluster: inventory.Cluster) -> str:
@@ -77,17 +77,21 @@ def talos_version(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
     drifted = {f.node for f in findings if isinstance(f, topology.TalosVersionDrift)}
     wrong = [n for n in cluster.nodes if n.name in drifted]
     plan = _upgrades("TOP-03", wrong, installer(cluster), f"Talos v{declared}")
-    kubelet = [
-        f
-        for f in findings
-        if isinstance(f, topology.KubeletVersionDrift | topology.ApiServerVersionDrift)
-    ]
+    # A kubelet runs the image its node's config names (machine.kubelet.image): the rendered
+    # config names the declared one, so re-applying it (no reboot) brings that kubelet back.
+    kubelets = {f.node for f in findings if isinstance(f, topology.KubeletVersionDrift)}
+    reapply = reapply_configs(
+        "TOP-03",
+        [n for n in cluster.nodes if n.name in kubelets],
+        f"its machine.kubelet.image is Kubernetes v{bare_version(cluster.versions.kubernetes)}",
+    )
+    apiserver = [f for f in findings if isinstance(f, topology.ApiServerVersionDrift)]
     manual = (
         (f"Kubernetes version: talosctl upgrade-k8s --to {cluster.versions.kubernetes}",)
-        if kubelet
+        if apiserver
         else ()
     )
-    return Plan("TOP-03", plan.actions, manual)
+    return Plan("TOP-03", reapply + plan.actions, manual)
 
 
 def _rebuilds(control: str, nodes: Sequence[inventory.Node], snapshot: Snapshot, why: str) -> Plan:
@@ -110,7 +114,17 @@ def reencrypt(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
     # Only a volume observed plain is wiped: a node that did not answer is not known to be.
     cluster = snapshot.definition
     plain = {f.node for f in findings if isinstance(f, disk_encryption.VolumeNotLuks2)}
-    unread = {f.node for f in findings if isinstance(f, NodeUnread)} - plain
+    # A config that declares other keying is fixed by the definition's config (safe); a
+    # rebuild re-applies it anyway, so a node with a wrong volume needs only the rebuild.
+    configured = {
+        f.node for f in findings if isinstance(f, disk_encryption.EncryptionConfigDrift)
+    } - plain
+    unread = {f.node for f in findings if isinstance(f, NodeUnread)} - plain - configured
+    reapply = reapply_configs(
+        "ENC-01",
+        [n for n in cluster.nodes if n.name in configured],
+        "it declares STATE and EPHEMERAL LUKS2 with the nodeID key in slot 0",
+    )
     plan = _rebuilds(
         "ENC-01",
         [n for n in cluster.nodes if n.name in plain],
@@ -118,12 +132,12 @@ def reencrypt(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
         "format STATE and EPHEMERAL as LUKS2",
     )
     manual = tuple(
-        f"{node.name} ({node.hostname}): its volume status was not read; make it answer "
-        "(see the other failing controls), then run again"
+        f"{node.name} ({node.hostname}): its volume status or config was not read; make it "
+        "answer (see the other failing controls), then run again"
         for node in cluster.nodes
         if node.name in unread
     )
-    return Plan("ENC-01", plan.actions, manual)
+    return Plan("ENC-01", reapply + plan.actions, manual)
 
 
 @planner("ETCD-02", risk=Risk.DESTRUCTIVE)

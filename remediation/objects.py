@@ -28,9 +28,9 @@ from typing import Any
 
 import yaml
 
-from checks import cilium, network_policy
+from checks import cilium, network_policy, topology
 from checks import snapshot as model
-from checks.findings import Finding
+from checks.findings import Finding, NodeFinding
 from checks.snapshot import Snapshot, dotted, named
 from provisioning.plan_addons import manifest_documents
 from remediation.actions import Action, CreateObject, DeleteObject, PatchObject, Plan, Risk
@@ -338,18 +338,49 @@ def volume_replicas(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
 
 @planner("TOP-02", risk=Risk.SAFE)
 def schedulable_nodes(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
-    """Uncordon the named nodes; a node tainted NoSchedule gets its rendered config again
-    (``allowSchedulingOnControlPlanes`` is what removes Talos's control-plane taint)."""
+    """Undo what keeps each named node from taking workloads, by what the finding says it is.
+
+    A cordon is uncordoned.  Talos owns the control-plane taint and label (it
+    sets them from the node's config: ``allowSchedulingOnControlPlanes``), so
+    for those the node gets its rendered config again; any other blocking
+    taint was put there by someone else (``kubectl taint``, a controller) and
+    no config removes it, so it is patched off the Node, keeping the rest.
+    """
     cluster = snapshot.definition
     by_name = {str(_meta(n).get("name")): n for n in snapshot.objects(model.NODES)}
     actions: list[Action] = []
     for node in nodes_in(findings, cluster):
-        found = by_name.get(node.hostname, {})
-        if (found.get("spec") or {}).get("unschedulable"):
+        own = [f for f in findings if isinstance(f, NodeFinding) and f.node == node.name]
+        if any(isinstance(f, topology.NodeCordoned) for f in own):
             change = PatchObject(
                 model.NODES.path, node.hostname, None, {"spec": {"unschedulable": None}}
             )
             actions.append(Action("TOP-02", f"Node {node.hostname}", "uncordon", change, Risk.SAFE))
-        else:
+        foreign = {
+            key
+            for f in own
+            if isinstance(f, topology.NodeTainted)
+            for key in f.keys
+            if key[0] != topology.CONTROL_PLANE_LABEL
+        }
+        if foreign:
+            taints = (by_name.get(node.hostname, {}).get("spec") or {}).get("taints") or []
+            keep = [t for t in taints if (str(t.get("key")), str(t.get("effect"))) not in foreign]
+            change = PatchObject(model.NODES.path, node.hostname, None, {"spec": {"taints": keep}})
+            removed = ", ".join(f"{k}:{e}" for k, e in sorted(foreign))
+            actions.append(
+                Action(
+                    "TOP-02", f"Node {node.hostname}", f"remove taint {removed}", change, Risk.SAFE
+                )
+            )
+        talos_owned = any(
+            isinstance(f, topology.NoControlPlaneLabel)
+            or (
+                isinstance(f, topology.NodeTainted)
+                and any(k == topology.CONTROL_PLANE_LABEL for k, _ in f.keys)
+            )
+            for f in own
+        )
+        if talos_owned or not own:
             actions += reapply_configs("TOP-02", [node], "it allows workloads on control planes")
     return Plan("TOP-02", tuple(actions))

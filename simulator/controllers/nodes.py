@@ -91,6 +91,15 @@ class Kubelet:
     memory_bytes: int
     talos_version: str
     node_labels: Mapping[str, str] = field(default_factory=dict)
+    kubelet_version: str = KUBERNETES_VERSION
+
+
+def _kubelet_version(view: ConfigView) -> str:
+    """The kubelet image's tag (``machine.kubelet.image``), as the kubelet reports its version."""
+    machine = _mapping((view.v1alpha1 or {}).get("machine"))
+    image = str(_mapping(machine.get("kubelet")).get("image") or "")
+    tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+    return tag.removeprefix("v") if tag.startswith("v") else KUBERNETES_VERSION
 
 
 @functools.lru_cache(maxsize=128)
@@ -148,6 +157,7 @@ def kubelets(site: Site) -> list[Kubelet]:
                 memory_bytes=machine.hardware.memory_bytes,
                 talos_version=machine.talos_version,
                 node_labels={str(k): str(v) for k, v in labels.items()},
+                kubelet_version=_kubelet_version(view),
             )
         )
     return found
@@ -299,7 +309,7 @@ def _status(node: Obj, kubelet: Kubelet, ready: str, now: str) -> Obj:
             "architecture": "amd64",
             "operatingSystem": "linux",
             "osImage": f"Talos ({kubelet.talos_version})",
-            "kubeletVersion": f"v{KUBERNETES_VERSION}",
+            "kubeletVersion": f"v{kubelet.kubelet_version}",
             # Deprecated and no longer filled by 1.35 kubelets, but the field is still
             # required by client models (V1NodeSystemInfo), so it is sent empty as upstream.
             "kubeProxyVersion": "",

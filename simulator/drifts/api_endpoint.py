@@ -242,3 +242,59 @@ def disable_kubeprism(ctx: DriftContext, node: str | None) -> str:
         prism["enabled"] = False
     ctx.save_site()
     return f"{machine.name}: KubePrism disabled in its config"
+
+
+@drift(
+    "api_endpoint.endpoint_to_node",
+    controls=("API-03",),
+    description="a node's applied config (--node, default the first) names its own address as "
+    "cluster.controlPlane.endpoint instead of the VIP, so its kubelet and KubePrism lose the "
+    "API with that node",
+    takes_node=True,
+)
+def endpoint_to_node(ctx: DriftContext, node: str | None) -> str:
+    """``talosctl patch machineconfig`` with ``cluster.controlPlane.endpoint: https://<ip>:6443``."""
+    machine = ctx.configured(node, "api_endpoint.endpoint_to_node")
+    endpoint = f"https://{machine.ip}:6443"
+    with edit_config(machine) as docs:
+        cluster = v1alpha1(docs, machine).setdefault("cluster", {})
+        cluster.setdefault("controlPlane", {})["endpoint"] = endpoint
+    ctx.save_site()
+    return f"{machine.name}: cluster.controlPlane.endpoint is now {endpoint}"
+
+
+@drift(
+    "api_endpoint.kubeprism_port",
+    controls=("API-04",),
+    description="a node's applied config (--node, default the first) moves KubePrism to port "
+    "7446 (machine.features.kubePrism.port), where nothing that expects 7445 reaches it",
+    takes_node=True,
+)
+def kubeprism_port(ctx: DriftContext, node: str | None) -> str:
+    machine = ctx.configured(node, "api_endpoint.kubeprism_port")
+    with edit_config(machine) as docs:
+        features = v1alpha1(docs, machine)["machine"].setdefault("features", {})
+        features.setdefault("kubePrism", {"enabled": True})["port"] = 7446
+    ctx.save_site()
+    return f"{machine.name}: KubePrism now listens on port 7446"
+
+
+@drift(
+    "api_endpoint.vip_wrong_link",
+    controls=("API-01",),
+    description="a control-plane node's VIP (--node, default the first) moved from its uplink "
+    "to a Layer2VIPConfig on a second NIC (enp2s0) that does not carry the node's address",
+    takes_node=True,
+)
+def vip_wrong_link(ctx: DriftContext, node: str | None) -> str:
+    """The legacy ``interfaces[].vip`` removed and a v1.12 ``Layer2VIPConfig`` added instead."""
+    name = "api_endpoint.vip_wrong_link"
+    machine = ctx.configured(node, name)
+    with edit_config(machine) as docs:
+        iface, vip = _vip_interface(docs, machine.name)
+        iface.pop("vip")
+        docs.append(
+            {"apiVersion": "v1alpha1", "kind": "Layer2VIPConfig", "name": vip, "link": "enp2s0"}
+        )
+    ctx.save_site()
+    return f"{machine.name}: VIP {vip} now configured on enp2s0 (Layer2VIPConfig)"

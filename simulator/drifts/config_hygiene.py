@@ -1,7 +1,8 @@
 """Config-hygiene drifts: a node renamed (HYG-05), a conflicting hostname config refused,
-an expired kubeconfig (HYG-06), and nodes no longer running their rendered config
-(HYG-07: a patched config, another installer, a dropped patch, an extra kernel argument
-or sysctl; see the section at the end).
+an expired kubeconfig (HYG-06), commits to the definition that break it before any apply
+(HYG-01..04: an invalid hostname stack, a vanilla installer, secret material), and nodes no
+longer running their rendered config (HYG-07: a patched config, another installer, a dropped
+patch, an extra kernel argument or sysctl; see the section at the end).
 
 A config with a ``HostnameConfig`` document *and* ``machine.network.hostname``
 is rejected by Talos v1.12 (``static hostname is already set in v1alpha1
@@ -30,11 +31,18 @@ period is wrong.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import secrets
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
+from provisioning.definition import inventory
 from simulator import apiserver
 from simulator.drifts import DriftContext, DriftError, drift, edit_config, hostname_of, v1alpha1
 from simulator.pki import ClusterCA, write_kubeconfig
@@ -295,3 +303,218 @@ def drop_node_patch(ctx: DriftContext, node: str | None) -> str:
     if not _without(v1alpha1(docs, machine), patch):
         raise DriftError(f"{machine.name}'s config holds nothing of {DROPPED_PATCH}")
     return _apply(ctx, machine.name, machine.ip, docs)
+
+
+# -- the definition in git (HYG-01..04) ------------------------------------------------
+#
+# These drifts edit the copy's definition directory, as an operator's commit would: a node
+# patch changed, a patch added to a node's stack in cluster.yaml, a file added beside them.
+# The cluster itself is not touched (the controls judge the definition before any apply).
+
+
+def _definition(ctx: DriftContext, drift_name: str) -> Path:
+    if ctx.cluster_dir is None:
+        raise DriftError(f"drift {drift_name} edits the cluster definition: pass --cluster DIR")
+    return ctx.cluster_dir
+
+
+def _node(ctx: DriftContext, node: str | None, drift_name: str) -> inventory.Node:
+    _definition(ctx, drift_name)
+    nodes = ctx.cluster.nodes
+    wanted = node or nodes[0].name
+    for found in nodes:
+        if wanted in (found.name, found.hostname):
+            return found
+    valid = ", ".join(n.name for n in nodes)
+    raise DriftError(f"unknown node {wanted!r}; valid nodes: {valid}", exit_code=2)
+
+
+def _add_patch(ctx: DriftContext, node: inventory.Node, name: str, text: str, why: str) -> str:
+    """Write ``patches/<name>`` and append it to *node*'s stack in cluster.yaml (applied last)."""
+    root = _definition(ctx, why)
+    (root / "patches" / name).write_text(text, encoding="utf-8")
+    inventory_file = root / "cluster.yaml"
+    lines = inventory_file.read_text(encoding="utf-8").splitlines(keepends=True)
+    own = node.patches[0].display
+    for index, line in enumerate(lines):
+        if "patches:" in line and own in line and line.rstrip().endswith("]"):
+            lines[index] = line.rstrip()[:-1] + f", patches/{name}]\n"
+            inventory_file.write_text("".join(lines), encoding="utf-8")
+            return f"patches/{name}"
+    raise DriftError(f"drift {why}: no one-line `patches: [{own}, ...]` entry in cluster.yaml")
+
+
+def _patch_documents(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if isinstance(d, dict)]
+
+
+@drift(
+    "config_hygiene.hostname_beside_hostname_config",
+    controls=("HYG-01", "HYG-04"),
+    description="a patch added to a node's stack (--node, default the first) sets "
+    "machine.network.hostname, the article's form, beside the node's HostnameConfig: "
+    "Talos v1.12 rejects the rendered config",
+    takes_node=True,
+)
+def hostname_beside_hostname_config(ctx: DriftContext, node: str | None) -> str:
+    name = "config_hygiene.hostname_beside_hostname_config"
+    target = _node(ctx, node, name)
+    text = f"machine:\n    network:\n        hostname: {target.hostname}\n"
+    added = _add_patch(ctx, target, f"{target.name}-legacy-hostname.yaml", text, name)
+    return f"{target.name}: {added} sets machine.network.hostname beside its HostnameConfig"
+
+
+@drift(
+    "config_hygiene.hostname_config_auto_dropped",
+    controls=("HYG-01",),
+    description="a node's own patch (--node, default the first) keeps `hostname:` in its "
+    "HostnameConfig but drops `auto: off`, so it merges into gen config's `auto: stable`: "
+    "'auto' and 'hostname' cannot be set at the same time",
+    takes_node=True,
+)
+def hostname_config_auto_dropped(ctx: DriftContext, node: str | None) -> str:
+    name = "config_hygiene.hostname_config_auto_dropped"
+    target = _node(ctx, node, name)
+    path = target.patches[0].path
+    docs = _patch_documents(path)
+    found = [d for d in docs if d.get("kind") == "HostnameConfig" and "auto" in d]
+    if not found:
+        raise DriftError(f"{target.patches[0].display} has no HostnameConfig with `auto` to drop")
+    del found[0]["auto"]
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
+    return f"{target.patches[0].display}: HostnameConfig without auto: off"
+
+
+@drift(
+    "config_hygiene.installer_vanilla",
+    controls=("HYG-01", "HYG-03"),
+    description="a patch added last to a node's stack (--node, default the first) installs "
+    "the vanilla ghcr.io/siderolabs/installer, built from no schematic: the extensions "
+    "Longhorn needs are gone at the next upgrade",
+    takes_node=True,
+)
+def installer_vanilla(ctx: DriftContext, node: str | None) -> str:
+    name = "config_hygiene.installer_vanilla"
+    target = _node(ctx, node, name)
+    image = f"ghcr.io/siderolabs/installer:{ctx.cluster.versions.talos}"
+    text = f"machine:\n    install:\n        image: {image}\n"
+    added = _add_patch(ctx, target, f"{target.name}-installer.yaml", text, name)
+    return f"{target.name}: {added} installs {image}"
+
+
+def _pem_key() -> str:
+    """A freshly made EC private key in PEM: real key material, made for this copy only."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _random_b64(size: int = 32) -> str:
+    return base64.b64encode(secrets.token_bytes(size)).decode()
+
+
+def _talosconfig(ctx: DriftContext) -> str:
+    contexts = {
+        ctx.cluster.name: {
+            "endpoints": [str(n.ip) for n in ctx.cluster.control_plane_nodes],
+            "ca": _b64("-----BEGIN CERTIFICATE-----\n"),
+            "crt": _b64("-----BEGIN CERTIFICATE-----\n"),
+            "key": _b64(_pem_key()),
+        }
+    }
+    return yaml.safe_dump({"context": ctx.cluster.name, "contexts": contexts}, sort_keys=False)
+
+
+def _age_identity(ctx: DriftContext) -> str:
+    alphabet = "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L"  # bech32
+    body = "".join(secrets.choice(alphabet) for _ in range(58))
+    return f"# created: by an operator, then committed\nAGE-SECRET-KEY-1{body}\n"
+
+
+def _secrets_bundle(ctx: DriftContext) -> str:
+    token = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(22))
+    bundle = {
+        "cluster": {"id": _random_b64(), "secret": _random_b64()},
+        "secrets": {
+            "bootstraptoken": f"{token[:6]}.{token[6:]}",
+            "secretboxencryptionsecret": _random_b64(),
+        },
+        "certs": {"os": {"crt": _b64("-----BEGIN CERTIFICATE-----\n"), "key": _b64(_pem_key())}},
+    }
+    return yaml.safe_dump(bundle, sort_keys=False)
+
+
+def _luks_passphrase(ctx: DriftContext) -> str:
+    docs = [
+        {
+            "apiVersion": "v1alpha1",
+            "kind": "VolumeConfig",
+            "name": "EPHEMERAL",
+            "encryption": {
+                "provider": "luks2",
+                "keys": [
+                    {"slot": 0, "nodeID": {}},
+                    {"slot": 1, "static": {"passphrase": secrets.token_urlsafe(12)}},
+                ],
+            },
+        }
+    ]
+    return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+# (drift suffix, file written, what it is, builder, added to a node's stack?)
+_LEAKS: tuple[tuple[str, str, str, Callable[[DriftContext], str], bool], ...] = (
+    (
+        "talosconfig",
+        "talosconfig",
+        "the operator's talosconfig (os:admin key)",
+        _talosconfig,
+        False,
+    ),
+    (
+        "age_identity",
+        "age-identity.txt",
+        "the age identity of the secrets store",
+        _age_identity,
+        False,
+    ),
+    ("secrets_bundle", "secrets.yaml", "`talosctl gen secrets` output", _secrets_bundle, False),
+    (
+        "luks_passphrase",
+        "luks-recovery.yaml",
+        "a static LUKS passphrase for EPHEMERAL",
+        _luks_passphrase,
+        True,
+    ),
+)
+
+
+def _register_leak(
+    suffix: str, file: str, what: str, build: Callable[[DriftContext], str], stacked: bool
+) -> None:
+    name = f"config_hygiene.commit_{suffix}"
+
+    def commit(ctx: DriftContext, node: str | None) -> str:
+        root = _definition(ctx, name)
+        if stacked:
+            target = _node(ctx, node, name)
+            added = _add_patch(ctx, target, f"{target.name}-{file}", build(ctx), name)
+            return f"{added} ({what}) added to {target.name}'s stack"
+        (root / file).write_text(build(ctx), encoding="utf-8")
+        return f"{file} ({what}) added to the definition"
+
+    description = f"{what} is committed to the definition as {file}" + (
+        " in a node's stack (--node, default the first)" if stacked else ""
+    )
+    drift(name, controls=("HYG-02",), description=description, takes_node=stacked)(commit)
+
+
+for _leak in _LEAKS:
+    _register_leak(*_leak)

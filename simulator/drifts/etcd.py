@@ -1,4 +1,5 @@
-"""etcd drifts (ETCD-01, ETCD-02): node addresses changed behind the definition's back.
+"""etcd drifts (ETCD-01, ETCD-02): node addresses changed behind the definition's back, a
+node that left etcd, a member left behind by a decommissioned machine, a learner never promoted.
 
 The node's static address changes in its config (as an ``apply-config``
 with a new ``addresses`` entry would) and the machine answers there.  While
@@ -14,7 +15,9 @@ import ipaddress
 from typing import Any
 
 from simulator.drifts import DriftContext, DriftError, drift, edit_config, v1alpha1
-from simulator.state.machines import Machine
+from simulator.state.machines import EtcdMember, Machine
+from simulator.talos import convergence, etcd_ops
+from simulator.talos.errors import TalosError
 from simulator.talos.lifecycle import Lifecycle
 
 SHIFT = 100  # new host number = old + SHIFT, skipping addresses in use
@@ -54,7 +57,8 @@ def _readdress(ctx: DriftContext, machines: list[Machine]) -> str:
 
 def _members(ctx: DriftContext, drift_name: str) -> list[Machine]:
     ctx.require_provisioned(drift_name)
-    names = sorted(m.node for m in ctx.site.etcd_members)
+    # A member left behind by a machine that is gone (etcd.stale_member) has no machine.
+    names = sorted(m.node for m in ctx.site.etcd_members if m.node in ctx.site.machines)
     if not names:
         raise DriftError(f"drift {drift_name} needs etcd members, but the cluster has none")
     return [ctx.site.machines[n] for n in names]
@@ -84,3 +88,71 @@ def readdress_node(ctx: DriftContext, node: str | None) -> str:
 def readdress_majority(ctx: DriftContext, node: str | None) -> str:
     members = _members(ctx, "etcd.readdress_majority")
     return _readdress(ctx, members[: len(members) // 2 + 1])
+
+
+@drift(
+    "etcd.leave",
+    controls=("ETCD-01",),
+    description="a control-plane node (--node, default the last member) left etcd "
+    "(`talosctl etcd leave`): its member is removed and its etcd stays stopped, so the "
+    "cluster has one voting member fewer than control-plane nodes",
+    takes_node=True,
+)
+def leave(ctx: DriftContext, node: str | None) -> str:
+    members = _members(ctx, "etcd.leave")
+    machine = ctx.machine(node, default=members[-1].name)
+    member = ctx.site.member_of(machine.name)
+    if member is None:
+        raise DriftError(f"{machine.name} has no etcd member to leave", exit_code=2)
+    try:
+        etcd_ops.leave(ctx.site, machine, member.id)
+    except TalosError as exc:
+        raise DriftError(f"{machine.name} cannot leave etcd: {exc.message}") from None
+    ctx.save_site()
+    return f"{machine.name} left etcd (member {member.id:x} removed, etcd stopped)"
+
+
+STALE_HOSTNAME = "k8s-node07"
+STALE_ADDRESS = "10.10.20.40"
+
+
+@drift(
+    "etcd.stale_member",
+    controls=("ETCD-01",),
+    description=f"etcd keeps a member {STALE_HOSTNAME} ({STALE_ADDRESS}) for a machine that "
+    "was decommissioned without `talosctl etcd leave`/`remove-member`: a member for no "
+    "declared node, which counts against quorum",
+)
+def stale_member(ctx: DriftContext, node: str | None) -> str:
+    """The member a powered-off, unplugged control plane leaves behind; it never answers."""
+    _members(ctx, "etcd.stale_member")
+    member = EtcdMember(
+        id=convergence.new_member_id(ctx.site, STALE_HOSTNAME),
+        name=STALE_HOSTNAME,
+        node="decommissioned",
+        peer_urls=[convergence.peer_url(STALE_ADDRESS)],
+        client_urls=[convergence.client_url(STALE_ADDRESS)],
+    )
+    ctx.site.etcd_members.append(member)
+    if not convergence.has_quorum(ctx.site):
+        raise DriftError("a stale member would cost this cluster its quorum")
+    ctx.save_site()
+    return f"etcd member {member.id:x} {STALE_HOSTNAME} ({STALE_ADDRESS}) left behind"
+
+
+@drift(
+    "etcd.learner",
+    controls=("ETCD-01",),
+    description="a control-plane node's member (--node, default the first) is a learner that "
+    "was never promoted (it rejoined and its promotion failed): it votes in no quorum",
+    takes_node=True,
+)
+def learner(ctx: DriftContext, node: str | None) -> str:
+    members = _members(ctx, "etcd.learner")
+    machine = ctx.machine(node, default=members[0].name)
+    member = ctx.site.member_of(machine.name)
+    if member is None:
+        raise DriftError(f"{machine.name} has no etcd member", exit_code=2)
+    member.is_learner = True
+    ctx.save_site()
+    return f"{machine.name}: etcd member {member.id:x} is a learner"

@@ -151,8 +151,20 @@ def test_configured_vips_reads_every_form() -> None:
 
 def test_layer2_vip_document_satisfies_the_vip_control() -> None:
     node = reference_cluster().node("node02")
-    docs = [*config_docs(node, vip=None), {"kind": "Layer2VIPConfig", "name": VIP, "link": "eno1"}]
+    link = {"kind": "Layer2VIPConfig", "name": VIP, "link": "enp1s0"}
+    docs = [*config_docs(node, vip=None), link]
     assert api_endpoint.vip_configured_on_control_planes(snap(configs={"node02": docs})) == []
+
+
+def test_vip_on_a_link_without_the_nodes_address_is_named_with_both_links() -> None:
+    node = reference_cluster().node("node02")
+    docs = [*config_docs(node, vip=None), {"kind": "Layer2VIPConfig", "name": VIP, "link": "eno1"}]
+    [finding] = api_endpoint.vip_configured_on_control_planes(snap(configs={"node02": docs}))
+    assert finding.target == "node02 (k8s-node02)"
+    assert finding.observed == f"VIP {VIP} on eno1 (the node's address {node.ip} is on enp1s0)"
+    # Without the node's addresses the link cannot be judged; the IP still is.
+    unread = snap(configs={"node02": docs}, drop={snapshot_module.ADDRESS_STATUS: {"node02"}})
+    assert api_endpoint.vip_configured_on_control_planes(unread) == []
 
 
 def test_control_plane_without_or_with_another_vip_is_named() -> None:

@@ -97,3 +97,25 @@ def test_any_long_secret_field_value_is_flagged_without_echo(value: str) -> None
     findings = definition.no_secrets_committed(state(files))
     assert findings
     assert all(value not in str(f) for f in findings)
+
+
+def test_secrets_bundle_luks_passphrase_and_wireguard_key_are_found() -> None:
+    files = {
+        # `talosctl gen secrets` writes the secretbox key in lower case.
+        "secrets.yaml": "secrets:\n    secretboxencryptionsecret: "
+        "q7rWbAqQ1hzxTGZk9X6VR0hQ3n0yLw8sQ1cXoPz4mGc=\n",
+        "patches/luks.yaml": "keys:\n    - slot: 1\n      static:\n        passphrase: hunter2\n",
+        "patches/wg.yaml": "privateKey: 4KqkUo4jZg1BPN7y0SfGqvGB8e6NfZBe0b1w9Xl1kEs=\n",
+    }
+    found = {f.target: f.observed for f in definition.no_secrets_committed(state(files))}
+    assert found == {
+        "patches/luks.yaml:4": "a disk-encryption passphrase",
+        "patches/wg.yaml:1": "a secret-looking value",
+        "secrets.yaml:2": "a secret-looking value",
+    }
+    assert all("hunter2" not in text for text in found.values())
+
+
+def test_an_empty_passphrase_field_is_not_a_secret() -> None:
+    files = {"doc.yaml": "# passphrase: set at install time\nstatic:\n    passphrase: ''\n"}
+    assert definition.no_secrets_committed(state(files)) == []

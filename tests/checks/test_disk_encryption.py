@@ -18,6 +18,7 @@ from checks import snapshot as snap
 from checks.findings import Unobservable
 from checks.snapshot import Snapshot
 from provisioning.definition import inventory
+from tests.checks import builders
 
 
 def volume(node_ip: str, volume_id: str, **spec: Any) -> dict[str, Any]:
@@ -56,8 +57,26 @@ def volumes(cluster: inventory.Cluster) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def snapshot_of(cluster: inventory.Cluster, per_node: Any = None, **kw: Any) -> Snapshot:
-    talos = {} if per_node is None else {snap.VOLUME_STATUS: per_node}
+def configs(cluster: inventory.Cluster, edit: Any = None) -> dict[str, list[dict[str, Any]]]:
+    """Every node's applied config as the collector stores it (the rendered definition)."""
+    rendered = builders.machine_config_snapshot(cluster, builders.rendered_configs(cluster))
+    per_node: dict[str, list[dict[str, Any]]] = copy.deepcopy(
+        {k: [dict(r) for r in v] for k, v in rendered.talos[snap.MACHINE_CONFIG].items()}
+    )
+    if edit is not None:
+        for name, resources in per_node.items():
+            edit(name, resources[0]["spec"])
+    return per_node
+
+
+def snapshot_of(
+    cluster: inventory.Cluster,
+    per_node: Any = None,
+    config: dict[str, list[dict[str, Any]]] | None = None,
+    **kw: Any,
+) -> Snapshot:
+    talos: dict[str, Any] = {} if per_node is None else {snap.VOLUME_STATUS: per_node}
+    talos[snap.MACHINE_CONFIG] = configs(cluster) if config is None else config
     return Snapshot(
         definition=cluster,
         target="test",
@@ -168,3 +187,84 @@ def test_silent_node_beside_conforming_ones_is_unobservable(cluster: inventory.C
     assert skipped.value.reason.startswith(
         "node01 (k8s-node01) volume EPHEMERAL: volume status not read: connection refused"
     )
+
+
+def test_volume_not_ready_is_a_finding(cluster: inventory.Cluster) -> None:
+    per_node = volumes(cluster)
+    spec_of(per_node, "node02", "STATE")["phase"] = "failed"
+    found = disk_encryption.volume_is_luks2_with_node_key(snapshot_of(cluster, per_node), "STATE")
+    assert [(f.target, "phase failed" in f.observed) for f in found] == [
+        ("node02 (k8s-node02) volume STATE", True)
+    ]
+
+
+def _volume_doc(docs: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    [doc] = [d for d in docs if d.get("kind") == "VolumeConfig" and d.get("name") == name]
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("change", "shown"),
+    [
+        (
+            lambda doc: doc["encryption"]["keys"].append(
+                {"slot": 1, "static": {"passphrase": "x"}}
+            ),
+            "keys [slot 0: nodeID, slot 1: static]",
+        ),
+        (lambda doc: doc["encryption"].update(keys=[{"slot": 0, "tpm": {}}]), "[slot 0: tpm]"),
+        (
+            lambda doc: doc["encryption"].update(keys=[{"slot": 2, "nodeID": {}}]),
+            "[slot 2: nodeID]",
+        ),
+        (lambda doc: doc.pop("encryption"), "declares no encryption"),
+    ],
+)
+def test_applied_config_keying_is_judged_beside_the_volume(
+    cluster: inventory.Cluster, change: Any, shown: str
+) -> None:
+    def edit(name: str, docs: list[dict[str, Any]]) -> None:
+        if name == "node06":
+            change(_volume_doc(docs, "EPHEMERAL"))
+
+    found = disk_encryption.volume_is_luks2_with_node_key(
+        snapshot_of(cluster, volumes(cluster), configs(cluster, edit)), "EPHEMERAL"
+    )
+    assert [f.target for f in found] == ["node06 (k8s-node06) volume EPHEMERAL config"]
+    assert isinstance(found[0], disk_encryption.EncryptionConfigDrift)
+    assert shown in found[0].observed
+    assert "passphrase" not in found[0].observed
+    # STATE of the same node is untouched.
+    assert (
+        disk_encryption.volume_is_luks2_with_node_key(
+            snapshot_of(cluster, volumes(cluster), configs(cluster, edit)), "STATE"
+        )
+        == []
+    )
+
+
+def test_legacy_system_disk_encryption_counts_as_a_source(cluster: inventory.Cluster) -> None:
+    def edit(name: str, docs: list[dict[str, Any]]) -> None:
+        if name == "node01":
+            docs[0]["machine"]["systemDiskEncryption"] = {
+                "state": {"provider": "luks2", "keys": [{"slot": 0, "static": {}}]}
+            }
+
+    found = disk_encryption.volume_is_luks2_with_node_key(
+        snapshot_of(cluster, volumes(cluster), configs(cluster, edit)), "STATE"
+    )
+    assert [f.target for f in found] == ["node01 (k8s-node01) volume STATE config"]
+    assert "machine.systemDiskEncryption.state: provider luks2, keys [slot 0: static]" in (
+        found[0].observed
+    )
+
+
+def test_unread_config_never_lets_the_control_pass(cluster: inventory.Cluster) -> None:
+    config = configs(cluster)
+    del config["node03"]
+    with pytest.raises(
+        Unobservable, match=r"node03 \(k8s-node03\) volume STATE config: config not"
+    ):
+        disk_encryption.volume_is_luks2_with_node_key(
+            snapshot_of(cluster, volumes(cluster), config), "STATE"
+        )

@@ -164,3 +164,12 @@ def test_vip_is_never_a_valid_peer_address(cluster: inventory.Cluster) -> None:
     members = [member(nodes[0], ip=vip)] + [member(n) for n in nodes[1:]]
     found = etcd.peer_urls_match_node_addresses(snapshot_of(cluster, etcd_members=members))
     assert [f.observed for f in found] == [f"peer URLs https://{vip}:2380"]
+
+
+def test_peer_urls_judged_over_no_declared_member_are_unobservable(
+    cluster: inventory.Cluster,
+) -> None:
+    stranger = dataclasses.replace(member(cluster.nodes[0]), hostname="old-node")
+    for members in ([], [stranger]):
+        with pytest.raises(Unobservable, match="no member named after a declared control-plane"):
+            etcd.peer_urls_match_node_addresses(snapshot_of(cluster, etcd_members=members))

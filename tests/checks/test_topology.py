@@ -262,3 +262,17 @@ def test_quantity_reads_binary_suffixes(value: int) -> None:
 )
 def test_quantity_examples(text: str, value: Decimal | None) -> None:
     assert topology.quantity(text) == value
+
+
+def test_any_blocking_taint_is_typed_with_its_key_and_effect() -> None:
+    def taint(obj: dict[str, Any]) -> None:
+        obj["spec"]["taints"] = [
+            {"key": "dedicated", "value": "infra", "effect": "NoExecute"},
+            {"key": "example.com/soft", "effect": "PreferNoSchedule"},
+        ]
+
+    [finding] = topology.control_plane_nodes_schedulable(snap(nodes=nodes_with("node04", taint)))
+    assert isinstance(finding, topology.NodeTainted)
+    assert (finding.target, finding.node) == ("node04 (k8s-node04)", "node04")
+    assert finding.observed == "tainted dedicated=infra:NoExecute"
+    assert finding.keys == (("dedicated", "NoExecute"),)

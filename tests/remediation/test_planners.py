@@ -336,19 +336,80 @@ def test_only_volumes_observed_plain_are_reencrypted(cluster: inventory.Cluster)
     plan = catalogue.loaded().plan("ENC-01", [plain, unread, text_only], snap(cluster, nodes=[]))
     assert [a.node for a in plan.actions] == ["node03"]
     assert plan.actions[0].risk is Risk.DESTRUCTIVE
-    assert plan.manual[0].startswith("node02 (k8s-node02): its volume status was not read")
+    assert plan.manual[0].startswith("node02 (k8s-node02): its volume status or config was not")
+
+
+def test_a_config_declaring_other_keying_is_reapplied_not_rebuilt(
+    cluster: inventory.Cluster,
+) -> None:
+    config = disk_encryption.EncryptionConfigDrift(
+        "node05 (k8s-node05) volume EPHEMERAL config", "luks2", "static", node="node05"
+    )
+    both = disk_encryption.EncryptionConfigDrift(
+        "node03 volume STATE config", "", "", node="node03"
+    )
+    plain = disk_encryption.VolumeNotLuks2("node03 volume STATE", "luks2", "plain", node="node03")
+    plan = catalogue.loaded().plan("ENC-01", [config, both, plain], snap(cluster, nodes=[]))
+    assert [(a.change, a.risk) for a in plan.actions] == [
+        (ApplyConfig("node05"), Risk.SAFE),
+        (RebuildNode("node03", "10.10.20.18"), Risk.DESTRUCTIVE),
+    ]
+    assert plan.manual == ()
 
 
 def test_a_cordoned_node_is_uncordoned(cluster: inventory.Cluster) -> None:
     cordoned = {"metadata": {"name": "k8s-node05"}, "spec": {"unschedulable": True}}
     tainted = {"metadata": {"name": "k8s-node06"}, "spec": {}}
-    named = [finding("node05 (k8s-node05)"), finding("node06 (k8s-node06)")]
+    named = [
+        topology.NodeCordoned("node05 (k8s-node05)", "x", "y", node="node05"),
+        topology.NodeTainted(
+            "node06 (k8s-node06)",
+            "x",
+            "y",
+            node="node06",
+            keys=((topology.CONTROL_PLANE_LABEL, "NoSchedule"),),
+        ),
+    ]
     plan = catalogue.loaded().plan("TOP-02", named, snap(cluster, nodes=[cordoned, tainted]))
     assert [a.change for a in plan.actions] == [
         PatchObject(model.NODES.path, "k8s-node05", None, {"spec": {"unschedulable": None}}),
         ApplyConfig("node06"),
     ]
     assert {a.risk for a in plan.actions} == {Risk.SAFE}
+
+
+def test_a_taint_no_config_sets_is_patched_off_keeping_the_others(
+    cluster: inventory.Cluster,
+) -> None:
+    taints = [
+        {"key": "dedicated", "value": "infra", "effect": "NoSchedule"},
+        {"key": "example.com/soft", "effect": "PreferNoSchedule"},
+    ]
+    node = {"metadata": {"name": "k8s-node04"}, "spec": {"taints": taints}}
+    # The words are swapped on purpose: the plan follows the finding's fields.
+    tainted = topology.NodeTainted(
+        "node04 (k8s-node04)",
+        "x",
+        "cordoned",
+        node="node04",
+        taints=("dedicated=infra:NoSchedule",),
+        keys=(("dedicated", "NoSchedule"),),
+    )
+    plan = catalogue.loaded().plan("TOP-02", [tainted], snap(cluster, nodes=[node]))
+    assert [a.change for a in plan.actions] == [
+        PatchObject(model.NODES.path, "k8s-node04", None, {"spec": {"taints": [taints[1]]}})
+    ]
+
+
+def test_a_kubelet_on_another_version_gets_its_config_again(cluster: inventory.Cluster) -> None:
+    kubelet = topology.KubeletVersionDrift("node02 (k8s-node02) kubelet", "x", "y", "", "node02")
+    plan = catalogue.loaded().plan("TOP-03", [kubelet], snap(cluster, nodes=[]))
+    assert [(a.change, a.risk) for a in plan.actions] == [(ApplyConfig("node02"), Risk.SAFE)]
+    assert plan.manual == ()
+    apiserver = topology.ApiServerVersionDrift("Kubernetes API server", "x", "v1.35.1")
+    plan = catalogue.loaded().plan("TOP-03", [apiserver], snap(cluster, nodes=[]))
+    assert plan.actions == ()
+    assert "talosctl upgrade-k8s --to 1.35.2" in plan.manual[0]
 
 
 def test_talos_versions_compare_without_the_v_and_the_tag_keeps_it(

@@ -19,7 +19,14 @@ import pytest
 from provisioning.definition import inventory
 from remediation.nodes import installer
 from simulator.controllers import cluster as core
-from simulator.drifts import DriftContext, DriftError, apply_to, edit_config, v1alpha1
+from simulator.drifts import (
+    DriftContext,
+    DriftError,
+    apply_to,
+    config_documents,
+    edit_config,
+    v1alpha1,
+)
 from simulator.kube.objects import ObjectStore
 from simulator.kube.registry import builtin_registry
 from simulator.state.machines import Site, SiteStore, Stage
@@ -185,3 +192,39 @@ def test_failed_dimm_halves_the_nodes_memory_capacity(ctx: DriftContext) -> None
     assert store.get(nodes, "", "k8s-node03")["status"]["capacity"]["memory"] == "8388608Ki"
     assert store.get(nodes, "", "k8s-node04")["status"]["capacity"]["memory"] == "16777216Ki"
     assert store.get(nodes, "", "k8s-node01")["status"]["capacity"]["memory"] == "8388608Ki"
+
+
+def test_old_kubelet_is_the_version_that_nodes_kubelet_reports(ctx: DriftContext) -> None:
+    apply_to(ctx, "topology.old_kubelet", "node02")
+    site = _site(ctx)
+    store = ObjectStore(ctx.kv, builtin_registry(), now=lambda: NOW)
+    core.reconcile(site, store, now=NOW + dt.timedelta(minutes=1))
+    nodes = store.registry.lookup("", "v1", "nodes")
+    assert nodes is not None
+    info = {
+        n: store.get(nodes, "", n)["status"]["nodeInfo"]["kubeletVersion"]
+        for n in ("k8s-node02", "k8s-node03")
+    }
+    assert info == {"k8s-node02": "v1.35.1", "k8s-node03": "v1.35.2"}
+
+
+def test_fewer_cpus_is_the_capacity_that_nodes_kubelet_reports(ctx: DriftContext) -> None:
+    apply_to(ctx, "topology.fewer_cpus", "node02")
+    site = _site(ctx)
+    assert site.machines["node02"].stage is Stage.RUNNING
+    store = ObjectStore(ctx.kv, builtin_registry(), now=lambda: NOW)
+    core.reconcile(site, store, now=NOW + dt.timedelta(minutes=1))
+    nodes = store.registry.lookup("", "v1", "nodes")
+    assert nodes is not None
+    assert store.get(nodes, "", "k8s-node02")["status"]["capacity"]["cpu"] == "3"  # of 6
+
+
+def test_vip_on_another_link_is_configured_there(ctx: DriftContext) -> None:
+    apply_to(ctx, "api_endpoint.vip_wrong_link", "node03")
+    site = _site(ctx)
+    machine = site.machines["node03"]
+    docs = config_documents(machine.config)
+    assert {"apiVersion": "v1alpha1", "kind": "Layer2VIPConfig", "name": VIP, "link": "enp2s0"} in (
+        docs
+    )
+    assert not any("vip" in i for i in docs[0]["machine"]["network"]["interfaces"])

@@ -38,5 +38,5 @@ def test_stripped_node_fails_enc01_naming_node_and_volumes(cluster_with: Any) ->
     for volume in VOLUMES:
         assert (
             f"node03 (k8s-node03) volume {volume}: expected luks2, keys [nodeID], unlocked by "
-            "slot 0; observed no encryption provider (plain volume)"
+            "slot 0, phase ready; observed no encryption provider (plain volume)"
         ) in run.output
