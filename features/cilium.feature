@@ -33,7 +33,8 @@ Feature: Cilium is the cluster's network and its kube-proxy
 
   # CIL-03 -- every declared node and every registered Node has a Ready agent pod
   # (k8s-app=cilium in the release namespace); a declared node that never registered counts.
-  # Ways: an agent crash-looping on a node; the agent DaemonSet gone.
+  # Ways: an agent crash-looping on a node (the agent DaemonSet gone, or kept off a node by
+  # its selector, fails the same judgement: no Ready agent on the node).
   @CIL-03 @severity:critical @remediation:disruptive
   Scenario: The Cilium agent is ready on every node
     Then every Kubernetes node runs a Ready Cilium agent
@@ -50,7 +51,7 @@ Feature: Cilium is the cluster's network and its kube-proxy
     Then the running Cilium configuration is as declared and reaches the API through KubePrism
 
   # CIL-05 -- the operator Deployment has the declared replicas, all Ready. Ways: scaled
-  # down, deleted, or its pods not Ready.
+  # down (deleted, or its pods not Ready, fail the same judgement).
   @CIL-05 @severity:normal @remediation:disruptive
   Scenario: The Cilium operator runs the declared number of ready replicas
     Then the Cilium operator has the declared number of Ready replicas

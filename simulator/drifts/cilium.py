@@ -387,3 +387,24 @@ def agent_api_through_vip(ctx: DriftContext, node: str | None) -> str:
 
 
 _API_ENV = frozenset({"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"})
+
+
+CNI = "cilium.cni_on_node"
+
+
+@drift(
+    CNI,
+    controls=("CIL-01",),
+    description="a node's applied config (--node, default the first) names a CNI "
+    "(cluster.network.cni.name: flannel), which that node's Talos would deploy beside Cilium",
+    takes_node=True,
+)
+def cni_on_node(ctx: DriftContext, node: str | None) -> str:
+    ctx.require_provisioned(CNI)
+    machine = ctx.configured(node, CNI)
+    with edit_config(machine) as docs:
+        cluster = v1alpha1(docs, machine).setdefault("cluster", {})
+        network = cluster.setdefault("network", {})
+        network["cni"] = {"name": "flannel"}
+    ctx.save_site()
+    return f"{machine.name}: cluster.network.cni.name set to flannel in its applied config"
