@@ -491,6 +491,15 @@ def node_eviction_requested(ctx: DriftContext, node: str | None) -> str:
     return f"Longhorn Node {NAMESPACE}/{hostname}: evictionRequested set to true"
 
 
+def _apply_new(ctx: DriftContext, rt: Any, namespace: str, body: dict[str, Any]) -> None:
+    """Create *body* unless an object of its name exists already."""
+    try:
+        ctx.store.create(rt, namespace, body)
+    except ApiError as exc:
+        if exc.code != 409:
+            raise
+
+
 SINGLE_CLASS = "longhorn-single"
 SCRATCH_CLAIM = "scratch"
 
@@ -504,7 +513,9 @@ SCRATCH_CLAIM = "scratch"
 )
 def single_replica_class(ctx: DriftContext, node: str | None) -> str:
     ctx.require_provisioned("longhorn.single_replica_class")
-    ctx.store.create(
+    # As `kubectl apply`: applying the same two objects again changes nothing.
+    _apply_new(
+        ctx,
         ctx.rt("storage.k8s.io", "v1", "storageclasses"),
         "",
         {
@@ -516,7 +527,8 @@ def single_replica_class(ctx: DriftContext, node: str | None) -> str:
             "allowVolumeExpansion": True,
         },
     )
-    ctx.store.create(
+    _apply_new(
+        ctx,
         ctx.rt("", "v1", "persistentvolumeclaims"),
         "default",
         {
