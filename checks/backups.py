@@ -8,7 +8,8 @@ month-old backup fresh.  Ages are measured from the moment the snapshot was
 taken, so every control of a run judges the same instant.
 
 - BAK-01: the newest dated backup is younger than 26 h (a daily 02:00 job,
-  plus two hours of slack for a slow run).
+  plus two hours of slack for a slow run); a name dated in the future is a
+  finding and does not count as that backup.
 - BAK-02: a dated backup exists, and every file in the directory starts with
   the age header (``age-encryption.org/v1``), whatever its name: a plaintext
   snapshot taken by hand as ``before-upgrade`` is as plaintext as
@@ -32,6 +33,7 @@ taken, so every control of a run judges the same instant.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from checks import judged
@@ -45,6 +47,18 @@ AGE_DOC = "https://age-encryption.org/v1"
 
 MAX_AGE = timedelta(hours=26)
 EMPTY_ETCD_KEYS = 6
+# A name dated later than this past the observation is no backup taken yet: a clock gone
+# wrong on the backup host, or a file named by hand.  Minutes of slack cover a host clock
+# a little ahead of the one that took the snapshot.
+FUTURE_SLACK = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class BackupDatedInFuture(Finding):
+    """A backup whose name is dated after the observation: it cannot vouch for freshness
+    and no prune removes it before its date; *path* is the file."""
+
+    path: str = ""
 
 
 def _backups(snapshot: Snapshot) -> Backups:
@@ -73,26 +87,51 @@ def _where(backups: Backups, name: str = "") -> str:
     return f"{backups.directory.rstrip('/')}/{name}" if name else backups.directory
 
 
+def _future(snapshot: Snapshot, dated: list[tuple[datetime, BackupFile]]) -> list[BackupFile]:
+    return [file for when, file in dated if when > snapshot.taken_at + FUTURE_SLACK]
+
+
 @judged.judges(backup_files=judged.backup_files)
 def newest_backup_is_recent(snapshot: Snapshot) -> list[Finding]:
-    """BAK-01: the newest dated backup is younger than :data:`MAX_AGE`."""
+    """BAK-01: the newest dated backup taken so far is younger than :data:`MAX_AGE`.
+
+    A name dated in the future (more than :data:`FUTURE_SLACK` after the
+    observation) is no evidence of a backup taken: it is reported itself and
+    the freshness is judged without it, so a file named ahead of time cannot
+    hide that the daily job stopped.
+    """
     backups = _backups(snapshot)
-    dated = _dated(backups)
+    everything = _dated(backups)
+    ahead = _future(snapshot, everything)
+    dated = [(when, file) for when, file in everything if file not in ahead]
     expected = f"a backup younger than {_age_text(MAX_AGE)}"
+    findings: list[Finding] = [
+        BackupDatedInFuture(
+            _where(backups, file.name),
+            f"a name dated no later than the observation ({snapshot.taken_at:%Y-%m-%dT%H:%MZ})",
+            "dated in the future: not a backup taken yet",
+            DOC,
+            path=_where(backups, file.name),
+        )
+        for file in ahead
+    ]
     if not dated:
-        return [Finding(_where(backups), expected, "no etcd-<timestamp>.snapshot.age file", DOC)]
+        findings.append(
+            Finding(_where(backups), expected, "no etcd-<timestamp>.snapshot.age file", DOC)
+        )
+        return findings
     when, newest = dated[-1]
     age = snapshot.taken_at - when
     if age > MAX_AGE:
-        return [
+        findings.append(
             Finding(
                 _where(backups, newest.name),
                 expected,
                 f"the newest backup is {_age_text(age)} old",
                 DOC,
             )
-        ]
-    return []
+        )
+    return findings
 
 
 @judged.judges(backup_files=judged.backup_files)

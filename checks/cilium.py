@@ -56,6 +56,11 @@ CHART_DEFAULTS: Mapping[str, Any] = {
     "l2announcements.enabled": False,
     "hubble.enabled": True,
     "operator.replicas": 2,
+    "hubble.relay.enabled": False,
+    "hubble.ui.enabled": False,
+    "image.repository": "quay.io/cilium/cilium",
+    "operator.image.repository": "quay.io/cilium/operator",
+    "hubble.relay.image.repository": "quay.io/cilium/hubble-relay",
 }
 
 # KubePrism listens on the node's loopback only; any of these names reaches it.
@@ -494,7 +499,120 @@ def _kubeprism_findings(snapshot: Snapshot, namespace: str) -> list[Finding]:
     return findings
 
 
-@judged.judges(config_maps=judged.one)
+# Hubble's Deployments the chart renders when their value is on (templates/hubble-relay,
+# templates/hubble-ui): (value path, Deployment name).
+_HUBBLE_DEPLOYMENTS = (("hubble.relay.enabled", "hubble-relay"), ("hubble.ui.enabled", "hubble-ui"))
+
+
+def _hubble_findings(snapshot: Snapshot, values: Mapping[str, Any]) -> list[Finding]:
+    """Hubble relay and UI run, every replica Ready, when the values enable them."""
+    release = _release(snapshot.definition)
+    namespace = release.namespace
+    findings: list[Finding] = []
+    for path, name in _HUBBLE_DEPLOYMENTS:
+        if not (_flag(_value(values, "hubble.enabled")) and _flag(_value(values, path))):
+            continue
+        target = f"Deployment {namespace}/{name}"
+        field = _values_field(release, path)
+        deployment = named(snapshot.objects(snap.DEPLOYMENTS), name, namespace)
+        if not deployment:
+            findings.append(
+                HubbleNotRunning(target, f"present, Ready ({field})", "absent", HUBBLE_DOC)
+            )
+            continue
+        replicas = dotted(deployment, "spec.replicas", 1)
+        ready = dotted(deployment, "status.readyReplicas", 0) or 0
+        if not isinstance(replicas, int) or replicas < 1 or ready < replicas:
+            findings.append(
+                HubbleNotRunning(
+                    target,
+                    f"at least 1 replica, every replica Ready ({field})",
+                    f"{replicas} replicas, {ready} Ready",
+                    HUBBLE_DOC,
+                )
+            )
+    return findings
+
+
+# The kinds of the definition's manifests that carry L2 announcements: the policy saying
+# which Services are answered by ARP, and the pool their LoadBalancer IPs come from.
+L2_KINDS: Mapping[str, snap.Kind] = {
+    "CiliumL2AnnouncementPolicy": snap.CILIUM_L2_POLICIES,
+    "CiliumLoadBalancerIPPool": snap.CILIUM_LB_POOLS,
+}
+
+
+def declared_l2_objects(definition: inventory.Cluster) -> list[Mapping[str, Any]]:
+    """The L2 policy and IP pool documents of the definition's manifests folder."""
+    directory = definition.manifests
+    found: list[Mapping[str, Any]] = []
+    try:
+        for path in sorted(directory.glob("*.yaml")):
+            for doc in yamlfiles.load_documents(
+                path, str(path), within=directory, loader=yamlfiles.KubeLoader
+            ):
+                value = doc.value
+                if isinstance(value, Mapping) and value.get("kind") in L2_KINDS:
+                    found.append(value)
+    except DefinitionError as exc:
+        raise Unobservable(f"cannot read the manifests: {exc}") from None
+    return found
+
+
+def _contains(have: Any, want: Any) -> bool:
+    """*want* is a subset of *have* (the API server adds defaults and status)."""
+    if isinstance(want, Mapping):
+        return isinstance(have, Mapping) and all(_contains(have.get(k), v) for k, v in want.items())
+    return bool(have == want)
+
+
+def _l2_findings(snapshot: Snapshot, values: Mapping[str, Any]) -> list[Finding]:
+    """Each declared L2 policy and LB IP pool exists with its declared spec, not disabled."""
+    if not _flag(_value(values, "l2announcements.enabled")):
+        return []
+    findings: list[Finding] = []
+    for doc in declared_l2_objects(snapshot.definition):
+        kind = str(doc.get("kind"))
+        name = str((doc.get("metadata") or {}).get("name", "?"))
+        target = f"{kind} {name}"
+        expected = f"as declared in {snapshot.definition.manifests.name}/"
+        live = named(snapshot.objects(L2_KINDS[kind]), name)
+        if not live:
+            observed = "absent"
+        elif not _contains(live.get("spec"), doc.get("spec") or {}):
+            observed = f"spec differs: {dict(live.get('spec') or {})}"
+        elif dotted(live, "spec.disabled") is True:
+            observed = "spec.disabled: true"
+        else:
+            continue
+        findings.append(L2ObjectWrong(target, expected, observed, L2_DOC, kind=kind, name=name))
+    return findings
+
+
+@dataclass(frozen=True)
+class HubbleNotRunning(Finding):
+    """Hubble relay or UI, enabled in the values, is absent or not Ready."""
+
+
+@dataclass(frozen=True)
+class L2ObjectWrong(Finding):
+    """A declared L2 announcement policy or LB IP pool is absent, changed or disabled."""
+
+    kind: str = ""
+    name: str = ""
+
+
+def _l2_count(snapshot: Snapshot, **_: object) -> int:
+    try:
+        values = declared_values(snapshot.definition)
+    except Unobservable:
+        return 0
+    if not _flag(_value(values, "l2announcements.enabled")):
+        return 0
+    return len(declared_l2_objects(snapshot.definition))
+
+
+@judged.judges(config_maps=judged.one, l2_objects=_l2_count)
 def running_config_as_declared(snapshot: Snapshot) -> list[Finding]:
     """The agent runs with kube-proxy replacement, L2 announcements and Hubble as declared.
 
@@ -502,7 +620,11 @@ def running_config_as_declared(snapshot: Snapshot) -> list[Finding]:
     value as a string; ``enable-l2-announcements`` is absent when off) plus
     the API address in the agent's and operator's environment, which must be
     KubePrism: with kube-proxy gone, the ``kubernetes`` Service only works
-    once Cilium does.
+    once Cilium does.  Hubble relay and UI, when the values enable them, run
+    with every replica Ready; with L2 announcements on, every
+    CiliumL2AnnouncementPolicy and CiliumLoadBalancerIPPool of the
+    definition's manifests exists with its declared spec and is not disabled
+    (without them no LoadBalancer IP is assigned or answered).
     """
     release = _release(snapshot.definition)
     values = declared_values(snapshot.definition)
@@ -546,6 +668,8 @@ def running_config_as_declared(snapshot: Snapshot) -> list[Finding]:
                     )
                 )
     findings += _kubeprism_findings(snapshot, namespace)
+    findings += _hubble_findings(snapshot, values)
+    findings += _l2_findings(snapshot, values)
     return findings
 
 
@@ -591,34 +715,74 @@ def image_tag(image: str) -> str | None:
     return last.split(":", 1)[1] if ":" in last else None
 
 
-@judged.judges(workloads=lambda _s, **_: 2)
+def image_name(image: str) -> str:
+    """The repository of an image reference: registry and path, no tag or digest."""
+    name = image.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    last = last.split(":", 1)[0]
+    return f"{head}/{last}" if head else last
+
+
+# The release's workloads and which value names their image repository: (kind name, kind,
+# object name, value path, the value that enables it or None).  The chart appends a suffix
+# to the operator's repository for the IPAM flavour (``-generic`` here), so the operator's
+# repository is judged by its declared prefix.
+_VERSIONED: tuple[tuple[str, snap.Kind, str, str, str | None], ...] = (
+    ("DaemonSet", snap.DAEMONSETS, AGENT_DAEMONSET, "image.repository", None),
+    ("Deployment", snap.DEPLOYMENTS, OPERATOR_DEPLOYMENT, "operator.image.repository", None),
+    ("Deployment", snap.DEPLOYMENTS, "hubble-relay", "hubble.relay.image.repository", "relay"),
+)
+
+
+def _versioned(snapshot: Snapshot) -> list[tuple[str, snap.Kind, str, str]]:
+    values = declared_values(snapshot.definition)
+    relay = _flag(_value(values, "hubble.enabled")) and _flag(
+        _value(values, "hubble.relay.enabled")
+    )
+    return [
+        (kind_name, kind, name, str(_value(values, path)))
+        for kind_name, kind, name, path, needs in _VERSIONED
+        if needs is None or relay
+    ]
+
+
+def _repository_ok(observed: str, declared: str, is_operator: bool) -> bool:
+    return observed.startswith(declared) if is_operator else observed == declared
+
+
+@judged.judges(workloads=lambda s, **_: len(_versioned(s)))
 def version_as_declared(snapshot: Snapshot) -> list[Finding]:
-    """The agent and operator run the declared Cilium version.
+    """The agent, operator and Hubble relay run the declared Cilium version and images.
 
     Agent and operator must be of one release; an image left behind by a
-    failed upgrade shows up here even when everything is Ready.
+    failed upgrade shows up here even when everything is Ready.  Each
+    container's image is judged by repository and tag: the tag must be the
+    declared version, the repository the one the values name (chart default
+    ``quay.io/cilium/...``), so a ``kubectl set image`` to a look-alike
+    repository with the right tag is caught.
     """
     namespace = _release(snapshot.definition).namespace
     version = snapshot.definition.versions.cilium
     expected = f"v{version.removeprefix('v')}"
     findings: list[Finding] = []
     unseen: list[tuple[str, str]] = []
-    workloads = (
-        ("DaemonSet", snap.DAEMONSETS, AGENT_DAEMONSET),
-        ("Deployment", snap.DEPLOYMENTS, OPERATOR_DEPLOYMENT),
-    )
-    for kind_name, kind, name in workloads:
+    for kind_name, kind, name, repository in _versioned(snapshot):
         target = f"{kind_name} {namespace}/{name}"
         obj = named(snapshot.objects(kind), name, namespace)
         if not obj:
             findings.append(Finding(target, f"present, images {expected}", "absent", UPGRADE_DOC))
             continue
+        is_operator = name == OPERATOR_DEPLOYMENT
+        wanted = f"{repository}{'-*' if is_operator else ''}:{expected}"
         for container in _containers(obj):
             image = str(container.get("image") or "")
             tag = image_tag(image)
             where = f"{target} container {container.get('name')}"
+            if not _repository_ok(image_name(image), repository, is_operator):
+                findings.append(Finding(where, f"image {wanted}", image, UPGRADE_DOC))
+                continue
             if tag is None:
                 unseen.append((f"{where} image {image or '(none)'}", "no tag to read a version"))
             elif tag != expected:
-                findings.append(Finding(where, f"image tag {expected}", image, UPGRADE_DOC))
+                findings.append(Finding(where, f"image {wanted}", image, UPGRADE_DOC))
     return _verdict(findings, unseen)

@@ -335,6 +335,8 @@ def _disk_problems(lh_node: KubeObject, path: str) -> list[str]:
     for name, disk in sorted(at_path.items()):
         if disk.get("allowScheduling") is not True:
             problems.append(f"disk {name} allowScheduling={disk.get('allowScheduling')}")
+        if disk.get("evictionRequested") is True:
+            problems.append(f"disk {name} evictionRequested=True")
         for kind in ("Ready", "Schedulable"):
             why = condition_text(disk_status.get(name) or {}, kind)
             if why:
@@ -349,7 +351,9 @@ def storage_nodes_schedulable(snapshot: Snapshot) -> list[Finding]:
     Observed: Longhorn ``Node`` objects (named after the Kubernetes node):
     ``spec.allowScheduling``, conditions ``Ready`` and ``Schedulable``, and a
     disk whose ``path`` is ``storage.longhorn_path`` with ``allowScheduling``
-    and disk conditions ``Ready``/``Schedulable`` True.  A node without the
+    and disk conditions ``Ready``/``Schedulable`` True.  An eviction
+    requested on the node or the disk (``spec.evictionRequested``) moves
+    every replica off it and takes no new ones, so it is a finding too.  A node without the
     storage role must hold no schedulable Longhorn disk: replicas there would
     land on its system disk (the definition labels only storage nodes for
     Longhorn's default disk).
@@ -391,6 +395,8 @@ def storage_nodes_schedulable(snapshot: Snapshot) -> list[Finding]:
         problems: list[str] = []
         if spec.get("allowScheduling") is not True:
             problems.append(f"allowScheduling={spec.get('allowScheduling')}")
+        if spec.get("evictionRequested") is True:
+            problems.append("evictionRequested=True")
         for kind in ("Ready", "Schedulable"):
             why = condition_text(lh_node.get("status") or {}, kind)
             if why:

@@ -17,9 +17,14 @@ from checks import judged, longhorn
 from checks import snapshot as snap
 from checks.findings import Finding
 from checks.snapshot import Snapshot
+from provisioning.definition import yamlfiles
+from provisioning.definition.problems import DefinitionError
 
 UPGRADE_DOC = "https://longhorn.io/docs/1.8.1/deploy/upgrade/"
 MANAGER = "longhorn-manager"
+# The chart's image.longhorn.manager.repository (chart/values.yaml @v1.8.1); a private
+# registry mirror is declared by setting that value in the release's values file.
+MANAGER_REPOSITORY = "longhornio/longhorn-manager"
 VERSION_SETTING = "current-longhorn-version"
 
 
@@ -35,6 +40,32 @@ def image_tag(image: str) -> str:
     return last.rsplit(":", 1)[1] if ":" in last else ""
 
 
+def image_repository(image: str) -> str:
+    """The repository of an image reference, without tag or digest."""
+    name = image.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    last = last.split(":", 1)[0]
+    return f"{head}/{last}" if head else last
+
+
+def _declared_repository(definition: Any) -> str:
+    release = definition.helm.get("longhorn")
+    if release is None:
+        return MANAGER_REPOSITORY
+    try:
+        values = yamlfiles.load_one(release.values)
+    except DefinitionError:
+        return MANAGER_REPOSITORY
+    found = snap.dotted(values, "image.longhorn.manager.repository") if values else None
+    return str(found) if isinstance(found, str) and found else MANAGER_REPOSITORY
+
+
+def _image_ok(image: str, repository: str, expected: str) -> bool:
+    # Docker Hub's implicit prefixes name the same repository.
+    name = image_repository(image).removeprefix("docker.io/").removeprefix("library/")
+    return name == repository.removeprefix("docker.io/") and image_tag(image) == expected
+
+
 def _manager_image(pod_spec: Mapping[str, Any]) -> str:
     containers = [c for c in pod_spec.get("containers") or [] if isinstance(c, Mapping)]
     for container in containers:
@@ -47,13 +78,16 @@ def _manager_image(pod_spec: Mapping[str, Any]) -> str:
 def longhorn_version_declared(snapshot: Snapshot) -> list[Finding]:
     """Longhorn runs the declared version.
 
-    Observed: the image tag of the ``longhorn-manager`` DaemonSet and of each
-    of its pods (a pod still running an older image shows an unfinished
-    upgrade), and the ``current-longhorn-version`` Setting the manager keeps
-    when it exists.
+    Observed: the image of the ``longhorn-manager`` DaemonSet and of each of
+    its pods, by repository (the chart's ``longhornio/longhorn-manager``
+    unless the values name another) and tag (a pod still running an older
+    image shows an unfinished upgrade; a look-alike repository with the
+    right tag is not Longhorn's build), and the ``current-longhorn-version``
+    Setting the manager keeps when it exists.
     """
     definition = snapshot.definition
     expected = "v" + definition.versions.longhorn.removeprefix("v")
+    repository = _declared_repository(definition)
     ns = longhorn.namespace(definition)
     findings: list[Finding] = []
     daemonset = snap.named(snapshot.objects(snap.DAEMONSETS), MANAGER, ns)
@@ -68,10 +102,13 @@ def longhorn_version_declared(snapshot: Snapshot) -> list[Finding]:
         )
     else:
         image = _manager_image(snap.dotted(daemonset, "spec.template.spec", {}) or {})
-        if image_tag(image) != expected:
+        if not _image_ok(image, repository, expected):
             findings.append(
                 LonghornVersionMismatch(
-                    f"DaemonSet {ns}/{MANAGER}", f"image tag {expected}", image, UPGRADE_DOC
+                    f"DaemonSet {ns}/{MANAGER}",
+                    f"image {repository}:{expected}",
+                    image,
+                    UPGRADE_DOC,
                 )
             )
     for pod in snap.in_namespace(snapshot.objects(snap.PODS), ns):
@@ -79,12 +116,12 @@ def longhorn_version_declared(snapshot: Snapshot) -> list[Finding]:
         if (meta.get("labels") or {}).get("app") != MANAGER:
             continue
         image = _manager_image(pod.get("spec") or {})
-        if image_tag(image) != expected:
+        if not _image_ok(image, repository, expected):
             node = snap.dotted(pod, "spec.nodeName", "unscheduled")
             findings.append(
                 LonghornVersionMismatch(
                     f"Pod {ns}/{meta.get('name')} on {node}",
-                    f"image tag {expected}",
+                    f"image {repository}:{expected}",
                     image,
                     UPGRADE_DOC,
                 )

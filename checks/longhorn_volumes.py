@@ -2,9 +2,10 @@
 
 What belongs here: LH-04 (the declared replica count in the setting, the
 StorageClass and every volume), LH-05 (the Longhorn class is the one default
-class) and LH-06 (every volume has that many healthy replicas on distinct
-nodes).  They judge Longhorn's and Kubernetes' objects only; the node-side
-controls and the shared helpers are in :mod:`checks.longhorn`.
+class) and LH-06 (every volume, and a test claim's new volume, has that many
+healthy replicas on distinct nodes).  They judge Longhorn's and Kubernetes'
+objects only; the node-side controls and the shared helpers are in
+:mod:`checks.longhorn`.
 
 Facts (facts/k8s-stack.md §2.3-2.8, Longhorn 1.8.1): a Setting's value is a
 top-level string; StorageClass ``longhorn`` (provisioner
@@ -24,7 +25,7 @@ from typing import Any
 
 from checks import judged, longhorn
 from checks import snapshot as snap
-from checks.findings import Finding
+from checks.findings import Finding, Unobservable
 from checks.snapshot import KubeObject, Snapshot
 
 SETTINGS_DOC = "https://longhorn.io/docs/1.8.1/references/settings/#default-replica-count"
@@ -45,7 +46,10 @@ DEFAULT_CLASS_ANNOTATIONS = (
 
 @dataclass(frozen=True)
 class ReplicaCountMismatch(Finding):
-    """A place that sets the replica count does not say the declared number."""
+    """A place that sets the replica count does not say the declared number; *storage_class*
+    names the class when that place is a StorageClass."""
+
+    storage_class: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,13 +75,20 @@ def volume_label(volume: KubeObject) -> str:
 # -- LH-04 ---------------------------------------------------------------------------------------
 
 
-@judged.judges(settings=judged.one, volumes=lambda s, **_: len(_volumes(s)))
+@judged.judges(
+    settings=judged.one,
+    storage_classes=judged.kube_objects(snap.STORAGE_CLASSES),
+    volumes=lambda s, **_: len(_volumes(s)),
+)
 def replica_count_declared(snapshot: Snapshot) -> list[Finding]:
     """The declared replica count is what every place that sets one says.
 
     Observed: Setting ``default-replica-count`` (``value``, a string in
-    1.8.1; used for volumes made in the UI or API), StorageClass
-    ``longhorn`` ``parameters.numberOfReplicas`` (used by CSI volumes) and
+    1.8.1; used for volumes made in the UI or API), the
+    ``parameters.numberOfReplicas`` of StorageClass ``longhorn`` and of every
+    other class of provisioner ``driver.longhorn.io`` (a class applied with
+    kubectl makes CSI volumes as much as the chart's; one without the
+    parameter falls back to the Setting) and
     each Volume's ``spec.numberOfReplicas`` (a volume keeps its own count
     once created, so a class fixed later leaves old volumes short).
     """
@@ -104,9 +115,8 @@ def replica_count_declared(snapshot: Snapshot) -> list[Finding]:
                 SETTINGS_DOC,
             )
         )
-    sc = snap.named(snapshot.objects(snap.STORAGE_CLASSES), CLASS_NAME)
-    replicas = snap.dotted(sc, "parameters.numberOfReplicas")
-    if not sc:
+    classes = snapshot.objects(snap.STORAGE_CLASSES)
+    if not snap.named(classes, CLASS_NAME):
         findings.append(
             ReplicaCountMismatch(
                 f"StorageClass/{CLASS_NAME}",
@@ -115,15 +125,23 @@ def replica_count_declared(snapshot: Snapshot) -> list[Finding]:
                 CLASS_DOC,
             )
         )
-    elif str(replicas) != str(count):
-        findings.append(
-            ReplicaCountMismatch(
-                f"StorageClass/{CLASS_NAME}",
-                f'numberOfReplicas "{count}"',
-                f"numberOfReplicas {replicas!r}",
-                CLASS_DOC,
+    for sc in sorted(classes, key=lambda c: str((c.get("metadata") or {}).get("name"))):
+        if sc.get("provisioner") != PROVISIONER:
+            continue
+        name = str((sc.get("metadata") or {}).get("name"))
+        replicas = snap.dotted(sc, "parameters.numberOfReplicas")
+        if replicas is None and name != CLASS_NAME:
+            continue  # the volume then takes default-replica-count, judged above
+        if str(replicas) != str(count):
+            findings.append(
+                ReplicaCountMismatch(
+                    f"StorageClass/{name}",
+                    f'numberOfReplicas "{count}"',
+                    f"numberOfReplicas {replicas!r}",
+                    CLASS_DOC,
+                    storage_class=name,
+                )
             )
-        )
     for volume in _volumes(snapshot):
         wanted = snap.dotted(volume, "spec.numberOfReplicas")
         if str(wanted) != str(count):
@@ -223,15 +241,102 @@ def _replica_problem(replica: KubeObject, is_attached: bool) -> str | None:
     return None
 
 
-@judged.judges(may_be_empty=True, volumes=lambda s, **_: len(_volumes(s)))
-def volumes_fully_replicated(snapshot: Snapshot) -> list[Finding]:
+@dataclass(frozen=True)
+class VolumeProbe:
+    """What the LH-06 probe did: a short-lived test claim on the default StorageClass.
+
+    *claim* is ``namespace/name``; *storage_class* the class the claim
+    resolved to (``""`` when none); *phase* the claim's last phase; *volume*
+    and *replicas* the Longhorn Volume and Replicas it got, as last read
+    before the claim was deleted; *waited* how long the probe waited for
+    them; *error* why the probe could not run at all (then nothing else
+    counts).
+    """
+
+    claim: str
+    storage_class: str = ""
+    phase: str = ""
+    volume: KubeObject | None = None
+    replicas: tuple[KubeObject, ...] = ()
+    waited: float = 0.0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ProbeVolumeMissing(Finding):
+    """The test claim on the default class got no Longhorn volume."""
+
+
+def _volume_problems(volume: KubeObject, replicas: list[KubeObject], count: int) -> list[str]:
+    """Why *volume* does not have *count* healthy replicas on distinct nodes; [] when it has."""
+    is_attached = snap.dotted(volume, "status.state") == "attached"
+    problems: list[str] = []
+    healthy_nodes: list[str] = []
+    for replica in sorted(replicas, key=lambda r: str((r.get("metadata") or {}).get("name"))):
+        node = str(snap.dotted(replica, "spec.nodeID") or "no node")
+        why = _replica_problem(replica, is_attached)
+        if why is None:
+            healthy_nodes.append(node)
+        else:
+            problems.append(f"replica {replica['metadata'].get('name')} on {node}: {why}")
+    if len(healthy_nodes) != count:
+        problems.insert(0, f"{len(healthy_nodes)} healthy replicas")
+    shared = sorted(n for n, k in Counter(healthy_nodes).items() if k > 1)
+    if shared:
+        problems.append(f"replicas share node {', '.join(shared)}")
+    robustness = snap.dotted(volume, "status.robustness", "unknown")
+    if (is_attached and robustness != "healthy") or robustness == "faulted":
+        state = snap.dotted(volume, "status.state", "unknown")
+        problems.append(f"robustness {robustness} ({state})")
+    return problems
+
+
+def _probe_findings(probe: VolumeProbe, count: int) -> list[Finding]:
+    expected = f"{count} healthy replicas on distinct nodes"
+    if probe.volume is None:
+        return [
+            ProbeVolumeMissing(
+                f"PVC {probe.claim} (test claim on the default StorageClass)",
+                f"a Longhorn volume with {expected} within {probe.waited:.0f}s",
+                f"no Longhorn volume: claim {probe.phase or 'unknown phase'}, "
+                f"storage class {probe.storage_class or 'none'}",
+                VOLUME_DOC,
+            )
+        ]
+    problems = _volume_problems(probe.volume, list(probe.replicas), count)
+    if not problems:
+        return []
+    name = (probe.volume.get("metadata") or {}).get("name")
+    return [
+        VolumeNotReplicated(
+            f"Volume {name} (test claim {probe.claim}, class {probe.storage_class})",
+            f"{expected} within {probe.waited:.0f}s",
+            "; ".join(problems),
+            VOLUME_DOC,
+        )
+    ]
+
+
+def _judged_volumes(snapshot: Snapshot, probe: VolumeProbe | None = None, **_: object) -> int:
+    probed = probe is not None and probe.error is None
+    return len(_volumes(snapshot)) + int(probed)
+
+
+@judged.judges(volumes=_judged_volumes)
+def volumes_fully_replicated(snapshot: Snapshot, probe: VolumeProbe | None = None) -> list[Finding]:
     """Every volume has the declared number of healthy replicas, on distinct nodes.
 
     Observed: Longhorn ``Replica`` objects (``spec.volumeName``,
     ``spec.nodeID``, ``spec.failedAt``, ``status.currentState``) and each
     Volume's ``status.robustness``, which must be ``healthy`` while attached
-    and never ``faulted`` (a detached volume reads ``unknown``).  Holds
-    trivially when the cluster has no volumes.
+    and never ``faulted`` (a detached volume reads ``unknown``).
+
+    Judging the volumes that exist says nothing on a cluster without any, and
+    nothing about the next one.  The *probe* (:class:`VolumeProbe`) is a
+    short-lived claim on the default StorageClass: the volume Longhorn makes
+    for it must get the declared number of replicas on distinct nodes, as
+    every new volume must.  A probe that could not run leaves the control
+    unobservable unless an existing volume already fails it.
     """
     definition = snapshot.definition
     count = definition.storage.replica_count
@@ -239,26 +344,8 @@ def volumes_fully_replicated(snapshot: Snapshot) -> list[Finding]:
     findings: list[Finding] = []
     for volume in _volumes(snapshot):
         name = (volume.get("metadata") or {}).get("name")
-        is_attached = snap.dotted(volume, "status.state") == "attached"
         mine = [r for r in replicas if snap.dotted(r, "spec.volumeName") == name]
-        problems: list[str] = []
-        healthy_nodes: list[str] = []
-        for replica in sorted(mine, key=lambda r: str((r.get("metadata") or {}).get("name"))):
-            node = str(snap.dotted(replica, "spec.nodeID") or "no node")
-            why = _replica_problem(replica, is_attached)
-            if why is None:
-                healthy_nodes.append(node)
-            else:
-                problems.append(f"replica {replica['metadata'].get('name')} on {node}: {why}")
-        if len(healthy_nodes) != count:
-            problems.insert(0, f"{len(healthy_nodes)} healthy replicas")
-        shared = sorted(n for n, k in Counter(healthy_nodes).items() if k > 1)
-        if shared:
-            problems.append(f"replicas share node {', '.join(shared)}")
-        robustness = snap.dotted(volume, "status.robustness", "unknown")
-        if (is_attached and robustness != "healthy") or robustness == "faulted":
-            state = snap.dotted(volume, "status.state", "unknown")
-            problems.append(f"robustness {robustness} ({state})")
+        problems = _volume_problems(volume, mine, count)
         if problems:
             findings.append(
                 VolumeNotReplicated(
@@ -268,4 +355,10 @@ def volumes_fully_replicated(snapshot: Snapshot) -> list[Finding]:
                     VOLUME_DOC,
                 )
             )
-    return findings
+    if probe is None:
+        return findings
+    if probe.error is not None:
+        if findings:
+            return findings
+        raise Unobservable(f"the volume probe could not run: {probe.error}")
+    return findings + _probe_findings(probe, count)

@@ -9,8 +9,10 @@ need a person: what leaked, and why the snapshot is bad.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 
+from checks import backups
 from checks.findings import Finding
 from checks.snapshot import Snapshot
 from remediation.actions import (
@@ -26,9 +28,19 @@ from remediation.registry import planner
 
 @planner("BAK-01", risk=Risk.SAFE)
 def take_backup(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
+    """Take a backup now; a file dated in the future is a person's to judge (whose clock,
+    whose file) and to remove, with the command."""
     directory = snapshot.definition.backup.directory
+    ahead = [f for f in findings if isinstance(f, backups.BackupDatedInFuture)]
+    manual = tuple(
+        f"{f.path} is dated in the future: find what wrote it (the backup host's clock?), "
+        f"then rm {shlex.quote(f.path)}"
+        for f in ahead
+    )
+    if len(ahead) == len(findings):
+        return Plan("BAK-01", manual=manual)
     action = Action("BAK-01", f"backups in {directory}", "take one now", TakeBackup(), Risk.SAFE)
-    return Plan("BAK-01", (action,))
+    return Plan("BAK-01", (action,), manual)
 
 
 @planner("BAK-03", risk=Risk.SAFE)

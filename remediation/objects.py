@@ -13,7 +13,7 @@ named from the snapshot, so the plan shows the exact patch that will be sent:
 * LH-04: the ``default-replica-count`` Setting, the chart's StorageClass
   ConfigMap (the manager rebuilds the class from it; class parameters are
   immutable) and each volume's ``numberOfReplicas`` are patched to the
-  declared count;
+  declared count; another Longhorn class is manual, with the commands;
 * LH-05: exactly one default class -- the annotation is removed from the
   others and set on Longhorn's;
 * LH-06: volumes whose replica count is wrong get the declared count (the
@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from checks import cilium, network_policy, topology
+from checks import cilium, longhorn_volumes, network_policy, topology
 from checks import snapshot as model
 from checks.findings import Finding, NodeFinding
 from checks.snapshot import Snapshot, dotted, named
@@ -38,6 +38,7 @@ from remediation.registry import planner
 from remediation.targets import nodes_in, reapply_configs
 
 LONGHORN_NAMESPACE = "longhorn-system"
+CLASS_NAME = longhorn_volumes.CLASS_NAME
 CLASS_CONFIGMAP = "longhorn-storageclass"
 SETTING_CONFIGMAP = "longhorn-default-setting"
 DEFAULT_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
@@ -294,7 +295,18 @@ def replica_counts(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
                 )
             )
     actions += _volume_actions("LH-04", snapshot, want)
-    return Plan("LH-04", tuple(actions))
+    # Another Longhorn class (not the chart's): its parameters are immutable, and whoever
+    # applied it may rely on it, so it is a person's to replace.
+    manual = tuple(
+        f"{f.target} (not the chart's class) asks for another replica count; parameters are "
+        f"immutable: kubectl get storageclass {f.storage_class} -o yaml > sc.yaml, set "
+        f'numberOfReplicas: "{want}", then kubectl delete storageclass {f.storage_class} '
+        "&& kubectl apply -f sc.yaml"
+        for f in findings
+        if isinstance(f, longhorn_volumes.ReplicaCountMismatch)
+        and f.storage_class not in ("", CLASS_NAME)
+    )
+    return Plan("LH-04", tuple(actions), manual)
 
 
 @planner("LH-05", risk=Risk.SAFE)

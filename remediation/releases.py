@@ -3,7 +3,10 @@
 Why disruptive: ``helm upgrade`` re-renders the chart and the changed
 DaemonSets and Deployments roll their pods (Cilium agents restart node by
 node, the operator and Longhorn's manager are replaced).  One action per
-release, however many of the release's controls failed.
+release, however many of the release's controls failed.  CIL-04 also
+covers the L2 announcement policy and LB IP pool of the definition's
+manifests, which are not the chart's: those are created or their spec put
+back, a safe change.
 
 CIL-03 is the exception: an agent that is not Ready on one node (crash-looping
 after a kernel or BPF hiccup) is not cured by ``helm upgrade`` when the chart
@@ -14,18 +17,26 @@ fresh one on the same node.  Only a missing DaemonSet takes the upgrade.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 from checks import cilium
 from checks import snapshot as model
 from checks.cilium import AGENT_DAEMONSET, AGENT_LABEL
 from checks.findings import Finding
-from checks.snapshot import KubeObject, Snapshot, dotted
-from remediation.actions import Action, DeleteObject, HelmUpgrade, Plan, Risk
+from checks.snapshot import KubeObject, Snapshot, dotted, named
+from remediation.actions import (
+    Action,
+    CreateObject,
+    DeleteObject,
+    HelmUpgrade,
+    PatchObject,
+    Plan,
+    Risk,
+)
 from remediation.registry import Planner, planner
 
 RELEASE_OF = {
-    "CIL-04": "cilium",
     "CIL-05": "cilium",
     "CIL-06": "cilium",
     "LH-07": "longhorn",
@@ -51,6 +62,46 @@ def _planner_for(control: str, release: str) -> Planner:
 
 for _control, _release in RELEASE_OF.items():
     planner(_control, risk=Risk.DISRUPTIVE)(_planner_for(_control, _release))
+
+
+@planner("CIL-04", risk=Risk.DISRUPTIVE)
+def running_config(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
+    """The release's own objects by ``helm upgrade``; the definition's L2 policy and pool
+    (manifests, not the chart) created or their spec put back, which restarts nothing."""
+    l2 = [f for f in findings if isinstance(f, cilium.L2ObjectWrong)]
+    actions: list[Action] = []
+    if len(l2) < len(findings):
+        actions += _planner_for("CIL-04", "cilium")(findings, snapshot).actions
+    declared = {
+        (str(d.get("kind")), str((d.get("metadata") or {}).get("name"))): d
+        for d in cilium.declared_l2_objects(snapshot.definition)
+    }
+    for found in l2:
+        doc = declared.get((found.kind, found.name))
+        if doc is None:
+            continue
+        path = cilium.L2_KINDS[found.kind].path
+        live = named(snapshot.objects(cilium.L2_KINDS[found.kind]), found.name)
+        if live:
+            change: CreateObject | PatchObject = PatchObject(
+                path,
+                found.name,
+                None,
+                [
+                    {
+                        "op": "add",
+                        "path": "/spec",
+                        "value": copy.deepcopy(dict(doc.get("spec") or {})),
+                    }
+                ],
+                patch_type="json",
+            )
+            summary = "put back the declared spec"
+        else:
+            change = CreateObject(path, None, copy.deepcopy(dict(doc)))
+            summary = "create it from the manifests"
+        actions.append(Action("CIL-04", found.target, summary, change, Risk.SAFE))
+    return Plan("CIL-04", tuple(actions))
 
 
 def _ready(pod: KubeObject) -> bool:

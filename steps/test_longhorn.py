@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pytest_bdd import scenarios, then
+from pytest_bdd import scenarios, then, when
 
 from checks import longhorn, longhorn_version, longhorn_volumes
+from checks.longhorn_volumes import VolumeProbe
 from checks.snapshot import Snapshot
+from fixtures.probe_longhorn import VolumeProbeRun
 from fixtures.verify import Verify
 
 scenarios("longhorn.feature")
@@ -41,9 +43,22 @@ def then_longhorn_sole_default_class(snapshot: Snapshot, verify: Verify) -> None
     verify(longhorn_volumes.longhorn_sole_default_class, snapshot)
 
 
-@then("every Longhorn volume has the declared number of healthy replicas on distinct nodes")
-def then_volumes_fully_replicated(snapshot: Snapshot, verify: Verify) -> None:
-    verify(longhorn_volumes.volumes_fully_replicated, snapshot)
+@when(
+    "a labelled test claim is created on the default storage class and deleted again",
+    target_fixture="volume_probe",
+)
+def when_test_claim_created(longhorn_volume_probe: VolumeProbeRun) -> VolumeProbe:
+    return longhorn_volume_probe()
+
+
+@then(
+    "every Longhorn volume and the test claim's volume have the declared number of healthy "
+    "replicas on distinct nodes"
+)
+def then_volumes_fully_replicated(
+    snapshot: Snapshot, volume_probe: VolumeProbe, verify: Verify
+) -> None:
+    verify(longhorn_volumes.volumes_fully_replicated, snapshot, probe=volume_probe)
 
 
 @then("the Longhorn manager runs the declared Longhorn version")

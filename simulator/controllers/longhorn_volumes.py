@@ -29,8 +29,9 @@ Behaviour (longhorn-manager v1.8.1, facts/k8s-stack.md §2.3, §2.7, §2.8):
 Deviations: no engines, instance managers or VolumeAttachments; no
 replenishment of a failed replica on another node after
 ``replica-replenishment-wait-interval`` (the failed one waits for its node);
-zone and disk anti-affinity are not modelled; sizes are not rounded; a PVC
-that is deleted leaves its PV and Volume (no reclaim).
+zone and disk anti-affinity are not modelled; sizes are not rounded.  A
+deleted claim's PV (reclaimPolicy Delete), Volume and replicas are removed
+in one pass, without the Released phase in between.
 
 Resolving a claim's class and size and binding it to its PV live in
 :mod:`.longhorn_claims`; their public names are re-exported here because
@@ -154,6 +155,35 @@ def reconcile_volumes(store: ObjectStore, settings: Mapping[str, str], stamp: st
         )
         bind_claim(store, pvc, sc, name)
         _volume(store, volume_rt, replica_rt, pvc, sc, name, size, pods, settings, stamp)
+    _reclaim(store, volume_rt, replica_rt, {str(p["metadata"]["uid"]) for p in pvcs})
+
+
+def _reclaim(
+    store: ObjectStore, volume_rt: ResourceType, replica_rt: ResourceType, claims: set[str]
+) -> None:
+    """A claim deleted: its PV (reclaimPolicy Delete) goes, and with it the Longhorn Volume
+    and its replicas -- what the PV controller's delete and the CSI DeleteVolume do."""
+    pv_rt = longhorn.resource(store, "", "persistentvolumes")
+    ns = longhorn.NAMESPACE
+    for pv in longhorn.items(store, pv_rt):
+        spec = pv.get("spec") or {}
+        claim = spec.get("claimRef") or {}
+        if (spec.get("csi") or {}).get("driver") != longhorn.PROVISIONER:
+            continue
+        if not claim.get("uid") or str(claim["uid"]) in claims:
+            continue
+        if spec.get("persistentVolumeReclaimPolicy", "Delete") != "Delete":
+            continue
+        name = str(pv["metadata"]["name"])
+        for replica in longhorn.items(
+            store, replica_rt, ns, label_selector=f"longhornvolume={name}"
+        ):
+            store_access.delete_if_present(store, replica_rt, ns, replica["metadata"]["name"])
+        store_access.delete_if_present(store, volume_rt, ns, name)
+        if pv["metadata"].get("finalizers"):
+            pv["metadata"]["finalizers"] = []
+            store.replace(pv_rt, "", name, pv)
+        store_access.delete_if_present(store, pv_rt, "", name)
 
 
 def _replica_name(volume: str, node: str) -> str:

@@ -154,3 +154,12 @@ def record_event(
             "reportingComponent": component,
         },
     )
+
+
+def delete_if_present(store: ObjectStore, rt: ResourceType, namespace: str, name: str) -> None:
+    """DELETE, where an object already gone is what was wanted."""
+    try:
+        store.delete(rt, namespace, name)
+    except errors.ApiError as exc:
+        if exc.code != 404:
+            raise

@@ -227,3 +227,40 @@ def not_a_snapshot(ctx: DriftContext, node: str | None) -> str:
 
     made = _new_backup(ctx, "backups.not_a_snapshot", recipient, take)
     return f"{made.name}: an age file whose plaintext is an error message, not a snapshot"
+
+
+# -- what a person or a broken job drops into the directory ------------------------------
+
+FUTURE_BY = timedelta(days=3)
+
+
+@drift(
+    "backups.future_dated",
+    controls=("BAK-01",),
+    description="a backup named three days ahead (a backup host whose clock ran ahead, or a "
+    "copy renamed by hand) lies in the backup directory: by its name it is the newest",
+)
+def future_dated(ctx: DriftContext, node: str | None) -> str:
+    directory, dated = _dated(ctx, "backups.future_dated")
+    when = datetime.now(UTC).replace(microsecond=0) + FUTURE_BY
+    target = directory / backup_files.backup_name(when)
+    shutil.copyfile(dated[-1][1], target)  # a real age file: only its date is wrong
+    target.chmod(0o600)
+    return f"{target.name} (dated {FUTURE_BY.days} days ahead) copied from {dated[-1][1].name}"
+
+
+@drift(
+    "backups.unencrypted_backup",
+    controls=("BAK-02",),
+    description="the backup job skipped encryption: tonight's etcd-<ts>.snapshot.age (now the "
+    "newest) holds the plaintext etcd snapshot, named like every encrypted one",
+)
+def unencrypted_backup(ctx: DriftContext, node: str | None) -> str:
+    directory, dated = _dated(ctx, "backups.unencrypted_backup")
+    target = directory / backup_files.backup_name(_next_name_time(dated))
+    try:
+        ctx.kv.snapshot(target)  # what `talosctl etcd snapshot` streams, never encrypted
+    except (NotImplementedError, DatastoreError) as exc:
+        raise DriftError(f"cannot snapshot the simulated etcd: {exc}") from None
+    target.chmod(0o600)
+    return f"{target.name}: a plaintext etcd snapshot under a backup's name"

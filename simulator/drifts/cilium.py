@@ -260,3 +260,151 @@ def downgrade(ctx: DriftContext, node: str | None) -> str:
         f"helm release {NAMESPACE}/{RELEASE} revision {older.version}: chart "
         f"{current.chart_name}-{OLDER_VERSION}; images {new_tag} in {', '.join(changed)}"
     )
+
+
+# -- more ways kube-proxy, the running config and the images drift ----------------------------
+
+BARE_POD = "cilium.kube_proxy_bare_pod"
+
+
+@drift(
+    BARE_POD,
+    controls=("CIL-02",),
+    description="kube-proxy run as a bare pod kube-system/node-netd with no label and no "
+    "owner (kubectl run node-netd --image=registry.k8s.io/kube-proxy:... on the first node)",
+)
+def kube_proxy_bare_pod(ctx: DriftContext, node: str | None) -> str:
+    ctx.require_provisioned(BARE_POD)
+    hostname = hostname_of(ctx.machine(None))
+    spec = copy.deepcopy(_kube_proxy()["spec"]["template"]["spec"])
+    spec["containers"][0]["name"] = "netd"
+    spec["nodeName"] = hostname
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "node-netd", "namespace": NAMESPACE, "labels": {"run": "node-netd"}},
+        "spec": spec,
+    }
+    ctx.store.create(ctx.rt("", "v1", "pods"), NAMESPACE, pod)
+    return f"Pod {NAMESPACE}/node-netd on {hostname} runs {KUBE_PROXY_IMAGE}"
+
+
+LOOK_ALIKE = "cilium.agent_image_look_alike"
+LOOK_ALIKE_REPOSITORY = "docker.io/cilium-mirror/cilium"
+
+
+@drift(
+    LOOK_ALIKE,
+    controls=("CIL-06",),
+    description="the agent's image points at a look-alike repository with the declared tag "
+    f"(kubectl set image daemonset/cilium cilium-agent={LOOK_ALIKE_REPOSITORY}:<tag>)",
+)
+def agent_image_look_alike(ctx: DriftContext, node: str | None) -> str:
+    rt = ctx.rt("apps", "v1", "daemonsets")
+    daemonset = ctx.get(rt, NAMESPACE, "cilium", LOOK_ALIKE)
+    containers = (((daemonset.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
+        "containers"
+    ) or []
+    for container in containers:
+        if container.get("name") == AGENT_CONTAINER:
+            tag = str(container.get("image") or "").split("@", 1)[0].rsplit(":", 1)[-1]
+            container["image"] = f"{LOOK_ALIKE_REPOSITORY}:{tag}"
+            ctx.store.replace(rt, NAMESPACE, "cilium", daemonset)
+            image = container["image"]
+            return f"DaemonSet {NAMESPACE}/cilium: container {AGENT_CONTAINER} runs {image}"
+    raise DriftError(f"drift {LOOK_ALIKE}: DaemonSet {NAMESPACE}/cilium has no {AGENT_CONTAINER}")
+
+
+@drift(
+    "cilium.hubble_relay_scaled_to_zero",
+    controls=("CIL-04",),
+    description="Deployment kube-system/hubble-relay is scaled to 0 "
+    "(kubectl scale deployment hubble-relay --replicas=0): no flows leave the nodes",
+)
+def hubble_relay_scaled_to_zero(ctx: DriftContext, node: str | None) -> str:
+    rt = ctx.rt("apps", "v1", "deployments")
+    ctx.get(rt, NAMESPACE, "hubble-relay", "cilium.hubble_relay_scaled_to_zero")
+    ctx.merge_patch(rt, NAMESPACE, "hubble-relay", {"spec": {"replicas": 0}})
+    return f"Deployment {NAMESPACE}/hubble-relay scaled to 0"
+
+
+@drift(
+    "cilium.lb_pool_deleted",
+    controls=("CIL-04",),
+    description="the declared CiliumLoadBalancerIPPool is deleted "
+    "(kubectl delete ciliumloadbalancerippools default-pool): LoadBalancer Services get no IP",
+)
+def lb_pool_deleted(ctx: DriftContext, node: str | None) -> str:
+    rt = ctx.rt("cilium.io", "v2", "ciliumloadbalancerippools")
+    pools = ctx.store.list(rt, "")["items"]
+    if not pools:
+        raise DriftError("drift cilium.lb_pool_deleted needs a CiliumLoadBalancerIPPool")
+    names = sorted(p["metadata"]["name"] for p in pools)
+    for name in names:
+        ctx.store.delete(rt, "", name)
+    return f"CiliumLoadBalancerIPPool {', '.join(names)} deleted"
+
+
+@drift(
+    "cilium.l2_announcements_off",
+    controls=("CIL-04",),
+    description="cilium-config lost enable-l2-announcements, as after helm upgrade --set "
+    "l2announcements.enabled=false (the chart leaves the key out when off)",
+)
+def l2_announcements_off(ctx: DriftContext, node: str | None) -> str:
+    rt = ctx.rt("", "v1", "configmaps")
+    ctx.get(rt, NAMESPACE, "cilium-config", "cilium.l2_announcements_off")
+    patch = {"data": {"enable-l2-announcements": None}}
+    ctx.merge_patch(rt, NAMESPACE, "cilium-config", patch)
+    return "cilium-config: enable-l2-announcements removed"
+
+
+@drift(
+    "cilium.agent_api_through_vip",
+    controls=("CIL-04",),
+    description="the agent reaches the API through the VIP instead of KubePrism "
+    "(kubectl set env daemonset/cilium -c cilium-agent KUBERNETES_SERVICE_HOST=<vip>)",
+)
+def agent_api_through_vip(ctx: DriftContext, node: str | None) -> str:
+    rt = ctx.rt("apps", "v1", "daemonsets")
+    daemonset = ctx.get(rt, NAMESPACE, "cilium", "cilium.agent_api_through_vip")
+    vip = str(ctx.cluster.control_plane.vip)
+    containers = (((daemonset.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
+        "containers"
+    ) or []
+    for container in containers:
+        if container.get("name") != AGENT_CONTAINER:
+            continue
+        env = [e for e in container.get("env") or [] if e.get("name") not in _API_ENV]
+        container["env"] = [
+            *env,
+            {"name": "KUBERNETES_SERVICE_HOST", "value": vip},
+            {"name": "KUBERNETES_SERVICE_PORT", "value": "6443"},
+        ]
+        ctx.store.replace(rt, NAMESPACE, "cilium", daemonset)
+        return f"DaemonSet {NAMESPACE}/cilium: {AGENT_CONTAINER} reaches the API at {vip}:6443"
+    raise DriftError(f"drift cilium.agent_api_through_vip: no {AGENT_CONTAINER} container")
+
+
+_API_ENV = frozenset({"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"})
+
+
+CNI = "cilium.cni_on_node"
+
+
+@drift(
+    CNI,
+    controls=("CIL-01",),
+    description="a node's applied config (--node, default the first) names a CNI "
+    "(cluster.network.cni.name: flannel), which that node's Talos would deploy beside Cilium",
+    takes_node=True,
+)
+def cni_on_node(ctx: DriftContext, node: str | None) -> str:
+    ctx.require_provisioned(CNI)
+    machine = ctx.configured(node, CNI)
+    with edit_config(machine) as docs:
+        cluster = v1alpha1(docs, machine).setdefault("cluster", {})
+        network = cluster.setdefault("network", {})
+        network["cni"] = {"name": "flannel"}
+    ctx.save_site()
+    return f"{machine.name}: cluster.network.cni.name set to flannel in its applied config"

@@ -440,3 +440,210 @@ def release_rolled_back(ctx: DriftContext, node: str | None) -> str:
         f"helm release {NAMESPACE}/{RELEASE}: revision {rolled.version} runs chart "
         f"{chart.name}-{OLDER_CHART} (images v{OLDER_CHART}); revision {latest.version} superseded"
     )
+
+
+# -- more ways: the other extension, eviction, classes, placement, images --------------------
+
+UTIL_LINUX = "util-linux-tools"
+
+
+@drift(
+    "longhorn.remove_util_linux_tools",
+    controls=("LH-01",),
+    description=f"a node (--node, default the first) runs an installer without {UTIL_LINUX} "
+    "(a schematic rebuilt with iscsi-tools only)",
+    takes_node=True,
+)
+def remove_util_linux_tools(ctx: DriftContext, node: str | None) -> str:
+    name = "longhorn.remove_util_linux_tools"
+    machine = ctx.machine(node)
+    extensions = ctx.site.schematics.get(machine.schematic)
+    if not extensions or not any(e.rsplit("/", 1)[-1] == UTIL_LINUX for e in extensions):
+        raise DriftError(
+            f"drift {name} needs {machine.name} to run {UTIL_LINUX}, but its installer does "
+            "not carry it (is it provisioned?)"
+        )
+    kept = [e for e in extensions if e.rsplit("/", 1)[-1] != UTIL_LINUX]
+    official = [e if "/" in e else f"siderolabs/{e}" for e in kept]
+    new_id = schematic.schematic_id(
+        {"customization": {"systemExtensions": {"officialExtensions": official}}}
+    )
+    ctx.site.schematics[new_id] = kept
+    machine.schematic = new_id
+    machine.image = f"factory.talos.dev/installer/{new_id}:{machine.talos_version}"
+    machine.generation += 1
+    ctx.save_site()
+    return f"{machine.name}: now runs {machine.image}, without {UTIL_LINUX}"
+
+
+@drift(
+    "longhorn.node_eviction_requested",
+    controls=("LH-03",),
+    description="an operator requested eviction of a storage node's Longhorn Node (--node, "
+    "default node03) in the Longhorn UI: spec.evictionRequested is true",
+    takes_node=True,
+)
+def node_eviction_requested(ctx: DriftContext, node: str | None) -> str:
+    hostname, _ = _longhorn_node(ctx, node or "node03", "longhorn.node_eviction_requested")
+    ctx.merge_patch(
+        ctx.rt(GROUP, VERSION, "nodes"), NAMESPACE, hostname, {"spec": {"evictionRequested": True}}
+    )
+    return f"Longhorn Node {NAMESPACE}/{hostname}: evictionRequested set to true"
+
+
+def _apply_new(ctx: DriftContext, rt: Any, namespace: str, body: dict[str, Any]) -> None:
+    """Create *body* unless an object of its name exists already."""
+    try:
+        ctx.store.create(rt, namespace, body)
+    except ApiError as exc:
+        if exc.code != 409:
+            raise
+
+
+SINGLE_CLASS = "longhorn-single"
+SCRATCH_CLAIM = "scratch"
+
+
+@drift(
+    "longhorn.single_replica_class",
+    controls=("LH-04", "LH-06"),
+    description=f"kubectl apply of a StorageClass {SINGLE_CLASS} (driver.longhorn.io, "
+    f'numberOfReplicas "1") and a claim default/{SCRATCH_CLAIM} on it: Longhorn makes a '
+    "one-replica volume",
+)
+def single_replica_class(ctx: DriftContext, node: str | None) -> str:
+    ctx.require_provisioned("longhorn.single_replica_class")
+    # As `kubectl apply`: applying the same two objects again changes nothing.
+    _apply_new(
+        ctx,
+        ctx.rt("storage.k8s.io", "v1", "storageclasses"),
+        "",
+        {
+            "metadata": {"name": SINGLE_CLASS},
+            "provisioner": "driver.longhorn.io",
+            "parameters": {"numberOfReplicas": "1", "staleReplicaTimeout": "30"},
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": "Immediate",
+            "allowVolumeExpansion": True,
+        },
+    )
+    _apply_new(
+        ctx,
+        ctx.rt("", "v1", "persistentvolumeclaims"),
+        "default",
+        {
+            "metadata": {"name": SCRATCH_CLAIM, "namespace": "default"},
+            "spec": {
+                "storageClassName": SINGLE_CLASS,
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    )
+    return f"StorageClass {SINGLE_CLASS} (1 replica) and PVC default/{SCRATCH_CLAIM} on it created"
+
+
+@drift(
+    "longhorn.beta_default_class",
+    controls=("LH-05",),
+    description="a second StorageClass, nfs-client, is marked default with the beta "
+    "annotation storageclass.beta.kubernetes.io/is-default-class (still honoured)",
+)
+def beta_default_class(ctx: DriftContext, node: str | None) -> str:
+    ctx.require_provisioned("longhorn.beta_default_class")
+    ctx.store.create(
+        ctx.rt("storage.k8s.io", "v1", "storageclasses"),
+        "",
+        {
+            "metadata": {
+                "name": "nfs-client",
+                "annotations": {"storageclass.beta.kubernetes.io/is-default-class": "true"},
+            },
+            "provisioner": "cluster.local/nfs-subdir-external-provisioner",
+            "reclaimPolicy": "Delete",
+        },
+    )
+    return "StorageClass nfs-client created, marked default by the beta annotation"
+
+
+LOOK_ALIKE_MANAGER = "docker.io/lh-mirror/longhorn-manager"
+
+
+@drift(
+    "longhorn.manager_image_look_alike",
+    controls=("LH-07",),
+    description="the manager DaemonSet's image set to a look-alike repository with the "
+    f"declared tag (kubectl set image daemonset/longhorn-manager "
+    f"longhorn-manager={LOOK_ALIKE_MANAGER}:<tag>)",
+)
+def manager_image_look_alike(ctx: DriftContext, node: str | None) -> str:
+    name = "longhorn.manager_image_look_alike"
+    rt = ctx.rt("apps", "v1", "daemonsets")
+    daemonset = ctx.get(rt, NAMESPACE, "longhorn-manager", name)
+    spec = ((daemonset.get("spec") or {}).get("template") or {}).get("spec") or {}
+    for container in spec.get("containers") or []:
+        if container.get("name") == "longhorn-manager":
+            tag = str(container.get("image") or "").split("@", 1)[0].rsplit(":", 1)[-1]
+            container["image"] = f"{LOOK_ALIKE_MANAGER}:{tag}"
+            ctx.store.replace(rt, NAMESPACE, "longhorn-manager", daemonset)
+            return f"DaemonSet {NAMESPACE}/longhorn-manager runs {container['image']}"
+    raise DriftError(f"drift {name}: DaemonSet {NAMESPACE}/longhorn-manager has no manager")
+
+
+@drift(
+    "longhorn.cordon_storage_nodes",
+    controls=("LH-03", "LH-06"),
+    description="scheduling disabled in the Longhorn UI on every storage node's Longhorn Node "
+    "but the first two (a maintenance left half-done): fewer schedulable nodes than replicas",
+)
+def cordon_storage_nodes(ctx: DriftContext, node: str | None) -> str:
+    name = "longhorn.cordon_storage_nodes"
+    storage = [n for n in ctx.cluster.nodes if n.is_storage]
+    if len(storage) < 3:
+        raise DriftError(f"drift {name} needs three storage nodes, the definition has fewer")
+    cordoned = []
+    for declared in storage[2:]:
+        hostname, _ = _longhorn_node(ctx, declared.name, name)
+        ctx.merge_patch(
+            ctx.rt(GROUP, VERSION, "nodes"),
+            NAMESPACE,
+            hostname,
+            {"spec": {"allowScheduling": False}},
+        )
+        cordoned.append(hostname)
+    return f"Longhorn Nodes {', '.join(cordoned)}: allowScheduling set to false"
+
+
+SOFT_SETTING = "replica-soft-anti-affinity"
+
+
+@drift(
+    "longhorn.soft_anti_affinity",
+    controls=("LH-06",),
+    description=f"Longhorn setting {SOFT_SETTING} is true (helm upgrade --set "
+    "defaultSettings.replicaSoftAntiAffinity=true): replicas may share a node when nodes "
+    "are short",
+)
+def soft_anti_affinity(ctx: DriftContext, node: str | None) -> str:
+    name = "longhorn.soft_anti_affinity"
+    cm_rt = ctx.rt("", "v1", "configmaps")
+    cm = ctx.get(cm_rt, NAMESPACE, DEFAULT_SETTING_CM, name)
+    text = str((cm.get("data") or {}).get("default-setting.yaml") or "")
+    parsed = yaml.safe_load(text) if text else None
+    settings = parsed if isinstance(parsed, dict) else {}
+    settings[SOFT_SETTING] = "true"
+    new_text = "\n".join(f"{key}: {value}" for key, value in settings.items())
+    ctx.merge_patch(
+        cm_rt, NAMESPACE, DEFAULT_SETTING_CM, {"data": {"default-setting.yaml": new_text}}
+    )
+    rt = ctx.rt(GROUP, VERSION, "settings")
+    try:
+        ctx.store.get(rt, NAMESPACE, SOFT_SETTING)
+    except ApiError as exc:
+        if exc.code != 404:
+            raise
+        body = {"metadata": {"name": SOFT_SETTING, "namespace": NAMESPACE}, "value": "true"}
+        ctx.store.create(rt, NAMESPACE, body)
+    else:
+        ctx.merge_patch(rt, NAMESPACE, SOFT_SETTING, {"value": "true"})
+    return f'Longhorn setting {SOFT_SETTING} set to "true" (and in ConfigMap {DEFAULT_SETTING_CM})'

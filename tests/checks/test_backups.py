@@ -72,6 +72,23 @@ def test_stopped_backups_name_the_newest_and_its_age(cluster: inventory.Cluster)
     assert backups.newest_backup_is_recent(snapshot_of(cluster, listing(odd, *stale)))
 
 
+def test_a_backup_dated_in_the_future_cannot_hide_a_stopped_job(
+    cluster: inventory.Cluster,
+) -> None:
+    stale = [backup(timedelta(hours=30) + timedelta(days=d)) for d in range(3)]
+    ahead = backup(-timedelta(days=3))
+    found = backups.newest_backup_is_recent(snapshot_of(cluster, listing(ahead, *stale)))
+    assert [(f.target, f.observed) for f in found] == [
+        (f"{DIRECTORY}/{ahead.name}", "dated in the future: not a backup taken yet"),
+        (f"{DIRECTORY}/{stale[0].name}", "the newest backup is 30.0 h old"),
+    ]
+    assert isinstance(found[0], backups.BackupDatedInFuture)
+    assert found[0].path == f"{DIRECTORY}/{ahead.name}"
+    # Minutes ahead are a clock's slack, not a finding.
+    slightly = backup(-timedelta(minutes=5))
+    assert backups.newest_backup_is_recent(snapshot_of(cluster, listing(slightly))) == []
+
+
 def test_mtime_is_not_the_age(cluster: inventory.Cluster) -> None:
     old = backup(timedelta(days=3))
     copied = dataclasses.replace(old, modified=NOW)  # a sync rewrote the mtime

@@ -90,13 +90,42 @@ def agent_pod(hostname: str, ready: bool = True) -> dict[str, Any]:
     }
 
 
+def hubble_deployment(name: str, ready: int = 1) -> dict[str, Any]:
+    repository = {"hubble-relay": "quay.io/cilium/hubble-relay"}.get(name, f"quay.io/cilium/{name}")
+    tag = "v1.19.1" if name == "hubble-relay" else "v0.13.3"
+    return {
+        "metadata": {"name": name, "namespace": "kube-system"},
+        "spec": {
+            "replicas": 1,
+            "template": {"spec": {"containers": [{"name": name, "image": f"{repository}:{tag}"}]}},
+        },
+        "status": {"replicas": 1, "readyReplicas": ready},
+    }
+
+
+L2_POLICY = {
+    "metadata": {"name": "default-l2-announcement"},
+    "spec": {"loadBalancerIPs": True},
+}
+LB_POOL = {
+    "metadata": {"name": "default-pool"},
+    "spec": {"blocks": [{"start": "10.10.20.200", "stop": "10.10.20.220"}]},
+}
+
+
 def clean_kube(cluster: inventory.Cluster) -> dict[str, list[dict[str, Any]]]:
     hostnames = [n.hostname for n in cluster.nodes]
     return {
         snap.NODES.key: [{"metadata": {"name": h}} for h in hostnames],
         snap.PODS.key: [agent_pod(h) for h in hostnames],
         snap.DAEMONSETS.key: [agent_daemonset()],
-        snap.DEPLOYMENTS.key: [operator_deployment()],
+        snap.DEPLOYMENTS.key: [
+            operator_deployment(),
+            hubble_deployment("hubble-relay"),
+            hubble_deployment("hubble-ui"),
+        ],
+        snap.CILIUM_L2_POLICIES.key: [copy.deepcopy(L2_POLICY)],
+        snap.CILIUM_LB_POOLS.key: [copy.deepcopy(LB_POOL)],
         snap.CONFIGMAPS.key: [
             {
                 "metadata": {"name": "cilium-config", "namespace": "kube-system"},
@@ -390,6 +419,51 @@ def test_agent_of_other_namespace_or_label_does_not_count(cluster: inventory.Clu
 # -- CIL-04 ----------------------------------------------------------------------------
 
 
+def test_hubble_relay_scaled_to_zero_or_absent_ui_is_a_finding(cluster: inventory.Cluster) -> None:
+    kube = clean_kube(cluster)
+    relay = kube[snap.DEPLOYMENTS.key][1]
+    relay["spec"]["replicas"] = 0
+    relay["status"]["readyReplicas"] = 0
+    del kube[snap.DEPLOYMENTS.key][2]
+    found = cilium.running_config_as_declared(make(cluster, kube=kube))
+    assert [(f.target, f.observed) for f in found] == [
+        ("Deployment kube-system/hubble-relay", "0 replicas, 0 Ready"),
+        ("Deployment kube-system/hubble-ui", "absent"),
+    ]
+    assert all(isinstance(f, cilium.HubbleNotRunning) for f in found)
+    assert "hubble.relay.enabled in cilium-values.yaml" in found[0].expected
+
+
+def test_hubble_components_not_declared_are_not_required(
+    cluster: inventory.Cluster, tmp_path: Path
+) -> None:
+    values = "kubeProxyReplacement: true\nk8sServiceHost: localhost\nk8sServicePort: 7445\n"
+    values += "l2announcements:\n  enabled: true\n"
+    kube = clean_kube(cluster)
+    kube[snap.DEPLOYMENTS.key] = kube[snap.DEPLOYMENTS.key][:1]
+    state = make(with_values(cluster, tmp_path, values), kube=kube)
+    assert cilium.running_config_as_declared(state) == []
+
+
+def test_declared_l2_policy_and_pool_must_exist_as_declared(cluster: inventory.Cluster) -> None:
+    kube = clean_kube(cluster)
+    kube[snap.CILIUM_L2_POLICIES.key] = []
+    kube[snap.CILIUM_LB_POOLS.key][0]["spec"]["disabled"] = True
+    found = cilium.running_config_as_declared(make(cluster, kube=kube))
+    assert [(f.target, f.observed) for f in found] == [
+        ("CiliumL2AnnouncementPolicy default-l2-announcement", "absent"),
+        ("CiliumLoadBalancerIPPool default-pool", "spec.disabled: true"),
+    ]
+    assert [(f.kind, f.name) for f in found if isinstance(f, cilium.L2ObjectWrong)] == [
+        ("CiliumL2AnnouncementPolicy", "default-l2-announcement"),
+        ("CiliumLoadBalancerIPPool", "default-pool"),
+    ]
+    kube = clean_kube(cluster)
+    kube[snap.CILIUM_LB_POOLS.key][0]["spec"]["blocks"] = [{"cidr": "10.10.30.0/24"}]
+    finding = only(cilium.running_config_as_declared(make(cluster, kube=kube)))
+    assert finding.observed.startswith("spec differs:")
+
+
 def test_kpr_off_and_l2_absent_are_findings_naming_the_values_field(
     cluster: inventory.Cluster,
 ) -> None:
@@ -545,8 +619,45 @@ def test_old_agent_image_is_named_per_container(cluster: inventory.Cluster) -> N
         "DaemonSet kube-system/cilium container config",
         "DaemonSet kube-system/cilium container cilium-agent",
     ]
-    assert found[1].expected == "image tag v1.19.1"
+    assert found[1].expected == "image quay.io/cilium/cilium:v1.19.1"
     assert found[1].observed.startswith("quay.io/cilium/cilium:v1.18.4@sha256:")
+
+
+def test_look_alike_repository_with_the_declared_tag_is_a_finding(
+    cluster: inventory.Cluster,
+) -> None:
+    # kubectl set image daemonset/cilium cilium-agent=docker.io/someone/cilium:v1.19.1
+    kube = clean_kube(cluster)
+    ds = agent_daemonset()
+    ds["spec"]["template"]["spec"]["containers"][0]["image"] = "docker.io/someone/cilium:v1.19.1"
+    kube[snap.DAEMONSETS.key] = [ds]
+    finding = only(cilium.version_as_declared(make(cluster, kube=kube)))
+    assert finding.target == "DaemonSet kube-system/cilium container cilium-agent"
+    assert (finding.expected, finding.observed) == (
+        "image quay.io/cilium/cilium:v1.19.1",
+        "docker.io/someone/cilium:v1.19.1",
+    )
+
+
+def test_operator_repository_is_judged_by_its_declared_prefix(cluster: inventory.Cluster) -> None:
+    kube = clean_kube(cluster)
+    deployment = operator_deployment()
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["image"] = "ghcr.io/fork/operator-generic:v1.19.1"
+    kube[snap.DEPLOYMENTS.key] = [deployment, *kube[snap.DEPLOYMENTS.key][1:]]
+    finding = only(cilium.version_as_declared(make(cluster, kube=kube)))
+    assert finding.expected == "image quay.io/cilium/operator-*:v1.19.1"
+
+
+def test_hubble_relay_image_is_judged_when_the_relay_is_enabled(
+    cluster: inventory.Cluster,
+) -> None:
+    kube = clean_kube(cluster)
+    kube[snap.DEPLOYMENTS.key][1] = hubble_deployment("hubble-relay")
+    relay = kube[snap.DEPLOYMENTS.key][1]["spec"]["template"]["spec"]["containers"][0]
+    relay["image"] = "quay.io/cilium/hubble-relay:v1.18.12"
+    finding = only(cilium.version_as_declared(make(cluster, kube=kube)))
+    assert finding.target == "Deployment kube-system/hubble-relay container hubble-relay"
 
 
 def test_digest_only_image_is_unobservable_and_missing_operator_a_finding(
@@ -560,7 +671,7 @@ def test_digest_only_image_is_unobservable_and_missing_operator_a_finding(
         Unobservable, match=r"cilium-agent image quay\.io/cilium/cilium@sha256:[0-9a-f]+: no tag"
     ):
         cilium.version_as_declared(make(cluster, kube=kube))
-    kube[snap.DEPLOYMENTS.key] = []
+    kube[snap.DEPLOYMENTS.key] = kube[snap.DEPLOYMENTS.key][1:]
     finding = only(cilium.version_as_declared(make(cluster, kube=kube)))
     assert (finding.target, finding.observed) == (
         "Deployment kube-system/cilium-operator",

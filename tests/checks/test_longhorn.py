@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from checks import longhorn, longhorn_version, longhorn_volumes
+from checks import judged, longhorn, longhorn_version, longhorn_volumes
 from checks import snapshot as snap
 from checks.findings import Finding, Unobservable
 from checks.snapshot import Snapshot
@@ -456,6 +456,17 @@ def test_unschedulable_node_and_disk_are_reported() -> None:
     assert "disk default-disk-1 Ready=False (NoDiskInfo)" in found.observed
 
 
+def test_eviction_requested_on_a_node_or_its_disk_is_reported() -> None:
+    kube = clean_kube()
+    kube[snap.LONGHORN_NODES.key][3]["spec"]["evictionRequested"] = True
+    kube[snap.LONGHORN_NODES.key][4]["spec"]["disks"]["default-disk-1"]["evictionRequested"] = True
+    found = longhorn.storage_nodes_schedulable(make(kube=kube))
+    assert [(f.target, f.observed) for f in found] == [
+        ("node04 (k8s-node04)", "evictionRequested=True"),
+        ("node05 (k8s-node05)", "disk default-disk-1 evictionRequested=True"),
+    ]
+
+
 def test_disk_elsewhere_than_the_data_path_is_reported() -> None:
     kube = clean_kube()
     kube[snap.LONGHORN_NODES.key][3]["spec"]["disks"]["default-disk-1"]["path"] = "/var/mnt/x"
@@ -495,6 +506,23 @@ def test_class_and_volume_replica_counts_are_reported() -> None:
         f"Volume {NS}/pvc-1 (PVC default/data)",
     ]
     assert found[1].observed == "numberOfReplicas 2"
+
+
+def test_every_longhorn_class_asks_for_the_declared_count() -> None:
+    kube = clean_kube()
+    single = _class("longhorn-single", default=False, replicas="1")
+    fallback = _class("longhorn-fallback", default=False)
+    del fallback["parameters"]["numberOfReplicas"]  # takes default-replica-count
+    other = _class("local", default=False, replicas="1")
+    other["provisioner"] = "rancher.io/local-path"
+    kube[snap.STORAGE_CLASSES.key] += [single, fallback, other]
+    found = only(longhorn_volumes.replica_count_declared(make(kube=kube)))
+    assert (found.target, found.observed) == (
+        "StorageClass/longhorn-single",
+        "numberOfReplicas '1'",
+    )
+    assert isinstance(found, longhorn_volumes.ReplicaCountMismatch)
+    assert found.storage_class == "longhorn-single"
 
 
 def test_missing_setting_and_class_are_reported() -> None:
@@ -579,11 +607,73 @@ def test_attached_volume_with_a_stopped_replica_is_reported() -> None:
     assert "state stopped" in found.observed
 
 
-def test_no_volumes_hold_trivially() -> None:
+def _no_volumes() -> Snapshot:
     kube = clean_kube()
     kube[snap.LONGHORN_VOLUMES.key] = []
     kube[snap.LONGHORN_REPLICAS.key] = []
-    assert longhorn_volumes.volumes_fully_replicated(make(kube=kube)) == []
+    return make(kube=kube)
+
+
+def _probe(replicas: list[str], **kw: Any) -> longhorn_volumes.VolumeProbe:
+    volume = _volume("pvc-probe", state="detached")
+    stopped = [_replica("pvc-probe", node, "stopped") for node in replicas]
+    for index, replica in enumerate(stopped):
+        replica["metadata"]["name"] += f"-{index}"
+    fields: dict[str, Any] = {
+        "storage_class": "longhorn",
+        "phase": "Bound",
+        "volume": volume,
+        "replicas": tuple(stopped),
+        "waited": 3.0,
+    }
+    return longhorn_volumes.VolumeProbe("default/probe", **{**fields, **kw})
+
+
+def test_no_volumes_and_no_probe_is_not_a_pass() -> None:
+    state = _no_volumes()
+    check = longhorn_volumes.volumes_fully_replicated
+    assert check(state) == []
+    with pytest.raises(Unobservable, match="judged no volumes"):
+        judged.passed(check, state, {})
+
+
+def test_the_probe_volume_with_the_declared_replicas_on_distinct_nodes_passes() -> None:
+    state = _no_volumes()
+    probe = _probe(["k8s-node02", "k8s-node03", "k8s-node04"])
+    check = longhorn_volumes.volumes_fully_replicated
+    assert check(state, probe=probe) == []
+    assert judged.passed(check, state, {"probe": probe}) == "judged 1 volumes"
+
+
+def test_the_probe_volume_short_of_replicas_or_sharing_a_node_is_a_finding() -> None:
+    found = only(
+        longhorn_volumes.volumes_fully_replicated(
+            _no_volumes(), probe=_probe(["k8s-node02", "k8s-node03"])
+        )
+    )
+    assert found.target == "Volume pvc-probe (test claim default/probe, class longhorn)"
+    assert found.observed == "2 healthy replicas"
+    shared = _probe(["k8s-node02", "k8s-node03", "k8s-node03"])
+    found = only(longhorn_volumes.volumes_fully_replicated(_no_volumes(), probe=shared))
+    assert found.observed == "replicas share node k8s-node03"
+
+
+def test_a_test_claim_without_a_longhorn_volume_is_a_finding() -> None:
+    probe = _probe([], volume=None, phase="Pending", storage_class="local-path")
+    found = only(longhorn_volumes.volumes_fully_replicated(_no_volumes(), probe=probe))
+    assert isinstance(found, longhorn_volumes.ProbeVolumeMissing)
+    assert found.target == "PVC default/probe (test claim on the default StorageClass)"
+    assert found.observed == "no Longhorn volume: claim Pending, storage class local-path"
+
+
+def test_a_probe_that_could_not_run_is_unobservable_unless_a_volume_fails() -> None:
+    probe = longhorn_volumes.VolumeProbe("default/probe", error="forbidden")
+    with pytest.raises(Unobservable, match="the volume probe could not run: forbidden"):
+        longhorn_volumes.volumes_fully_replicated(_no_volumes(), probe=probe)
+    kube = clean_kube()
+    kube[snap.LONGHORN_REPLICAS.key].pop()
+    found = only(longhorn_volumes.volumes_fully_replicated(make(kube=kube), probe=probe))
+    assert found.observed == "2 healthy replicas"
 
 
 @given(
@@ -615,7 +705,21 @@ def test_manager_image_of_another_version_is_reported() -> None:
         f"DaemonSet {NS}/longhorn-manager",
         f"Pod {NS}/longhorn-manager-k8s-node04 on k8s-node04",
     ]
-    assert found[0].expected == "image tag v1.8.1"
+    assert found[0].expected == "image longhornio/longhorn-manager:v1.8.1"
+
+
+def test_manager_image_from_a_look_alike_repository_is_reported() -> None:
+    kube = clean_kube()
+    spec = kube[snap.DAEMONSETS.key][0]["spec"]["template"]["spec"]
+    spec["containers"][0]["image"] = "docker.io/lh-mirror/longhorn-manager:v1.8.1"
+    found = only(longhorn_version.longhorn_version_declared(make(kube=kube)))
+    assert (found.target, found.observed) == (
+        f"DaemonSet {NS}/longhorn-manager",
+        "docker.io/lh-mirror/longhorn-manager:v1.8.1",
+    )
+    # Docker Hub's implicit prefix names the same repository.
+    spec["containers"][0]["image"] = "docker.io/longhornio/longhorn-manager:v1.8.1"
+    assert longhorn_version.longhorn_version_declared(make(kube=kube)) == []
 
 
 def test_version_setting_is_compared_when_present() -> None:

@@ -10,8 +10,16 @@ from typing import Any
 import pytest
 import yaml
 
+from checks import (
+    backups,
+    cluster_hygiene,
+    disk_encryption,
+    longhorn_volumes,
+    network_policy,
+    pod_security,
+    topology,
+)
 from checks import cilium as checks_cilium
-from checks import cluster_hygiene, disk_encryption, network_policy, pod_security, topology
 from checks import snapshot as model
 from checks.findings import Finding, NodeUnread
 from checks.snapshot import Snapshot
@@ -257,6 +265,66 @@ def test_replica_counts_patch_setting_class_configmap_and_volumes(
     assert "pvc-a" not in patches
     new_class = yaml.safe_load(patches["longhorn-storageclass"]["data"]["storageclass.yaml"])
     assert new_class["parameters"]["numberOfReplicas"] == "3"
+
+
+def test_another_longhorn_class_with_another_count_is_manual_with_the_commands(
+    cluster: inventory.Cluster,
+) -> None:
+    found = longhorn_volumes.ReplicaCountMismatch(
+        "StorageClass/longhorn-single", "x", "y", storage_class="longhorn-single"
+    )
+    chart_class = longhorn_volumes.ReplicaCountMismatch(
+        "StorageClass/longhorn", "x", "y", storage_class="longhorn"
+    )
+    state = snap(cluster, configmaps=[], settings=[], volumes=[])
+    plan = catalogue.loaded().plan("LH-04", [found, chart_class], state)
+    (manual,) = plan.manual
+    assert "kubectl delete storageclass longhorn-single && kubectl apply -f sc.yaml" in manual
+
+
+def test_cilium_config_upgrades_the_release_and_restores_the_l2_objects(
+    cluster: inventory.Cluster,
+) -> None:
+    pool = checks_cilium.L2ObjectWrong(
+        "CiliumLoadBalancerIPPool default-pool",
+        "x",
+        "absent",
+        kind="CiliumLoadBalancerIPPool",
+        name="default-pool",
+    )
+    policy = checks_cilium.L2ObjectWrong(
+        "CiliumL2AnnouncementPolicy default-l2-announcement",
+        "x",
+        "spec.disabled: true",
+        kind="CiliumL2AnnouncementPolicy",
+        name="default-l2-announcement",
+    )
+    live = {"metadata": {"name": "default-l2-announcement"}, "spec": {"loadBalancerIPs": False}}
+    state = snap(cluster, ciliuml2announcementpolicies=[live], ciliumloadbalancerippools=[])
+    plan = catalogue.loaded().plan("CIL-04", [pool, policy], state)
+    create, patch = (a.change for a in plan.actions)
+    assert isinstance(create, CreateObject)
+    assert create.body["metadata"]["name"] == "default-pool"
+    assert create.kind == model.CILIUM_LB_POOLS.path
+    assert isinstance(patch, PatchObject)
+    assert patch.patch == [{"op": "add", "path": "/spec", "value": {"loadBalancerIPs": True}}]
+    assert {a.risk for a in plan.actions} == {Risk.SAFE}
+    kpr = finding("ConfigMap kube-system/cilium-config key kube-proxy-replacement")
+    plan = catalogue.loaded().plan("CIL-04", [kpr, pool], state)
+    assert next(a.change for a in plan.actions) == HelmUpgrade("cilium")
+
+
+def test_a_backup_dated_in_the_future_is_manual_with_the_command(
+    cluster: inventory.Cluster,
+) -> None:
+    ahead = backups.BackupDatedInFuture("/b/etcd-x", "x", "y", path="/b/etcd-x")
+    plan = catalogue.loaded().plan("BAK-01", [ahead], snap(cluster))
+    assert plan.actions == ()
+    assert plan.manual[0].endswith("then rm /b/etcd-x")
+    stale = finding("/b/etcd-old")
+    plan = catalogue.loaded().plan("BAK-01", [ahead, stale], snap(cluster))
+    assert len(plan.actions) == 1
+    assert len(plan.manual) == 1
 
 
 def test_exactly_one_default_class_is_restored(cluster: inventory.Cluster) -> None:

@@ -380,6 +380,20 @@ def test_pvc_without_class_gets_bound_pv_volume_and_three_replicas() -> None:
         assert replica["spec"]["volumeName"] == volume
 
 
+def test_a_deleted_claim_takes_its_pv_volume_and_replicas_with_it() -> None:
+    site, store = _cluster()
+    volume = _pvc(store, "data")
+    kept = _pvc(store, "kept")
+    reconcile_longhorn(site, store, now=LATER)
+    assert len(_replicas(store, volume)) == 3
+    store.delete(_rt(store, "", "persistentvolumeclaims"), "apps", "data")
+    reconcile_longhorn(site, store, now=LATER)
+    assert store_access.get_or_none(store, _rt(store, "", "persistentvolumes"), "", volume) is None
+    assert store_access.get_or_none(store, _lh(store, "volumes"), NS, volume) is None
+    assert _replicas(store, volume) == []
+    assert len(_replicas(store, kept)) == 3
+
+
 def test_other_provisioners_and_empty_class_are_ignored() -> None:
     site, store = _cluster()
     store.create(

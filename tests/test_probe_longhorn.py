@@ -1,0 +1,112 @@
+"""The LH-06 volume probe over a fake driver: what it records, and that it always cleans up.
+
+The end-to-end behaviour (a claim on the simulated cluster whose Longhorn
+volume gets its replicas) is exercised by the breakage guard's Longhorn
+groups; these tests pin the probe's own logic without a cluster.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+from checks.longhorn_volumes import VolumeProbe
+from fixtures.probe_longhorn import CLAIMS, REPLICAS, VOLUMES, probe_volume
+from provisioning.definition import inventory
+from provisioning.drivers import errors
+from provisioning.drivers.kube import KindPath, KubeDriver
+
+ROOT = Path(__file__).resolve().parents[1]
+CLUSTER = inventory.load_cluster(ROOT / "cluster")
+
+
+class FakeKube:
+    """The claim binds after *bind_after* reads; the volume then has *replicas* placed."""
+
+    def __init__(self, replicas: int, *, bind_after: int = 1, refuse: bool = False) -> None:
+        self.replicas = replicas
+        self.bind_after = bind_after
+        self.refuse = refuse
+        self.reads = 0
+        self.deleted: list[str] = []
+        self.claim: dict[str, Any] = {}
+
+    def create(self, kind: KindPath, body: dict[str, Any], namespace: str) -> dict[str, Any]:
+        assert kind == CLAIMS
+        if self.refuse:
+            raise errors.DriverError("POST persistentvolumeclaims: 403 Forbidden")
+        self.claim = body
+        return body
+
+    def get(self, kind: KindPath, name: str, namespace: str) -> dict[str, Any]:
+        if kind == CLAIMS:
+            self.reads += 1
+            bound = self.reads > self.bind_after
+            return {
+                **self.claim,
+                "spec": {"storageClassName": "longhorn", "volumeName": "pvc-1" if bound else ""},
+                "status": {"phase": "Bound" if bound else "Pending"},
+            }
+        assert (kind, name) == (VOLUMES, "pvc-1")
+        return {"metadata": {"name": "pvc-1"}, "status": {"state": "detached"}}
+
+    def list(self, kind: KindPath, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        assert (kind, label_selector) == (REPLICAS, "longhornvolume=pvc-1")
+        return [
+            {"metadata": {"name": f"r{i}"}, "spec": {"nodeID": f"k8s-node0{i + 2}"}}
+            for i in range(self.replicas)
+        ]
+
+    def delete(self, kind: KindPath, name: str, namespace: str) -> dict[str, Any]:
+        self.deleted.append(name)
+        return {}
+
+
+def run(fake: FakeKube) -> VolumeProbe:
+    clock = iter(float(t) for t in range(1000))
+    return probe_volume(
+        cast(KubeDriver, fake),
+        CLUSTER,
+        "abc",
+        timeout=10,
+        sleep=lambda _: None,
+        clock=lambda: next(clock),
+    )
+
+
+def test_the_probe_records_the_volume_and_replicas_and_deletes_its_claim() -> None:
+    fake = FakeKube(CLUSTER.storage.replica_count)
+    probe = run(fake)
+    assert probe.error is None
+    assert (probe.claim, probe.storage_class, probe.phase) == (
+        "default/conformance-volume-probe-abc",
+        "longhorn",
+        "Bound",
+    )
+    assert probe.volume is not None
+    assert len(probe.replicas) == CLUSTER.storage.replica_count
+    assert fake.deleted == ["conformance-volume-probe-abc"]
+    assert fake.claim["metadata"]["labels"]["conformance.test/run"] == "abc"
+    assert "storageClassName" not in fake.claim["spec"]  # the default class decides
+
+
+def test_a_volume_short_of_replicas_is_recorded_after_the_timeout() -> None:
+    fake = FakeKube(2)
+    probe = run(fake)
+    assert len(probe.replicas) == 2
+    assert probe.waited >= 9  # the last read, just before the 10 s deadline
+    assert fake.deleted == ["conformance-volume-probe-abc"]
+
+
+def test_a_claim_never_bound_has_no_volume_and_is_deleted() -> None:
+    fake = FakeKube(3, bind_after=10_000)
+    probe = run(fake)
+    assert (probe.volume, probe.phase) == (None, "Pending")
+    assert fake.deleted == ["conformance-volume-probe-abc"]
+
+
+def test_a_claim_that_cannot_be_created_is_an_error_not_a_volume() -> None:
+    probe = run(FakeKube(3, refuse=True))
+    assert (
+        probe.error == "creating the test claim failed: POST persistentvolumeclaims: 403 Forbidden"
+    )
