@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 
 from checks import judged
 from checks import snapshot as snapshot_module
-from checks.control_plane_config import control_plane_configs
-from checks.findings import Finding, Unobservable
+from checks.control_plane_config import control_plane_configs, v1alpha1
+from checks.findings import Finding, Unobservable, verdict
 from checks.snapshot import KubeObject, Snapshot, dotted
 from provisioning.definition import inventory
 
@@ -79,20 +79,6 @@ def _unread_reason(snapshot: Snapshot, source: str, node: inventory.Node) -> str
     )
 
 
-def _verdict(findings: list[Finding], unread: Sequence[str]) -> list[Finding]:
-    """Findings when there are any; else unobservable when part of the cluster went unread."""
-    if findings or not unread:
-        return findings
-    raise Unobservable("; ".join(unread))
-
-
-def _v1alpha1(docs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
-    for doc in docs:
-        if isinstance(doc, Mapping) and doc.get("version") == "v1alpha1":
-            return doc
-    return {}
-
-
 def configured_vips(docs: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
     """(link, VIP) pairs a config asks for.
 
@@ -101,7 +87,7 @@ def configured_vips(docs: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
     the VIP itself.
     """
     found: list[tuple[str, str]] = []
-    interfaces = dotted(_v1alpha1(docs), "machine.network.interfaces") or []
+    interfaces = dotted(v1alpha1(docs), "machine.network.interfaces") or []
     for iface in interfaces if isinstance(interfaces, list) else []:
         if not isinstance(iface, Mapping):
             continue
@@ -183,7 +169,7 @@ def vip_configured_on_control_planes(snapshot: Snapshot) -> list[Finding]:
                 VIP_DOC,
             )
         )
-    return _verdict(findings, [f"{node}: {why}" for node, why in unread.items()])
+    return verdict(findings, [f"{node}: {why}" for node, why in unread.items()])
 
 
 def _ready(obj: KubeObject | None) -> str:
@@ -244,7 +230,7 @@ def single_healthy_vip_holder(snapshot: Snapshot) -> list[Finding]:
             for o in snapshot.objects(snapshot_module.NODES)
         }
     except Unobservable as exc:
-        return _verdict(findings, [f"whether {label(holder)} is Ready: {exc.reason}"])
+        return verdict(findings, [f"whether {label(holder)} is Ready: {exc.reason}"])
     readiness = _ready(kube_nodes.get(holder.hostname))
     if readiness != "Ready=True":
         findings.append(Finding(target, expected, f"held by {label(holder)}, {readiness}", VIP_DOC))
@@ -297,7 +283,7 @@ def endpoint_is_vip_and_answers(
         except Unobservable as exc:
             unread.append(f"{label(node)}: {exc.reason}")
             continue
-        seen = dotted(_v1alpha1(docs), "cluster.controlPlane.endpoint")
+        seen = dotted(v1alpha1(docs), "cluster.controlPlane.endpoint")
         if seen is None or _host_port(str(seen)) != _host_port(endpoint):
             findings.append(
                 Finding(
@@ -333,7 +319,7 @@ def endpoint_is_vip_and_answers(
                     ENDPOINT_DOC,
                 )
             )
-    return _verdict(findings, unread)
+    return verdict(findings, unread)
 
 
 def _kubeprism_statuses(resources: Sequence[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
@@ -372,7 +358,7 @@ def kubeprism_healthy(snapshot: Snapshot) -> list[Finding]:
                 problems.append("not healthy")
             if problems:
                 findings.append(Finding(label(node), expected, ", ".join(problems), KUBEPRISM_DOC))
-    return _verdict(findings, unread)
+    return verdict(findings, unread)
 
 
 @judged.judges(certificates=judged.one)

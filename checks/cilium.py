@@ -26,7 +26,7 @@ from typing import Any
 
 from checks import judged
 from checks import snapshot as snap
-from checks.findings import Finding, Unobservable
+from checks.findings import Finding, Unobservable, verdict
 from checks.snapshot import KubeObject, Snapshot, dotted, named
 from provisioning.definition import inventory, yamlfiles
 from provisioning.definition.problems import DefinitionError
@@ -145,17 +145,14 @@ def _main_container(obj: KubeObject, name: str) -> Mapping[str, Any] | None:
 
 
 def _verdict(findings: list[Finding], unseen: Sequence[tuple[str, str]]) -> list[Finding]:
-    """Definite findings win; with none, anything unseen (what, why) makes the check unobservable.
+    """:func:`checks.findings.verdict`, things unseen for one reason named together.
 
-    Things unseen for one reason are named together, so a source that failed
-    on every node reads as one sentence, not six copies of it.
+    So a source that failed on every node reads as one sentence, not six copies of it.
     """
-    if findings or not unseen:
-        return findings
     by_reason: dict[str, list[str]] = {}
     for what, why in unseen:
         by_reason.setdefault(why, []).append(what)
-    raise Unobservable("; ".join(f"{', '.join(w)}: {why}" for why, w in by_reason.items()))
+    return verdict(findings, [f"{', '.join(w)}: {why}" for why, w in by_reason.items()])
 
 
 # -- CIL-01 ----------------------------------------------------------------------------

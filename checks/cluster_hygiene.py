@@ -11,12 +11,11 @@ lifetime and which must be regenerated before it expires (article lesson 6).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from checks import judged
 from checks import snapshot as snapshot_module
-from checks.findings import Finding, NodeFinding, Unobservable
+from checks.findings import Finding, NodeFinding, Unobservable, verdict
 from checks.snapshot import Snapshot, dotted
 
 HOSTNAME_DOC = "https://docs.siderolabs.com/talos/v1.12/networking/configuration/hostname"
@@ -24,13 +23,6 @@ KUBECONFIG_DOC = "https://docs.siderolabs.com/talos/v1.12/security/cert-manageme
 
 # Renew with a month to spare: nightly runs then warn for weeks, not hours.
 MIN_DAYS_LEFT = 30
-
-
-def _verdict(findings: list[Finding], unread: Sequence[str]) -> list[Finding]:
-    """Findings when there are any; else unobservable when part of the cluster went unread."""
-    if findings or not unread:
-        return findings
-    raise Unobservable("; ".join(unread))
 
 
 @dataclass(frozen=True)
@@ -68,7 +60,7 @@ def hostnames_as_declared(snapshot: Snapshot) -> list[Finding]:
                     hostnames=tuple(h for h in seen if h),
                 )
             )
-    return _verdict(findings, unread)
+    return verdict(findings, unread)
 
 
 def _days(delta: dt.timedelta) -> str:
@@ -108,4 +100,4 @@ def kubeconfig_certificate_current(
         findings.append(
             Finding(target, f"valid for at least {min_days} more days", observed, KUBECONFIG_DOC)
         )
-    return _verdict(findings, [unknown] if unknown is not None else [])
+    return verdict(findings, [unknown] if unknown is not None else [])

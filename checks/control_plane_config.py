@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from checks.findings import Finding, Unobservable
+from checks.findings import Finding, Unobservable, unread_phrases
+from checks.findings import verdict as shared_verdict
 from checks.snapshot import MACHINE_CONFIG, Snapshot, dotted
 from provisioning.definition import inventory
 
@@ -85,14 +86,5 @@ def api_server_configs(snapshot: Snapshot) -> tuple[list[ApiServerConfig], dict[
 
 
 def verdict(findings: list[Finding], unread: Mapping[str, str]) -> list[Finding]:
-    """*findings*, or Unobservable when there are none but some node went unread.
-
-    A finding on one node stands whatever the others say; a pass needs every
-    control plane.
-    """
-    if unread and not findings:
-        raise Unobservable(
-            "machine config not read from "
-            + "; ".join(f"{node}: {why}" for node, why in sorted(unread.items()))
-        )
-    return findings
+    """:func:`checks.findings.verdict` over nodes whose machine config went unread."""
+    return shared_verdict(findings, unread_phrases(unread), source="machine config not read from ")

@@ -10,6 +10,7 @@ reason (pytest: skipped; the run exits 6), never as passed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 
@@ -63,3 +64,22 @@ class Unobservable(Exception):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+def verdict(findings: list[Finding], unread: Iterable[str], *, source: str = "") -> list[Finding]:
+    """*findings*, unless there are none and part of the cluster went unread: then Unobservable.
+
+    Why one rule for every check: a finding on what was read is certain
+    whatever the unread part holds, so it is reported; a pass needs all of it,
+    so silence with nothing found is never a pass.  *unread* are phrases
+    ("node03: connection refused"), *source* what could not be read.
+    """
+    missing = list(unread)
+    if findings or not missing:
+        return findings
+    raise Unobservable(source + "; ".join(missing))
+
+
+def unread_phrases(unread: Mapping[str, str]) -> list[str]:
+    """``{what: why}`` as sorted ``"what: why"`` phrases for :func:`verdict`."""
+    return [f"{what}: {why}" for what, why in sorted(unread.items())]

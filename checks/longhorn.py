@@ -24,7 +24,9 @@ from typing import Any
 
 from checks import judged
 from checks import snapshot as snap
-from checks.findings import Finding, Unobservable
+from checks.control_plane_config import node_label
+from checks.findings import Finding, Unobservable, unread_phrases
+from checks.findings import verdict as shared_verdict
 from checks.snapshot import KubeObject, Snapshot
 from provisioning.definition import inventory
 
@@ -60,10 +62,6 @@ def namespace(definition: inventory.Cluster) -> str:
     """Where the ``longhorn`` Helm release is installed (longhorn-system by default)."""
     release = definition.helm.get("longhorn")
     return release.namespace if release is not None else DEFAULT_NAMESPACE
-
-
-def node_label(node: inventory.Node) -> str:
-    return f"{node.name} ({node.hostname})"
 
 
 def short_extension(name: str) -> str:
@@ -106,15 +104,8 @@ def joined(items: Iterable[str], empty: str = "none") -> str:
 
 
 def verdict(findings: list[Finding], unread: Mapping[str, str]) -> list[Finding]:
-    """*findings*, unless there are none and some node could not be read.
-
-    A finding on an answering node is certain whatever the silent ones hold,
-    so it is reported; a pass needs every node seen, so silence with nothing
-    found is :class:`Unobservable`, naming the silent nodes and why.
-    """
-    if findings or not unread:
-        return findings
-    raise Unobservable("; ".join(f"{node}: {why}" for node, why in sorted(unread.items())))
+    """:func:`checks.findings.verdict` over nodes (name -> why) that went unread."""
+    return shared_verdict(findings, unread_phrases(unread))
 
 
 # -- LH-01 ---------------------------------------------------------------------------------------

@@ -16,14 +16,14 @@ the other nodes still fail it, but it never passes with a node unread.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from checks import judged
 from checks import snapshot as snapshot_module
-from checks.findings import Finding, NodeFinding, Unobservable
+from checks.findings import Finding, NodeFinding, Unobservable, verdict
 from checks.snapshot import KubeObject, Snapshot
 from provisioning.definition import inventory
 
@@ -97,13 +97,6 @@ def _nodes_by_name(snapshot: Snapshot) -> dict[str, KubeObject]:
         str((obj.get("metadata") or {}).get("name")): obj
         for obj in snapshot.objects(snapshot_module.NODES)
     }
-
-
-def _verdict(findings: list[Finding], unread: Sequence[str]) -> list[Finding]:
-    """Findings when there are any; else unobservable when part of the cluster went unread."""
-    if findings or not unread:
-        return findings
-    raise Unobservable("; ".join(unread))
 
 
 def _ready_condition(obj: KubeObject) -> Mapping[str, Any] | None:
@@ -234,7 +227,7 @@ def control_plane_nodes_schedulable(snapshot: Snapshot) -> list[Finding]:
                     node=node.name,
                 )
             )
-    return _verdict(findings, unread)
+    return verdict(findings, unread)
 
 
 @dataclass(frozen=True)
@@ -323,7 +316,7 @@ def versions_as_declared(snapshot: Snapshot) -> list[Finding]:
                     SUPPORT_MATRIX_DOC,
                 )
             )
-    return _verdict(findings, unread)
+    return verdict(findings, unread)
 
 
 def _gib(value: Decimal) -> str:
@@ -377,4 +370,4 @@ def capacity_as_declared(snapshot: Snapshot) -> list[Finding]:
                     CAPACITY_DOC,
                 )
             )
-    return _verdict(findings, unread)
+    return verdict(findings, unread)
