@@ -250,8 +250,10 @@ def format_text(report: DiffReport) -> str:
             f"applying the rendered config: {apply} ({node.apply_details})"
         )
         lines += [f"  {c.describe()}" for c in node.changes]
-    differing = sum(1 for n in report.nodes if n.differs)
-    lines.append(f"{differing} of {len(report.nodes)} node(s) differ from the rendered config")
+    unread = sum(1 for n in report.nodes if n.error)
+    differing = sum(1 for n in report.nodes if n.differs and not n.error)
+    summary = f"{differing} of {len(report.nodes)} node(s) differ from the rendered config"
+    lines.append(summary + (f"; {unread} not compared" if unread else ""))
     return "\n".join(printable(line) for line in lines)
 
 

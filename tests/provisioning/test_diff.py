@@ -363,3 +363,16 @@ def test_a_staged_config_waiting_for_a_reboot_is_said(definition: Definition) ->
         "node06 (10.10.20.21): a staged config (MachineConfig persistent) waits for the next "
         "reboot" in diff.format_text(report)
     )
+
+
+def test_unread_nodes_are_counted_as_not_compared_not_as_differing() -> None:
+    report = diff.DiffReport(
+        [
+            diff.NodeDiff("node01", "10.10.20.16"),
+            diff.NodeDiff("node02", "10.10.20.17", error="running config not read: refused"),
+        ]
+    )
+    text = diff.format_text(report)
+    assert "node02 (10.10.20.17): not compared: running config not read: refused" in text
+    assert text.endswith("0 of 2 node(s) differ from the rendered config; 1 not compared")
+    assert report.differs  # exit 1: an unread node is never "no difference"
