@@ -38,6 +38,7 @@ CHECKS: dict[str, Callable[[Snapshot], Sequence[Finding]]] = {
 
 CILIUM_1_18 = "quay.io/cilium/cilium:v1.18.12"
 OPERATOR_1_18 = "quay.io/cilium/operator-generic:v1.18.12"
+RELAY_1_18 = "quay.io/cilium/hubble-relay:v1.18.12"
 
 # The drifted controls and the object each failure message must name.
 KPR_KEY = "ConfigMap kube-system/cilium-config key kube-proxy-replacement"
@@ -138,10 +139,17 @@ def test_downgraded_release_fails_cil06_naming_the_images(cluster_with: Any) -> 
         OPERATOR_1_18,
     ) in downgraded
     assert ("DaemonSet kube-system/cilium container cilium-agent", CILIUM_1_18) in downgraded
-    # Every finding is a container of the two workloads, on the older image.
-    assert {observed for _, observed in downgraded} == {CILIUM_1_18, OPERATOR_1_18}
+    # Every finding is a container of the chart's workloads (agent, operator, Hubble relay),
+    # on the older image.
+    assert {observed for _, observed in downgraded} == {CILIUM_1_18, OPERATOR_1_18, RELAY_1_18}
     assert all(
-        target.startswith(("DaemonSet kube-system/cilium ", "Deployment kube-system/cilium-"))
+        target.startswith(
+            (
+                "DaemonSet kube-system/cilium ",
+                "Deployment kube-system/cilium-",
+                "Deployment kube-system/hubble-relay",
+            )
+        )
         for target, _ in downgraded
     )
 
