@@ -247,7 +247,7 @@ def other_installer(ctx: DriftContext, node: str | None) -> str:
     KERNEL_ARG_NAME,
     controls=("HYG-07",),
     description=f"one node (--node) has the extra kernel argument {EXTRA_KERNEL_ARG} in "
-    "machine.install.extraKernelArgs",
+    "machine.install.extraKernelArgs (grubUseUKICmdline off, as Talos requires)",
     takes_node=True,
 )
 def extra_kernel_arg(ctx: DriftContext, node: str | None) -> str:
@@ -255,7 +255,13 @@ def extra_kernel_arg(ctx: DriftContext, node: str | None) -> str:
         ctx,
         node,
         KERNEL_ARG_NAME,
-        {"machine": {"install": {"extraKernelArgs": [EXTRA_KERNEL_ARG]}}},
+        # Talos v1.12 refuses extraKernelArgs while the UKI command line is in use (the default):
+        # an operator adding one turns grubUseUKICmdline off in the same patch.
+        {
+            "machine": {
+                "install": {"extraKernelArgs": [EXTRA_KERNEL_ARG], "grubUseUKICmdline": False}
+            }
+        },
     )
 
 
