@@ -42,6 +42,8 @@ class Group:
     allowances: tuple[str, ...] = ()  # beyond --remediate
     # Controls an earlier control's fix repairs too (the scenario passes without its own).
     fixed_in_passing: frozenset[str] = frozenset()
+    # Controls only a suite run's probe sees failing (the in-process checks judge no probe).
+    probed: frozenset[str] = frozenset()
 
     @property
     def steps(self) -> list[str]:
@@ -90,8 +92,11 @@ SAFE = Group(
         "AUD-02": ["[safe] node06 (k8s-node06)", "apply-config --nodes <node06> --mode no-reboot"],
         "BAK-01": ["[safe] backups in", "take one now"],
         "BAK-03": ["[safe] backups in", "remove those older than"],
+        # Two default classes: the probe's claim may land on local-path (LH-05's fix).
+        "LH-06": ["conformance-volume-probe-", "[manual]"],
     },
-    fixed_in_passing=frozenset({"AUD-02", "PSA-02"}),
+    fixed_in_passing=frozenset({"AUD-02", "PSA-02", "LH-06"}),
+    probed=frozenset({"LH-06"}),
 )
 
 # Safe fixes of single objects and nodes whose drifts have no group above.
@@ -108,8 +113,12 @@ SAFE_SINGLES = Group(
         "LH-05": ["[safe] StorageClass/longhorn", "is-default-class"],
         # Longhorn does not schedule on a cordoned node; uncordoning it (TOP-02) is the fix.
         "LH-03": ["storage_nodes_schedulable", "[manual]"],
+        # LH-06's probe claim lands on the default class: with none, no Longhorn volume comes
+        # of it; restoring the default (LH-05) is the fix.
+        "LH-06": ["conformance-volume-probe-", "[manual]"],
     },
-    fixed_in_passing=frozenset({"LH-03"}),
+    fixed_in_passing=frozenset({"LH-03", "LH-06"}),
+    probed=frozenset({"LH-06"}),
 )
 
 KUBECONFIG = Group(
@@ -163,7 +172,9 @@ def _observed_failing(running: RunningCluster) -> set[str]:
 def remediate_end_to_end(running: RunningCluster, group: Group) -> None:
     drifted = set(group.actions)
     before = _observed_failing(running)
-    assert drifted & set(CHECKS) <= before, before  # probes (AUD-02) are judged by the runs
+    assert (drifted - group.probed) & set(CHECKS) <= before, (
+        before
+    )  # probes (AUD-02) are judged by the runs
 
     plan = running.run_suite(*group.steps, "--remediate=plan")
     assert _failed(plan) == drifted, plan.output
