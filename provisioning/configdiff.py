@@ -44,12 +44,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from provisioning.config import render, secrets
+from provisioning.config import secrets
 
 REDACTED = secrets.REDACTED
 # What a render without secrets holds where a secret goes: text, or base64 of that text where
 # Talos decodes the field as bytes (certificates and keys).
-PLACEHOLDERS = (REDACTED, render.REDACTED_BYTES)
+PLACEHOLDERS = (REDACTED, secrets.REDACTED_BYTES)
 V1ALPHA1 = "v1alpha1"
 
 # CanApplyImmediate (v1.12.5): machine subtrees and machine.features that change live.

@@ -21,7 +21,6 @@ base64-encoded), so Talos's code -- and a simulated node -- can load the result.
 
 from __future__ import annotations
 
-import base64
 import copy
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from provisioning.definition import inventory, yamlfiles
 from provisioning.definition.problems import DefinitionError, Problem, Severity, raise_if_errors
 
 REDACTED = secrets.REDACTED
-REDACTED_BYTES = base64.b64encode(REDACTED.encode()).decode("ascii")
+REDACTED_BYTES = secrets.REDACTED_BYTES
 _BYTES_SUFFIXES = (".crt", ".key")
 
 

@@ -46,6 +46,8 @@ __all__ = [
 ]
 
 REDACTED = "<redacted>"
+# The same placeholder where Talos decodes the field as bytes (certificates and keys).
+REDACTED_BYTES = base64.b64encode(REDACTED.encode()).decode("ascii")
 TALOS_API_CERT_LIFETIME = timedelta(
     days=365
 )  # constants.TalosAPIDefaultCertificateValidityDuration
