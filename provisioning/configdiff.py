@@ -52,7 +52,8 @@ REDACTED = secrets.REDACTED
 PLACEHOLDERS = (REDACTED, secrets.REDACTED_BYTES)
 V1ALPHA1 = "v1alpha1"
 
-# CanApplyImmediate (v1.12.5): machine subtrees and machine.features that change live.
+# CanApplyImmediate (v1.12.5): machine subtrees and machine.features that change live; the
+# simulated nodes decide no-reboot applies by the same sets (simulator/talos/configview.py).
 IMMEDIATE_MACHINE_KEYS = frozenset(
     {
         "ca",

@@ -22,38 +22,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from provisioning.configdiff import IMMEDIATE_FEATURES, IMMEDIATE_MACHINE_KEYS
 from provisioning.definition import yamlfiles
 from provisioning.definition.problems import DefinitionError
 
 KUBEPRISM_DEFAULT_PORT = 7445
 _MACHINE_TYPES = ("controlplane", "worker", "init", "join", "")
-
-# v1alpha1_runtime.go CanApplyImmediate: subtrees that may change without a reboot.
-_IMMEDIATE_MACHINE_KEYS = frozenset(
-    {
-        "ca",
-        "acceptedCAs",
-        "time",
-        "certSANs",
-        "install",
-        "network",
-        "sysfs",
-        "sysctls",
-        "logging",
-        "controlPlane",
-        "kubelet",
-        "kernel",
-        "registries",
-        "pods",
-        "seccompProfiles",
-        "nodeAnnotations",
-        "nodeLabels",
-        "nodeTaints",
-    }
-)
-_IMMEDIATE_FEATURES = frozenset(
-    {"kubernetesTalosAPIAccess", "kubePrism", "hostDNS", "imageCache", "nodeAddressSortAlgorithm"}
-)
 
 
 class ConfigError(Exception):
@@ -258,10 +232,10 @@ def _rebooting_part(doc: Mapping[str, Any] | None) -> dict[str, Any]:
         return {}
     out = {k: v for k, v in doc.items() if k not in ("debug", "cluster")}
     machine = {
-        k: v for k, v in _mapping(doc.get("machine")).items() if k not in _IMMEDIATE_MACHINE_KEYS
+        k: v for k, v in _mapping(doc.get("machine")).items() if k not in IMMEDIATE_MACHINE_KEYS
     }
     features = {
-        k: v for k, v in _mapping(machine.get("features")).items() if k not in _IMMEDIATE_FEATURES
+        k: v for k, v in _mapping(machine.get("features")).items() if k not in IMMEDIATE_FEATURES
     }
     if features:
         machine["features"] = features
