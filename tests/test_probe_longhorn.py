@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any, cast
 
 from checks.longhorn_volumes import VolumeProbe
-from fixtures.probe_longhorn import CLAIMS, REPLICAS, VOLUMES, probe_volume
+from fixtures.probe_longhorn import (
+    CLAIMS,
+    REPLICAS,
+    SETTLE,
+    STORAGE_CLASSES,
+    VOLUMES,
+    probe_volume,
+)
 from provisioning.definition import inventory
 from provisioning.drivers import errors
 from provisioning.drivers.kube import KindPath, KubeDriver
@@ -23,10 +30,24 @@ CLUSTER = inventory.load_cluster(ROOT / "cluster")
 class FakeKube:
     """The claim binds after *bind_after* reads; the volume then has *replicas* placed."""
 
-    def __init__(self, replicas: int, *, bind_after: int = 1, refuse: bool = False) -> None:
+    def __init__(
+        self,
+        replicas: int,
+        *,
+        bind_after: int = 1,
+        refuse: bool = False,
+        storage_class: str = "longhorn",
+        provisioner: str | None = "driver.longhorn.io",
+        asked: int = 3,
+        scheduling_failed: bool = False,
+    ) -> None:
         self.replicas = replicas
         self.bind_after = bind_after
         self.refuse = refuse
+        self.storage_class = storage_class
+        self.provisioner = provisioner
+        self.asked = asked
+        self.scheduling_failed = scheduling_failed
         self.reads = 0
         self.deleted: list[str] = []
         self.claim: dict[str, Any] = {}
@@ -38,17 +59,31 @@ class FakeKube:
         self.claim = body
         return body
 
-    def get(self, kind: KindPath, name: str, namespace: str) -> dict[str, Any]:
+    def get(self, kind: KindPath, name: str, namespace: str | None = None) -> dict[str, Any]:
         if kind == CLAIMS:
             self.reads += 1
             bound = self.reads > self.bind_after
+            spec = {"volumeName": "pvc-1" if bound else ""}
+            if self.storage_class:
+                spec["storageClassName"] = self.storage_class
             return {
                 **self.claim,
-                "spec": {"storageClassName": "longhorn", "volumeName": "pvc-1" if bound else ""},
+                "spec": spec,
                 "status": {"phase": "Bound" if bound else "Pending"},
             }
+        if kind == STORAGE_CLASSES:
+            assert name == self.storage_class
+            if self.provisioner is None:
+                raise errors.NotFound("gone", code=404, reason="NotFound", request="GET")
+            return {"metadata": {"name": name}, "provisioner": self.provisioner}
         assert (kind, name) == (VOLUMES, "pvc-1")
-        return {"metadata": {"name": "pvc-1"}, "status": {"state": "detached"}}
+        scheduled = "False" if self.scheduling_failed else "True"
+        condition = {"type": "Scheduled", "status": scheduled, "reason": "ReplicaSchedulingFailure"}
+        return {
+            "metadata": {"name": "pvc-1"},
+            "spec": {"numberOfReplicas": self.asked},
+            "status": {"state": "detached", "conditions": [condition]},
+        }
 
     def list(self, kind: KindPath, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         assert (kind, label_selector) == (REPLICAS, "longhornvolume=pvc-1")
@@ -62,13 +97,14 @@ class FakeKube:
         return {}
 
 
-def run(fake: FakeKube) -> VolumeProbe:
+def run(fake: FakeKube, timeout: float = 10) -> VolumeProbe:
+    """The probe on a clock that ticks a second at every reading of it."""
     clock = iter(float(t) for t in range(1000))
     return probe_volume(
         cast(KubeDriver, fake),
         CLUSTER,
         "abc",
-        timeout=10,
+        timeout=timeout,
         sleep=lambda _: None,
         clock=lambda: next(clock),
     )
@@ -110,3 +146,56 @@ def test_a_claim_that_cannot_be_created_is_an_error_not_a_volume() -> None:
     assert (
         probe.error == "creating the test claim failed: POST persistentvolumeclaims: 403 Forbidden"
     )
+
+
+# The wait ends once the outcome is settled, never before.  The first read is at 1 s on
+# the ticking clock; a read after the first sleep is at 5 s or later.
+
+
+def test_a_claim_admitted_without_a_class_is_settled_at_once() -> None:
+    fake = FakeKube(3, bind_after=10_000, storage_class="")
+    probe = run(fake, timeout=100)
+    assert (probe.volume, probe.storage_class, probe.waited) == (None, "", 1)
+    assert fake.deleted == ["conformance-volume-probe-abc"]
+
+
+def test_a_class_of_another_provisioner_is_settled_at_once() -> None:
+    fake = FakeKube(3, bind_after=10_000, storage_class="local-path", provisioner="rancher")
+    probe = run(fake, timeout=100)
+    assert (probe.volume, probe.storage_class, probe.waited) == (None, "local-path", 1)
+
+
+def test_a_class_that_does_not_exist_is_settled_at_once() -> None:
+    probe = run(FakeKube(3, bind_after=10_000, storage_class="gone", provisioner=None), 100)
+    assert (probe.volume, probe.waited) == (None, 1)
+
+
+def test_a_longhorn_claim_not_yet_bound_is_waited_for() -> None:
+    probe = run(FakeKube(3, bind_after=10_000), timeout=100)
+    assert probe.waited >= 99
+
+
+def test_a_volume_asking_for_fewer_replicas_is_settled_once_read() -> None:
+    probe = run(FakeKube(1, asked=1), timeout=100)
+    assert len(probe.replicas) == 1
+    assert probe.waited == 5  # the second read, the first with the volume
+
+
+def test_failed_scheduling_settles_only_after_nothing_moved_for_the_settle_time() -> None:
+    clock = iter(float(t) for t in range(1000))
+    fake = FakeKube(2, scheduling_failed=True)
+    probe = probe_volume(
+        cast(KubeDriver, fake),
+        CLUSTER,
+        "abc",
+        timeout=SETTLE * 4,
+        sleep=lambda _: None,
+        clock=lambda: next(clock),
+    )
+    assert len(probe.replicas) == 2
+    assert SETTLE <= probe.waited < SETTLE * 2
+
+
+def test_unfailed_scheduling_short_of_replicas_waits_the_whole_deadline() -> None:
+    probe = run(FakeKube(2, scheduling_failed=False), timeout=100)
+    assert probe.waited >= 99
