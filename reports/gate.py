@@ -12,8 +12,11 @@ severity, so an exception cannot quietly outlive its date.
 
 A run whose only blocking problem is an unverified control (its source could
 not be observed) exits :data:`reports.summary.EXIT_NOT_VERIFIED`, never 0.
-Exit statuses other than 0 and 1 (interrupted, usage error, no tests, and
-any status another part of the suite chose) are left as they are.
+An expired waiver is a failure of the run, so it outranks that status: 6
+says "nothing failed, some controls not verified", which is no longer true,
+and a CI job or nightly alert keyed on 1 must see it.  Exit statuses other
+than 0, 1 and 6 (interrupted, usage error, no tests, and any status another
+part of the suite chose) are left as they are.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def exit_status(
     current: int, records: Sequence[summary.Record], fail_on: str, expired: Sequence[Waiver]
 ) -> int:
     """The status the run should exit with, given pytest's *current* one."""
-    if current not in (OK, TESTS_FAILED):
+    if current not in (OK, TESTS_FAILED, summary.EXIT_NOT_VERIFIED):
         return current
     if expired:
         return TESTS_FAILED

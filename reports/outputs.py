@@ -44,6 +44,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--sarif", default=None, metavar="PATH", help="write the findings as SARIF 2.1.0 to PATH"
     )
     group.addoption(
+        "--sarif-base-uri",
+        default=None,
+        metavar="URL",
+        help="where the checkout is published (e.g. https://github.com/ORG/REPO/blob/COMMIT/): "
+        "each SARIF rule's helpUri is this plus its feature file; without it, no helpUri",
+    )
+    group.addoption(
         "--metrics",
         default=None,
         metavar="PATH",
@@ -53,6 +60,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    base = config.getoption("--sarif-base-uri")
+    if base is not None:
+        try:
+            sarif.help_base(str(base))
+        except ValueError as exc:
+            raise pytest.UsageError(f"--sarif-base-uri: {exc}") from None
     results.run_log(config).started = time.time()
 
 
@@ -134,6 +147,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             definition=_definition(config),
             version=VERSION,
             successful=status in (gate.OK, gate.TESTS_FAILED),
+            base_uri=config.getoption("--sarif-base-uri"),
         )
         sarif_path.parent.mkdir(parents=True, exist_ok=True)
         sarif_path.write_text(sarif.to_json(document), encoding="utf-8")

@@ -5,11 +5,18 @@ is what GitHub code scanning and most security dashboards ingest.  The
 mapping:
 
 * one ``reportingDescriptor`` (rule) per control that ran: ``id`` = control
-  id, ``shortDescription`` = scenario title, ``helpUri`` = the feature file
-  (the specification an operator signs; the upstream doc goes in ``help``),
-  the severity in ``properties`` and as ``defaultConfiguration.level``
+  id, ``shortDescription`` = scenario title, ``help`` = where the feature
+  file specifies it (the specification an operator signs) and the upstream
+  doc, the severity in ``properties`` and as ``defaultConfiguration.level``
   (blocker/critical -> ``error``, normal -> ``warning``, minor/trivial ->
-  ``note``);
+  ``note``); ``properties.feature`` is the feature file relative to the
+  project root;
+* ``helpUri`` only with a *help base* (``--sarif-base-uri``, e.g. the
+  repository's ``https://github.com/ORG/REPO/blob/COMMIT/``): the base plus
+  the feature's relative path.  SARIF 2.1.0 (3.49.12) wants an absolute URI
+  there, and a ``file://`` URI of the machine that ran the suite opens
+  nowhere else -- a code-scanning page viewed in a browser least of all -- so
+  without a base there is no ``helpUri``;
 * one ``result`` per finding of the run's final observation, message
   ``<target>: expected <x>; observed <y>``;
 * locations: a finding of a definition control (:mod:`checks.definition`)
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +74,17 @@ class Rule:
     @property
     def level(self) -> str:
         return _LEVELS.get(self.severity, "warning")
+
+
+def help_base(uri: str) -> str:
+    """*uri* as a base for help URIs (ending in ``/``); :class:`ValueError` if not absolute."""
+    parts = urllib.parse.urlsplit(uri)
+    if not parts.scheme or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(
+            f"{uri!r} is not an absolute URI of a directory, such as "
+            "https://github.com/ORG/REPO/blob/COMMIT/"
+        )
+    return uri if uri.endswith("/") else uri + "/"
 
 
 def _artifact(path: Path, root: Path) -> dict[str, str]:
@@ -116,18 +135,23 @@ def _logical_location(target: str) -> dict[str, Any]:
     }
 
 
-def _rule(rule: Rule, root: Path) -> dict[str, Any]:
+def _rule(rule: Rule, root: Path, base: str | None) -> dict[str, Any]:
+    properties: dict[str, Any] = {"severity": rule.severity, "area": rule.area, "tags": [rule.area]}
     descriptor: dict[str, Any] = {
         "id": rule.control,
         "name": rule.control,
         "shortDescription": {"text": rule.title or rule.control},
         "defaultConfiguration": {"level": rule.level},
-        "properties": {"severity": rule.severity, "area": rule.area, "tags": [rule.area]},
+        "properties": properties,
     }
     if rule.feature is not None:
-        descriptor["helpUri"] = rule.feature.absolute().as_uri()
         where = rule.feature.absolute()
-        shown = where.relative_to(root).as_posix() if where.is_relative_to(root) else str(where)
+        inside = where.is_relative_to(root)
+        shown = where.relative_to(root).as_posix() if inside else str(where)
+        if inside:
+            properties["feature"] = shown
+            if base is not None:
+                descriptor["helpUri"] = base + urllib.parse.quote(shown)
         text = f"Specified in {shown}" + (f" line {rule.line}" if rule.line else "")
         if rule.upstream:
             text += f"; upstream: {rule.upstream}"
@@ -169,14 +193,19 @@ def build(
     definition: Path,
     version: str,
     successful: bool,
+    base_uri: str | None = None,
 ) -> dict[str, Any]:
     """The SARIF log: one run, one rule per control, one result per finding.
 
     :param findings: per scenario, its observed findings (any order; results
         are sorted by control, then target).
     :param definition: the cluster definition directory (definition locations).
+    :param base_uri: where the project root is published (:func:`help_base`);
+        rules get a ``helpUri`` only with it.
+    :raises ValueError: *base_uri* is not an absolute URI.
     """
     root = root.absolute()
+    base = help_base(base_uri) if base_uri is not None else None
     index = {rule.control: i for i, rule in enumerate(rules)}
     observed = sorted(
         (o for listed in findings.values() for o in listed if o.control in index),
@@ -191,7 +220,7 @@ def build(
                     "driver": {
                         "name": TOOL,
                         "version": version,
-                        "rules": [_rule(rule, root) for rule in rules],
+                        "rules": [_rule(rule, root, base) for rule in rules],
                     }
                 },
                 "originalUriBaseIds": {"%SRCROOT%": {"uri": root.as_uri() + "/"}},

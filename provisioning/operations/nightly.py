@@ -30,6 +30,11 @@ Beside the run directories, each run replaces ``RUNS_DIR/talos_conformance.prom`
 (``--metrics FILE`` to put it elsewhere): the run's Prometheus metrics, written
 atomically, so node_exporter's textfile collector pointed at ``RUNS_DIR``
 (``--collector.textfile.directory``) always serves the newest complete run.
+With ``--push-gateway URL`` (the in-cluster CronJob) the same text is also
+pushed to a Prometheus Pushgateway (:mod:`provisioning.operations.pushgateway`)
+once the suite has run and written it; a failed push is a warning, not a
+change of the exit status, which stays the conformance signal (the
+``talos_conformance_run_timestamp_seconds`` staleness alert catches it).
 
 Only paths are printed, never the contents of a kubeconfig or talosconfig.
 """
@@ -48,7 +53,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from provisioning.operations import nightly_changes, nightly_runs
+from provisioning.operations import nightly_changes, nightly_runs, pushgateway
 from provisioning.operations.nightly_changes import SummaryError
 from provisioning.operations.nightly_runs import HISTORY, SUMMARY, Run
 
@@ -153,6 +158,13 @@ def add_nightly_command(subparsers: Any) -> None:
         help=f"Prometheus metrics file for node_exporter's textfile collector "
         f"(default: RUNS_DIR/{METRICS_FILE})",
     )
+    parser.add_argument(
+        "--push-gateway",
+        metavar="URL",
+        type=pushgateway.gateway_url,
+        help=f"also push the metrics to this Prometheus Pushgateway "
+        f"(PUT URL/metrics/job/{pushgateway.JOB}), e.g. http://pushgateway.monitoring.svc:9091",
+    )
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after `--`")
     parser.set_defaults(func=run_nightly)
 
@@ -233,6 +245,37 @@ def metrics_path(args: argparse.Namespace) -> Path:
     """Where the run's Prometheus metrics go: ``--metrics``, else beside the runs."""
     chosen = getattr(args, "metrics", None)
     return _absolute(chosen) if chosen else _absolute(args.runs_dir) / METRICS_FILE
+
+
+def _file_version(path: Path) -> tuple[int, int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_ino, info.st_mtime_ns, info.st_size)
+
+
+def push_metrics(args: argparse.Namespace, before: tuple[int, int, int] | None) -> None:
+    """Push the metrics file to ``--push-gateway`` if this run wrote it; warn on failure.
+
+    *before* is the file's version before the suite ran: an unchanged file
+    holds an earlier run's metrics, and pushing it would pass them off as
+    tonight's.
+    """
+    gateway = getattr(args, "push_gateway", None)
+    if not gateway:
+        return
+    path = metrics_path(args)
+    now = _file_version(path)
+    if now is None or now == before:
+        _warn(f"metrics not pushed to {gateway}: the suite wrote no new {path}")
+        return
+    try:
+        url = pushgateway.push(gateway, path.read_text(encoding="utf-8"))
+    except (pushgateway.PushFailed, OSError) as exc:
+        _warn(f"metrics not pushed: {exc}")
+        return
+    _say(f"metrics pushed to {url}")
 
 
 def _tail(path: Path) -> str:
@@ -385,10 +428,12 @@ def nightly(args: argparse.Namespace, root: Path, now: datetime) -> int:
     command = pytest_command(args, run, cluster, target, tests)
     _say(f"run {run.path}: {'live cluster' if args.live else 'simulator ' + args.sim_state}")
     status: int | None = None
+    metrics_before = _file_version(metrics_path(args))
     try:
         status = run_suite(command, root, run.path / "pytest.log", args.timeout)
         if status not in SUITE_RAN:
             raise SuiteDidNotRun(f"pytest exited {status}")
+        push_metrics(args, metrics_before)
         runs = nightly_runs.list_runs(runs_dir)
         changes = compare_with_previous(runs, run)
         carry_history(runs, run)

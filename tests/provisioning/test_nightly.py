@@ -18,15 +18,16 @@ import json
 import shutil
 import subprocess
 import sys
+import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from provisioning.__main__ import main
+from provisioning.definition import yamlfiles
 from provisioning.operations import nightly, nightly_runs
 from provisioning.operations.nightly_changes import (
     ControlResult,
@@ -391,8 +392,10 @@ def test_a_waived_drift_is_listed_as_waived_and_metrics_land_beside_the_runs(
 
 
 def manifests(name: str) -> list[dict[str, Any]]:
+    """The documents of a shipped manifest, read by the suite's own YAML loader."""
     path = ROOT / "deploy" / "kubernetes" / name
-    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+    documents = yamlfiles.load_documents(path, loader=yamlfiles.KubeLoader)
+    return [d.value for d in documents if d.value]
 
 
 def nightly_pod() -> dict[str, Any]:
@@ -437,6 +440,44 @@ def test_the_cronjob_runs_nightly_read_only_with_the_minted_talosconfig() -> Non
     verbs = {verb for rule in role["rules"] for verb in rule["verbs"]}
     assert verbs <= {"get", "list", "watch"}, "the nightly ClusterRole must stay read-only"
     assert not any("secrets" in rule.get("resources", []) for rule in role["rules"])
+
+
+def test_the_cronjob_keeps_its_metrics_on_the_runs_volume_and_pushes_them() -> None:
+    """The Job's metrics reach Prometheus: written on the PVC, pushed where egress allows."""
+    pod = nightly_pod()
+    (container,) = pod["spec"]["containers"]
+    parser = argparse.ArgumentParser()
+    nightly.add_nightly_command(parser.add_subparsers())
+    args = parser.parse_args(["nightly", *container["args"]])
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    written = nightly.metrics_path(args)
+    (mount,) = [
+        m for m in container["volumeMounts"] if written.is_relative_to(Path(m["mountPath"]))
+    ]
+    assert not mount.get("readOnly", False), f"{written} is on a read-only mount"
+    (claim,) = [d for d in manifests("cronjob.yaml") if d["kind"] == "PersistentVolumeClaim"]
+    assert (
+        volumes[mount["name"]]["persistentVolumeClaim"]["claimName"] == (claim["metadata"]["name"])
+    )
+
+    assert args.push_gateway, "the CronJob does not push its metrics"
+    gateway = urllib.parse.urlsplit(args.push_gateway)
+    assert gateway.hostname is not None
+    service, namespace, *_ = gateway.hostname.split(".")
+    port = str(gateway.port or (443 if gateway.scheme == "https" else 80))
+    pod_labels = pod["metadata"]["labels"]
+    allowed = [
+        rule
+        for policy in manifests("network-policy.yaml")
+        if policy["spec"]["endpointSelector"].get("matchLabels", {}).items() <= pod_labels.items()
+        for rule in policy["spec"].get("egress", [])
+        if any(
+            selector.get("matchLabels", {}).get("io.kubernetes.pod.namespace") == namespace
+            for selector in rule.get("toEndpoints", [])
+        )
+        and any(p["port"] == port for to in rule.get("toPorts", []) for p in to["ports"])
+    ]
+    assert allowed, f"no egress from the nightly pod to {namespace}/{service} port {port}"
 
 
 def test_a_suite_that_exits_6_ran_and_its_unverified_controls_are_compared(

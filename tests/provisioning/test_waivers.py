@@ -12,6 +12,7 @@ import pytest
 
 from provisioning.definition import waivers
 from provisioning.definition.problems import DefinitionError, Severity
+from tests import readme_examples
 
 ROOT = Path(__file__).resolve().parents[2]
 TODAY = datetime.date(2026, 12, 7)
@@ -223,3 +224,42 @@ def test_validate_rejects_a_bad_waivers_file_outside_the_repo(
     assert proc.returncode == 1
     assert f"{bad}:2: waivers[0].expires: required" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_the_readme_example_waiver_is_valid_for_at_least_a_year() -> None:
+    """The README promises its example waives ENC-01 (exit 0): it must not lapse unnoticed.
+
+    Against the calendar on purpose: this fails a year before the example
+    would stop doing what the README says.
+    """
+    (example,) = waivers.parse_waivers(readme_examples.waiver_example(), "README.md")
+    assert example.control == "ENC-01"
+    today = datetime.datetime.now(datetime.UTC).date()
+    assert example.expires > today + datetime.timedelta(days=365), (
+        f"README.md's example waiver expires {example.expires}; give it a date more than a "
+        f"year after {today}"
+    )
+
+
+def test_the_readme_expires_its_example_with_a_past_date() -> None:
+    """The README's ``sed`` turns the example's date into a past one (exit 1: expired)."""
+    old, new, target = readme_examples.expiry_edit()
+    example = readme_examples.waiver_example()
+    assert f"expires: {old}\n" in example
+    (lapsed,) = waivers.parse_waivers(example.replace(old, new), "README.md")
+    today = datetime.datetime.now(datetime.UTC).date()
+    assert lapsed.is_expired(today)
+    assert target == "/tmp/waivers.yaml"
+
+
+def test_the_commented_example_in_the_shipped_file_parses_and_is_not_expired() -> None:
+    text = (ROOT / "cluster" / "waivers.yaml").read_text()
+    start = text.index("# waivers:\n")
+    block = "".join(
+        line[2:] if line.startswith("# ") else line[1:]
+        for line in text[start:].splitlines(keepends=True)
+        if line.startswith("#")
+    )
+    (example,) = waivers.parse_waivers(block, "cluster/waivers.yaml")
+    today = datetime.datetime.now(datetime.UTC).date()
+    assert example.expires > today + datetime.timedelta(days=365)

@@ -51,6 +51,13 @@ def test_an_expired_waiver_fails_an_otherwise_green_run() -> None:
     assert gate.exit_status(0, [failed("normal", "passed")], "normal", [EXPIRED]) == 1
 
 
+def test_an_expired_waiver_outranks_not_verified() -> None:
+    """6 means nothing failed; an expired waiver is a failure of the run, so 1 wins."""
+    records = [failed("normal", "passed"), failed("normal", "skipped")]
+    assert gate.exit_status(summary.EXIT_NOT_VERIFIED, records, "normal", [EXPIRED]) == 1
+    assert gate.exit_status(summary.EXIT_NOT_VERIFIED, records, "normal", []) == 6
+
+
 @pytest.mark.parametrize("status", [2, 3, 4, 5, 7])
 def test_other_statuses_are_left_alone(status: int) -> None:
     assert gate.exit_status(status, [failed("trivial")], "normal", [EXPIRED]) == status

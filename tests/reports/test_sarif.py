@@ -3,13 +3,16 @@
 The schema (``data/sarif-schema-2.1.0.json``) is the OASIS TC's published
 file, copied from the oasis-tcs/sarif-spec repository
 (``sarif-2.1/schema/sarif-schema-2.1.0.json`` at commit e0583813964e),
-unchanged.
+unchanged.  jsonschema does not check ``"format": "uri"`` without an
+optional package, so :func:`assert_valid` checks the ``helpUri`` values
+(SARIF 2.1.0 3.49.12: an absolute URI) itself.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,12 @@ def assert_valid(document: dict[str, Any]) -> None:
     validator = jsonschema.validators.validator_for(schema)(schema)
     errors = sorted(validator.iter_errors(document), key=lambda e: list(e.path))
     assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
+    for run in document["runs"]:
+        for rule in run["tool"]["driver"].get("rules", []):
+            if "helpUri" in rule:
+                parts = urllib.parse.urlsplit(rule["helpUri"])
+                absolute = bool(parts.scheme and parts.netloc)
+                assert absolute, f"{rule['id']}: helpUri {rule['helpUri']} is not absolute"
 
 
 @pytest.fixture
@@ -59,7 +68,7 @@ def rule(control: str, severity: str, project: Path) -> sarif.Rule:
     )
 
 
-def build(project: Path) -> dict[str, Any]:
+def build(project: Path, base_uri: str | None = None) -> dict[str, Any]:
     rules = [rule("HYG-02", "blocker", project), rule("LH-02", "normal", project)]
     findings = {
         "steps/test_config_hygiene.py::a": [
@@ -99,6 +108,7 @@ def build(project: Path) -> dict[str, Any]:
         definition=project / "cluster",
         version="0.1.0",
         successful=True,
+        base_uri=base_uri,
     )
 
 
@@ -120,10 +130,41 @@ def test_one_rule_per_control_with_severity_and_feature(project: Path) -> None:
     assert rules[0]["defaultConfiguration"] == {"level": "error"}
     assert rules[1]["defaultConfiguration"] == {"level": "warning"}
     assert rules[0]["properties"]["severity"] == "blocker"
-    assert rules[0]["helpUri"] == (project / "features" / "longhorn.feature").as_uri()
+    assert rules[0]["properties"]["feature"] == "features/longhorn.feature"
     assert rules[0]["help"]["text"] == (
         "Specified in features/longhorn.feature line 7; upstream: https://example.test/doc"
     )
+
+
+def test_without_a_base_uri_no_rule_points_at_this_machine(project: Path) -> None:
+    """A ``file://`` help URI opens only where the suite ran: no base, no helpUri."""
+    (run,) = build(project)["runs"]
+    assert [r for r in run["tool"]["driver"]["rules"] if "helpUri" in r] == []
+    assert str(project) not in json.dumps(run["tool"]["driver"]["rules"])
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "https://git.example/org/talos-conformance/blob/0123abc/",
+        "https://git.example/org/talos-conformance/blob/0123abc",
+    ],
+)
+def test_a_base_uri_makes_each_help_uri_the_published_feature(project: Path, base: str) -> None:
+    document = build(project, base_uri=base)
+    assert_valid(document)
+    rules = document["runs"][0]["tool"]["driver"]["rules"]
+    assert [r["helpUri"] for r in rules] == [
+        "https://git.example/org/talos-conformance/blob/0123abc/features/longhorn.feature"
+    ] * 2
+
+
+@pytest.mark.parametrize(
+    "base", ["features/", "/srv/checkout/", "https://git.example/repo?ref=main", "repo"]
+)
+def test_a_base_uri_that_is_not_absolute_is_refused(project: Path, base: str) -> None:
+    with pytest.raises(ValueError, match="is not an absolute URI"):
+        build(project, base_uri=base)
 
 
 def test_definition_findings_point_at_file_and_line(project: Path) -> None:

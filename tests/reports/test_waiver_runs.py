@@ -30,6 +30,7 @@ pytestmark = pytest.mark.slow  # seven runs of the suite in child processes
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
+PUBLISHED = "https://git.example/org/talos-conformance/blob/0123abc/"
 LEAK = "# -----BEGIN EC PRIVATE KEY-----\n# MHcCAQEEIB\n"
 SECRET_WAIVER = """\
 waivers:
@@ -130,6 +131,8 @@ def waived(tmp_path_factory: pytest.TempPathFactory) -> Run:
         str(waivers),
         "--sarif",
         str(base / "out" / "conformance.sarif"),
+        "--sarif-base-uri",
+        PUBLISHED,
         "--metrics",
         str(base / "textfile" / "talos_conformance.prom"),
     )
@@ -202,6 +205,8 @@ def test_the_sarif_file_is_valid_and_suppresses_the_waived_finding(waived: Run) 
         "HYG-03",
         "HYG-04",
     ]
+    help_uris = {r["id"]: r.get("helpUri") for r in sarif_run["tool"]["driver"]["rules"]}
+    assert help_uris["HYG-02"] == f"{PUBLISHED}features/config_hygiene.feature"
     (result,) = sarif_run["results"]
     assert result["ruleId"] == "HYG-02"
     assert "expected no secret material; observed a PEM private key" in result["message"]["text"]
@@ -277,6 +282,15 @@ def test_a_bad_waivers_file_is_a_located_usage_error(tmp_path: Path) -> None:
         result.output
     )
     assert "Traceback" not in result.output
+
+
+def test_a_relative_sarif_base_uri_is_a_usage_error(tmp_path: Path) -> None:
+    leaked_definition(tmp_path)
+    result = run(tmp_path, "--sarif", str(tmp_path / "c.sarif"), "--sarif-base-uri", "features")
+    assert result.code == 4, result.output
+    assert "--sarif-base-uri: 'features' is not an absolute URI" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "c.sarif").exists()
 
 
 # --- the severity gate, with a waiver in the definition's own waivers.yaml ----------------

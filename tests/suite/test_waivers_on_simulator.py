@@ -5,7 +5,9 @@ The README's promise, end to end: node03's system volumes lose LUKS2
 both of its scenarios (STATE, EPHEMERAL) -- naming node03.  A waiver scoped to
 node03 makes the run exit 0 with the control *waived*; the same waiver past
 its date makes it exit 1 naming owner, reason and expiry; a waiver scoped to
-another node waives nothing.
+another node waives nothing.  The waiver and the edit that expires it are
+the README's own (:mod:`tests.readme_examples`), so the README's commands are
+what runs here.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from provisioning.definition import waivers as waivers_file
+from tests import readme_examples
 
 pytestmark = pytest.mark.slow
 
@@ -36,14 +41,19 @@ def waivers(directory: Path, name: str, *, node: str, expires: str) -> str:
 def test_a_node_scoped_waiver_waives_the_drift_until_it_expires(
     cluster_with: Any, tmp_path: Path
 ) -> None:
-    valid = waivers(tmp_path, "valid", node="node03", expires="2099-12-31")
-    lapsed = waivers(tmp_path, "lapsed", node="node03", expires="2021-03-01")
+    example = readme_examples.waiver_example()
+    (readme,) = waivers_file.parse_waivers(example, "README.md")
+    old, new, _ = readme_examples.expiry_edit()
+    valid = tmp_path / "valid.yaml"
+    valid.write_text(example)
+    lapsed = tmp_path / "lapsed.yaml"
+    lapsed.write_text(example.replace(old, new))
     elsewhere = waivers(tmp_path, "elsewhere", node="k8s-node04", expires="2099-12-31")
     steps = "steps/test_disk_encryption.py"
     with cluster_with(("disk_encryption.strip_luks", "node03")) as running:
-        truth = running.run_suite(steps, "--waivers", valid, "--no-waivers")
-        waived = running.run_suite(steps, "--waivers", valid)
-        expired = running.run_suite(steps, "--waivers", lapsed)
+        truth = running.run_suite(steps, "--waivers", str(valid), "--no-waivers")
+        waived = running.run_suite(steps, "--waivers", str(valid))
+        expired = running.run_suite(steps, "--waivers", str(lapsed))
         other = running.run_suite(steps, "--waivers", elsewhere)
 
     assert truth.returncode == 1, truth.output
@@ -53,13 +63,12 @@ def test_a_node_scoped_waiver_waives_the_drift_until_it_expires(
     control = waived.summary["controls"]["ENC-01"]
     assert (control["result"], control["waived"]) == ("waived", 2), waived.output
     assert "WAIVED: 2" in waived.output
-    assert "ENC-01 waived until 2099-12-31 by team-storage" in waived.output
+    assert f"ENC-01 waived until {old} by {readme.owner}" in waived.output
 
     assert expired.returncode == 1, expired.output
     assert expired.summary["controls"]["ENC-01"]["result"] == "failed"
     assert (
-        "waiver for ENC-01 expired on 2021-03-01: owner team-storage, "
-        "reason: node03 is reinstalled encrypted next window"
+        f"waiver for ENC-01 expired on {new}: owner {readme.owner}, reason: {readme.reason}"
     ) in expired.output
 
     assert other.returncode == 1, other.output
