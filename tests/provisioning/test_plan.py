@@ -9,6 +9,7 @@ exercised without waiting.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import functools
 import stat
 from collections.abc import Iterable, Mapping, Sequence
@@ -611,3 +612,51 @@ def test_without_a_judge_the_plan_has_no_wait_steps_but_still_waits_in_helm(
     assert not any(n in ("wait cilium", "wait longhorn") for n in names)
     world.run()
     assert world.helm.waits == [40, 40]
+
+
+# -- nodes Ready, whether or not a CNI release is declared --------------------------------
+
+
+def test_nodes_ready_is_waited_for_after_the_cni_release_by_the_judge(world: World) -> None:
+    judge = FakeReadiness({"nodes": 2, "cilium": 0, "longhorn": 0})
+    steps = world.steps(readiness=judge)
+    names = [s.name for s in steps]
+    assert names.index("wait nodes ready") == names.index("wait cilium") + 1
+    assert names.index("wait nodes ready") < names.index("helm longhorn")
+    run_plan(steps, mode="apply", log=world.lines.append)
+    assert _status(world.lines, "wait nodes ready") == "done"
+    assert "wait nodes ready: waiting up to 30s for every node to be Ready" in world.lines
+    assert judge.asked.index("cilium") < judge.asked.index("nodes") < judge.asked.index("longhorn")
+
+
+def test_without_a_cni_release_nodes_ready_is_its_own_wait_before_the_releases(
+    world: World,
+) -> None:
+    world.cluster = dataclasses.replace(
+        world.cluster, helm={k: v for k, v in world.cluster.helm.items() if k != "cilium"}
+    )
+    judge = FakeReadiness({"nodes": 1, "longhorn": 0})
+    names = [s.name for s in world.steps(readiness=judge)]
+    assert "wait cilium" not in names
+    assert names.index("wait nodes ready") == names.index("storage disks") + 1
+    assert names.index("wait nodes ready") < names.index("helm longhorn")
+    run_plan(world.steps(readiness=judge), mode="apply", log=world.lines.append)
+    assert _status(world.lines, "wait nodes ready") == "done"
+    assert "nodes" in judge.asked
+
+
+def test_nodes_never_ready_stop_the_plan_naming_them_and_the_deadline(world: World) -> None:
+    world.cluster = dataclasses.replace(world.cluster, helm={})
+    judge = FakeReadiness({"nodes": None})
+    with pytest.raises(PlanError) as failed:
+        run_plan(world.steps(readiness=judge), mode="apply", log=world.lines.append)
+    message = str(failed.value)
+    assert message.startswith("step wait nodes ready")
+    assert "timed out after 30s (the deadline) waiting for every node to be Ready" in message
+    assert "not ready yet: k8s-node02: nodes not ready" in message
+    assert not any("] manifests: " in line for line in world.lines)
+
+
+def test_a_judge_without_a_nodes_stage_adds_no_nodes_wait(world: World) -> None:
+    names = [s.name for s in world.steps(readiness=FakeReadiness({"cilium": 0}))]
+    assert "wait nodes ready" not in names
