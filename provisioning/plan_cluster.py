@@ -188,6 +188,7 @@ def storage_disks(ctx: StepContext) -> StepSpec:
             ctx.timeouts.configured,
             lambda: [who(n) for n in blocked_storage(ctx)],
             "storage volumes after the wipe",
+            progress="storage disks",
         )
 
     return StepSpec(
