@@ -17,6 +17,7 @@ and facts/talos.md §5 (resource types).
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -409,7 +410,41 @@ def storage_nodes_schedulable(snapshot: Snapshot) -> list[Finding]:
 
 MANAGER_DAEMONSET = "longhorn-manager"
 DRIVER_DEPLOYER = "longhorn-driver-deployer"
+# What longhorn-driver-deployer creates once it runs (longhorn-manager types/deploy.go and
+# app/driver.go deployCSIDriver, v1.8.1), and the CSIDriver object it registers first.
+CSI_PLUGIN_DAEMONSET = "longhorn-csi-plugin"
+CSI_DEPLOYMENTS = ("csi-attacher", "csi-provisioner", "csi-resizer", "csi-snapshotter")
+CSI_DRIVER = "driver.longhorn.io"
+# longhorn-manager's engine-image controller runs one DaemonSet per EngineImage,
+# "engine-image-" + the EngineImage name, "ei-" + 8 hex of the image's SHA-512.
+ENGINE_IMAGE_DAEMONSET_PREFIX = "engine-image-ei-"
 COMPONENTS_DOC = "https://longhorn.io/docs/1.8.1/deploy/install/install-with-helm/"
+CSI_DOC = "https://github.com/longhorn/longhorn-manager/blob/v1.8.1/app/driver.go"
+
+
+def engine_image_daemonset(image: str) -> str:
+    """The DaemonSet longhorn-manager runs for engine image *image*.
+
+    longhorn-manager v1.8.1 names the EngineImage ``ei-`` + the first 8 hex
+    digits of the SHA-512 of the trimmed image (types.GetEngineImageChecksumName)
+    and its DaemonSet ``engine-image-`` + that name
+    (types.GetDaemonSetNameFromEngineImageName).
+    """
+    digest = hashlib.sha512(image.strip().encode()).hexdigest()
+    return ENGINE_IMAGE_DAEMONSET_PREFIX + digest[:8]
+
+
+def _default_engine_image(manager: KubeObject) -> str | None:
+    """The ``--engine-image`` the chart passes to longhorn-manager, if its spec names one."""
+    containers = snap.dotted(manager, "spec.template.spec.containers", None) or []
+    for container in containers:
+        if not isinstance(container, Mapping):
+            continue
+        words = [str(w) for w in (container.get("command") or []) + (container.get("args") or [])]
+        for index, word in enumerate(words[:-1]):
+            if word == "--engine-image":
+                return words[index + 1]
+    return None
 
 
 def _workload_problem(kind: str, obj: KubeObject) -> str | None:
@@ -427,21 +462,65 @@ def _workload_problem(kind: str, obj: KubeObject) -> str | None:
         return None
     wanted = int(snap.dotted(obj, "spec.replicas", 1))
     ready = int(status.get("readyReplicas") or 0)
+    if wanted < 1:
+        return "scaled to 0 replicas"
     return None if ready >= wanted else f"{ready} of {wanted} replicas Ready"
 
 
-def components_ready(snapshot: Snapshot) -> list[Finding]:
-    """Longhorn's manager, driver deployer and what they deploy run with every pod Ready.
+def _required(workloads: Sequence[tuple[str, KubeObject]]) -> list[tuple[str, str, str]]:
+    """(kind, name, who creates it) of every workload Longhorn cannot work without.
 
-    Observed: the DaemonSets and Deployments in the Longhorn namespace.  The
-    chart's ``longhorn-manager`` DaemonSet and ``longhorn-driver-deployer``
-    Deployment must exist; every DaemonSet and Deployment there -- including
-    the CSI plugin DaemonSet, the ``csi-attacher``/``-provisioner``/
-    ``-resizer``/``-snapshotter`` Deployments and the engine-image DaemonSet
-    that the manager and driver deployer create at runtime -- must have all
-    its pods Ready for its current spec.  Stricter than ``helm --wait``: the
-    chart lets the manager be 100% unavailable during a rollout, so Helm
-    calls it ready with no manager running.
+    The engine-image DaemonSet is named from the manager's ``--engine-image``
+    when the manager's spec shows it; otherwise any ``engine-image-ei-*``
+    DaemonSet stands for it (its name is then written with a ``*``).
+    """
+    chart = "installed by the Longhorn chart"
+    deployer = f"created by {DRIVER_DEPLOYER} once it runs"
+    required = [
+        ("DaemonSet", MANAGER_DAEMONSET, chart),
+        ("Deployment", DRIVER_DEPLOYER, chart),
+        ("DaemonSet", CSI_PLUGIN_DAEMONSET, deployer),
+        *(("Deployment", name, deployer) for name in CSI_DEPLOYMENTS),
+    ]
+    manager = next(
+        (o for k, o in workloads if k == "DaemonSet" and _name(o) == MANAGER_DAEMONSET), None
+    )
+    image = _default_engine_image(manager) if manager else None
+    if image:
+        engine = engine_image_daemonset(image)
+        required.append(("DaemonSet", engine, f"run by {MANAGER_DAEMONSET} for {image}"))
+    else:
+        names = [_name(o) for k, o in workloads if k == "DaemonSet"]
+        found = [n for n in names if n.startswith(ENGINE_IMAGE_DAEMONSET_PREFIX)]
+        engine = found[0] if found else ENGINE_IMAGE_DAEMONSET_PREFIX + "*"
+        required.append(("DaemonSet", engine, f"run by {MANAGER_DAEMONSET} for its engine image"))
+    return required
+
+
+def _name(obj: KubeObject) -> str:
+    return str((obj.get("metadata") or {}).get("name"))
+
+
+def components_ready(snapshot: Snapshot) -> list[Finding]:
+    """Longhorn's manager, driver deployer and what they deploy exist with every pod Ready.
+
+    Observed: the DaemonSets and Deployments in the Longhorn namespace and
+    the CSIDriver objects.  Required, each with all its pods Ready for its
+    current spec: the chart's ``longhorn-manager`` DaemonSet and
+    ``longhorn-driver-deployer`` Deployment; what the driver deployer creates
+    once it runs -- the ``driver.longhorn.io`` CSIDriver, the
+    ``longhorn-csi-plugin`` DaemonSet and the ``csi-attacher``/
+    ``-provisioner``/``-resizer``/``-snapshotter`` Deployments (3 replicas
+    each by default; app/driver.go, csi/deployment.go at longhorn-manager
+    v1.8.1); and the DaemonSet the manager runs for its default engine image.
+    Present is required, not only judged when found: the driver deployer
+    is Ready before it has created anything, so a wait that judged only what
+    exists could end before the CSI driver is there.  Every other
+    DaemonSet and Deployment in the namespace (``longhorn-ui`` ...) must have
+    its pods Ready too.  Stricter than ``helm --wait``: the chart lets the
+    manager be 100% unavailable during a rollout, so Helm calls it ready
+    with no manager running.  An unread CSIDriver list leaves the check
+    unobservable only when nothing else is wrong.
     """
     definition = snapshot.definition
     ns = namespace(definition)
@@ -450,24 +529,36 @@ def components_ready(snapshot: Snapshot) -> list[Finding]:
     ] + [
         ("Deployment", obj) for obj in in_longhorn_namespace(snapshot, snap.DEPLOYMENTS, definition)
     ]
-    names = {(kind, str((obj.get("metadata") or {}).get("name"))) for kind, obj in workloads}
+    names = {(kind, _name(obj)) for kind, obj in workloads}
     findings: list[Finding] = [
         Finding(
             f"{kind} {ns}/{name}",
-            "present (installed by the Longhorn chart)",
+            f"present ({origin})",
             "absent",
-            COMPONENTS_DOC,
+            CSI_DOC if origin.startswith("created by") else COMPONENTS_DOC,
         )
-        for kind, name in (("DaemonSet", MANAGER_DAEMONSET), ("Deployment", DRIVER_DEPLOYER))
+        for kind, name, origin in _required(workloads)
         if (kind, name) not in names
     ]
-    for kind, obj in sorted(
-        workloads, key=lambda w: (w[0], str(snap.dotted(w[1], "metadata.name")))
-    ):
+    unread: dict[str, str] = {}
+    try:
+        drivers = snapshot.objects(snap.CSI_DRIVERS)
+    except Unobservable as exc:
+        unread[f"CSIDriver {CSI_DRIVER}"] = exc.reason
+    else:
+        if not snap.named(drivers, CSI_DRIVER):
+            findings.append(
+                Finding(
+                    f"CSIDriver {CSI_DRIVER}",
+                    f"present (created by {DRIVER_DEPLOYER} once it runs)",
+                    "absent",
+                    CSI_DOC,
+                )
+            )
+    for kind, obj in sorted(workloads, key=lambda w: (w[0], _name(w[1]))):
         problem = _workload_problem(kind, obj)
         if problem:
-            name = (obj.get("metadata") or {}).get("name")
             findings.append(
-                Finding(f"{kind} {ns}/{name}", "every pod Ready", problem, COMPONENTS_DOC)
+                Finding(f"{kind} {ns}/{_name(obj)}", "every pod Ready", problem, COMPONENTS_DOC)
             )
-    return findings
+    return verdict(findings, unread)

@@ -81,6 +81,9 @@ LONGHORN_SETTINGS = Kind("longhorn.io", "v1beta2", "settings")
 LONGHORN_NODES = Kind("longhorn.io", "v1beta2", "nodes")
 LONGHORN_VOLUMES = Kind("longhorn.io", "v1beta2", "volumes")
 LONGHORN_REPLICAS = Kind("longhorn.io", "v1beta2", "replicas")
+# Read only by provisioning's readiness judge (Longhorn's CSIDriver), not by the collector:
+# no control judges it, so a conformance run does not pay a LIST for it.
+CSI_DRIVERS = Kind("storage.k8s.io", "v1", "csidrivers")
 
 KUBE_KINDS: tuple[Kind, ...] = (
     NODES,

@@ -13,8 +13,10 @@ definition the controls use (the :class:`~provisioning.plan_context.Readiness`
 judge: Cilium agents Ready on every node, Longhorn Nodes with a schedulable
 disk and the default StorageClass ...), which Helm's rules do not cover --
 Longhorn's manager DaemonSet allows 100% unavailable, so ``--wait`` returns
-before any manager runs.  The manifests step waits until every object it
-applied is served as declared.
+before any manager runs.  While Helm waits (up to the deadline), a progress
+line every ``timeouts.progress`` seconds says what the judge still finds not
+ready.  The manifests step waits until every object it applied is served as
+declared.
 
 The backup step takes the first encrypted etcd snapshot; the daily schedule
 is installed by the operator from ``deploy/backup/`` (systemd timer or cron),
@@ -34,7 +36,14 @@ from provisioning.drivers import errors
 from provisioning.drivers import helm as helm_driver
 from provisioning.operations.backup import create_backup
 from provisioning.operations.backup_files import list_backups
-from provisioning.plan_context import KubeOps, PlanError, StepContext, StepSpec, wait_for
+from provisioning.plan_context import (
+    KubeOps,
+    PlanError,
+    StepContext,
+    StepSpec,
+    wait_for,
+    with_progress,
+)
 
 # The official chart repositories, by the repository part of ``chart: repo/name``.
 CHART_REPOSITORIES: Mapping[str, str] = {
@@ -85,14 +94,26 @@ def helm_release(ctx: StepContext, name: str, release: inventory.HelmRelease) ->
             )
         ctx.helm.repo_add(repo, url)
         ctx.log(f"helm {name}: upgrade --install --wait --timeout {ctx.timeouts.addons:g}s")
+        readiness = ctx.readiness
+        judge = None
+        if readiness is not None and name in readiness.stages():
+
+            def judge() -> list[str]:
+                return readiness.not_ready(name)
+
         try:
-            ctx.helm.upgrade_install(
-                name,
-                release.chart,
-                namespace=release.namespace,
-                version=str(version),
-                values_files=[release.values],
-                wait_timeout=ctx.timeouts.addons,
+            with_progress(
+                ctx,
+                f"helm {name}",
+                lambda: ctx.helm.upgrade_install(
+                    name,
+                    release.chart,
+                    namespace=release.namespace,
+                    version=str(version),
+                    values_files=[release.values],
+                    wait_timeout=ctx.timeouts.addons,
+                ),
+                judge,
             )
         except errors.DriverError as exc:
             if not helm_driver.deadline_exceeded(exc):

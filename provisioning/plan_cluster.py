@@ -122,6 +122,30 @@ def wait_nodes(ctx: StepContext) -> StepSpec:
     )
 
 
+def wait_nodes_ready(ctx: StepContext) -> StepSpec:
+    """``wait nodes ready``: every node Ready as TOP-01 judges it (the judge's ``nodes`` stage).
+
+    A node turns Ready only once a CNI runs on it, so :func:`steps_for
+    <provisioning.plan_steps.steps_for>` puts this after the CNI release's
+    wait, or right after registration when the definition installs no CNI
+    release (Talos's own flannel, or a CNI from elsewhere).
+    """
+    readiness = ctx.readiness
+    assert readiness is not None  # steps_for adds this step only with a judge
+
+    def missing() -> list[str]:
+        return readiness.not_ready("nodes")
+
+    return StepSpec(
+        "wait nodes ready",
+        f"{len(ctx.cluster.nodes)} Kubernetes nodes Ready as the controls define it",
+        lambda: not missing(),
+        lambda: wait_for(
+            ctx, ctx.timeouts.nodes, missing, "every node to be Ready", progress="wait nodes ready"
+        ),
+    )
+
+
 def blocked_storage(ctx: StepContext) -> list[inventory.Node]:
     """Storage nodes whose user volume waits on a disk of the "wrong format" (old signature).
 
@@ -164,6 +188,7 @@ def storage_disks(ctx: StepContext) -> StepSpec:
             ctx.timeouts.configured,
             lambda: [who(n) for n in blocked_storage(ctx)],
             "storage volumes after the wipe",
+            progress="storage disks",
         )
 
     return StepSpec(

@@ -16,19 +16,21 @@ from __future__ import annotations
 
 import argparse
 import builtins
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from provisioning import polling
 from provisioning.config.secrets import MachineSecrets
 from provisioning.definition import inventory
-from provisioning.drivers import Target
+from provisioning.drivers import Target, errors
 from provisioning.drivers.helm import HelmRelease
 from provisioning.drivers.talosctl import EtcdMemberRow, SnapshotInfo
 
 NODES: tuple[str, str, str] = ("", "v1", "nodes")
+T = TypeVar("T")
 
 
 class PlanError(Exception):
@@ -234,3 +236,65 @@ def wait_for(
             ctx.log(f"{progress}: not ready yet ({now - started:.0f}s): {'; '.join(left)}")
             said = now
         ctx.sleep(next(pauses))
+
+
+# A short real wait for the command before each pause: a command that returns at
+# once is seen at once, also when the plan's clock is not the real one (tests).
+_GRACE = 0.05
+
+
+def with_progress(
+    ctx: StepContext,
+    progress: str,
+    run: Callable[[], T],
+    not_ready: Callable[[], list[str]] | None = None,
+) -> T:
+    """*run* (one long command, such as ``helm upgrade --install --wait``), saying how it goes.
+
+    The command runs in a thread while this one checks, at the wait's poll
+    pace (in-process only: nothing is asked of the cluster), whether it has
+    returned; every ``timeouts.progress`` seconds it logs ``<progress>: not
+    ready yet (<N>s): ...`` with what *not_ready* (the readiness judge) still
+    finds, or ``still running`` without one.  So the judge is asked once per
+    progress line, never at the poll pace.  Returns what *run* returns and
+    raises what it raises.  A judge that cannot read says so on the line
+    instead of stopping the command.
+    """
+    outcome: list[tuple[bool, Any]] = []
+    finished = threading.Event()
+
+    def body() -> None:
+        try:
+            outcome.append((True, run()))
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, in the caller's thread
+            outcome.append((False, exc))
+        finally:
+            finished.set()
+
+    worker = threading.Thread(target=body, name=progress, daemon=True)
+    worker.start()
+    started = said = ctx.clock()
+    pauses = polling.intervals(ctx.timeouts.poll)
+    while not finished.wait(_GRACE):
+        ctx.sleep(next(pauses))
+        now = ctx.clock()
+        if finished.is_set() or now - said < ctx.timeouts.progress:
+            continue
+        said = now
+        if not_ready is None:
+            ctx.log(f"{progress}: still running ({now - started:.0f}s)")
+            continue
+        try:
+            left = not_ready()
+        except errors.DriverError as exc:
+            left = [f"cannot judge yet: {str(exc).strip().splitlines()[0]}"]
+        if left:
+            ctx.log(f"{progress}: not ready yet ({now - started:.0f}s): {'; '.join(left)}")
+        else:
+            ctx.log(f"{progress}: ready by the controls, still running ({now - started:.0f}s)")
+    worker.join()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    result: T = value
+    return result

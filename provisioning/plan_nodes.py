@@ -213,6 +213,7 @@ def apply_config(ctx: StepContext, node: inventory.Node) -> StepSpec:
             ctx.timeouts.configured,
             lambda: [] if node_state(ctx, node) == "configured" else [who(node)],
             "the node to leave maintenance mode after apply-config",
+            progress=f"apply-config {node.name}",
         )
 
     return StepSpec(

@@ -33,6 +33,7 @@ from provisioning.plan_cluster import (
     storage_disks,
     wait_etcd,
     wait_nodes,
+    wait_nodes_ready,
 )
 from provisioning.plan_context import (
     NODES,
@@ -85,19 +86,34 @@ __all__ = [
     "storage_disks",
     "wait_etcd",
     "wait_nodes",
+    "wait_nodes_ready",
 ]
+
+# The Helm releases that are a CNI: nodes turn Ready only once one runs.  The plan
+# installs charts only from CHART_REPOSITORIES, whose one CNI is Cilium.
+CNI_RELEASES = frozenset({"cilium"})
 
 
 def steps_for(ctx: StepContext) -> list[StepSpec]:
-    """The plan; each Helm release is followed by ``wait <release>`` when a judge knows it."""
+    """The plan; each Helm release is followed by ``wait <release>`` when a judge knows it.
+
+    With a judge that knows ``nodes``, ``wait nodes ready`` follows the CNI
+    release (and its wait), or the node registration when no CNI release is
+    declared: Node Ready is waited for whether or not Cilium is installed.
+    """
     steps = [preflight(ctx)]
     steps += [apply_config(ctx, node) for node in ctx.cluster.nodes]
     steps += [bootstrap(ctx), wait_etcd(ctx), kubeconfig(ctx), wait_nodes(ctx)]
     steps.append(storage_disks(ctx))
     known = ctx.readiness.stages() if ctx.readiness is not None else frozenset()
+    cni = [name for name in ctx.cluster.helm if name in CNI_RELEASES]
+    if "nodes" in known and not cni:
+        steps.append(wait_nodes_ready(ctx))
     for name, release in ctx.cluster.helm.items():
         steps.append(helm_release(ctx, name, release))
         if name in known:
             steps.append(release_ready(ctx, name))
+        if "nodes" in known and cni and name == cni[-1]:
+            steps.append(wait_nodes_ready(ctx))
     steps += [manifests(ctx), backup(ctx)]
     return steps

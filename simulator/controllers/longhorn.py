@@ -35,6 +35,9 @@ Behaviour read from longhorn/longhorn-manager v1.8.1 (facts/k8s-stack.md §2):
   follows the version of the running ``longhorn-manager`` image upwards and
   never moves down.
 
+The CSI driver and the engine-image DaemonSet the manager and the driver
+deployer create at runtime are :mod:`simulator.controllers.longhorn_components`'s.
+
 Deviations: only the settings of facts §2.4 plus those the ConfigMap names
 are created (upstream creates all ~80); values are not validated; a
 malformed ``storageclass.yaml`` leaves the SC alone (upstream logs an error);
@@ -339,11 +342,12 @@ def reconcile_longhorn(site: Site, store: ObjectStore, *, now: datetime) -> None
     :param now: the simulator clock, stamped into conditions that change.
     """
     # The node and volume passes build on the primitives above.
-    from simulator.controllers import longhorn_nodes, longhorn_volumes
+    from simulator.controllers import longhorn_components, longhorn_nodes, longhorn_volumes
 
     settings_rt = longhorn_type(store, "settings")
     if settings_rt is None or not manager_running(store):
         return
+    longhorn_components.reconcile_components(store)
     settings = reconcile_settings(store, settings_rt)
     reconcile_version_setting(store, settings_rt)
     reconcile_storageclass(store)

@@ -773,44 +773,124 @@ def _deploy(name: str, replicas: int, ready: int) -> dict[str, Any]:
     }
 
 
-def _workloads(daemonsets: list[dict[str, Any]], deployments: list[dict[str, Any]]) -> Snapshot:
+ENGINE = "longhornio/longhorn-engine:v1.8.1"
+ENGINE_DS = longhorn.engine_image_daemonset(ENGINE)
+CSI = ["csi-attacher", "csi-provisioner", "csi-resizer", "csi-snapshotter"]
+
+
+def _manager(desired: int = 6, ready: int = 6, generation: int = 1) -> dict[str, Any]:
+    manager = _ds("longhorn-manager", desired, ready, generation)
+    command = ["longhorn-manager", "-d", "daemon", "--engine-image", ENGINE]
+    container = {"name": "longhorn-manager", "command": command}
+    manager["spec"] = {"template": {"spec": {"containers": [container]}}}
+    return manager
+
+
+def _workloads(
+    daemonsets: list[dict[str, Any]],
+    deployments: list[dict[str, Any]],
+    drivers: list[str] | None = None,
+) -> Snapshot:
     kube = clean_kube()
     kube[snap.DAEMONSETS.key] = daemonsets
     kube[snap.DEPLOYMENTS.key] = deployments
+    if drivers is not None:
+        kube[snap.CSI_DRIVERS.key] = [{"metadata": {"name": name}} for name in drivers]
     return make(kube=kube)
 
 
+def _complete(**changed: dict[str, Any]) -> Snapshot:
+    """Every Longhorn workload and the CSIDriver, all Ready; *changed* replaces some by name."""
+    daemonsets = [_manager(), _ds("longhorn-csi-plugin", 6, 6), _ds(ENGINE_DS, 6, 6)]
+    deployments = [_deploy("longhorn-driver-deployer", 1, 1), _deploy("longhorn-ui", 2, 2)]
+    deployments += [_deploy(name, 3, 3) for name in CSI]
+
+    def swap(workloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [changed.get(str(w["metadata"]["name"]), w) for w in workloads]
+
+    return _workloads(swap(daemonsets), swap(deployments), ["driver.longhorn.io"])
+
+
 def test_components_ready_when_every_longhorn_workload_has_all_pods_ready() -> None:
-    state = _workloads(
-        [_ds("longhorn-manager", 6, 6), _ds("longhorn-csi-plugin", 6, 6)],
-        [_deploy("longhorn-driver-deployer", 1, 1), _deploy("csi-attacher", 3, 3)],
-    )
-    assert longhorn.components_ready(state) == []
+    assert longhorn.components_ready(_complete()) == []
+
+
+def test_engine_image_daemonset_is_named_as_longhorn_manager_names_it() -> None:
+    # ei- + the first 8 hex digits of the SHA-512 of the image (types.GetEngineImageChecksumName).
+    name = longhorn.engine_image_daemonset(" longhornio/longhorn-engine:v1.8.1 ")
+    assert name == ENGINE_DS
+    assert len(name) == len("engine-image-ei-") + 8
+    assert longhorn.engine_image_daemonset("longhornio/longhorn-engine:v1.8.2") != name
 
 
 def test_a_manager_helm_would_call_ready_is_not_ready_here() -> None:
     # The chart allows the manager 100% unavailable, so helm --wait passes with 0 Ready.
-    state = _workloads([_ds("longhorn-manager", 6, 0)], [_deploy("longhorn-driver-deployer", 1, 1)])
-    found = only(longhorn.components_ready(state))
+    found = only(longhorn.components_ready(_complete(**{"longhorn-manager": _manager(6, 0)})))
     assert found.target == f"DaemonSet {NS}/longhorn-manager"
     assert found.observed == "0 of 6 pods Ready (6 updated)"
 
 
+def test_only_manager_and_deployer_present_is_not_ready_naming_what_they_have_not_created() -> None:
+    # The driver deployer is Ready before it has created the CSI driver: judging only what
+    # exists would call Longhorn ready here.
+    state = _workloads([_manager()], [_deploy("longhorn-driver-deployer", 1, 1)], [])
+    found = longhorn.components_ready(state)
+    assert [(f.target, f.observed) for f in found] == [
+        (f"DaemonSet {NS}/longhorn-csi-plugin", "absent"),
+        *((f"Deployment {NS}/{name}", "absent") for name in CSI),
+        (f"DaemonSet {NS}/{ENGINE_DS}", "absent"),
+        ("CSIDriver driver.longhorn.io", "absent"),
+    ]
+    assert found[0].expected == "present (created by longhorn-driver-deployer once it runs)"
+    assert found[-2].expected == f"present (run by longhorn-manager for {ENGINE})"
+
+
 def test_csi_components_the_deployer_created_must_be_ready_too() -> None:
-    state = _workloads(
-        [_ds("longhorn-manager", 6, 6), _ds("longhorn-csi-plugin", 6, 5)],
-        [_deploy("longhorn-driver-deployer", 1, 1), _deploy("csi-provisioner", 3, 1)],
+    state = _complete(
+        **{
+            "longhorn-csi-plugin": _ds("longhorn-csi-plugin", 6, 5),
+            "csi-provisioner": _deploy("csi-provisioner", 3, 1),
+            "csi-resizer": _deploy("csi-resizer", 0, 0),
+        }
     )
     found = longhorn.components_ready(state)
     assert [(f.target, f.observed) for f in found] == [
         (f"DaemonSet {NS}/longhorn-csi-plugin", "5 of 6 pods Ready (6 updated)"),
         (f"Deployment {NS}/csi-provisioner", "1 of 3 replicas Ready"),
+        (f"Deployment {NS}/csi-resizer", "scaled to 0 replicas"),
     ]
 
 
+def test_engine_image_daemonset_of_another_image_does_not_stand_for_the_default() -> None:
+    other = longhorn.engine_image_daemonset("longhornio/longhorn-engine:v1.7.0")
+    found = only(longhorn.components_ready(_complete(**{ENGINE_DS: _ds(other, 6, 6)})))
+    assert (found.target, found.observed) == (f"DaemonSet {NS}/{ENGINE_DS}", "absent")
+
+
+def test_without_the_manager_s_engine_image_any_engine_image_daemonset_stands_for_it() -> None:
+    manager = _ds("longhorn-manager", 6, 6)  # its spec does not show --engine-image
+    assert longhorn.components_ready(_complete(**{"longhorn-manager": manager})) == []
+    state = _workloads([manager], [_deploy("longhorn-driver-deployer", 1, 1)], [])
+    targets = [f.target for f in longhorn.components_ready(state)]
+    assert f"DaemonSet {NS}/engine-image-ei-*" in targets
+
+
+def test_unread_csidrivers_hide_no_finding_but_are_never_ready() -> None:
+    state = _workloads([_manager(6, 0)], [_deploy("longhorn-driver-deployer", 1, 1)])
+    targets = [f.target for f in longhorn.components_ready(state)]
+    assert f"DaemonSet {NS}/longhorn-manager" in targets  # found despite the unread kind
+    complete = _complete()
+    kube = dict(complete.kube)
+    del kube[snap.CSI_DRIVERS.key]
+    with pytest.raises(Unobservable, match=r"CSIDriver driver\.longhorn\.io"):
+        longhorn.components_ready(make(kube=kube))
+
+
 def test_missing_chart_workloads_and_unobserved_specs_are_not_ready() -> None:
-    state = _workloads([_ds("longhorn-manager", 6, 6, generation=2)], [])
-    found = longhorn.components_ready(state)
+    state = _complete(**{"longhorn-manager": _manager(generation=2)})
+    deployments = [d for d in state.kube[snap.DEPLOYMENTS.key] if "driver" not in str(d)]
+    kube = {**state.kube, snap.DEPLOYMENTS.key: deployments}
+    found = longhorn.components_ready(make(kube=kube))
     assert [(f.target, f.observed) for f in found] == [
         (f"Deployment {NS}/longhorn-driver-deployer", "absent"),
         (f"DaemonSet {NS}/longhorn-manager", "spec not observed yet"),

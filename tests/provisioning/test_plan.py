@@ -9,9 +9,12 @@ exercised without waiting.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import functools
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +170,7 @@ class FakeHelm:
         self.fail_install = ""
         self.installs: list[str] = []
         self.waits: list[float | None] = []
+        self.during: Callable[[str], None] | None = None  # blocks like helm --wait would
 
     def repo_add(self, name: str, url: str) -> None:
         assert url.startswith("https://")
@@ -189,6 +193,8 @@ class FakeHelm:
         wait_timeout: float | None = None,
     ) -> str:
         self.waits.append(wait_timeout)
+        if self.during is not None:
+            self.during(release)
         if self.fail_install:
             raise errors.DriverError(
                 f"helm failed on target fake (release {release})", stderr=self.fail_install
@@ -611,3 +617,170 @@ def test_without_a_judge_the_plan_has_no_wait_steps_but_still_waits_in_helm(
     assert not any(n in ("wait cilium", "wait longhorn") for n in names)
     world.run()
     assert world.helm.waits == [40, 40]
+
+
+# -- nodes Ready, whether or not a CNI release is declared --------------------------------
+
+
+def test_nodes_ready_is_waited_for_after_the_cni_release_by_the_judge(world: World) -> None:
+    judge = FakeReadiness({"nodes": 2, "cilium": 0, "longhorn": 0})
+    steps = world.steps(readiness=judge)
+    names = [s.name for s in steps]
+    assert names.index("wait nodes ready") == names.index("wait cilium") + 1
+    assert names.index("wait nodes ready") < names.index("helm longhorn")
+    run_plan(steps, mode="apply", log=world.lines.append)
+    assert _status(world.lines, "wait nodes ready") == "done"
+    assert "wait nodes ready: waiting up to 30s for every node to be Ready" in world.lines
+    assert judge.asked.index("cilium") < judge.asked.index("nodes") < judge.asked.index("longhorn")
+
+
+def test_without_a_cni_release_nodes_ready_is_its_own_wait_before_the_releases(
+    world: World,
+) -> None:
+    world.cluster = dataclasses.replace(
+        world.cluster, helm={k: v for k, v in world.cluster.helm.items() if k != "cilium"}
+    )
+    judge = FakeReadiness({"nodes": 1, "longhorn": 0})
+    names = [s.name for s in world.steps(readiness=judge)]
+    assert "wait cilium" not in names
+    assert names.index("wait nodes ready") == names.index("storage disks") + 1
+    assert names.index("wait nodes ready") < names.index("helm longhorn")
+    run_plan(world.steps(readiness=judge), mode="apply", log=world.lines.append)
+    assert _status(world.lines, "wait nodes ready") == "done"
+    assert "nodes" in judge.asked
+
+
+def test_nodes_never_ready_stop_the_plan_naming_them_and_the_deadline(world: World) -> None:
+    world.cluster = dataclasses.replace(world.cluster, helm={})
+    judge = FakeReadiness({"nodes": None})
+    with pytest.raises(PlanError) as failed:
+        run_plan(world.steps(readiness=judge), mode="apply", log=world.lines.append)
+    message = str(failed.value)
+    assert message.startswith("step wait nodes ready")
+    assert "timed out after 30s (the deadline) waiting for every node to be Ready" in message
+    assert "not ready yet: k8s-node02: nodes not ready" in message
+    assert not any("] manifests: " in line for line in world.lines)
+
+
+def test_a_judge_without_a_nodes_stage_adds_no_nodes_wait(world: World) -> None:
+    names = [s.name for s in world.steps(readiness=FakeReadiness({"cilium": 0}))]
+    assert "wait nodes ready" not in names
+
+
+# -- progress lines on long waits ---------------------------------------------------------
+
+
+class SlowHelm:
+    """Makes the fake helm return only once the fake clock reached *seconds* after it started.
+
+    The plan's sleeps (main thread) advance the fake clock; once it passes
+    the mark, the sleep lets the helm thread return before the plan looks
+    again, so the lines printed are the same on every run.
+    """
+
+    def __init__(self, world: World, seconds: float) -> None:
+        self.world, self.seconds = world, seconds
+        self.release = threading.Event()
+        self.returned = threading.Event()
+        self.mark: float | None = None
+        world.helm.during = self.hold
+        self.plain_sleep = world.clock.sleep
+
+    def hold(self, release: str) -> None:
+        self.mark = self.world.clock.now + self.seconds
+        self.returned.clear()
+        assert self.release.wait(10), "the plan never let helm return"
+        self.release.clear()
+
+    def sleep(self, seconds: float) -> None:
+        self.plain_sleep(seconds)
+        if self.mark is not None and self.world.clock.now >= self.mark:
+            self.mark = None
+            self.release.set()
+            time.sleep(0.2)  # let the helm thread return before the plan looks
+
+
+def _slow_steps(world: World, judge: FakeReadiness | None, seconds: float) -> list[Step]:
+    slow = SlowHelm(world, seconds)
+    return build_plan(
+        world.cluster,
+        world.target,
+        talos=world.talos,
+        helm=world.helm,
+        kube=lambda: world.kube,
+        secrets=world.secrets,
+        allow_destructive=False,
+        log=world.lines.append,
+        timeouts=Timeouts(configured=30, etcd=30, nodes=30, addons=40, poll=1, progress=10),
+        sleep=slow.sleep,
+        clock=world.clock,
+        readiness=judge,
+    )
+
+
+def _helm_lines(lines: list[str], release: str) -> list[str]:
+    return [line for line in lines if line.startswith(f"helm {release}: ")]
+
+
+def test_helm_wait_prints_what_is_not_ready_every_progress_interval(world: World) -> None:
+    judge = FakeReadiness({"cilium": None, "longhorn": None})
+    steps = [s for s in _slow_steps(world, judge, 35) if s.name == "helm cilium"]
+    run_plan(steps, mode="apply", log=world.lines.append)
+    lines = _helm_lines(world.lines, "cilium")
+    assert lines[0] == "helm cilium: upgrade --install --wait --timeout 40s"
+    progress = lines[1:]
+    # Every 10 s while helm ran 35 s: at 10, 20 and 30 s, each naming what is not ready.
+    assert len(progress) == 3, world.lines
+    for line, at in zip(progress, (10, 20, 30), strict=True):
+        assert line.startswith(f"helm cilium: not ready yet ({at}s): k8s-node02: cilium not ready")
+    # The judge is asked once per line, not at the poll pace (about 40 sleeps).
+    assert judge.asked == ["cilium"] * 3
+    assert _status(world.lines, "helm cilium") == "done"
+
+
+def test_helm_wait_without_a_judge_for_the_release_still_says_it_runs(world: World) -> None:
+    steps = [s for s in _slow_steps(world, None, 25) if s.name == "helm longhorn"]
+    run_plan(steps, mode="apply", log=world.lines.append)
+    assert _helm_lines(world.lines, "longhorn")[1:] == [
+        "helm longhorn: still running (10s)",
+        "helm longhorn: still running (20s)",
+    ]
+
+
+def test_a_quick_helm_prints_no_progress_and_its_failure_reaches_the_plan(world: World) -> None:
+    world.helm.fail_install = "Error: INSTALLATION FAILED: context deadline exceeded"
+    judge = FakeReadiness({"cilium": None})
+    steps = [s for s in _slow_steps(world, judge, 3) if s.name == "helm cilium"]
+    with pytest.raises(PlanError, match="not ready within the 40s deadline"):
+        run_plan(steps, mode="apply", log=world.lines.append)
+    assert _helm_lines(world.lines, "cilium") == [
+        "helm cilium: upgrade --install --wait --timeout 40s"
+    ]
+    assert world.lines[-1].endswith("] helm cilium: failed")
+
+
+def test_apply_config_and_storage_waits_name_their_step_while_waiting(world: World) -> None:
+    world.talos.stays_in_maintenance.add(str(world.cluster.nodes[0].ip))
+    with pytest.raises(PlanError):
+        world.run()
+    name = world.cluster.nodes[0].name
+    assert f"apply-config {name}: waiting up to 30s for the node to leave maintenance mode" in (
+        " ".join(world.lines)
+    )
+    assert any(line.startswith(f"apply-config {name}: not ready yet (") for line in world.lines)
+
+
+def test_a_storage_volume_still_blocked_after_the_wipe_is_waited_for_by_name(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.talos.serves_discovered = False
+    world.talos.signatures["10.10.20.18"] = "lvm2"
+    # The wipe is accepted, but the volume keeps waiting (the signature stays).
+    monkeypatch.setattr(world.talos, "wipe_disk", lambda *_, **__: None)
+    with pytest.raises(PlanError, match="storage volumes after the wipe"):
+        world.run(allow_destructive=True)
+    assert "storage disks: waiting up to 30s for storage volumes after the wipe" in world.lines
+    assert any(
+        line.startswith("storage disks: not ready yet (") and "node03 (10.10.20.18)" in line
+        for line in world.lines
+    ), world.lines

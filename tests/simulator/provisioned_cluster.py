@@ -50,8 +50,12 @@ def _chart(store: ObjectStore, name: str, namespace: str) -> None:
     )
 
 
-def provision(kv: KV) -> None:
-    """Build the shipped cluster into *kv*, as `pytest --provision` would leave it."""
+def provision(kv: KV, *, pod_start_delay: float = 0.0) -> None:
+    """Build the shipped cluster into *kv*, as `pytest --provision` would leave it.
+
+    With *pod_start_delay* (``simulator serve --pod-start-delay``) the pods
+    are still starting at the end: later passes, by a later clock, start them.
+    """
     shipped = inventory.load_cluster(ROOT / "cluster", display="cluster")
     rendered = render.render_cluster(shipped)
     site = site_from_cluster(shipped)
@@ -64,13 +68,13 @@ def provision(kv: KV) -> None:
     life.bootstrap(site.machines["node01"].ip)
     SiteStore(kv).save(site)
     store = ObjectStore(kv, builtin_registry(), now=lambda: NOW)
-    core.reconcile(site, store, now=NOW)
+    core.reconcile(site, store, now=NOW, pod_start_delay=pod_start_delay)
     _chart(store, "cilium", "kube-system")
     ns = store.registry.lookup("", "v1", "namespaces")
     assert ns is not None
     store.create(ns, "", {"metadata": {"name": "longhorn-system"}})
     _chart(store, "longhorn", "longhorn-system")
-    core.reconcile(site, store, now=NOW)
+    core.reconcile(site, store, now=NOW, pod_start_delay=pod_start_delay)
     # After the reconcile: the Cilium operator's CRDs (CiliumNetworkPolicy) exist by then.
     for path in sorted((ROOT / "cluster" / "manifests").glob("*.yaml")):
         docs = [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]

@@ -53,6 +53,7 @@ STEP_NAMES = (
     "storage disks",
     "helm cilium",
     "wait cilium",
+    "wait nodes ready",
     "helm longhorn",
     "wait longhorn",
     "manifests",

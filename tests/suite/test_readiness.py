@@ -102,3 +102,20 @@ def test_etcd_with_a_member_per_control_plane_node_is_ready() -> None:
         for i, n in enumerate(cluster.control_plane_nodes)
     ]
     assert judge(Kube({}), Talos(rows)).not_ready("etcd") == []
+
+
+def test_nodes_stage_is_top01_s_check_naming_each_node_not_ready() -> None:
+    ready = {"type": "Ready", "status": "True"}
+    not_ready = {"type": "Ready", "status": "False", "reason": "KubeletNotReady"}
+    nodes = [
+        {"metadata": {"name": f"k8s-node0{i}"}, "status": {"conditions": [ready]}}
+        for i in range(1, 6)
+    ] + [{"metadata": {"name": "k8s-node06"}, "status": {"conditions": [not_ready]}}]
+    kube = Kube({"nodes": nodes})
+    left = judge(kube, Talos([])).not_ready("nodes")
+    assert len(left) == 1, left
+    assert "k8s-node06" in left[0]
+    assert "Ready=False (KubeletNotReady)" in left[0]
+    assert kube.lists == 1  # the Nodes only
+    nodes[-1]["status"] = {"conditions": [ready]}
+    assert judge(kube, Talos([])).not_ready("nodes") == []

@@ -47,7 +47,26 @@ DEFAULTS: dict[str, Any] = {
                 "tag": _IMAGE_TAG,
             },
         },
+        # The CSI sidecars longhorn-driver-deployer deploys (chart/values.yaml v1.8.1).
+        "csi": {
+            "attacher": {"repository": "longhornio/csi-attacher", "tag": "v4.8.1"},
+            "provisioner": {"repository": "longhornio/csi-provisioner", "tag": "v5.2.0"},
+            "nodeDriverRegistrar": {
+                "repository": "longhornio/csi-node-driver-registrar",
+                "tag": "v2.13.0",
+            },
+            "resizer": {"repository": "longhornio/csi-resizer", "tag": "v1.13.2"},
+            "snapshotter": {"repository": "longhornio/csi-snapshotter", "tag": "v8.2.0"},
+            "livenessProbe": {"repository": "longhornio/livenessprobe", "tag": "v2.15.0"},
+        },
         "pullPolicy": "IfNotPresent",
+    },
+    # Empty: longhorn-driver-deployer's defaults (3 replicas each) apply.
+    "csi": {
+        "attacherReplicaCount": None,
+        "provisionerReplicaCount": None,
+        "resizerReplicaCount": None,
+        "snapshotterReplicaCount": None,
     },
     "service": {"ui": {"type": "ClusterIP"}, "manager": {"type": "ClusterIP"}},
     "persistence": {

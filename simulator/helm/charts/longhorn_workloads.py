@@ -15,7 +15,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from simulator.helm.charts.objects import Manifest, get, meta, service, service_account, text
+from simulator.helm.charts.objects import (
+    Manifest,
+    field_env,
+    get,
+    meta,
+    service,
+    service_account,
+    text,
+)
 
 _RBAC = "rbac.authorization.k8s.io"
 
@@ -123,6 +131,41 @@ def _deployment_like(
     }
 
 
+# (values key under image.csi, environment variable) as deployment-driver.yaml passes them.
+CSI_IMAGES = (
+    ("attacher", "CSI_ATTACHER_IMAGE"),
+    ("provisioner", "CSI_PROVISIONER_IMAGE"),
+    ("nodeDriverRegistrar", "CSI_NODE_DRIVER_REGISTRAR_IMAGE"),
+    ("resizer", "CSI_RESIZER_IMAGE"),
+    ("snapshotter", "CSI_SNAPSHOTTER_IMAGE"),
+    ("livenessProbe", "CSI_LIVENESS_PROBE_IMAGE"),
+)
+CSI_REPLICA_COUNTS = (
+    ("attacherReplicaCount", "CSI_ATTACHER_REPLICA_COUNT"),
+    ("provisionerReplicaCount", "CSI_PROVISIONER_REPLICA_COUNT"),
+    ("resizerReplicaCount", "CSI_RESIZER_REPLICA_COUNT"),
+    ("snapshotterReplicaCount", "CSI_SNAPSHOTTER_REPLICA_COUNT"),
+)
+
+
+def _driver_env(values: Mapping[str, Any]) -> list[Manifest]:
+    """The driver deployer's environment: the CSI images and any replica count set."""
+    env: list[Manifest] = [
+        field_env("POD_NAMESPACE", "metadata.namespace"),
+        field_env("SERVICE_ACCOUNT", "spec.serviceAccountName"),
+    ]
+    for key, name in CSI_IMAGES:
+        repository = get(values, f"image.csi.{key}.repository")
+        tag = get(values, f"image.csi.{key}.tag")
+        if repository and tag:
+            env.append({"name": name, "value": f"{repository}:{tag}"})
+    for key, name in CSI_REPLICA_COUNTS:
+        count = get(values, f"csi.{key}")
+        if count:
+            env.append({"name": name, "value": text(count)})
+    return env
+
+
 def workloads(
     values: Mapping[str, Any], namespace: str, labels: Mapping[str, str]
 ) -> list[Manifest]:
@@ -181,7 +224,16 @@ def workloads(
                     "name": "longhorn-driver-deployer",
                     "image": manager_image,
                     "imagePullPolicy": pull,
-                    "command": ["longhorn-manager", "-d", "deploy-driver"],
+                    "command": [
+                        "longhorn-manager",
+                        "-d",
+                        "deploy-driver",
+                        "--manager-image",
+                        manager_image,
+                        "--manager-url",
+                        "http://longhorn-backend:9500/v1",
+                    ],
+                    "env": _driver_env(values),
                 }
             ],
             "priorityClassName": text(get(values, "longhornDriver.priorityClass", "")),
