@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from checks import judged
 from checks import snapshot as snapshot_module
 from checks.control_plane_config import control_plane_configs, v1alpha1
-from checks.findings import Finding, Unobservable, verdict
+from checks.findings import Finding, NodeFinding, Unobservable, verdict
 from checks.snapshot import KubeObject, Snapshot, dotted
 from provisioning.definition import inventory
 
@@ -132,6 +132,11 @@ def _named_link(link: str) -> bool:
     return bool(link) and link != "?" and "{" not in link and ":" not in link
 
 
+@dataclass(frozen=True)
+class VipNotConfigured(NodeFinding):
+    """A control-plane node's applied config lacks the VIP on the link of its address."""
+
+
 @judged.judges(control_plane_nodes=judged.control_planes)
 def vip_configured_on_control_planes(snapshot: Snapshot) -> list[Finding]:
     """Every control-plane node's applied config carries the declared VIP on its own link.
@@ -161,12 +166,13 @@ def vip_configured_on_control_planes(snapshot: Snapshot) -> list[Finding]:
         if ours and own:
             observed += f" (the node's address {config.node.ip} is on {', '.join(sorted(own))})"
         findings.append(
-            Finding(
+            VipNotConfigured(
                 label(config.node),
                 f"VIP {vip} on the link of the node's address "
                 "(interfaces[].vip.ip or Layer2VIPConfig)",
                 observed,
                 VIP_DOC,
+                node=config.node.name,
             )
         )
     return verdict(findings, [f"{node}: {why}" for node, why in unread.items()])
@@ -329,6 +335,11 @@ def _kubeprism_statuses(resources: Sequence[Mapping[str, Any]]) -> Iterator[Mapp
             yield spec
 
 
+@dataclass(frozen=True)
+class KubePrismUnhealthy(NodeFinding):
+    """KubePrism is not running, not healthy, or not on the declared port on a node."""
+
+
 @judged.judges(nodes=judged.nodes)
 def kubeprism_healthy(snapshot: Snapshot) -> list[Finding]:
     """KubePrism listens on ``127.0.0.1:<declared port>`` and is healthy on every node.
@@ -347,7 +358,11 @@ def kubeprism_healthy(snapshot: Snapshot) -> list[Finding]:
             continue
         statuses = list(_kubeprism_statuses(per_node[node.name]))
         if not statuses:
-            findings.append(Finding(label(node), expected, "KubePrism not running", KUBEPRISM_DOC))
+            findings.append(
+                KubePrismUnhealthy(
+                    label(node), expected, "KubePrism not running", KUBEPRISM_DOC, node=node.name
+                )
+            )
             continue
         for status in statuses:
             host = str(status.get("host") or "")
@@ -357,7 +372,11 @@ def kubeprism_healthy(snapshot: Snapshot) -> list[Finding]:
             if status.get("healthy") is not True:
                 problems.append("not healthy")
             if problems:
-                findings.append(Finding(label(node), expected, ", ".join(problems), KUBEPRISM_DOC))
+                findings.append(
+                    KubePrismUnhealthy(
+                        label(node), expected, ", ".join(problems), KUBEPRISM_DOC, node=node.name
+                    )
+                )
     return verdict(findings, unread)
 
 

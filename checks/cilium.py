@@ -26,7 +26,7 @@ from typing import Any
 
 from checks import judged
 from checks import snapshot as snap
-from checks.findings import Finding, Unobservable, verdict
+from checks.findings import Finding, NodeFinding, Unobservable, verdict
 from checks.snapshot import KubeObject, Snapshot, dotted, named
 from provisioning.definition import inventory, yamlfiles
 from provisioning.definition.problems import DefinitionError
@@ -168,6 +168,11 @@ def _cluster_document(docs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | 
     return None
 
 
+@dataclass(frozen=True)
+class CniOrProxyInstalled(NodeFinding):
+    """A node's applied config lets Talos install a CNI or kube-proxy beside Cilium."""
+
+
 @judged.judges(nodes=judged.nodes)
 def cni_and_proxy_left_to_cilium(snapshot: Snapshot) -> list[Finding]:
     """Every node's applied config installs no CNI and no kube-proxy.
@@ -190,11 +195,12 @@ def cni_and_proxy_left_to_cilium(snapshot: Snapshot) -> list[Finding]:
         doc = _cluster_document(docs)
         if doc is None:
             findings.append(
-                Finding(
+                CniOrProxyInstalled(
                     target,
                     expected,
                     "no v1alpha1 document, so Talos defaults (flannel and kube-proxy)",
                     TALOS_CILIUM_DOC,
+                    node=node.name,
                 )
             )
             continue
@@ -206,7 +212,11 @@ def cni_and_proxy_left_to_cilium(snapshot: Snapshot) -> list[Finding]:
         if disabled is not True:
             problems.append(f"kube-proxy enabled (cluster.proxy.disabled {disabled!r})")
         if problems:
-            findings.append(Finding(target, expected, "; ".join(problems), TALOS_CILIUM_DOC))
+            findings.append(
+                CniOrProxyInstalled(
+                    target, expected, "; ".join(problems), TALOS_CILIUM_DOC, node=node.name
+                )
+            )
     return _verdict(findings, unseen)
 
 

@@ -18,6 +18,15 @@ the declared inventory IP is what the member must advertise.  Without a
 member list there are no peer URLs to judge, so ETCD-02 is then unobservable
 (with etcd's reason) -- the quorum loss itself is ETCD-01's finding, not
 counted twice.
+
+A stale member is a :class:`MemberPeerUrlStale` naming the node, the member
+and where the node was observed to answer now -- its Node's InternalIP (the
+kubelet reports the node's own address), else the inventory address its
+Talos API answered on -- because its remedy is a rebuild reached at that
+address.  A node observed at no address (Talos did not report its
+addresses, and Kubernetes knows no InternalIP for it) is a
+:class:`~checks.findings.NodeUnread`: listed beside real findings, the
+control unobservable when it is all there is, never a rebuild target.
 """
 
 from __future__ import annotations
@@ -25,11 +34,12 @@ from __future__ import annotations
 import ipaddress
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from checks import judged
 from checks import snapshot as snapshot_module
-from checks.findings import Finding, Unobservable
-from checks.snapshot import EtcdMember, Snapshot, TalosResource
+from checks.findings import Finding, NodeFinding, NodeUnread, Unobservable, verdict
+from checks.snapshot import EtcdMember, Snapshot, TalosResource, named
 
 MEMBERS_DOC = "https://docs.siderolabs.com/talos/v1.12/build-and-extend-talos/cluster-operations-and-maintenance/etcd-maintenance"
 PEER_URL_DOC = "https://github.com/siderolabs/talos/issues/9075"
@@ -142,6 +152,30 @@ def _peer_host(url: str) -> str | None:
         return host
 
 
+@dataclass(frozen=True)
+class MemberPeerUrlStale(NodeFinding):
+    """The etcd member *member_id* of *node* advertises a peer URL off the node's address.
+
+    *answers_at* is where the node was observed to answer now, the address a
+    rebuild reaches it at.
+    """
+
+    member_id: str = ""
+    answers_at: str = ""
+
+
+def _internal_ip(snapshot: Snapshot, hostname: str) -> str:
+    """The InternalIP the kubelet reports for its Node, or "" when none was read."""
+    try:
+        found = named(snapshot.objects(snapshot_module.NODES), hostname)
+    except Unobservable:
+        return ""
+    for address in (found.get("status") or {}).get("addresses") or []:
+        if address.get("type") == "InternalIP" and address.get("address"):
+            return str(address["address"])
+    return ""
+
+
 @judged.judges(control_plane_nodes=judged.control_planes)
 def peer_urls_match_node_addresses(snapshot: Snapshot) -> list[Finding]:
     """Every member's peer URLs point at an address its node has now."""
@@ -151,6 +185,7 @@ def peer_urls_match_node_addresses(snapshot: Snapshot) -> list[Finding]:
     current = _current_addresses(snapshot)
     unread = snapshot.unread_nodes(snapshot_module.ADDRESS_STATUS)
     findings: list[Finding] = []
+    silent: list[Finding] = []
     declared = {n.hostname for n in snapshot.definition.control_plane_nodes}
     if not any(m.hostname in declared for m in members):
         # No member of a declared node: no peer URL was judged (ETCD-01 reports the members).
@@ -169,15 +204,38 @@ def peer_urls_match_node_addresses(snapshot: Snapshot) -> list[Finding]:
                 f"peer URLs on the declared address {node.ip} "
                 f"(the node's current addresses are unknown: {why})"
             )
+        answers_at = _internal_ip(snapshot, node.hostname) or (
+            str(node.ip) if node.name in current else ""
+        )
         for member in (m for m in members if m.hostname == node.hostname):
             hosts = [_peer_host(url) for url in member.peer_urls]
-            if not hosts or any(h not in allowed for h in hosts):
-                findings.append(
-                    Finding(
-                        f"{node.name} ({node.hostname}) etcd member {member.id}",
+            if hosts and all(h in allowed for h in hosts):
+                continue
+            target = f"{node.name} ({node.hostname}) etcd member {member.id}"
+            observed = f"peer URLs {', '.join(member.peer_urls) or 'none'}"
+            if not answers_at:
+                silent.append(
+                    NodeUnread(
+                        target,
                         expected,
-                        f"peer URLs {', '.join(member.peer_urls) or 'none'}",
+                        f"{observed}; the node was observed at no address (Talos did not "
+                        "report its addresses, Kubernetes knows no InternalIP for it)",
                         PEER_URL_DOC,
+                        node=node.name,
                     )
                 )
-    return findings
+                continue
+            findings.append(
+                MemberPeerUrlStale(
+                    target,
+                    expected,
+                    observed,
+                    PEER_URL_DOC,
+                    node=node.name,
+                    member_id=member.id,
+                    answers_at=answers_at,
+                )
+            )
+    if findings:
+        return findings + silent
+    return verdict(findings, [f"{f.target}: {f.observed}" for f in silent])

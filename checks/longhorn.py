@@ -26,7 +26,7 @@ from typing import Any
 from checks import judged
 from checks import snapshot as snap
 from checks.control_plane_config import node_label
-from checks.findings import Finding, Unobservable, unread_phrases
+from checks.findings import Finding, NodeFinding, Unobservable, unread_phrases
 from checks.findings import verdict as shared_verdict
 from checks.snapshot import KubeObject, Snapshot
 from provisioning.definition import inventory
@@ -42,8 +42,13 @@ REQUIRED_EXTENSIONS = ("iscsi-tools", "util-linux-tools")
 
 
 @dataclass(frozen=True)
-class ExtensionMissing(Finding):
+class ExtensionMissing(NodeFinding):
     """A node does not run a system extension Longhorn needs."""
+
+
+@dataclass(frozen=True)
+class ExtensionNotDeclared(Finding):
+    """The definition's schematic leaves out a system extension Longhorn needs."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +144,7 @@ def storage_extensions_running(snapshot: Snapshot) -> list[Finding]:
     snapshot.resources(snap.EXTENSION_STATUS)  # the type itself unread: Unobservable
     declared = [short_extension(e) for e in definition.image_factory.extensions]
     findings: list[Finding] = [
-        ExtensionMissing(
+        ExtensionNotDeclared(
             "definition imageFactory.schematic",
             f"declares siderolabs/{required} (Longhorn requires it on Talos)",
             f"declared: {joined(declared)}",
@@ -166,6 +171,7 @@ def storage_extensions_running(snapshot: Snapshot) -> list[Finding]:
                     f"extensions {joined(declared)} running",
                     f"missing {joined(missing)}; running: {joined(running)}",
                     TALOS_SUPPORT_DOC,
+                    node=node.name,
                 )
             )
     return verdict(findings, unread)

@@ -24,11 +24,16 @@ from typing import Any
 
 from checks import judged
 from checks import snapshot as snapshot_module
-from checks.findings import Finding, Unobservable
+from checks.findings import Finding, NodeFinding, NodeUnread, Unobservable
 from checks.snapshot import Snapshot
 
 DOC = "https://kubernetes.io/docs/tutorials/security/seccomp/#enable-the-use-of-runtimedefault-as-the-default-seccomp-profile-for-all-workloads"
 FIELD = "seccompDefault"
+
+
+@dataclass(frozen=True)
+class SeccompDefaultOff(NodeFinding):
+    """A node's running kubelet does not default containers to RuntimeDefault."""
 
 
 @judged.judges(nodes=judged.nodes)
@@ -47,13 +52,23 @@ def seccomp_default_on_every_node(snapshot: Snapshot) -> list[Finding]:
         config = snapshot.configz.get(node.name)
         if config is None:
             why = unread.get(node.name, "no answer")
-            silent.append(Finding(target, expected, f"kubelet configuration not read: {why}", DOC))
+            silent.append(
+                NodeUnread(
+                    target, expected, f"kubelet configuration not read: {why}", DOC, node=node.name
+                )
+            )
         elif FIELD not in config:
-            findings.append(Finding(target, expected, f"{FIELD} unset (defaults to false)", DOC))
+            findings.append(
+                SeccompDefaultOff(
+                    target, expected, f"{FIELD} unset (defaults to false)", DOC, node=node.name
+                )
+            )
         elif config[FIELD] is not True:
             value = config[FIELD]
             shown = str(value).lower() if isinstance(value, bool) else repr(value)
-            findings.append(Finding(target, expected, f"{FIELD}: {shown}", DOC))
+            findings.append(
+                SeccompDefaultOff(target, expected, f"{FIELD}: {shown}", DOC, node=node.name)
+            )
     if silent and not findings:
         raise Unobservable(
             "; ".join(f"{f.target}: {f.observed}" for f in silent)

@@ -4,10 +4,11 @@ Why these share one planner shape: each control judges a value the node
 gets only from its machine config -- the VIP and endpoint, KubePrism, the
 kubelet's seccomp default, the API server's admission and audit config, the
 CNI and proxy settings, the hostname -- so the fix is the definition's config,
-re-applied with ``--mode no-reboot`` to exactly the nodes the findings name
-(every control-plane node when they name none, as for cluster-wide API
-server settings).  Talos refuses a no-reboot apply that would need a reboot;
-that refusal ends the remediation with Talos's own message.
+re-applied with ``--mode no-reboot`` to exactly the nodes the typed findings
+name (:class:`~checks.findings.NodeFinding`), or to every control-plane node
+for the cluster-wide API server settings (PSA, AUD).  Talos refuses a
+no-reboot apply that would need a reboot; that refusal ends the remediation
+with Talos's own message.
 
 HYG-05 needs one more step: while a node ran under a stray hostname its
 kubelet registered a Node of that name, and re-applying the config brings
@@ -33,7 +34,7 @@ from checks.findings import Finding, Unobservable
 from checks.snapshot import Snapshot
 from remediation.actions import Action, DeleteObject, PatchObject, Plan, Risk
 from remediation.registry import Planner, planner
-from remediation.targets import nodes_in, or_control_planes, reapply_configs
+from remediation.targets import nodes_in, reapply_configs
 
 WHY = {
     "API-01": "it carries the VIP",
@@ -134,8 +135,11 @@ def _plan(control: str, findings: Sequence[Finding], snapshot: Snapshot) -> Plan
         labels = namespace_labels(findings)
         if labels and all(isinstance(f, LABEL_FINDINGS) for f in findings):
             return Plan(control, labels)
-    named = [] if control in CLUSTER_WIDE else nodes_in(findings, cluster)
-    nodes = or_control_planes(named, cluster)
+    nodes = (
+        list(cluster.control_plane_nodes)
+        if control in CLUSTER_WIDE
+        else nodes_in(findings, cluster)
+    )
     reapply = reapply_configs(control, nodes, WHY[control])
     if control == "PSA-01":
         return Plan(control, reapply + namespace_labels(findings))

@@ -8,16 +8,19 @@ and rejoining etcd -- the article's member procedure
 carries ``node=`` so :mod:`remediation.execute` waits for that node and etcd
 to be healthy before the next one: never two control-plane nodes down at once.
 
-The address a node is rebuilt from is where it answers today: the Kubernetes
-Node's InternalIP when the API knows it (after an IP change the inventory's
-address may be stale), else the inventory IP.
+The address a node is rebuilt from is where it answers today: for ENC-01 the
+Kubernetes Node's InternalIP when the API knows it (after an IP change the
+inventory's address may be stale), else the inventory IP its volumes were
+read from; for ETCD-02 the address the check observed it at
+(:class:`~checks.etcd.MemberPeerUrlStale`), and a node observed at none is
+never rebuilt.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from checks import disk_encryption, running_config, topology
+from checks import disk_encryption, etcd, longhorn, running_config, topology
 from checks import snapshot as model
 from checks.findings import Finding, NodeUnread, Unobservable
 from checks.snapshot import Snapshot, named
@@ -67,7 +70,8 @@ def _upgrades(control: str, nodes: Sequence[inventory.Node], image: str, why: st
 @planner("LH-01", risk=Risk.DISRUPTIVE)
 def install_extensions(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
     cluster = snapshot.definition
-    return _upgrades("LH-01", nodes_in(findings, cluster), installer(cluster), "extensions")
+    missing = nodes_in(findings, cluster, longhorn.ExtensionMissing)
+    return _upgrades("LH-01", missing, installer(cluster), "extensions")
 
 
 @planner("TOP-03", risk=Risk.DISRUPTIVE)
@@ -94,17 +98,18 @@ def talos_version(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
     return Plan("TOP-03", reapply + plan.actions, manual)
 
 
-def _rebuilds(control: str, nodes: Sequence[inventory.Node], snapshot: Snapshot, why: str) -> Plan:
+def _rebuilds(control: str, nodes: Sequence[tuple[inventory.Node, str]], why: str) -> Plan:
+    """One rebuild per (node, address it answers at now)."""
     actions = tuple(
         Action(
             control,
             f"{node.name} ({node.hostname})",
             f"{why}: remove its etcd member, wipe STATE and EPHEMERAL, re-apply its config",
-            RebuildNode(node.name, current_address(snapshot, node)),
+            RebuildNode(node.name, address),
             Risk.DESTRUCTIVE,
             node=node.name,
         )
-        for node in nodes
+        for node, address in nodes
     )
     return Plan(control, actions)
 
@@ -127,8 +132,7 @@ def reencrypt(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
     )
     plan = _rebuilds(
         "ENC-01",
-        [n for n in cluster.nodes if n.name in plain],
-        snapshot,
+        [(n, current_address(snapshot, n)) for n in cluster.nodes if n.name in plain],
         "format STATE and EPHEMERAL as LUKS2",
     )
     manual = tuple(
@@ -144,7 +148,14 @@ def reencrypt(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
 def rejoin_member(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
     cluster = snapshot.definition
     members = len(cluster.control_plane_nodes)
-    stale = nodes_in(findings, cluster)
+    # Only a member the check typed stale, at an address its node was observed to answer at:
+    # a node observed nowhere is NodeUnread and never rebuilt.
+    answers_at = {
+        f.node: f.answers_at
+        for f in findings
+        if isinstance(f, etcd.MemberPeerUrlStale) and f.answers_at
+    }
+    stale = [(n, answers_at[n.name]) for n in cluster.nodes if n.name in answers_at]
     if members - len(stale) < members // 2 + 1:
         # Removing a member needs a quorum of the others; without one, only a restore helps.
         return Plan(
@@ -155,7 +166,7 @@ def rejoin_member(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
                 "--recover-from) on one node, then rejoin the others",
             ),
         )
-    return _rebuilds("ETCD-02", stale, snapshot, "rejoin etcd at the node's current address")
+    return _rebuilds("ETCD-02", stale, "rejoin etcd at the node's current address")
 
 
 @planner("HYG-07", risk=Risk.DISRUPTIVE)

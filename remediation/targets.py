@@ -1,17 +1,14 @@
 """Which nodes and objects a control's findings are about, and the actions most planners share.
 
 A planner must act on exactly the nodes the check judged wrong -- not
-re-derive them with a second copy of the check's logic.  A typed
-:class:`~checks.findings.NodeFinding` carries its node; a
-:class:`~checks.findings.NodeUnread` (not known to be wrong) is never a
-target.  Findings not yet typed by node are matched by the names in their
-``target`` (``node03 (k8s-node03)``), as whole words; never by the
-``observed`` or ``expected`` text.
+re-derive them with a second copy of the check's logic, and never from a
+finding's words: a typed :class:`~checks.findings.NodeFinding` carries its
+node; a :class:`~checks.findings.NodeUnread` (not known to be wrong) is
+never a target, and neither is an untyped finding, whatever its text names.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from checks.findings import Finding, NodeFinding, NodeUnread
@@ -19,19 +16,13 @@ from provisioning.definition import inventory
 from remediation.actions import Action, ApplyConfig, Risk
 
 
-def nodes_in(findings: Sequence[Finding], cluster: inventory.Cluster) -> list[inventory.Node]:
-    """Inventory nodes named in the findings' targets, in inventory order."""
-    named: set[str] = set()
-    for finding in findings:
-        if isinstance(finding, NodeUnread):
-            continue
-        if isinstance(finding, NodeFinding):
-            named.add(finding.node)
-            continue
-        words = set(re.findall(r"[A-Za-z0-9][A-Za-z0-9.-]*", finding.target))
-        for node in cluster.nodes:
-            if node.name in words or node.hostname in words:
-                named.add(node.name)
+def nodes_in(
+    findings: Sequence[Finding],
+    cluster: inventory.Cluster,
+    kinds: type[NodeFinding] | tuple[type[NodeFinding], ...] = NodeFinding,
+) -> list[inventory.Node]:
+    """Inventory nodes of the typed node findings (of *kinds*), in inventory order."""
+    named = {f.node for f in findings if isinstance(f, kinds) and not isinstance(f, NodeUnread)}
     return [node for node in cluster.nodes if node.name in named]
 
 
@@ -51,10 +42,3 @@ def reapply_configs(
         )
         for node in nodes
     )
-
-
-def or_control_planes(
-    nodes: Sequence[inventory.Node], cluster: inventory.Cluster
-) -> list[inventory.Node]:
-    """The named nodes, or every control-plane node when the findings name none."""
-    return list(nodes) or list(cluster.control_plane_nodes)

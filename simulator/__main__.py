@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from provisioning.definition.problems import DefinitionError
+from simulator.address_proxy import is_loopback
 from simulator.drifts import cli as drift_cli
 from simulator.server import Simulator
 from simulator.state.machines import SiteStore
@@ -50,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
         help="containers start this long after their pod is bound (a busy cluster's image "
         "pulls and readiness probes: add-ons come up minutes after helm returns); default 0",
     )
+    serve.add_argument(
+        "--proxy-host",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="the loopback address (127.0.0.0/8) the address proxy listens on, which the "
+        "kubeconfig's proxy-url names; default 127.0.0.1",
+    )
     status = sub.add_parser("status", help="is a simulator running on this state directory")
     status.add_argument("--state", required=True, type=Path)
     drift_cli.add_parser(sub)
@@ -60,17 +68,32 @@ def _err(message: str) -> None:
     print(f"simulator: {message}", file=sys.stderr, flush=True)
 
 
-def serve(state: Path, cluster: Path, nodes: int, pod_start_delay: float = 0.0) -> int:
+def serve(
+    state: Path,
+    cluster: Path,
+    nodes: int,
+    pod_start_delay: float = 0.0,
+    proxy_host: str = "127.0.0.1",
+) -> int:
     if nodes < 0:
         _err("--nodes must be 0 or more")
         return 2
     if not pod_start_delay >= 0:
         _err("--pod-start-delay must be 0 or more seconds")
         return 2
+    if not is_loopback(proxy_host):
+        _err(f"--proxy-host must be a loopback address (127.0.0.0/8), not {proxy_host!r}")
+        return 2
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    simulator = Simulator(state, cluster, extra_nodes=nodes, pod_start_delay=pod_start_delay)
+    simulator = Simulator(
+        state,
+        cluster,
+        extra_nodes=nodes,
+        pod_start_delay=pod_start_delay,
+        proxy_host=proxy_host,
+    )
     logs = simulator.paths.logs
     logs.mkdir(parents=True, exist_ok=True, mode=0o700)
     logging.basicConfig(
@@ -175,7 +198,7 @@ def _health_word(code: int | None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
-        return serve(args.state, args.cluster, args.nodes, args.pod_start_delay)
+        return serve(args.state, args.cluster, args.nodes, args.pod_start_delay, args.proxy_host)
     if args.command == "drift":
         return drift_cli.run(args)
     return status(args.state)

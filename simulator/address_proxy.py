@@ -7,7 +7,7 @@ definition names it, and verify a certificate issued for that address.  A
 kubeconfig's ``clusters[].cluster.proxy-url`` is honoured by every real
 client (kubectl and client-go, the Python ``kubernetes`` client, helm) without
 knowing anything is simulated: the client sends ``CONNECT 10.10.20.10:6443``
-to this proxy on 127.0.0.1 and runs its TLS handshake through the tunnel, so
+to this proxy on loopback and runs its TLS handshake through the tunnel, so
 the server name it checks is the declared one
 (https://kubernetes.io/docs/concepts/configuration/organize-cluster-access-kubeconfig/#proxy).
 
@@ -17,6 +17,12 @@ it (the VIP only while a node holds it), or names why it is not served; the
 proxy answers that with ``503`` and the reason, as a gateway would.  It only
 ever connects to 127.0.0.0/8: an address outside loopback is refused even if
 a resolver returned it (the project's network rule).
+
+It listens on 127.0.0.1 unless told another loopback address (``serve
+--proxy-host 127.0.0.2``; Linux answers on the whole of 127.0.0.0/8): a
+client then reaches the cluster through an address that is not 127.0.0.1, as
+a verification run against a real cluster does, while nothing leaves
+loopback.
 """
 
 from __future__ import annotations
@@ -147,11 +153,12 @@ class _Server(socketserver.ThreadingTCPServer):
 
 
 class AddressProxy:
-    """A CONNECT proxy on 127.0.0.1 whose destinations a :data:`Resolver` chooses."""
+    """A CONNECT proxy on a loopback *host* whose destinations a :data:`Resolver` chooses."""
 
     def __init__(self, resolve: Resolver, *, host: str = "127.0.0.1", port: int = 0) -> None:
         if not is_loopback(host):
             raise ValueError(f"the address proxy listens on loopback only, not {host}")
+        self.host = host
         self._server = _Server((host, port), resolve)
         self._thread: threading.Thread | None = None
 
@@ -161,7 +168,7 @@ class AddressProxy:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
         self._thread = threading.Thread(

@@ -113,8 +113,10 @@ class Simulator:
         *,
         extra_nodes: int = 0,
         pod_start_delay: float = 0.0,
+        proxy_host: str = "127.0.0.1",
     ) -> None:
         self.paths = StatePaths(state.absolute())
+        self.proxy_host = proxy_host  # the loopback address the address proxy listens on
         self.cluster_dir = cluster_dir
         self.extra_nodes = extra_nodes
         self.pod_start_delay = pod_start_delay
@@ -179,7 +181,12 @@ class Simulator:
             ),
         )
         self._store = store
-        self._proxy = AddressProxy(self._resolve_address)
+        try:
+            self._proxy = AddressProxy(self._resolve_address, host=self.proxy_host)
+        except OSError as exc:
+            raise ServeError(
+                f"the address proxy cannot listen on {self.proxy_host}: {exc}"
+            ) from None
         self._proxy.start()
         # Slow-starting pods become Running by the clock, not by a write: passes then
         # also run on a timer, a few times per delay.

@@ -150,11 +150,8 @@ class KubeDriver:
         attempts = self._policy.retries + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
-            timeout = self._policy.timeout
-            if self._budget is not None:
-                timeout = self._budget.clip(timeout)  # BudgetSpent: no attempt can help
             try:
-                status, data = self._send(method, path, list(query), body, content_type, timeout)
+                status, data = self._budgeted_send(method, path, list(query), body, content_type)
             except urllib3.exceptions.HTTPError as exc:
                 failure, text = _transport_failure(exc)
                 if (
@@ -175,6 +172,20 @@ class KubeDriver:
                 raise error
             self._sleep(self._policy.backoff * 2**attempt)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def _budgeted_send(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        body: Any,
+        content_type: str,
+    ) -> tuple[int, bytes]:
+        """:meth:`_send`, its wait counted against the budget (BudgetSpent: no attempt helps)."""
+        if self._budget is None:
+            return self._send(method, path, query, body, content_type, self._policy.timeout)
+        with self._budget.call(self._policy.timeout) as timeout:
+            return self._send(method, path, query, body, content_type, timeout)
 
     def _send(
         self,

@@ -28,7 +28,9 @@ Several nodes in one call fail the way real talosctl v1.12 fails
   hold; a later node's failure is collected (without the node's name) and
   the command exits 1 after printing everyone else's resources.
   :meth:`TalosDriver.get_each` therefore asks each node that printed nothing
-  on its own, so a down node costs only its own data.
+  on its own, so a down node costs only its own data.  A node that hangs
+  (accepts, never answers) holds the whole call until its timeout; then every
+  node is asked alone, in parallel, so only the hung one goes unread.
 * ``version``, ``etcd members`` and ``etcd status`` print what the answering
   nodes said, a ``WARNING: N error(s) occurred:`` block naming each failed
   node (``\t* <node>: rpc error: ...``) on stderr, and exit 0;
@@ -42,6 +44,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -377,12 +380,29 @@ class TalosDriver:
             classify=classify,
             runner=runner,
         )
+        # After a node hung a whole call, each node is asked once: a retry would wait on the
+        # hung node again while the budget (and the collector's workers) run out.
+        self._once = CommandLine(
+            "talosctl",
+            target,
+            policy=RetryPolicy(timeout=timeout, retries=0, backoff=backoff),
+            classify=classify,
+            runner=runner,
+        )
 
-    def _run(self, args: Sequence[str], nodes: Sequence[str], *, kind: Idempotence) -> Completed:
+    def _run(
+        self,
+        args: Sequence[str],
+        nodes: Sequence[str],
+        *,
+        kind: Idempotence,
+        once: bool = False,
+    ) -> Completed:
         if not nodes or any(not n or "," in n for n in nodes):
             raise ValueError(f"nodes must be non-empty names without commas, got {list(nodes)}")
         base = ["--talosconfig", str(self.target.talosconfig)] if self.target.talosconfig else []
-        return self._cli.run([*base, "--nodes", ",".join(nodes), *args], kind=kind)
+        cli = self._once if once else self._cli
+        return cli.run([*base, "--nodes", ",".join(nodes), *args], kind=kind)
 
     def _unreadable(self, what: str, done: Completed, exc: ValueError) -> errors.DriverError:
         return errors.UnexpectedOutput(
@@ -399,14 +419,18 @@ class TalosDriver:
         namespace: str | None = None,
         id: str | None = None,  # talosctl's own word for the resource ID
         insecure: bool = False,
+        once: bool = False,
     ) -> list[dict[str, Any]]:
-        """Resources of one type on every node, in node order (one ``talosctl get``)."""
+        """Resources of one type on every node, in node order (one ``talosctl get``).
+
+        *once*: a single attempt, no retries.
+        """
         args = ["get", resource, *([id] if id else []), "-o", "json"]
         if namespace:
             args += ["--namespace", namespace]
         if insecure:
             args.append("--insecure")
-        done = self._run(args, nodes, kind=Idempotence.READ)
+        done = self._run(args, nodes, kind=Idempotence.READ, once=once)
         try:
             return parse_json_stream(done.text)
         except ValueError as exc:
@@ -418,12 +442,14 @@ class TalosDriver:
         """Like :meth:`get`, but a node that fails costs only its own resources.
 
         One ``talosctl get`` names every node.  When it fails, the nodes that
-        printed nothing are asked again one by one (with :meth:`get`'s retries
-        for transient failures): a first node that is down has aborted the
-        whole command (module docstring), and a later node's error does not
-        say which node it was.  Each node then either answered -- with
-        resources or none -- or is in :attr:`PartialGet.unanswered` with its
-        own error; a missing talosctl still raises.
+        printed nothing are asked again each alone, in parallel (with
+        :meth:`get`'s retries for transient failures): a first node that is
+        down has aborted the whole command (module docstring), and a later
+        node's error does not say which node it was.  When it timed out, one
+        node hung and held everyone's answer, so every node is asked alone.
+        Each node then either answered -- with resources or none -- or is in
+        :attr:`PartialGet.unanswered` with its own error; a missing talosctl,
+        or a spent budget (nothing more may be asked), still raises.
         """
         args = ["get", resource, "-o", "json", *(["--namespace", namespace] if namespace else [])]
         if not nodes or any(not n or "," in n for n in nodes):
@@ -433,8 +459,12 @@ class TalosDriver:
         argv = [str(executable), *base, "--nodes", ",".join(nodes), *args]
         try:
             done = self._runner(argv, timeout=self._cli.policy.timeout, env=None)
-        except (TimeoutError, FileNotFoundError):
+        except FileNotFoundError:
             return PartialGet(self.get(resource, nodes, namespace=namespace))
+        except errors.TimedOut:
+            raise  # the budget is spent (provisioning.drivers.budget)
+        except TimeoutError:
+            return self._each_alone(resource, nodes, [], namespace, once=True)
         try:
             found = parse_json_stream(done.text)
         except ValueError as exc:
@@ -446,17 +476,40 @@ class TalosDriver:
             # The request itself is wrong (an unknown type): every node would say the same.
             why = str(statuses[0])
             return PartialGet([], why, dict.fromkeys(nodes, why))
+        return self._each_alone(resource, nodes, found, namespace, once=False)
+
+    def _each_alone(
+        self,
+        resource: str,
+        nodes: Sequence[str],
+        found: list[dict[str, Any]],
+        namespace: str | None,
+        *,
+        once: bool,
+    ) -> PartialGet:
+        """*found* plus what each node that printed none of it says when asked alone.
+
+        *once* after a timeout: one attempt each, so the hung node costs one timeout.
+        """
         printed = {str(r.get("node") or "") for r in found}
-        unanswered: dict[str, str] = {}
-        for node in nodes:
-            if node in printed:
-                continue
+        ask = [node for node in nodes if node not in printed]
+
+        def alone(node: str) -> list[dict[str, Any]] | str:
             try:
-                found.extend(self.get(resource, [node], namespace=namespace))
+                return self.get(resource, [node], namespace=namespace, once=once)
             except errors.ToolMissing:
                 raise
             except errors.DriverError as exc:
-                unanswered[node] = _why(exc)
+                return _why(exc)
+
+        unanswered: dict[str, str] = {}
+        if ask:
+            with ThreadPoolExecutor(max_workers=len(ask), thread_name_prefix="talos-node") as pool:
+                for node, answer in zip(ask, pool.map(alone, ask), strict=True):
+                    if isinstance(answer, str):
+                        unanswered[node] = answer
+                    else:
+                        found.extend(answer)
         order = {node: index for index, node in enumerate(nodes)}
         found.sort(key=lambda r: order.get(str(r.get("node") or ""), len(order)))
         error = "; ".join(f"{node}: {why}" for node, why in unanswered.items())

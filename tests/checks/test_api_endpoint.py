@@ -443,6 +443,25 @@ def test_probe_reports_a_closed_port(cluster_ca: Issued) -> None:
     assert finding.observed.startswith("no TLS answer")
 
 
+@pytest.mark.filterwarnings("ignore:A test tried to use socket:UserWarning")  # pytest-socket's
+def test_probe_refused_by_the_loopback_rule_is_a_skip(cluster_ca: Issued) -> None:
+    """The project's tests allow only 127.0.0.0/8 (pytest-socket): no packet leaves."""
+    probe = probe_api_endpoint.dial("10.10.99.1", 6443, cluster_ca.cert_pem.decode())
+    assert probe.connected is False
+    assert (probe.skipped or "").startswith("connecting to 10.10.99.1:6443 is not allowed here")
+
+
+def test_a_bug_while_dialling_is_raised_not_skipped(
+    cluster_ca: Issued, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: object) -> socket.socket:
+        raise RuntimeError("a bug in the probe")
+
+    monkeypatch.setattr(probe_api_endpoint, "_connect", broken)
+    with pytest.raises(RuntimeError, match="a bug in the probe"):
+        probe_api_endpoint.dial("127.0.0.1", 6443, cluster_ca.cert_pem.decode())
+
+
 def test_probe_through_a_proxy_it_cannot_speak_is_a_skip(cluster_ca: Issued) -> None:
     probe = probe_api_endpoint.dial(
         VIP, 6443, cluster_ca.cert_pem.decode(), proxy="socks5://127.0.0.1:1080"

@@ -135,18 +135,34 @@ def test_stale_peer_url_after_readdress(cluster: inventory.Cluster) -> None:
     assert "current address (10.10.20.117)" in finding.expected
 
 
+def kube_node(node: inventory.Node, ip: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": node.hostname},
+        "status": {"addresses": [{"type": "InternalIP", "address": ip}]},
+    }
+
+
 def test_unobserved_node_falls_back_to_the_declared_address(cluster: inventory.Cluster) -> None:
     nodes = cluster.control_plane_nodes
     per_node = addresses(cluster)
     del per_node["node01"]  # node01 no longer answers on its declared address
     why = {snap.on_node(snap.ADDRESS_STATUS, "node01"): "no answer from 10.10.20.16"}
     members = [member(nodes[0], ip="10.10.20.116")] + [member(n) for n in nodes[1:]]
+    # Kubernetes still sees node01: its kubelet reports the address it moved to.
+    kube = {snap.NODES.key: [kube_node(nodes[0], "10.10.20.116")]}
     found = etcd.peer_urls_match_node_addresses(
         snapshot_of(
-            cluster, etcd_members=members, talos={snap.ADDRESS_STATUS: per_node}, missing=why
+            cluster,
+            etcd_members=members,
+            talos={snap.ADDRESS_STATUS: per_node},
+            missing=why,
+            kube=kube,
         )
     )
     [finding] = found
+    assert isinstance(finding, etcd.MemberPeerUrlStale)
+    assert (finding.node, finding.member_id) == ("node01", members[0].id)
+    assert finding.answers_at == "10.10.20.116"
     assert finding.target.startswith("node01 (k8s-node01)")
     assert finding.expected == (
         "peer URLs on the declared address 10.10.20.16 "
@@ -154,8 +170,31 @@ def test_unobserved_node_falls_back_to_the_declared_address(cluster: inventory.C
     )
     assert finding.observed == "peer URLs https://10.10.20.116:2380"
     # With no address statuses at all every node is judged against the inventory.
-    everywhere = snapshot_of(cluster, etcd_members=members, talos={})
+    everywhere = snapshot_of(cluster, etcd_members=members, talos={}, kube=kube)
     assert [f.target for f in etcd.peer_urls_match_node_addresses(everywhere)] == [finding.target]
+
+
+def test_a_node_observed_at_no_address_is_unobservable_never_stale(
+    cluster: inventory.Cluster,
+) -> None:
+    nodes = cluster.control_plane_nodes
+    per_node = addresses(cluster)
+    del per_node["node01"]
+    members = [member(nodes[0], ip="10.10.20.116")] + [member(n) for n in nodes[1:]]
+    nowhere = snapshot_of(cluster, etcd_members=members, talos={snap.ADDRESS_STATUS: per_node})
+    with pytest.raises(Unobservable, match=r"node01 .* observed at no address"):
+        etcd.peer_urls_match_node_addresses(nowhere)
+    # Beside a stale member of a node seen somewhere it is listed, as unread, not as stale.
+    per_node["node02"] = [address(str(nodes[1].ip), "10.10.20.117/24")]
+    both = etcd.peer_urls_match_node_addresses(
+        snapshot_of(cluster, etcd_members=members, talos={snap.ADDRESS_STATUS: per_node})
+    )
+    assert [(type(f).__name__, getattr(f, "node", None)) for f in both] == [
+        ("MemberPeerUrlStale", "node02"),
+        ("NodeUnread", "node01"),
+    ]
+    [stale] = [f for f in both if isinstance(f, etcd.MemberPeerUrlStale)]
+    assert stale.answers_at == str(nodes[1].ip)  # Talos answered there; no Node was read
 
 
 def test_vip_is_never_a_valid_peer_address(cluster: inventory.Cluster) -> None:

@@ -15,6 +15,8 @@ node prefix; ``pkg/machinery/client/reply.go`` + ``pkg/cli/output.go``:
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -46,17 +48,22 @@ def multierror(errors: Sequence[str]) -> str:
 class RealShapedTalosctl:
     """``Runner`` for :class:`~provisioning.drivers.talosctl.TalosDriver`.
 
-    *down*: nodes that do not answer; *holding*: nodes with a HostnameStatus
+    *down*: nodes that do not answer; *hung*: nodes that accept and never
+    answer, so a call naming one waits its whole timeout (real talosctl
+    waits on every node's reply; the runner then raises ``TimeoutError`` as
+    :func:`~provisioning.drivers.run_subprocess` does); *holding*: nodes with a HostnameStatus
     (every node that answers when None); *refuse*: an error every request
     gets (a wrong type, no permission); *client_tag*: the version talosctl
     itself reports (the nodes run :data:`TAG`).
     """
 
     down: set[str] = field(default_factory=set)
+    hung: set[str] = field(default_factory=set)
     holding: set[str] | None = None
     refuse: str | None = None
     client_tag: str = TAG
     argvs: list[list[str]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def calls(self) -> int:
@@ -65,9 +72,13 @@ class RealShapedTalosctl:
     def __call__(
         self, argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None
     ) -> Completed:
-        self.argvs.append(list(argv))
+        with self._lock:
+            self.argvs.append(list(argv))
         at = list(argv).index("--nodes")
         nodes, command = argv[at + 1].split(","), list(argv[at + 2 :])
+        if self.hung.intersection(nodes):
+            time.sleep(timeout)
+            raise TimeoutError(f"talosctl did not finish within {timeout:g}s")
         if command[0] == "get":
             return self._get(nodes)
         if command[0] == "version":

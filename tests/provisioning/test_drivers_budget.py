@@ -26,13 +26,33 @@ class Clock:
 def test_timeouts_are_cut_to_what_is_left_and_nothing_starts_after() -> None:
     clock = Clock()
     budget = Budget(10, "talosctl calls", clock=clock)
-    assert budget.clip(60) == 10
-    clock.now += 7
-    assert budget.clip(60) == pytest.approx(3)
-    assert budget.clip(1) == 1
-    clock.now += 3
-    with pytest.raises(BudgetSpent, match=r"talosctl calls: the 10s budget is spent"):
-        budget.clip(60)
+    with budget.call(60) as timeout:
+        assert timeout == 10
+        clock.now += 7
+    with budget.call(60) as timeout:
+        assert timeout == pytest.approx(3)
+        assert budget.clip(1) == 1
+        clock.now += 3
+    with (
+        pytest.raises(BudgetSpent, match=r"talosctl calls: the 10s budget is spent"),
+        budget.call(60),
+    ):
+        pass
+
+
+def test_only_waiting_counts_and_parallel_calls_share_it() -> None:
+    clock = Clock()
+    budget = Budget(10, "talosctl calls", clock=clock)
+    clock.now += 1000  # the run judging, remediating, reading other sources: costs nothing
+    assert budget.remaining() == 10
+    with budget.call(60):
+        clock.now += 2
+        with budget.call(60) as second:  # started while the first waits: shares the 2 s
+            assert second == pytest.approx(8)
+            clock.now += 3
+        assert budget.remaining() == pytest.approx(5)
+        clock.now += 1
+    assert budget.remaining() == pytest.approx(4), "6 s of waiting, not 5 + 3 + 1"
 
 
 def test_a_budgeted_runner_turns_the_last_timeout_into_the_spent_budget() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 
 from provisioning.config import bundle, secrets
 from provisioning.drivers import Completed, Failure, Target, errors, run_subprocess, talosctl
+from provisioning.drivers.budget import Budget, budgeted
 from simulator.state.machines import Site, SiteStore, Stage
 from simulator.store.etcd import EtcdKV, EtcdServer, find_binary
 from simulator.store.kv import KV, MemoryKV
@@ -221,14 +223,45 @@ def test_a_down_first_node_costs_only_its_own_resources(tmp_path: Path) -> None:
     assert list(read.unanswered) == [IP1]
     assert read.unanswered[IP1].startswith("Unavailable: connection error")
     assert f"dial tcp {IP1}:50000" in read.error
-    # one call for all, then each node alone; the down one tried again (transient)
-    assert [a[a.index("--nodes") + 1] for a in fake.argvs] == [
-        f"{IP1},{IP2},{IP3}",
-        IP1,
-        IP1,
-        IP2,
-        IP3,
-    ]
+    # one call for all, then each node alone (in parallel); the down one tried again (transient)
+    asked = [a[a.index("--nodes") + 1] for a in fake.argvs]
+    assert asked[0] == f"{IP1},{IP2},{IP3}"
+    assert sorted(asked[1:]) == sorted([IP1, IP1, IP2, IP3])
+
+
+def test_a_hung_node_costs_only_its_own_resources(tmp_path: Path) -> None:
+    """A node that never answers holds the call for all; then each node is asked alone."""
+    fake = RealShapedTalosctl(hung={IP2})
+    (tmp_path / "talosctl").write_text("#!/bin/sh\n")
+    (tmp_path / "talosctl").chmod(0o755)
+    target = Target("real-shaped", None, tmp_path / "talosconfig", tmp_path)
+    driver = talosctl.TalosDriver(target, runner=fake, timeout=0.5, retries=2, backoff=0.0)
+    read = driver.get_each("hostnamestatuses", [IP1, IP2, IP3])
+    assert [r["node"] for r in read.resources] == [IP1, IP3]
+    assert list(read.unanswered) == [IP2]
+    assert "did not finish within 0.5s" in read.unanswered[IP2]
+    asked = [a[a.index("--nodes") + 1] for a in fake.argvs]
+    assert asked[0] == f"{IP1},{IP2},{IP3}"
+    assert sorted(asked[1:]) == [IP1, IP2, IP3], "each once: the hung node is not waited again"
+
+
+def test_hung_nodes_are_asked_in_parallel_within_the_budget(tmp_path: Path) -> None:
+    fake = RealShapedTalosctl(hung={IP1, IP3})
+    (tmp_path / "talosctl").write_text("#!/bin/sh\n")
+    (tmp_path / "talosctl").chmod(0o755)
+    target = Target("real-shaped", None, tmp_path / "talosconfig", tmp_path)
+    budget = Budget(3, "talosctl calls (--timeout-talos 3)")
+    driver = talosctl.TalosDriver(
+        target, runner=budgeted(fake, budget), timeout=1, retries=2, backoff=0.0
+    )
+    started = time.monotonic()
+    read = driver.get_each("hostnamestatuses", [IP1, IP2, IP3])
+    took = time.monotonic() - started
+    assert [r["node"] for r in read.resources] == [IP2]
+    assert sorted(read.unanswered) == [IP1, IP3]
+    # the call for all (1 s), then the two hung nodes side by side (1 s), not one after the other
+    assert took < 2.9, f"{took:.1f}s"
+    assert budget.remaining() > 0.2
 
 
 def test_a_down_later_node_is_named_although_its_error_is_not(tmp_path: Path) -> None:

@@ -11,17 +11,21 @@ import pytest
 import yaml
 
 from checks import (
+    api_endpoint,
     backups,
     cluster_hygiene,
     disk_encryption,
+    etcd,
+    longhorn,
     longhorn_volumes,
     network_policy,
     pod_security,
+    seccomp,
     topology,
 )
 from checks import cilium as checks_cilium
 from checks import snapshot as model
-from checks.findings import Finding, NodeUnread
+from checks.findings import Finding, NodeFinding, NodeUnread, Unobservable
 from checks.snapshot import Snapshot
 from provisioning.definition import inventory
 from remediation import catalogue
@@ -68,19 +72,100 @@ def mismatch(node: str, *hostnames: str) -> cluster_hygiene.HostnameMismatch:
     )
 
 
-def test_nodes_are_found_by_inventory_name_or_hostname(cluster: inventory.Cluster) -> None:
-    found = nodes_in(
-        [finding("node03 (k8s-node03)"), finding("k8s-node05"), finding("StorageClass/x")], cluster
+def stale_member(node: str, answers_at: str) -> etcd.MemberPeerUrlStale:
+    return etcd.MemberPeerUrlStale(
+        f"{node} etcd member", "x", "y", node=node, member_id=f"{node}-id", answers_at=answers_at
     )
-    assert [n.name for n in found] == ["node03", "node05"]
-    assert nodes_in([finding("node033")], cluster) == []
 
 
-def test_config_controls_reapply_to_the_named_nodes_or_every_control_plane(
+def test_nodes_are_those_of_typed_node_findings_only(cluster: inventory.Cluster) -> None:
+    found = nodes_in(
+        [
+            NodeFinding("about node05", "x", "y", node="node03"),  # the type, not the words
+            NodeUnread("node05 (k8s-node05)", "x", "not read", node="node05"),
+            finding("node01 (k8s-node01)"),
+            finding("k8s-node02"),
+        ],
+        cluster,
+    )
+    assert [n.name for n in found] == ["node03"]
+    kinds = [longhorn.ExtensionMissing("n", "x", "y", node="node04"), finding("node06")]
+    assert nodes_in(kinds, cluster, longhorn.ExtensionMissing) == [cluster.node("node04")]
+    assert nodes_in(kinds, cluster, topology.NodeCordoned) == []
+
+
+# Every control whose planner acts on nodes, with a typed finding it acts on.
+NODE_CONTROLS = {
+    "ETCD-02": stale_member("node03", "10.10.20.18"),
+    "LH-01": longhorn.ExtensionMissing("n", "x", "y", node="node03"),
+    "TOP-02": topology.NodeCordoned("n", "x", "y", node="node03"),
+    "API-01": api_endpoint.VipNotConfigured("n", "x", "y", node="node03"),
+    "API-04": api_endpoint.KubePrismUnhealthy("n", "x", "y", node="node03"),
+    "SEC-01": seccomp.SeccompDefaultOff("n", "x", "y", node="node03"),
+    "CIL-01": checks_cilium.CniOrProxyInstalled("n", "x", "y", node="node03"),
+    "HYG-05": cluster_hygiene.HostnameMismatch("n", "x", "y", node="node03"),
+}
+
+
+@pytest.mark.parametrize("control", sorted(NODE_CONTROLS))
+def test_a_finding_that_only_names_a_node_in_its_text_plans_nothing(
+    control: str, cluster: inventory.Cluster
+) -> None:
+    untyped = Finding("node03 (k8s-node03)", "node03 conforms", "node03 (k8s-node03) does not")
+    state = snap(cluster, nodes=[])
+    registry = catalogue.loaded()
+    assert registry.plan(control, [untyped], state).actions == ()
+    # The same control acts on node03 once the finding is typed.
+    typed = registry.plan(control, [NODE_CONTROLS[control]], state)
+    assert typed.actions
+    assert all("node03" in a.target for a in typed.actions), typed.actions
+
+
+def test_a_node_whose_addresses_were_not_read_is_never_rebuilt(cluster: inventory.Cluster) -> None:
+    nodes = {n.name: n for n in cluster.control_plane_nodes}
+    advertised = {"node02": "10.10.20.117", "node03": "10.10.20.118"}
+    members = [
+        model.EtcdMember(
+            id=f"{n.name}-id",
+            hostname=n.hostname,
+            peer_urls=(f"https://{advertised.get(n.name, str(n.ip))}:2380",),
+            client_urls=(),
+            is_learner=False,
+        )
+        for n in nodes.values()
+    ]
+    # Talos reports every node's addresses (the declared ones) but node03's; Kubernetes
+    # lists no Node, so nobody observed where node03 answers.
+    addresses = {
+        name: [{"spec": {"address": f"{n.ip}/24"}}] for name, n in nodes.items() if name != "node03"
+    }
+    state = dataclasses.replace(
+        snap(cluster, nodes=[]),
+        etcd_members=members,
+        talos={model.ADDRESS_STATUS: addresses},
+        missing={model.on_node(model.ADDRESS_STATUS, "node03"): "connection refused"},
+    )
+    findings = etcd.peer_urls_match_node_addresses(state)
+    assert [(type(f), getattr(f, "node", None)) for f in findings] == [
+        (etcd.MemberPeerUrlStale, "node02"),
+        (NodeUnread, "node03"),
+    ]
+    plan = catalogue.loaded().plan("ETCD-02", findings, state)
+    assert [a.change for a in plan.actions] == [RebuildNode("node02", str(nodes["node02"].ip))]
+    unread_only = [f for f in findings if isinstance(f, NodeUnread)]
+    assert catalogue.loaded().plan("ETCD-02", unread_only, state).actions == ()
+    # Alone, node03's member makes the control unobservable, not failed.
+    members[1] = dataclasses.replace(members[1], peer_urls=(f"https://{nodes['node02'].ip}:2380",))
+    with pytest.raises(Unobservable, match=r"node03 .*observed at no address"):
+        etcd.peer_urls_match_node_addresses(dataclasses.replace(state, etcd_members=members))
+
+
+def test_config_controls_reapply_to_the_typed_nodes_or_every_control_plane(
     cluster: inventory.Cluster,
 ) -> None:
     registry = catalogue.loaded()
-    plan = registry.plan("SEC-01", [finding("node02 (k8s-node02)")], snap(cluster))
+    off = seccomp.SeccompDefaultOff("node02 (k8s-node02) kubelet", "x", "y", node="node02")
+    plan = registry.plan("SEC-01", [off], snap(cluster))
     assert [(a.target, a.change, a.risk) for a in plan.actions] == [
         ("node02 (k8s-node02)", ApplyConfig("node02"), Risk.SAFE)
     ]
@@ -342,18 +427,35 @@ def test_exactly_one_default_class_is_restored(cluster: inventory.Cluster) -> No
 
 
 def test_node_actions_are_rolled_per_node_with_their_risk(cluster: inventory.Cluster) -> None:
+    node03 = cluster.node("node03")
     node = {
         "metadata": {"name": "k8s-node03"},
         "status": {"addresses": [{"type": "InternalIP", "address": "10.10.20.118"}]},
     }
     registry = catalogue.loaded()
-    rebuild = registry.plan(
-        "ETCD-02", [finding("node03 (k8s-node03)")], snap(cluster, nodes=[node])
+    state = snap(cluster, nodes=[node])
+    [stale] = etcd.peer_urls_match_node_addresses(
+        dataclasses.replace(
+            state,
+            etcd_members=[
+                model.EtcdMember(
+                    id=f"{n.name}-id",
+                    hostname=n.hostname,
+                    peer_urls=(f"https://{'10.10.20.118' if n is node03 else n.ip}:2380",),
+                    client_urls=(),
+                    is_learner=False,
+                )
+                for n in cluster.control_plane_nodes
+            ],
+        )
     )
+    assert isinstance(stale, etcd.MemberPeerUrlStale)
+    rebuild = registry.plan("ETCD-02", [stale], state)
     (action,) = rebuild.actions
     assert action.change == RebuildNode("node03", "10.10.20.118")
     assert (action.risk, action.node) == (Risk.DESTRUCTIVE, "node03")
-    upgrade = registry.plan("LH-01", [finding("node04 (k8s-node04)")], snap(cluster))
+    missing = longhorn.ExtensionMissing("node04 (k8s-node04)", "x", "y", node="node04")
+    upgrade = registry.plan("LH-01", [missing], snap(cluster))
     (action,) = upgrade.actions
     assert isinstance(action.change, UpgradeNode)
     assert action.change.image.startswith("factory.talos.dev/installer/613e1592")
@@ -382,7 +484,7 @@ def test_stale_peer_urls_on_a_majority_need_a_restore_not_a_rebuild(
     cluster: inventory.Cluster,
 ) -> None:
     members = len(cluster.control_plane_nodes)
-    majority = [finding(f"{n.name} ({n.hostname})") for n in cluster.control_plane_nodes]
+    majority = [stale_member(n.name, str(n.ip)) for n in cluster.control_plane_nodes]
     majority = majority[: members // 2 + 1]
     plan = catalogue.loaded().plan("ETCD-02", majority, snap(cluster, nodes=[]))
     assert plan.actions == ()

@@ -42,7 +42,7 @@ def echo() -> Iterator[int]:
 
 
 def _connect(proxy: AddressProxy, target: str) -> tuple[bytes, socket.socket]:
-    conn = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+    conn = socket.create_connection((proxy.host, proxy.port), timeout=5)
     conn.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
     head = b""
     while b"\r\n\r\n" not in head:
@@ -85,6 +85,23 @@ def test_proxy_tunnels_a_resolved_address_and_refuses_the_rest(echo: int) -> Non
     finally:
         proxy.stop()
     assert asked == [(VIP, 6443), (NODE02, 6443), (NODE01, 6443)]
+
+
+@pytest.mark.allow_hosts(["127.0.0.1", "127.0.0.2"])  # still loopback: 127.0.0.0/8
+def test_proxy_listens_on_another_loopback_address_when_told(echo: int) -> None:
+    proxy = AddressProxy(lambda host, port: ("127.0.0.1", echo), host="127.0.0.2")
+    proxy.start()
+    try:
+        assert proxy.url == f"http://127.0.0.2:{proxy.port}"
+        head, conn = _connect(proxy, f"{VIP}:6443")
+        with conn:
+            assert head.startswith(b"HTTP/1.1 200 ")
+            conn.sendall(b"ping")
+            assert conn.recv(1024) == b"ping"
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", proxy.port), timeout=5).close()
+    finally:
+        proxy.stop()
 
 
 def test_proxy_listens_on_loopback_only() -> None:

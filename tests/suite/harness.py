@@ -91,10 +91,10 @@ class Layout:
         return inventory.load_cluster(self.cluster_dir, display=str(self.cluster_dir))
 
 
-def _simulator(layout: Layout) -> SimulatorProcess:
+def _simulator(layout: Layout, serve_args: Sequence[str] = ()) -> SimulatorProcess:
     from fixtures.target import SimulatorProcess
 
-    return SimulatorProcess(layout.state, layout.cluster_dir, ROOT)
+    return SimulatorProcess(layout.state, layout.cluster_dir, ROOT, serve_args)
 
 
 @dataclass(frozen=True)
@@ -254,8 +254,14 @@ def remediated_controls(path: Path) -> frozenset[str]:
     return frozenset(found)
 
 
-def suite_command(layout: Layout, *args: str, scratch: Path) -> list[str]:
-    """The ``python -m pytest ARGS`` command line :func:`run_suite` runs (JUnit in *scratch*)."""
+def suite_command(
+    layout: Layout, *args: str, scratch: Path, loopback_only: bool = True
+) -> list[str]:
+    """The ``python -m pytest ARGS`` command line :func:`run_suite` runs (JUnit in *scratch*).
+
+    *loopback_only* False leaves out the project's network rule, so the run is
+    the operator's line as typed (a live run reaches what its files name).
+    """
     scratch.mkdir(parents=True, exist_ok=True)
     junit = scratch / "junit.xml"
     junit.unlink(missing_ok=True)
@@ -276,7 +282,7 @@ def suite_command(layout: Layout, *args: str, scratch: Path) -> list[str]:
         "tests.suite.harness",
         # The embedded target stays loopback-only: the rule tests/conftest.py applies to
         # the project's own tests, given explicitly to the suite runs they start.
-        f"--allow-hosts={','.join(LOOPBACK)}",
+        *([f"--allow-hosts={','.join(LOOPBACK)}"] if loopback_only else []),
         "--junitxml",
         str(junit),
         "--summary-dir",
@@ -386,10 +392,14 @@ _WARM = _WarmSuite()
 
 
 def run_suite(
-    layout: Layout, *args: str, scratch: Path, timeout: float = SUITE_TIMEOUT
+    layout: Layout,
+    *args: str,
+    scratch: Path,
+    timeout: float = SUITE_TIMEOUT,
+    loopback_only: bool = True,
 ) -> SuiteRun:
     """``python -m pytest ARGS`` against *layout*'s running simulator, outcomes per control."""
-    command = suite_command(layout, *args, scratch=scratch)
+    command = suite_command(layout, *args, scratch=scratch, loopback_only=loopback_only)
     junit = scratch / "junit.xml"
     served = _WARM.run(command, scratch, timeout)
     if served is None:
@@ -433,10 +443,11 @@ class RunningCluster:
 
         return collect(self.target, self.cluster)
 
-    def run_suite(self, *args: str) -> SuiteRun:
+    def run_suite(self, *args: str, loopback_only: bool = True) -> SuiteRun:
         """Run ``pytest ARGS`` (feature step modules and options) against this cluster."""
         self._runs += 1
-        return run_suite(self.layout, *args, scratch=self.layout.base / f"suite-{self._runs}")
+        scratch = self.layout.base / f"suite-{self._runs}"
+        return run_suite(self.layout, *args, scratch=scratch, loopback_only=loopback_only)
 
 
 def _normalise(drift: Drift | str) -> Drift:
@@ -471,14 +482,17 @@ class ClusterWith(Protocol):
 
 @contextmanager
 def cluster_with(
-    template: BuiltCluster, base: Path, *drifts: Drift | str
+    template: BuiltCluster, base: Path, *drifts: Drift | str, serve_args: Sequence[str] = ()
 ) -> Iterator[RunningCluster]:
-    """A running copy of *template* in *base* with *drifts* applied; stopped on exit."""
+    """A running copy of *template* in *base* with *drifts* applied; stopped on exit.
+
+    *serve_args*: more ``python -m simulator serve`` options (``--proxy-host``).
+    """
     wanted = tuple(_normalise(d) for d in drifts)
     layout = Layout(base)
     shutil.copytree(template.layout.base, layout.base, symlinks=True, dirs_exist_ok=False)
     applied = _apply(layout, [d for d in wanted if d[0] not in AFTER_START])
-    simulator = _simulator(layout)
+    simulator = _simulator(layout, serve_args)
     simulator.start()
     try:
         applied += _apply(layout, [d for d in wanted if d[0] in AFTER_START])

@@ -92,3 +92,36 @@ def test_the_default_definition_is_the_projects_wherever_pytest_runs(tmp_path: P
     assert collected(done), done.stdout + done.stderr
     assert "cluster definition: cluster\n" in done.stdout
     assert f"state {ROOT / '.sim'}" in done.stdout or "state .sim" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("place", "name", "text"),
+    [
+        # A bare pyproject.toml above the folder: pytest's fallback rootdir marker.
+        pytest.param("above", "pyproject.toml", "", id="pyproject-above"),
+        # A pytest.ini beside the files, whose addopts would deselect every control.
+        pytest.param(
+            "beside", "pytest.ini", "[pytest]\naddopts = -k no_such_control\n", id="ini-beside"
+        ),
+    ],
+)
+def test_a_config_file_near_the_operator_files_does_not_become_the_runs(
+    place: str, name: str, text: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "mycluster"
+    folder.mkdir()
+    for file in ("kubeconfig", "talosconfig"):
+        (folder / file).write_text("{}\n")
+    (folder if place == "beside" else tmp_path).joinpath(name).write_text(text)
+    done = pytest_run(
+        ROOT,
+        "--live",
+        "--kubeconfig",
+        str(folder / "kubeconfig"),
+        "--talosconfig",
+        str(folder / "talosconfig"),
+        "--collect-only",
+    )
+    assert collected(done), done.stdout + done.stderr
+    assert f"rootdir: {ROOT}" in done.stdout
+    assert "configfile: pyproject.toml" in done.stdout
