@@ -29,6 +29,7 @@ from types import FrameType
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pyrage import x25519
 
 from fixtures import target
 from provisioning import __main__ as cli
@@ -624,6 +625,111 @@ def test_a_device_is_refused_from_stat_without_reading(tmp_path: Path) -> None:
     assert str(problem) == (
         "cluster/patches/zero.yaml: is a character device, not a regular file; not read"
     )
+
+
+# --- the secrets a definition points at: the age identity and the stores -------------
+# They live outside the definition folder by design (``../.secrets``), so they are not held
+# inside it; but they are read as the definition's files are -- regular files only, bounded.
+
+SECRETS_LINE = "  recipient: auto\n  identityFile: ../.secrets/K8S-CLUSTER/age-identity.txt"
+
+
+def _secrets_dir(d: Path) -> Path:
+    directory = d.parent / ".secrets" / "K8S-CLUSTER"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return directory
+
+
+def _identity_fifo(d: Path) -> Path:
+    path = _secrets_dir(d) / "age-identity.txt"
+    os.mkfifo(path)
+    return path
+
+
+def _identity_dev_zero(d: Path) -> Path:
+    _cluster(d, SECRETS_LINE, "  recipient: auto\n  identityFile: /dev/zero")
+    return Path("/dev/zero")
+
+
+def _store_fifo(d: Path) -> Path:
+    path = _secrets_dir(d) / "secrets.yaml.age"
+    os.mkfifo(path)
+    return path
+
+
+@dataclass(frozen=True)
+class SecretCase:
+    """A secrets file that is not a file; *breaks* returns the path the error must name."""
+
+    id: str
+    breaks: Callable[[Path], Path]
+    says: str
+
+
+SECRET_CORPUS = [
+    SecretCase("identity-fifo", _identity_fifo, "is a FIFO (named pipe), not a regular file"),
+    SecretCase("identity-dev-zero", _identity_dev_zero, "is a character device"),
+    SecretCase("store-fifo", _store_fifo, "is a FIFO (named pipe), not a regular file"),
+]
+
+
+@pytest.mark.usefixtures("no_hang")
+@pytest.mark.parametrize("case", SECRET_CORPUS, ids=[case.id for case in SECRET_CORPUS])
+def test_render_with_secrets_refuses_a_secrets_file_that_is_not_a_file(
+    case: SecretCase, definition: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    named = case.breaks(definition)
+    argv = ["render", "--cluster", "cluster", "--out", "out", "--with-secrets"]
+    lines = _assert_clean_failure(*_run(argv, capsys))
+    assert any(line.startswith(f"{named}: {case.says}") for line in lines), lines
+    assert not (definition.parent / "out").exists()
+
+
+def _backup_fifo(d: Path) -> Path:
+    path = d.parent / "etcd-20260101T000000Z.snapshot.age"
+    os.mkfifo(path)
+    return path
+
+
+def _identity(d: Path) -> Path:
+    path = d.parent / "identity.txt"
+    path.write_text(str(x25519.Identity.generate()) + "\n")
+    return path
+
+
+@pytest.mark.usefixtures("no_hang")
+@pytest.mark.parametrize(
+    ("identity", "backup", "says"),
+    [
+        pytest.param(
+            lambda d: _identity_fifo(d),
+            lambda d: d / "cluster.yaml",
+            "is a FIFO (named pipe), not a regular file",
+            id="identity-fifo",
+        ),
+        pytest.param(
+            lambda d: Path("/dev/zero"),
+            lambda d: d / "cluster.yaml",
+            "is a character device",
+            id="identity-dev-zero",
+        ),
+        pytest.param(_identity, _backup_fifo, "is not a regular file", id="store-fifo"),
+    ],
+)
+def test_backup_restore_check_refuses_a_file_that_is_not_a_file(
+    identity: Callable[[Path], Path],
+    backup: Callable[[Path], Path],
+    says: str,
+    definition: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    key, snapshot = identity(definition), backup(definition)
+    named = snapshot if says == "is not a regular file" else key
+    argv = ["backup", "--cluster", "cluster", "--restore-check"]
+    status, out, err = _run([*argv, "--identity", str(key), "--file", str(snapshot)], capsys)
+    assert status == 1, (out, err)
+    assert "Traceback" not in err
+    assert err.startswith(f"backup failed: {named}: {says}"), err
 
 
 # --- fuzz: the same shapes, mixed with random text, never escape as anything else ----
