@@ -198,6 +198,59 @@ CORPUS = [
         "must not contain a NUL character",
         "nodes[0].patches[0]",
     ),
+    Case(
+        "manifests-dot",
+        lambda d: _cluster(d, "manifests: manifests/", "manifests: ."),
+        "cluster/cluster.yaml",
+        "the manifests folder must be a folder of its own, not the definition folder",
+        "manifests",
+    ),
+    # --- the files in the manifests folder: read by validate, as the apply step reads them
+    Case(
+        "manifest-symlink-out",
+        lambda d: _symlink(d / "manifests" / "lb-ip-pool.yaml", _outside(d)),
+        "cluster/manifests/lb-ip-pool.yaml",
+        "is a symlink leading out of the manifests folder",
+    ),
+    Case(
+        "manifest-symlink-dev-zero",
+        lambda d: _symlink(d / "manifests" / "lb-ip-pool.yaml", Path("/dev/zero")),
+        "cluster/manifests/lb-ip-pool.yaml",
+        "is a symlink leading out of the manifests folder",
+    ),
+    Case(
+        "manifest-fifo",
+        lambda d: _fifo(d / "manifests" / "lb-ip-pool.yaml"),
+        "cluster/manifests/lb-ip-pool.yaml",
+        "is a FIFO (named pipe), not a regular file",
+    ),
+    Case(
+        "manifest-duplicate",
+        lambda d: (d / "manifests" / "extra.yaml").write_text(
+            "apiVersion: v1\nkind: Namespace\nkind: Secret\nmetadata: {name: x}\n"
+        ),
+        "cluster/manifests/extra.yaml",
+        'mapping key "kind" already defined at line 2',
+        "kind",
+    ),
+    Case(
+        "manifest-bomb",
+        lambda d: (d / "manifests" / "extra.yaml").write_text(_bomb()),
+        "cluster/manifests/extra.yaml",
+        "aliases expand to more than",
+    ),
+    Case(
+        "manifest-deep",
+        lambda d: (d / "manifests" / "extra.yaml").write_text(_deep_mapping()),
+        "cluster/manifests/extra.yaml",
+        "nesting deeper than 100 levels",
+    ),
+    Case(
+        "manifest-not-an-object",
+        lambda d: (d / "manifests" / "extra.yaml").write_text("- a\n- b\n"),
+        "cluster/manifests/extra.yaml",
+        "must be a Kubernetes object (a mapping), not a list",
+    ),
     # --- symlinks out ------------------------------------------------------------------
     Case(
         "patch-symlink-out",
