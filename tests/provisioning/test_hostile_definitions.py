@@ -680,6 +680,45 @@ def test_a_device_is_refused_from_stat_without_reading(tmp_path: Path) -> None:
     )
 
 
+# --- values are never echoed whole: a mistyped secret key, a 3 MB value ---------------
+
+SECRET = "TOKEN-7f3a9c1e5b2d4086"
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new"),
+    [
+        pytest.param(
+            "patches/k8s-node01.yaml", "machine:\n", f"machine:\n    tokn: {SECRET}\n", id="patch"
+        ),
+        pytest.param(
+            "controlplane.yaml",
+            "machine:\n    type: controlplane\n",
+            f"machine:\n    type: controlplane\n    tokn: {SECRET}\n",
+            id="base",
+        ),
+    ],
+)
+def test_a_mistyped_secret_key_is_named_without_its_value(
+    file: str, old: str, new: str, definition: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _edit(definition / file, old, new)
+    status, out, err = _run(["validate", "--cluster", "cluster"], capsys)
+    assert status == 1, (out, err)
+    assert "machine.tokn (values not shown)" in err, err
+    assert SECRET not in out + err
+
+
+def test_a_huge_value_is_cut_in_messages(
+    definition: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _patch(definition, "machine:\n    network:\n        hostname: " + "a" * 3_000_000 + "\n")
+    status, out, err = _run(["validate", "--cluster", "cluster"], capsys)
+    assert status == 1
+    assert "a" * 100 + "...(3000000 characters)" in err
+    assert len(out + err) < 20_000
+
+
 # --- the secrets a definition points at: the age identity and the stores -------------
 # They live outside the definition folder by design (``../.secrets``), so they are not held
 # inside it; but they are read as the definition's files are -- regular files only, bounded.
