@@ -709,6 +709,26 @@ def test_a_mistyped_secret_key_is_named_without_its_value(
     assert SECRET not in out + err
 
 
+def test_an_unknown_key_of_the_base_is_blamed_on_the_base_at_its_line(
+    definition: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = definition / "controlplane.yaml"
+    _edit(
+        base,
+        "machine:\n    type: controlplane\n",
+        "machine:\n    type: controlplane\n    tokn: x\n",
+    )
+    line = base.read_text().splitlines().index("version: v1alpha1") + 1
+    status, out, err = _run(["validate", "--cluster", "cluster"], capsys)
+    assert status == 1, (out, err)
+    problems = [entry for entry in err.splitlines() if "unknown keys" in entry]
+    assert problems == [
+        f"controlplane.yaml:{line}: error decoding document /v1alpha1/ (line {line}): "
+        "unknown keys found during decoding: machine.tokn (values not shown)"
+    ]
+    assert "patches/" not in err
+
+
 def test_a_huge_value_is_cut_in_messages(
     definition: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
