@@ -12,7 +12,9 @@ problem, no traceback, no raw control character, nothing written outside
 ``--out`` -- and the line that names the case's file, field and reason.
 
 The hypothesis fuzz at the end throws the same shapes, mixed with random
-text, at ``cluster.yaml`` and at a patch.
+text, at ``cluster.yaml`` and at a patch, and hostile path shapes (``../``,
+absolute, ``~``, NUL, very long, escapes) at every field naming a file: the
+base, a node's patches, Helm values and the manifests folder.
 """
 
 from __future__ import annotations
@@ -948,3 +950,72 @@ def test_live_config_files_go_through_the_one_loader(
         pytest.UsageError, match=rf"^{option} {re.escape(str(bad))}(:\d+)?: .*{says}"
     ):
         target.live_target(files["--kubeconfig"], files["--talosconfig"])
+
+
+# Paths as an operator mistypes them and an attacker writes them, for every field naming a file.
+HOSTILE_PATHS = [
+    "../outside.yaml",
+    "../../../../etc/passwd",
+    "patches/../../outside.yaml",
+    "patches/" + "../" * 40 + "etc/passwd",
+    "/etc/passwd",
+    "/dev/zero",
+    "/",
+    "~",
+    "~/.ssh/id_ed25519",
+    "~root/x.yaml",
+    ".",
+    "..",
+    "patches/a\0.yaml",
+    "\0",
+    "a" * 5000,
+    "patches/" + "a" * 300 + ".yaml",
+    "/".join(["d"] * 3000),
+    f"patches/{ESC}[2Jx.yaml",
+    "patches\\k8s-node01.yaml",
+    "",
+]
+PATH_FIELDS = {
+    "patch": NODE01_PATCH,
+    "values": CILIUM_VALUES,
+    "base": "base: controlplane.yaml",
+    "manifests": "manifests: manifests/",
+}
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return not yamlfiles.outside(path, root)
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    field=st.sampled_from(sorted(PATH_FIELDS)),
+    path=st.sampled_from(HOSTILE_PATHS) | st.text(max_size=40),
+)
+def test_fuzzed_paths_stay_inside_the_definition_or_are_problems(
+    fuzz_definition: Path, field: str, path: str
+) -> None:
+    shipped = (SHIPPED / "cluster.yaml").read_text()
+    quoted = yamlfiles.dump_document(path).strip()
+    if quoted.endswith("..."):
+        quoted = quoted[:-3].strip()
+    key = PATH_FIELDS[field].split(":", 1)[0]
+    written = f"{key}: [{quoted}, *features]" if field == "patch" else f"{key}: {quoted}"
+    (fuzz_definition / "cluster.yaml").write_text(shipped.replace(PATH_FIELDS[field], written, 1))
+    try:
+        try:
+            cluster = inventory.load_cluster(fuzz_definition, display="cluster")
+        except DefinitionError as exc:
+            assert exc.problems
+            assert all(ESC not in str(problem) and problem.file for problem in exc.problems)
+            return
+        root = fuzz_definition
+        named = [cluster.base.path, cluster.manifests]
+        named += [release.values for release in cluster.helm.values()]
+        named += [ref.path for node in cluster.nodes for ref in node.patches]
+        assert all(_inside(p, root) for p in named), [str(p) for p in named]
+        assert all(p.is_file() for p in named if p != cluster.manifests)
+    finally:
+        (fuzz_definition / "cluster.yaml").write_text(shipped)
