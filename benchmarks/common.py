@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from provisioning.config.secrets import SecretStore  # noqa: E402
-from provisioning.definition import inventory  # noqa: E402
+from provisioning.definition import inventory, yamlfiles  # noqa: E402
 from provisioning.drivers import Target  # noqa: E402
 from provisioning.drivers.helm import HelmDriver  # noqa: E402
 from provisioning.drivers.kube import KubeDriver  # noqa: E402
@@ -47,7 +46,7 @@ class Kube:
     """GETs against the simulated API server with the kubeconfig's client certificate."""
 
     def __init__(self, kubeconfig: Path, workdir: Path) -> None:
-        document = yaml.safe_load(kubeconfig.read_text(encoding="utf-8"))
+        document = yamlfiles.load_one(kubeconfig, str(kubeconfig))
         cluster = document["clusters"][0]["cluster"]
         user = document["users"][0]["user"]
         self.server = str(cluster["server"]).rstrip("/")

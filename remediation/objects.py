@@ -32,6 +32,8 @@ from checks import cilium, longhorn_volumes, network_policy, topology
 from checks import snapshot as model
 from checks.findings import Finding, NodeFinding
 from checks.snapshot import Snapshot, dotted, named
+from provisioning.definition import yamlfiles
+from provisioning.definition.problems import DefinitionError
 from provisioning.plan_addons import manifest_documents
 from remediation.actions import Action, CreateObject, DeleteObject, PatchObject, Plan, Risk
 from remediation.registry import planner
@@ -232,18 +234,37 @@ def _volume_actions(control: str, snapshot: Snapshot, want: int) -> list[Action]
     return actions
 
 
-def _default_setting_actions(snapshot: Snapshot, want: int) -> list[Action]:
+def _configmap_yaml(configmap: Mapping[str, Any], key: str) -> tuple[Any, str | None]:
+    """``data.<key>`` of a live ConfigMap as YAML: ``(value, None)``, or ``(None, why not)``.
+
+    Read through the project's one loader (duplicate keys, bombs and depth
+    refused); anyone who can edit the ConfigMap wrote this text.  The reason
+    names the object and key, so the plan can say what a person must fix.
+    """
+    meta = _meta(configmap)
+    where = f"ConfigMap {meta.get('namespace')}/{meta.get('name')} data.{key}"
+    text = (configmap.get("data") or {}).get(key)
+    if not isinstance(text, str):
+        return None, None
+    try:
+        return yamlfiles.parse_one(text, where, loader=yamlfiles.KubeLoader), None
+    except DefinitionError as exc:
+        return None, f"{exc.problems[0]}; not changed: fix it by hand"
+
+
+def _default_setting_actions(snapshot: Snapshot, want: int) -> tuple[list[Action], list[str]]:
     """The chart's ``longhorn-default-setting`` ConfigMap, which the manager re-applies to
     the Setting: left at another count, it would undo the Setting patch."""
     configmap = named(snapshot.objects(model.CONFIGMAPS), SETTING_CONFIGMAP, LONGHORN_NAMESPACE)
-    text = (configmap.get("data") or {}).get("default-setting.yaml") if configmap else None
-    if not isinstance(text, str):
-        return []
-    parsed = yaml.safe_load(text) or {}
+    if not configmap:
+        return [], []
+    parsed, unreadable = _configmap_yaml(configmap, "default-setting.yaml")
+    if unreadable:
+        return [], [unreadable]
     if not isinstance(parsed, dict) or "default-replica-count" not in parsed:
-        return []
+        return [], []
     if str(parsed["default-replica-count"]) == str(want):
-        return []
+        return [], []
     parsed["default-replica-count"] = want
     new_text = "\n".join(f"{key}: {value}" for key, value in parsed.items())
     change = PatchObject(
@@ -253,13 +274,13 @@ def _default_setting_actions(snapshot: Snapshot, want: int) -> list[Action]:
         {"data": {"default-setting.yaml": new_text}},
     )
     target = f"ConfigMap {LONGHORN_NAMESPACE}/{SETTING_CONFIGMAP}"
-    return [Action("LH-04", target, f"default-replica-count: {want}", change, Risk.SAFE)]
+    return [Action("LH-04", target, f"default-replica-count: {want}", change, Risk.SAFE)], []
 
 
 @planner("LH-04", risk=Risk.SAFE)
 def replica_counts(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
     want = snapshot.definition.storage.replica_count
-    actions: list[Action] = _default_setting_actions(snapshot, want)  # first: it wins
+    actions, unreadable = _default_setting_actions(snapshot, want)  # first: it wins
     setting = named(snapshot.objects(model.LONGHORN_SETTINGS), "default-replica-count")
     if setting and _setting_value(setting) != str(want):
         meta = _meta(setting)
@@ -273,9 +294,19 @@ def replica_counts(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
             Action("LH-04", "Setting default-replica-count", f"set to {want}", change, Risk.SAFE)
         )
     configmap = named(snapshot.objects(model.CONFIGMAPS), CLASS_CONFIGMAP, LONGHORN_NAMESPACE)
-    text = (configmap.get("data") or {}).get("storageclass.yaml") if configmap else None
-    if isinstance(text, str):
-        doc = yaml.safe_load(text) or {}
+    doc, why = _configmap_yaml(configmap, "storageclass.yaml") if configmap else (None, None)
+    if why:
+        unreadable.append(why)
+    elif doc is not None and not (
+        isinstance(doc, dict) and isinstance(doc.get("parameters", {}), dict)
+    ):
+        meta = _meta(configmap or {})
+        unreadable.append(
+            f"ConfigMap {meta.get('namespace')}/{meta.get('name')} data.storageclass.yaml: "
+            "is not a StorageClass (a mapping with mapping parameters); not changed: "
+            "fix it by hand"
+        )
+    elif isinstance(doc, dict):
         params = doc.setdefault("parameters", {})
         if str(params.get("numberOfReplicas")) != str(want):
             params["numberOfReplicas"] = str(want)
@@ -306,7 +337,7 @@ def replica_counts(findings: Sequence[Finding], snapshot: Snapshot) -> Plan:
         if isinstance(f, longhorn_volumes.ReplicaCountMismatch)
         and f.storage_class not in ("", CLASS_NAME)
     )
-    return Plan("LH-04", tuple(actions), manual)
+    return Plan("LH-04", tuple(actions), (*unreadable, *manual))
 
 
 @planner("LH-05", risk=Risk.SAFE)

@@ -31,7 +31,7 @@ from simulator.drifts import cli as drift_cli
 from simulator.server import Simulator
 from simulator.state.machines import SiteStore
 from simulator.statedir import ServeError, StatePaths
-from simulator.store.etcd import DatastoreError, EtcdKV
+from simulator.store.etcd import DatastoreError, EtcdClientTLS, EtcdKV
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -174,7 +174,8 @@ def status(state: Path) -> int:
     for note in info.get("notes", []):
         print(f"note: {note}")
     try:
-        with EtcdKV(str(info.get("etcd", "")), timeout=3) as kv:
+        tls = EtcdClientTLS.in_dir(Path(info.get("etcdTLS") or paths.etcd_tls))
+        with EtcdKV(str(info.get("etcd", "")), tls=tls, timeout=3) as kv:
             site = SiteStore(kv).load()
     except (DatastoreError, OSError, ValueError) as exc:
         print(f"nodes: unavailable ({exc})")

@@ -156,12 +156,14 @@ class Simulator:
         self.cluster = inventory.load_cluster(self.cluster_dir, str(self.cluster_dir))
         for sub in (paths.logs, paths.audit, paths.bin):
             sub.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._etcd = EtcdServer(paths.etcd, log_file=paths.logs / "etcd.log")
+        self._etcd = EtcdServer(
+            paths.etcd, log_file=paths.logs / "etcd.log", tls_dir=paths.etcd_tls
+        )
         try:
             self._etcd.start()
         except (DatastoreError, OSError) as exc:  # EtcdStartError quotes what etcd logged
             raise ServeError(f"etcd failed to start: {exc}") from None
-        kv = self._kv = EtcdKV(self._etcd.client_url)
+        kv = self._kv = EtcdKV(self._etcd.client_url, tls=self._etcd.client_tls)
         self._init_site(kv)
         audit_log = apiserver_audit.AuditLog(paths.audit)
         hooks = Hooks()
@@ -215,8 +217,8 @@ class Simulator:
         self._link_kubectl()
         self._write_talosconfig()
         self._after_talos_call()
-        front, etcd_url = self._front, self._etcd.client_url
-        self._faults = FaultWatcher(lambda: EtcdKV(etcd_url), front.set_drift_fault)
+        front, etcd_url, etcd_tls = self._front, self._etcd.client_url, self._etcd.client_tls
+        self._faults = FaultWatcher(lambda: EtcdKV(etcd_url, tls=etcd_tls), front.set_drift_fault)
         self.write_serve_json()
 
     def _init_site(self, kv: EtcdKV) -> None:
@@ -287,6 +289,7 @@ class Simulator:
             "kubernetes": self.kubernetes_url,
             "talos": self.talos_url,
             "etcd": self._etcd.client_url,
+            "etcdTLS": str(self._etcd.tls_dir),
             "ports": {
                 "kubernetes": self._front.port,
                 "talos": int(self.talos_url.rsplit(":", 1)[1]),

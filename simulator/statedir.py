@@ -46,6 +46,11 @@ class StatePaths:
         return self.root / "etcd"
 
     @property
+    def etcd_tls(self) -> Path:
+        """etcd's CA, serving and client certificates (:mod:`simulator.store.tls`)."""
+        return self.root / "etcd-tls"
+
+    @property
     def kubeconfig(self) -> Path:
         return self.root / "kubeconfig"
 

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from provisioning.definition import yamlfiles
+from provisioning.definition.problems import DefinitionError
 
 ROOT = Path(__file__).resolve().parents[1]
 DIRECTORY = ROOT / "features" / "breakages"
@@ -131,9 +132,9 @@ def load_area(area: str, root: Path = ROOT) -> list[Way]:
     if not path.is_file():
         return []
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise CatalogueError(f"{display}: not YAML: {exc}") from None
+        data = yamlfiles.load_one(path, display, loader=yamlfiles.KubeLoader)
+    except DefinitionError as exc:
+        raise CatalogueError(str(exc)) from None
     if not isinstance(data, list):
         raise CatalogueError(f"{display}: expected a list of entries, got {type(data).__name__}")
     known = set(area_controls(area, root))

@@ -26,15 +26,32 @@ import pyrage
 from pyrage import x25519
 
 from provisioning.config.bundle import MachineSecrets, generate_secrets
+from provisioning.definition import yamlfiles
 from provisioning.definition.problems import DefinitionError, Problem
 
 STORE_FILE = "secrets.yaml.age"
 _AGE_HEADER = b"age-encryption.org/v1\n"
 _IDENTITY_PREFIX = "AGE-SECRET-KEY-1"
+# An identity line is 74 bytes; a store holds one bundle of a few KiB.
+IDENTITY_MAX_BYTES = 64 * 1024
+STORE_MAX_BYTES = yamlfiles.MAX_BYTES
 
 
 def _fail(file: Path | str, message: str, field: str = "") -> DefinitionError:
     return DefinitionError([Problem(str(file), field, message)])
+
+
+def read_bounded(path: Path, setting: str, noun: str, limit: int) -> bytes:
+    """*path* read as the definition's files are (regular file, at most *limit* bytes).
+
+    A FIFO or ``/dev/zero`` named as an identity or found as the store would
+    otherwise hang the run or exhaust memory.  The message says which
+    setting named the file.
+    """
+    try:
+        return yamlfiles.read_bytes(path, str(path), limit=limit, noun=noun)
+    except DefinitionError as exc:
+        raise _fail(path, f"{exc.problems[0].message} ({setting})") from None
 
 
 def read_identities(identity_file: Path, setting: str = "secrets.identityFile") -> list[Any]:
@@ -44,17 +61,12 @@ def read_identities(identity_file: Path, setting: str = "secrets.identityFile") 
     names where the path came from.  Errors never quote a line: a damaged
     line may still be most of a private key.
     """
+    data = read_bounded(identity_file, setting, "age identity file", IDENTITY_MAX_BYTES)
     try:
-        text = identity_file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise _fail(identity_file, f"age identity file not found ({setting})") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise _fail(
             identity_file, f"not an age identity file ({setting}: not UTF-8 text)"
-        ) from None
-    except OSError as exc:
-        raise _fail(
-            identity_file, f"cannot read age identity file ({setting}): {exc.strerror}"
         ) from None
     identities: list[Any] = []
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -193,12 +205,7 @@ class SecretStore:
         :raises DefinitionError: store or identity missing, identity not a
             recipient of the store, file corrupt.
         """
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            raise _fail(self.path, "secret store not found") from None
-        except OSError as exc:
-            raise _fail(self.path, f"cannot read secret store: {exc.strerror}") from None
+        data = read_bounded(self.path, "secrets.directory", "secret store", STORE_MAX_BYTES)
         identities = read_identities(self.identity_file)
         if not data.startswith(_AGE_HEADER):
             raise _fail(self.path, "is not an age-encrypted file (corrupt or replaced)")

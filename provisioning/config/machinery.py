@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from provisioning.definition import yamlfiles
 from provisioning.definition.problems import DefinitionError, Problem
 
 __all__ = [
@@ -51,17 +52,46 @@ SOURCE = Path(__file__).resolve().parents[2] / "gotools" / "talos-machinery"
 _MODULE = re.compile(r"^\s*github\.com/siderolabs/talos/pkg/machinery (v\S+)", re.MULTILINE)
 _TIMEOUT_SECONDS = 120.0
 _LINE = re.compile(r"\(line (\d+)\)")
+_UNKNOWN_KEYS = "unknown keys found during decoding:"
 
 
 def located(message: str) -> tuple[str, int | None]:
     """Talos's *message* on one line, and the YAML line it names (``(line 36)``), if any.
 
-    Talos's decoder lists unknown keys as an indented YAML fragment; one
-    problem is one line of the report, so the fragment's lines are joined.
+    Talos's decoder lists unknown keys as a YAML fragment of the document
+    holding them -- values included, so a mistyped ``tokn: <secret>`` would
+    print the secret.  The fragment is replaced by the dotted paths of the
+    unknown keys (:func:`unknown_key_paths`); values are never shown.
     """
     found = _LINE.search(message)
+    head, marker, fragment = message.partition(_UNKNOWN_KEYS)
+    if marker:
+        message = f"{head}{marker} {unknown_key_paths(fragment)}"
     text = " ".join(part.strip() for part in message.strip().splitlines() if part.strip())
     return text, int(found.group(1)) if found else None
+
+
+def unknown_key_paths(fragment: str) -> str:
+    """The keys of Talos's unknown-keys *fragment* as dotted paths, without any value."""
+    try:
+        tree = yamlfiles.parse_one(fragment, "talos", loader=yamlfiles.TalosLoader)
+    except DefinitionError:
+        return "(the keys could not be listed; values are not shown)"
+    paths: list[str] = []
+
+    def walk(value: object, prefix: str) -> None:
+        if isinstance(value, Mapping) and value:
+            for key, child in value.items():
+                walk(child, f"{prefix}.{key}" if prefix else str(key))
+        elif isinstance(value, list) and any(isinstance(item, Mapping) for item in value):
+            for item in value:
+                walk(item, f"{prefix}[]")
+        elif prefix:
+            paths.append(prefix)
+
+    walk(tree, "")
+    listed = ", ".join(dict.fromkeys(paths)) or "(none listed)"
+    return f"{listed} (values not shown)"
 
 
 class MachineryUnavailable(DefinitionError):

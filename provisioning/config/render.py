@@ -85,6 +85,9 @@ def load_base(
     """The base config with the secrets merged in, as `gen config --with-secrets` writes it."""
     text = yamlfiles.read_text(cluster.base.path, cluster.base.display, within=cluster.root)
     base = MachineConfig.parse(text, cluster.base.display)
+    unloadable = validation.load_problems(text, cluster.base.display)
+    if unloadable:
+        raise DefinitionError(unloadable)
     documents: list[dict[str, Any]] = []
     for doc in base.documents:
         if is_v1alpha1(doc):

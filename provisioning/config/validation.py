@@ -27,7 +27,7 @@ from provisioning.config import machinery
 from provisioning.definition import yamlfiles
 from provisioning.definition.problems import Problem, Severity
 
-__all__ = ["MODES", "problems_of", "validate_config", "validate_texts"]
+__all__ = ["MODES", "load_problems", "problems_of", "validate_config", "validate_texts"]
 
 MODES = ("metal", "cloud", "container")
 
@@ -45,6 +45,20 @@ def problems_of(answer: Mapping[str, Any], display: str) -> list[Problem]:
         Problem(display, "", str(w), severity=Severity.WARNING) for w in answer.get("warnings", [])
     ]
     return found
+
+
+def load_problems(text: str, display: str) -> list[Problem]:
+    """What stops Talos from loading *text* at all (unknown keys, a bad document), at its lines.
+
+    Asked of the base file as written, before secrets are merged in and
+    patches applied: otherwise Talos refuses the first patch applied on it
+    and the base's own mistake is blamed on every node's patch file.  Only
+    the loading counts here -- the base alone is no complete config.
+    """
+    answer = machinery.call({"op": "validate", "config": text, "mode": "metal", "strict": False})
+    if not answer.get("load_error"):
+        return []
+    return problems_of({"load_error": answer["load_error"]}, display)
 
 
 def validate_texts(

@@ -119,6 +119,30 @@ def check_inside(reader: Reader, at: PathKey, path: Path, written: str, *, direc
     return False
 
 
+def check_manifest(reader: Reader, path: Path, display: str, *, within: Path) -> None:
+    """A file of the manifests folder loads as the apply step will load it: mappings only.
+
+    ``validate`` reads them so a manifest that is a symlink out, not a file,
+    or YAML the loader refuses fails here, not halfway through a provision.
+    """
+    if yamlfiles.outside(path, within):
+        reader.problems.append(
+            Problem(display, "", "is a symlink leading out of the manifests folder; not read")
+        )
+        return
+    try:
+        documents = yamlfiles.load_documents(path, display, loader=yamlfiles.KubeLoader)
+    except DefinitionError as exc:
+        reader.problems.extend(exc.problems)
+        return
+    present = [doc for doc in documents if doc.value is not None]
+    for number, doc in enumerate(present, start=1):
+        if not isinstance(doc.value, Mapping):
+            where = f"document {number}" if len(present) > 1 else ""
+            message = f"must be a Kubernetes object (a mapping), not {kind_of(doc.value)}"
+            reader.problems.append(Problem(display, where, message, doc.lines.line(())))
+
+
 def _is_json_patch(value: object) -> bool:
     ops = value if isinstance(value, list) else []
     return bool(ops) and all(isinstance(op, Mapping) and "op" in op for op in ops)

@@ -277,10 +277,24 @@ class Sections:
         path = self.r.resolve(written, ("manifests",))
         if written is None or path is None:
             return None
-        inside = rules.check_inside(self.r, ("manifests",), path, written, directory=True)
-        if inside and rules.check_exists(self.r, ("manifests",), path, written, directory=True):
-            return path
-        return None
+        at = ("manifests",)
+        inside = rules.check_inside(self.r, at, path, written, directory=True)
+        if not (inside and rules.check_exists(self.r, at, path, written, directory=True)):
+            return None
+        if os.path.realpath(path) == os.path.realpath(self.r.root):
+            message = (
+                f"{rules.shown(written)}: the manifests folder must be a folder of its own, "
+                "not the definition folder (cluster.yaml and the patches would be applied "
+                "as manifests)"
+            )
+            self.r.error(at, message)
+            return None
+        before = len(errors(self.r.problems))
+        prefix = self.display_dir.rstrip("/") + "/" if self.display_dir not in ("", ".") else ""
+        for file in sorted(path.glob("*.yaml")):
+            shown = prefix + file.relative_to(self.r.root).as_posix()
+            rules.check_manifest(self.r, file, shown, within=path)
+        return path if len(errors(self.r.problems)) == before else None
 
     def security(self, top: Parent) -> Security | None:
         s = self.r.section(top, (), "security", ("podSecurity", "systemNamespaces"))

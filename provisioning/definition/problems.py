@@ -16,6 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# A word longer than this in a problem is a value echoed from a file, not prose or a path.
+MAX_WORD = 200
+_LONG_WORD = re.compile(rf"\S{{{MAX_WORD + 1},}}")
 
 
 def printable(text: str) -> str:
@@ -26,6 +29,20 @@ def printable(text: str) -> str:
     operator's terminal and a newline would forge a second problem line.
     """
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def bounded(text: str) -> str:
+    """*text* with every word longer than :data:`MAX_WORD` cut, saying how long it was.
+
+    Messages quote values from the definition (a hostname, Talos's echo of a
+    field); a 3 MB value would otherwise be printed whole, line after line.
+    """
+
+    def cut(match: re.Match[str]) -> str:
+        word = match.group()
+        return f"{word[: MAX_WORD // 2]}...({len(word)} characters)"
+
+    return _LONG_WORD.sub(cut, text)
 
 
 class Severity(enum.Enum):
@@ -49,7 +66,7 @@ class Problem:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         what = f"{self.field}: {self.message}" if self.field else self.message
         prefix = "warning: " if self.severity is Severity.WARNING else ""
-        return printable(f"{where}: {prefix}{what}")
+        return printable(bounded(f"{where}: {prefix}{what}"))
 
 
 class DefinitionError(Exception):

@@ -305,40 +305,61 @@ def outside(path: Path, within: Path) -> bool:
     return real != base and base not in real.parents
 
 
-def read_text(path: Path, display: str, *, within: Path | None = None) -> str:
-    """Read a definition file, turning every way it can be wrong into a problem.
+def read_bytes(
+    path: Path,
+    display: str,
+    *,
+    within: Path | None = None,
+    limit: int = MAX_BYTES,
+    noun: str = "file",
+) -> bytes:
+    """Read a file a definition names, turning every way it can be wrong into a problem.
 
     The file must be a regular file (a FIFO would block, ``/dev/zero`` never
     ends: both are refused from ``stat`` without being opened for reading), at
-    most :data:`MAX_BYTES`, UTF-8, and -- with *within* -- really inside that
-    directory once symlinks are followed.  It is opened non-blocking and
-    re-checked through the open descriptor, so a file swapped for a FIFO
-    between the check and the open cannot hang the run either.
+    most *limit* bytes and -- with *within* -- really inside that directory
+    once symlinks are followed.  It is opened non-blocking and re-checked
+    through the open descriptor, so a file swapped for a FIFO between the
+    check and the open cannot hang the run either.  *noun* names the file in
+    "not found" and "not readable" messages.
     """
     if within is not None and outside(path, within):
         raise _refuse(display, f"resolves outside the definition folder {within}")
+    too_large = f"is larger than {_size(limit)}"
     try:
         info = os.stat(path)
         if stat.S_ISDIR(info.st_mode):
             raise _refuse(display, "is a directory, not a file")
         if not stat.S_ISREG(info.st_mode):
             raise _refuse(display, f"is {_kind(info.st_mode)}, not a regular file; not read")
-        if info.st_size > MAX_BYTES:
-            limit = MAX_BYTES // (1024 * 1024)
-            raise _refuse(display, f"is larger than {limit} MiB; not a definition file")
+        if info.st_size > limit:
+            raise _refuse(display, f"{too_large}; not a definition file")
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
         with os.fdopen(fd, "rb") as handle:
             if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
                 raise _refuse(display, "changed into something other than a file while read")
-            data = handle.read(MAX_BYTES + 1)
+            data = handle.read(limit + 1)
     except FileNotFoundError:
-        raise _refuse(display, "file not found") from None
+        raise _refuse(display, f"{noun} not found") from None
     except PermissionError:
-        raise _refuse(display, "file is not readable") from None
+        raise _refuse(display, f"{noun} is not readable") from None
     except OSError as exc:
         raise _refuse(display, f"cannot read: {exc.strerror}") from None
-    if len(data) > MAX_BYTES:
-        raise _refuse(display, f"is larger than {MAX_BYTES // (1024 * 1024)} MiB")
+    if len(data) > limit:
+        raise _refuse(display, too_large)
+    return data
+
+
+def _size(limit: int) -> str:
+    for unit, name in ((1024 * 1024, "MiB"), (1024, "KiB")):
+        if limit >= unit and limit % unit == 0:
+            return f"{limit // unit} {name}"
+    return f"{limit} bytes"
+
+
+def read_text(path: Path, display: str, *, within: Path | None = None) -> str:
+    """:func:`read_bytes` of a UTF-8 text file of at most :data:`MAX_BYTES`."""
+    data = read_bytes(path, display, within=within)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

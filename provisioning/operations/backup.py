@@ -27,13 +27,14 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import stat
 import struct
 import subprocess
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyrage
 from pyrage import x25519
@@ -210,6 +211,27 @@ def _status(etcdutl: Path, snapshot: Path, display: Path) -> SnapshotStatus:
         raise BackupError(etcdutl, "etcdutl snapshot status printed unexpected output") from None
 
 
+def _open_regular(backup: Path) -> BinaryIO:
+    """*backup* opened for reading if it is a regular file.
+
+    A FIFO would block the check forever and a device never ends; both are
+    refused before a byte is read.  Opened non-blocking and checked again
+    through the descriptor, so a swap after the ``stat`` cannot hang it
+    either.  No size limit: snapshots of real clusters are large.
+    """
+    try:
+        mode = os.stat(backup).st_mode
+        if stat.S_ISREG(mode):
+            fd = os.open(backup, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+            handle = os.fdopen(fd, "rb")
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                return handle
+            handle.close()
+    except OSError as exc:
+        raise BackupError(backup, f"cannot read backup: {exc.strerror}") from None
+    raise BackupError(backup, "is not a regular file; not read")
+
+
 def restore_check(
     backup: Path,
     identity_file: Path,
@@ -227,18 +249,15 @@ def restore_check(
     """
     identities = load_identities(identity_file, setting)
     binary = etcdutl or find_etcdutl()
-    try:
-        with open(backup, "rb") as handle:
-            header = handle.read(len(AGE_HEADER))
-    except OSError as exc:
-        raise BackupError(backup, f"cannot read backup: {exc.strerror}") from None
+    with _open_regular(backup) as handle:
+        header = handle.read(len(AGE_HEADER))
     if header != AGE_HEADER:
         raise BackupError(backup, "is not a binary age file (corrupt or replaced)")
     with scratch_directory(backup.parent, report) as scratch:
         plaintext = scratch / "etcd.snapshot"
         fd = private_file(plaintext)
         try:
-            with open(backup, "rb") as source, os.fdopen(fd, "wb") as sink:
+            with _open_regular(backup) as source, os.fdopen(fd, "wb") as sink:
                 pyrage.decrypt_io(source, sink, identities)
         except pyrage.DecryptError as exc:
             if "no matching keys" in str(exc).lower():

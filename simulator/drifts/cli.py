@@ -28,7 +28,7 @@ from typing import Any
 
 from simulator.drifts import DriftContext, DriftError, apply_to, find_drift, list_drifts
 from simulator.statedir import ServeError, StatePaths, lock_state
-from simulator.store.etcd import DatastoreError, EtcdKV
+from simulator.store.etcd import DatastoreError, EtcdClientTLS, EtcdKV
 from simulator.store.process import EtcdServer
 
 
@@ -65,7 +65,8 @@ def open_state(state_dir: Path, cluster_dir: Path | None = None) -> Iterator[Dri
     if info is not None:
         named = cluster_dir or (Path(info["cluster"]) if info.get("cluster") else None)
         try:
-            with EtcdKV(str(info["etcd"])) as kv:
+            tls = EtcdClientTLS.in_dir(Path(info.get("etcdTLS") or paths.etcd_tls))
+            with EtcdKV(str(info["etcd"]), tls=tls) as kv:
                 yield DriftContext(kv, paths.root, named)
         except DatastoreError as exc:
             raise DriftError(f"the running simulator's etcd failed: {exc}") from None
@@ -79,14 +80,14 @@ def open_state(state_dir: Path, cluster_dir: Path | None = None) -> Iterator[Dri
         lock = lock_state(paths)
     except ServeError as exc:
         raise DriftError(str(exc)) from None
-    etcd = EtcdServer(paths.etcd, log_file=paths.logs / "etcd.log")
+    etcd = EtcdServer(paths.etcd, log_file=paths.logs / "etcd.log", tls_dir=paths.etcd_tls)
     try:
         paths.logs.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             etcd.start()
         except (DatastoreError, OSError) as exc:
             raise DriftError(f"etcd on {paths.etcd} failed to start: {exc}") from None
-        with EtcdKV(etcd.client_url) as kv:
+        with EtcdKV(etcd.client_url, tls=etcd.client_tls) as kv:
             yield DriftContext(kv, paths.root, cluster_dir)
     finally:
         etcd.stop()

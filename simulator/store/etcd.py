@@ -18,8 +18,10 @@ their zero value are left out (no ``kvs``, ``more``, ``count``,
 ``succeeded`` or ``value`` when empty/false/zero).
 
 Both halves dial 127.0.0.1 only: the server is bound there, and the client
-refuses any URL whose host is not a loopback address.  Values may hold
-secrets, so no error message here ever contains one.
+refuses any URL whose host is not a loopback address.  Both speak only
+mutual TLS (:mod:`simulator.store.tls`): a local process without the client
+certificate gets no key.  Values may hold secrets, so no error message here
+ever contains one.
 """
 
 from __future__ import annotations
@@ -39,11 +41,13 @@ from urllib.parse import urlsplit
 from simulator.store.errors import DatastoreError, DatastoreUnavailable
 from simulator.store.kv import Entry, RevisionConflict
 from simulator.store.process import EtcdBinaryMissing, EtcdServer, EtcdStartError, find_binary
+from simulator.store.tls import EtcdClientTLS
 
 __all__ = [
     "DatastoreError",
     "DatastoreUnavailable",
     "EtcdBinaryMissing",
+    "EtcdClientTLS",
     "EtcdKV",
     "EtcdServer",
     "EtcdStartError",
@@ -96,22 +100,34 @@ class EtcdKV:
     """:class:`~simulator.store.kv.KV` over etcd's JSON gateway.
 
     One keep-alive connection per thread, so models may call it from any
-    thread.  A request that fails on a reused connection because the server
-    closed it (etcd restarted) is sent once more on a fresh one.
+    thread: the TLS handshake is paid once per thread, not per request.  A
+    request that fails on a reused connection because the server closed it
+    (etcd restarted) is sent once more on a fresh one.
+
+    :raises ValueError: *client_url* is not ``https://<loopback IP>:<port>``.
+    :raises DatastoreError: the client certificate files cannot be read.
     """
 
-    def __init__(self, client_url: str, *, timeout: float = 10.0) -> None:
+    def __init__(self, client_url: str, *, tls: EtcdClientTLS, timeout: float = 10.0) -> None:
         parts = urlsplit(client_url)
         host = parts.hostname or ""
         try:
             is_loopback = ipaddress.ip_address(host).is_loopback
         except ValueError:
             is_loopback = False
-        if parts.scheme != "http" or not is_loopback or parts.port is None:
+        if parts.scheme != "https" or not is_loopback or parts.port is None:
             raise ValueError(
-                f"etcd client URL {client_url!r}: expected http://<loopback IP>:<port>"
+                f"etcd client URL {client_url!r}: expected https://<loopback IP>:<port>"
             )
+        try:
+            self._context = tls.context()
+        except OSError as exc:  # ssl.SSLError included: files that are no certificate and key
+            reason = exc.strerror or type(exc).__name__
+            raise DatastoreError(
+                f"etcd client certificate {tls.cert} (CA {tls.ca}) is unusable: {reason}"
+            ) from None
         self.url = client_url.rstrip("/")
+        self.tls = tls
         self._host = host
         self._port = parts.port
         self._timeout = timeout
@@ -129,11 +145,16 @@ class EtcdKV:
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn, False
-        conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        conn = self._new_connection()
         self._local.conn = conn
         with self._lock:
             self._connections.append(conn)
         return conn, True
+
+    def _new_connection(self) -> http.client.HTTPSConnection:
+        return http.client.HTTPSConnection(
+            self._host, self._port, timeout=self._timeout, context=self._context
+        )
 
     def _drop_connection(self) -> None:
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
@@ -388,7 +409,7 @@ class EtcdKV:
         :raises DatastoreError: the stream failed or its checksum is wrong.
         """
         part = path.with_name(path.name + ".part")
-        conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        conn = self._new_connection()
         try:
             with part.open("wb") as out:
                 self._stream_snapshot(conn, out)

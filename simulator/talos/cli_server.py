@@ -31,7 +31,12 @@ take the call before anything ran: no server address (not Linux), the server
 not listening (the simulator stopped: the command then reports the
 unreachable machine API as before), or one of fds 0-2 closed.  The server's
 socket is in Linux's abstract namespace (no file in the state directory to go
-stale, be copied with it or exceed the 108-byte path limit).
+stale, be copied with it or exceed the 108-byte path limit).  Any local user
+can connect to an abstract socket, so the server asks the kernel who is
+calling (``SO_PEERCRED``) and takes calls only from its own user: anyone else
+would otherwise get a command run -- with the simulator's talosconfig and
+files -- as the simulator's user.  A refused caller's launcher falls back to
+running the command in its own process, as itself.
 
 Deviations from a fresh process, none visible to the suite: the child's
 standard streams use the server's encoding unless the caller sets
@@ -323,6 +328,36 @@ def _child(listener: socket.socket, conn: socket.socket, encoding: str, entry: E
         os._exit(0)
 
 
+_PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+def peer_uid(conn: socket.socket) -> int:
+    """The user id of the process at the other end of *conn*, as the kernel saw it connect."""
+    data = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+    return int(_PEERCRED.unpack(data)[1])
+
+
+def accept_own(listener: socket.socket) -> socket.socket | None:
+    """The next connection if its caller runs as this process's user; others are closed.
+
+    Nothing is read from a refused connection: it never reaches the fork.
+    """
+    try:
+        conn, _ = listener.accept()
+    except OSError:
+        return None
+    try:
+        uid = peer_uid(conn)
+    except OSError:
+        uid = -1
+    if uid != os.getuid():
+        conn.close()
+        sys.stderr.write(f"cli_server: refused a call from uid {uid} (serving uid {os.getuid()})\n")
+        sys.stderr.flush()
+        return None
+    return conn
+
+
 def serve(address: str, warm: Sequence[str] = WARM_MODULES, entry: Entry = TALOSCTL) -> None:
     """Accept calls on *address* until stdin reaches end of file; fork one child per call."""
     import importlib
@@ -346,9 +381,8 @@ def serve(address: str, warm: Sequence[str] = WARM_MODULES, entry: Entry = TALOS
                     listener.close()
                     return
                 continue
-            try:
-                conn, _ = listener.accept()
-            except OSError:
+            conn = accept_own(listener)
+            if conn is None:
                 continue
             pid = os.fork()
             if pid == 0:

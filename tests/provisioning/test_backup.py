@@ -44,7 +44,10 @@ def etcd_snapshots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[
     except Exception as exc:  # noqa: BLE001 - any lookup failure means no etcd here
         pytest.skip(f"etcd binary not available: {exc}")
     base = tmp_path_factory.mktemp("etcd")
-    with EtcdServer(base / "data") as server, EtcdKV(server.client_url) as kv:
+    with (
+        EtcdServer(base / "data") as server,
+        EtcdKV(server.client_url, tls=server.client_tls) as kv,
+    ):
         kv.snapshot(base / "empty.snapshot")
         empty = ((base / "empty.snapshot").read_bytes(), kv.revision())
         for index in range(KEYS):

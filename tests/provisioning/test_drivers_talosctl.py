@@ -526,7 +526,10 @@ def test_etcd_snapshot_info(tmp_path: Path, machine_secrets: bundle.MachineSecre
         find_binary("etcd")
     except Exception as exc:  # noqa: BLE001 - any lookup failure means no etcd here
         pytest.skip(f"etcd binary not available: {exc}")
-    with EtcdServer(tmp_path / "etcd") as server, EtcdKV(server.client_url) as kv:
+    with (
+        EtcdServer(tmp_path / "etcd") as server,
+        EtcdKV(server.client_url, tls=server.client_tls) as kv,
+    ):
         site = talos_site.running_cluster(3).site
         for sim in _start(tmp_path / "sim", site, machine_secrets, kv=kv):
             path = tmp_path / "backup.db"

@@ -12,7 +12,9 @@ problem, no traceback, no raw control character, nothing written outside
 ``--out`` -- and the line that names the case's file, field and reason.
 
 The hypothesis fuzz at the end throws the same shapes, mixed with random
-text, at ``cluster.yaml`` and at a patch.
+text, at ``cluster.yaml`` and at a patch, and hostile path shapes (``../``,
+absolute, ``~``, NUL, very long, escapes) at every field naming a file: the
+base, a node's patches, Helm values and the manifests folder.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from types import FrameType
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pyrage import x25519
 
 from fixtures import target
 from provisioning import __main__ as cli
@@ -196,6 +199,59 @@ CORPUS = [
         "cluster/cluster.yaml",
         "must not contain a NUL character",
         "nodes[0].patches[0]",
+    ),
+    Case(
+        "manifests-dot",
+        lambda d: _cluster(d, "manifests: manifests/", "manifests: ."),
+        "cluster/cluster.yaml",
+        "the manifests folder must be a folder of its own, not the definition folder",
+        "manifests",
+    ),
+    # --- the files in the manifests folder: read by validate, as the apply step reads them
+    Case(
+        "manifest-symlink-out",
+        lambda d: _symlink(d / "manifests" / "lb-ip-pool.yaml", _outside(d)),
+        "cluster/manifests/lb-ip-pool.yaml",
+        "is a symlink leading out of the manifests folder",
+    ),
+    Case(
+        "manifest-symlink-dev-zero",
+        lambda d: _symlink(d / "manifests" / "lb-ip-pool.yaml", Path("/dev/zero")),
+        "cluster/manifests/lb-ip-pool.yaml",
+        "is a symlink leading out of the manifests folder",
+    ),
+    Case(
+        "manifest-fifo",
+        lambda d: _fifo(d / "manifests" / "lb-ip-pool.yaml"),
+        "cluster/manifests/lb-ip-pool.yaml",
+        "is a FIFO (named pipe), not a regular file",
+    ),
+    Case(
+        "manifest-duplicate",
+        lambda d: (d / "manifests" / "extra.yaml").write_text(
+            "apiVersion: v1\nkind: Namespace\nkind: Secret\nmetadata: {name: x}\n"
+        ),
+        "cluster/manifests/extra.yaml",
+        'mapping key "kind" already defined at line 2',
+        "kind",
+    ),
+    Case(
+        "manifest-bomb",
+        lambda d: (d / "manifests" / "extra.yaml").write_text(_bomb()),
+        "cluster/manifests/extra.yaml",
+        "aliases expand to more than",
+    ),
+    Case(
+        "manifest-deep",
+        lambda d: (d / "manifests" / "extra.yaml").write_text(_deep_mapping()),
+        "cluster/manifests/extra.yaml",
+        "nesting deeper than 100 levels",
+    ),
+    Case(
+        "manifest-not-an-object",
+        lambda d: (d / "manifests" / "extra.yaml").write_text("- a\n- b\n"),
+        "cluster/manifests/extra.yaml",
+        "must be a Kubernetes object (a mapping), not a list",
     ),
     # --- symlinks out ------------------------------------------------------------------
     Case(
@@ -626,6 +682,170 @@ def test_a_device_is_refused_from_stat_without_reading(tmp_path: Path) -> None:
     )
 
 
+# --- values are never echoed whole: a mistyped secret key, a 3 MB value ---------------
+
+SECRET = "TOKEN-7f3a9c1e5b2d4086"
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new"),
+    [
+        pytest.param(
+            "patches/k8s-node01.yaml", "machine:\n", f"machine:\n    tokn: {SECRET}\n", id="patch"
+        ),
+        pytest.param(
+            "controlplane.yaml",
+            "machine:\n    type: controlplane\n",
+            f"machine:\n    type: controlplane\n    tokn: {SECRET}\n",
+            id="base",
+        ),
+    ],
+)
+def test_a_mistyped_secret_key_is_named_without_its_value(
+    file: str, old: str, new: str, definition: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _edit(definition / file, old, new)
+    status, out, err = _run(["validate", "--cluster", "cluster"], capsys)
+    assert status == 1, (out, err)
+    assert "machine.tokn (values not shown)" in err, err
+    assert SECRET not in out + err
+
+
+def test_an_unknown_key_of_the_base_is_blamed_on_the_base_at_its_line(
+    definition: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = definition / "controlplane.yaml"
+    _edit(
+        base,
+        "machine:\n    type: controlplane\n",
+        "machine:\n    type: controlplane\n    tokn: x\n",
+    )
+    line = base.read_text().splitlines().index("version: v1alpha1") + 1
+    status, out, err = _run(["validate", "--cluster", "cluster"], capsys)
+    assert status == 1, (out, err)
+    problems = [entry for entry in err.splitlines() if "unknown keys" in entry]
+    assert problems == [
+        f"controlplane.yaml:{line}: error decoding document /v1alpha1/ (line {line}): "
+        "unknown keys found during decoding: machine.tokn (values not shown)"
+    ]
+    assert "patches/" not in err
+
+
+def test_a_huge_value_is_cut_in_messages(
+    definition: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _patch(definition, "machine:\n    network:\n        hostname: " + "a" * 3_000_000 + "\n")
+    status, out, err = _run(["validate", "--cluster", "cluster"], capsys)
+    assert status == 1
+    assert "a" * 100 + "...(3000000 characters)" in err
+    assert len(out + err) < 20_000
+
+
+# --- the secrets a definition points at: the age identity and the stores -------------
+# They live outside the definition folder by design (``../.secrets``), so they are not held
+# inside it; but they are read as the definition's files are -- regular files only, bounded.
+
+SECRETS_LINE = "  recipient: auto\n  identityFile: ../.secrets/K8S-CLUSTER/age-identity.txt"
+
+
+def _secrets_dir(d: Path) -> Path:
+    directory = d.parent / ".secrets" / "K8S-CLUSTER"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return directory
+
+
+def _identity_fifo(d: Path) -> Path:
+    path = _secrets_dir(d) / "age-identity.txt"
+    os.mkfifo(path)
+    return path
+
+
+def _identity_dev_zero(d: Path) -> Path:
+    _cluster(d, SECRETS_LINE, "  recipient: auto\n  identityFile: /dev/zero")
+    return Path("/dev/zero")
+
+
+def _store_fifo(d: Path) -> Path:
+    path = _secrets_dir(d) / "secrets.yaml.age"
+    os.mkfifo(path)
+    return path
+
+
+@dataclass(frozen=True)
+class SecretCase:
+    """A secrets file that is not a file; *breaks* returns the path the error must name."""
+
+    id: str
+    breaks: Callable[[Path], Path]
+    says: str
+
+
+SECRET_CORPUS = [
+    SecretCase("identity-fifo", _identity_fifo, "is a FIFO (named pipe), not a regular file"),
+    SecretCase("identity-dev-zero", _identity_dev_zero, "is a character device"),
+    SecretCase("store-fifo", _store_fifo, "is a FIFO (named pipe), not a regular file"),
+]
+
+
+@pytest.mark.usefixtures("no_hang")
+@pytest.mark.parametrize("case", SECRET_CORPUS, ids=[case.id for case in SECRET_CORPUS])
+def test_render_with_secrets_refuses_a_secrets_file_that_is_not_a_file(
+    case: SecretCase, definition: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    named = case.breaks(definition)
+    argv = ["render", "--cluster", "cluster", "--out", "out", "--with-secrets"]
+    lines = _assert_clean_failure(*_run(argv, capsys))
+    assert any(line.startswith(f"{named}: {case.says}") for line in lines), lines
+    assert not (definition.parent / "out").exists()
+
+
+def _backup_fifo(d: Path) -> Path:
+    path = d.parent / "etcd-20260101T000000Z.snapshot.age"
+    os.mkfifo(path)
+    return path
+
+
+def _identity(d: Path) -> Path:
+    path = d.parent / "identity.txt"
+    path.write_text(str(x25519.Identity.generate()) + "\n")
+    return path
+
+
+@pytest.mark.usefixtures("no_hang")
+@pytest.mark.parametrize(
+    ("identity", "backup", "says"),
+    [
+        pytest.param(
+            lambda d: _identity_fifo(d),
+            lambda d: d / "cluster.yaml",
+            "is a FIFO (named pipe), not a regular file",
+            id="identity-fifo",
+        ),
+        pytest.param(
+            lambda d: Path("/dev/zero"),
+            lambda d: d / "cluster.yaml",
+            "is a character device",
+            id="identity-dev-zero",
+        ),
+        pytest.param(_identity, _backup_fifo, "is not a regular file", id="store-fifo"),
+    ],
+)
+def test_backup_restore_check_refuses_a_file_that_is_not_a_file(
+    identity: Callable[[Path], Path],
+    backup: Callable[[Path], Path],
+    says: str,
+    definition: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    key, snapshot = identity(definition), backup(definition)
+    named = snapshot if says == "is not a regular file" else key
+    argv = ["backup", "--cluster", "cluster", "--restore-check"]
+    status, out, err = _run([*argv, "--identity", str(key), "--file", str(snapshot)], capsys)
+    assert status == 1, (out, err)
+    assert "Traceback" not in err
+    assert err.startswith(f"backup failed: {named}: {says}"), err
+
+
 # --- fuzz: the same shapes, mixed with random text, never escape as anything else ----
 
 HOSTILE_TEXTS = [
@@ -730,3 +950,72 @@ def test_live_config_files_go_through_the_one_loader(
         pytest.UsageError, match=rf"^{option} {re.escape(str(bad))}(:\d+)?: .*{says}"
     ):
         target.live_target(files["--kubeconfig"], files["--talosconfig"])
+
+
+# Paths as an operator mistypes them and an attacker writes them, for every field naming a file.
+HOSTILE_PATHS = [
+    "../outside.yaml",
+    "../../../../etc/passwd",
+    "patches/../../outside.yaml",
+    "patches/" + "../" * 40 + "etc/passwd",
+    "/etc/passwd",
+    "/dev/zero",
+    "/",
+    "~",
+    "~/.ssh/id_ed25519",
+    "~root/x.yaml",
+    ".",
+    "..",
+    "patches/a\0.yaml",
+    "\0",
+    "a" * 5000,
+    "patches/" + "a" * 300 + ".yaml",
+    "/".join(["d"] * 3000),
+    f"patches/{ESC}[2Jx.yaml",
+    "patches\\k8s-node01.yaml",
+    "",
+]
+PATH_FIELDS = {
+    "patch": NODE01_PATCH,
+    "values": CILIUM_VALUES,
+    "base": "base: controlplane.yaml",
+    "manifests": "manifests: manifests/",
+}
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return not yamlfiles.outside(path, root)
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    field=st.sampled_from(sorted(PATH_FIELDS)),
+    path=st.sampled_from(HOSTILE_PATHS) | st.text(max_size=40),
+)
+def test_fuzzed_paths_stay_inside_the_definition_or_are_problems(
+    fuzz_definition: Path, field: str, path: str
+) -> None:
+    shipped = (SHIPPED / "cluster.yaml").read_text()
+    quoted = yamlfiles.dump_document(path).strip()
+    if quoted.endswith("..."):
+        quoted = quoted[:-3].strip()
+    key = PATH_FIELDS[field].split(":", 1)[0]
+    written = f"{key}: [{quoted}, *features]" if field == "patch" else f"{key}: {quoted}"
+    (fuzz_definition / "cluster.yaml").write_text(shipped.replace(PATH_FIELDS[field], written, 1))
+    try:
+        try:
+            cluster = inventory.load_cluster(fuzz_definition, display="cluster")
+        except DefinitionError as exc:
+            assert exc.problems
+            assert all(ESC not in str(problem) and problem.file for problem in exc.problems)
+            return
+        root = fuzz_definition
+        named = [cluster.base.path, cluster.manifests]
+        named += [release.values for release in cluster.helm.values()]
+        named += [ref.path for node in cluster.nodes for ref in node.patches]
+        assert all(_inside(p, root) for p in named), [str(p) for p in named]
+        assert all(p.is_file() for p in named if p != cluster.manifests)
+    finally:
+        (fuzz_definition / "cluster.yaml").write_text(shipped)

@@ -72,10 +72,32 @@ def test_talos_messages_become_one_line_with_the_line_talos_names() -> None:
     )
     assert machinery.located(text) == (
         "error decoding document v1alpha1/HostnameConfig/ (line 36): "
-        "unknown keys found during decoding: hostnme: k8s-node04",
+        "unknown keys found during decoding: hostnme (values not shown)",
         36,
     )
     assert machinery.located("cluster controlplane endpoint is required") == (
         "cluster controlplane endpoint is required",
         None,
+    )
+
+
+def test_unknown_keys_are_listed_by_path_and_their_values_never_shown() -> None:
+    text = (
+        "error decoding document /v1alpha1/ (line 1): unknown keys found during decoding:\n"
+        "machine:\n    network:\n        hostnme: SECRET-1\n"
+        "        more: {x: [SECRET-2, {y: SECRET-3}]}\n    tokn: SECRET-4\n"
+    )
+    shown, line = machinery.located(text)
+    assert line == 1
+    assert "SECRET" not in shown
+    assert shown.endswith(
+        "unknown keys found during decoding: machine.network.hostnme, "
+        "machine.network.more.x[], machine.network.more.x[].y, machine.tokn (values not shown)"
+    )
+
+
+def test_an_unreadable_unknown_keys_fragment_shows_nothing_of_it() -> None:
+    shown, _ = machinery.located("unknown keys found during decoding:\n  a: [SECRET\n")
+    assert shown == (
+        "unknown keys found during decoding: (the keys could not be listed; values are not shown)"
     )

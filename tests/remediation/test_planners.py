@@ -352,6 +352,52 @@ def test_replica_counts_patch_setting_class_configmap_and_volumes(
     assert new_class["parameters"]["numberOfReplicas"] == "3"
 
 
+@pytest.mark.parametrize(
+    ("name", "key", "text", "says"),
+    [
+        pytest.param(
+            "longhorn-storageclass",
+            "storageclass.yaml",
+            "kind: StorageClass\nparameters: {numberOfReplicas: '2'\n",
+            "not valid YAML",
+            id="class-malformed",
+        ),
+        pytest.param(
+            "longhorn-storageclass",
+            "storageclass.yaml",
+            "kind: StorageClass\nkind: Secret\n",
+            'mapping key "kind" already defined at line 1',
+            id="class-duplicate-key",
+        ),
+        pytest.param(
+            "longhorn-storageclass",
+            "storageclass.yaml",
+            "- a\n- b\n",
+            "is not a StorageClass",
+            id="class-a-list",
+        ),
+        pytest.param(
+            "longhorn-default-setting",
+            "default-setting.yaml",
+            "default-replica-count: [2\n",
+            "not valid YAML",
+            id="setting-malformed",
+        ),
+    ],
+)
+def test_a_configmap_that_is_not_yaml_is_left_to_a_person_naming_it(
+    cluster: inventory.Cluster, name: str, key: str, text: str, says: str
+) -> None:
+    configmap = {"metadata": {"name": name, "namespace": "longhorn-system"}, "data": {key: text}}
+    state = snap(cluster, settings=[], configmaps=[configmap], volumes=[])
+    plan = catalogue.loaded().plan("LH-04", [], state)
+    assert not [a for a in plan.actions if getattr(a.change, "name", "") == name]
+    (manual,) = plan.manual
+    assert manual.startswith(f"ConfigMap longhorn-system/{name} data.{key}"), manual
+    assert says in manual
+    assert manual.endswith("not changed: fix it by hand")
+
+
 def test_another_longhorn_class_with_another_count_is_manual_with_the_commands(
     cluster: inventory.Cluster,
 ) -> None:

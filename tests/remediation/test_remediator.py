@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -194,7 +195,9 @@ def _rebuild(node: str) -> Action:
     return Action("ENC-01", f"{node}", "rebuild", change, Risk.DESTRUCTIVE, node=node)
 
 
-def _left_by_a_dead_run(ops: FakeOps, *, definition: str | None = None, step: int = 1) -> None:
+def _left_by_a_dead_run(
+    ops: FakeOps, *, definition: str | None = None, step: int | None = 1
+) -> None:
     cluster = snapshot().definition
     actions = [_rebuild("node01"), _rebuild("node02")]
     fp = definition if definition is not None else journal.fingerprint(cluster)
@@ -231,6 +234,21 @@ def test_the_next_run_continues_an_interrupted_plan_where_it_stopped() -> None:
     assert ops.resumed_at == [1, None]  # the first action resumes at its step in progress
     assert any("action 1 of 2, step 2 was interrupted (dead@host:1:x)" in line for line in log)
     assert journal.read(ops.configmaps) is None  # done: nothing left to continue
+    r.close()
+    assert ops.api.lease is None
+
+
+def test_a_run_killed_once_the_action_was_journaled_but_before_its_first_step_starts_it() -> None:
+    """The kill point between "action journaled" and "step 1 journaled" (step None)."""
+    ops = StepRecorder(FakeApi())
+    _left_by_a_dead_run(ops, step=None)
+    log: list[str] = []
+    r = _destructive(ops, log)
+    r.verify(cast(pytest.Item, Item()), "SEC-01", _quiet, snapshot(), {})
+    assert ops.ran == ["RebuildNode", "wait node01", "RebuildNode", "wait node02"]
+    assert ops.resumed_at == [None, None]  # from its first step: none was recorded
+    assert any("action 1 of 2 was interrupted (dead@host:1:x)" in line for line in log)
+    assert journal.read(ops.configmaps) is None
     r.close()
     assert ops.api.lease is None
 
@@ -319,3 +337,63 @@ def test_sigterm_during_the_last_action_still_stops_the_run_there(
     assert "stopped after 1 of 1 action(s)" in str(stopped.value)
     assert ops.api.lease is None
     assert journal.read(ops.configmaps) is None  # nothing left to continue
+
+
+def test_sigint_during_an_action_stops_after_it_and_releases_the_lease(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = signal.getsignal(signal.SIGINT)
+    ops = StepRecorder(FakeApi())
+    r = _destructive(ops, [])
+
+    def run(action: Action) -> None:
+        ops.ran.append(type(action.change).__name__)
+        if len(ops.ran) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the first rebuild runs
+
+    ops.run = run  # type: ignore[method-assign]
+    findings = [Finding("node01 (k8s-node01) volume STATE", "luks2", "plain")] * 2
+    plan = Plan("ENC-01", (_rebuild("node01"), _rebuild("node02")))
+    monkeypatch.setattr("fixtures.remediate._plan", lambda *_a: plan)
+    with pytest.raises(pytest.exit.Exception) as stopped:
+        r.verify(
+            cast(pytest.Item, Item()),
+            "ENC-01",
+            judged.judges(nodes=lambda _s, **_p: 6)(lambda _s: findings),
+            snapshot(),
+            {},
+        )
+    assert ops.ran == ["RebuildNode", "wait node01"]  # not a KeyboardInterrupt mid-rebuild
+    assert stopped.value.returncode == 128 + signal.SIGINT
+    assert str(stopped.value).startswith("SIGINT: ENC-01: stopped after 1 of 2 action(s)")
+    assert ops.api.lease is None
+    left = journal.read(ops.configmaps)
+    assert left is not None
+    assert left.remaining == [plan.actions[1]]
+    r.close()
+    assert signal.getsignal(signal.SIGINT) == before
+
+
+def _signal_self(signum: signal.Signals) -> None:
+    os.kill(os.getpid(), signum)
+    for _ in range(500):
+        time.sleep(0.01)  # the handler runs at the next bytecode; this only bounds the wait
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_a_signal_between_actions_interrupts_at_once_and_the_teardown_releases_the_lease(
+    signum: signal.Signals,
+) -> None:
+    before = signal.getsignal(signum)
+    ops = StepRecorder(FakeApi())
+    r = _destructive(ops, [])
+    r._hold_lease(cast(ClusterOperations, ops))  # taken by an earlier control's plan
+    held: list[bool] = [ops.api.lease is not None]
+    with pytest.raises(KeyboardInterrupt, match=signum.name):
+        _signal_self(signum)  # while the run observes or judges: no action runs
+    assert ops.ran == []
+    held.append(ops.api.lease is not None)  # not yet released: the session's teardown does
+    r.close()  # what the plugin's session teardown calls
+    held.append(ops.api.lease is not None)
+    assert held == [True, True, False]
+    assert signal.getsignal(signum) == before

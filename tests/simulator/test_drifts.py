@@ -462,7 +462,7 @@ def stopped_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
     state = tmp_path_factory.mktemp("state")
     with (
         EtcdServer(state / "etcd", log_file=state / "etcd.log") as etcd,
-        EtcdKV(etcd.client_url) as kv,
+        EtcdKV(etcd.client_url, tls=etcd.client_tls) as kv,
     ):
         provision(kv)
     return state
@@ -477,7 +477,7 @@ def test_cli_applies_drifts_to_a_stopped_state(stopped_state: Path) -> None:
     assert not (stopped_state / "serve.json").exists()
     with (
         EtcdServer(stopped_state / "etcd", log_file=stopped_state / "etcd.log") as etcd,
-        EtcdKV(etcd.client_url) as kv,
+        EtcdKV(etcd.client_url, tls=etcd.client_tls) as kv,
     ):
         store = ObjectStore(kv, builtin_registry())
         cm = store.get(_rt(store, "", "v1", "configmaps"), "kube-system", "cilium-config")
@@ -492,7 +492,7 @@ def test_apply_drift_api_on_a_stopped_state(stopped_state: Path) -> None:
     assert "scaled to 1" in said
     with (
         EtcdServer(stopped_state / "etcd", log_file=stopped_state / "etcd.log") as etcd,
-        EtcdKV(etcd.client_url) as kv,
+        EtcdKV(etcd.client_url, tls=etcd.client_tls) as kv,
     ):
         store = ObjectStore(kv, builtin_registry())
         op = store.get(_rt(store, "apps", "v1", "deployments"), "kube-system", "cilium-operator")
@@ -521,9 +521,14 @@ def test_open_state_uses_a_running_simulators_etcd(tmp_path: Path) -> None:
         pytest.skip(f"no etcd binary: {exc}")
     shipped = inventory.load_cluster(ROOT / "cluster", display="cluster")
     with EtcdServer(tmp_path / "other-etcd", log_file=tmp_path / "etcd.log") as etcd:
-        with EtcdKV(etcd.client_url) as kv:
+        with EtcdKV(etcd.client_url, tls=etcd.client_tls) as kv:
             SiteStore(kv).save(site_from_cluster(shipped))  # fresh: not bootstrapped
-        serve = {"pid": os.getpid(), "etcd": etcd.client_url, "cluster": str(ROOT / "cluster")}
+        serve = {
+            "pid": os.getpid(),
+            "etcd": etcd.client_url,
+            "etcdTLS": str(etcd.tls_dir),
+            "cluster": str(ROOT / "cluster"),
+        }
         (tmp_path / "serve.json").write_text(json.dumps(serve))
         with open_state(tmp_path) as running:
             assert sorted(running.site.machines) == CP_NAMES

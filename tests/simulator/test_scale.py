@@ -199,7 +199,7 @@ def test_plain_list_pages_cover_every_pod_once(
 def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdKV]:
     with (
         EtcdServer(tmp_path_factory.mktemp("state") / "etcd") as server,
-        EtcdKV(server.client_url) as kv,
+        EtcdKV(server.client_url, tls=server.client_tls) as kv,
     ):
         yield kv
 
@@ -219,7 +219,7 @@ def test_cached_range_sees_every_change(etcd: EtcdKV, changed: int) -> None:
         etcd.put(f"{prefix}{i:03d}", b"second")
     etcd.delete(f"{prefix}149")
     etcd.put(f"{prefix}150", b"new")
-    with EtcdKV(etcd.url) as fresh:  # another client, nothing cached
+    with EtcdKV(etcd.url, tls=etcd.tls) as fresh:  # another client, nothing cached
         assert _values(etcd, prefix) == _values(fresh, prefix)
     assert list(_values(etcd, prefix).values()).count(b"second") == changed
 

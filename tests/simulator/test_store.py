@@ -11,6 +11,8 @@ import http.client
 import json
 import random
 import socket
+import ssl
+import stat
 import subprocess
 import threading
 import uuid
@@ -29,6 +31,7 @@ from simulator.store.etcd import (
     DatastoreError,
     DatastoreUnavailable,
     EtcdBinaryMissing,
+    EtcdClientTLS,
     EtcdKV,
     EtcdServer,
     EtcdStartError,
@@ -36,6 +39,7 @@ from simulator.store.etcd import (
     prefix_end,
 )
 from simulator.store.kv import KV, Entry, MemoryKV, RevisionConflict
+from simulator.store.tls import ensure_material
 
 
 @pytest.fixture(scope="module")
@@ -47,19 +51,20 @@ def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer
 
 @pytest.fixture
 def etcd_kv(etcd_server: EtcdServer) -> Iterator[EtcdKV]:
-    with EtcdKV(etcd_server.client_url) as kv:
+    with EtcdKV(etcd_server.client_url, tls=etcd_server.client_tls) as kv:
         yield kv
 
 
-def txn_seed(client_url: str, items: dict[str, bytes]) -> None:
+def txn_seed(server: EtcdServer, items: dict[str, bytes]) -> None:
     """Write *items* as another etcd client would, 128 puts per txn (etcd's --max-txn-ops).
 
     Five thousand single puts cost about a millisecond each in etcd's raft
     loop; batching keeps the pagination test in budget without going
     through the code under test.
     """
-    host, port = client_url.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", server.client_port, timeout=10, context=server.client_tls.context()
+    )
     try:
         pairs = sorted(items.items())
         for start in range(0, len(pairs), 128):
@@ -101,8 +106,8 @@ def store(request: pytest.FixtureRequest) -> Store:
 
         return Store(memory, prefix, seed_memory)
     kv: EtcdKV = request.getfixturevalue("etcd_kv")
-    url = request.getfixturevalue("etcd_server").client_url
-    return Store(kv, prefix, lambda items: txn_seed(url, items))
+    server = request.getfixturevalue("etcd_server")
+    return Store(kv, prefix, lambda items: txn_seed(server, items))
 
 
 class TestKVContract:
@@ -322,7 +327,7 @@ def test_prefix_end_examples() -> None:
 
 def test_restart_keeps_data_and_the_client_reconnects(tmp_path: Path) -> None:
     server = EtcdServer(tmp_path / "etcd")
-    with server, EtcdKV(server.client_url) as kv:
+    with server, EtcdKV(server.client_url, tls=server.client_tls) as kv:
         revision = kv.put("/talos-sim/node01", b"running")
         url = server.client_url
         server.stop()
@@ -416,22 +421,113 @@ def test_default_binaries_run() -> None:
         assert b"3.5" in done.stdout
 
 
-def test_unreachable_etcd_raises_datastore_unavailable() -> None:
+def test_unreachable_etcd_raises_datastore_unavailable(etcd_server: EtcdServer) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    with EtcdKV(url, timeout=2) as kv, pytest.raises(DatastoreUnavailable) as failure:
+        url = f"https://127.0.0.1:{probe.getsockname()[1]}"
+    with (
+        EtcdKV(url, tls=etcd_server.client_tls, timeout=2) as kv,
+        pytest.raises(DatastoreUnavailable) as failure,
+    ):
         kv.get("/x")
     assert str(failure.value) == f"etcd at {url} is unreachable: Connection refused"
     assert failure.value.__suppress_context__
 
 
 @pytest.mark.parametrize(
-    "url", ["http://10.0.0.16:2379", "https://127.0.0.1:2379", "http://127.0.0.1", "etcd:2379"]
+    "url", ["https://10.0.0.16:2379", "http://127.0.0.1:2379", "https://127.0.0.1", "etcd:2379"]
 )
-def test_only_loopback_http_urls_are_accepted(url: str) -> None:
-    with pytest.raises(ValueError, match="expected http://<loopback IP>:<port>"):
-        EtcdKV(url)
+def test_only_loopback_https_urls_are_accepted(url: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="expected https://<loopback IP>:<port>"):
+        EtcdKV(url, tls=EtcdClientTLS.in_dir(tmp_path))
+
+
+# -- nobody without the client certificate reads the store -----------------------------------
+
+
+_SECRET_KEY = "/talos-sim/secrets/not-for-you"
+
+
+def _read_secret(conn: http.client.HTTPConnection) -> bytes:
+    body = json.dumps({"key": base64.b64encode(_SECRET_KEY.encode()).decode()})
+    try:
+        conn.request("POST", "/v3/kv/range", body, {"Content-Type": "application/json"})
+        return conn.getresponse().read()
+    finally:
+        conn.close()
+
+
+def _no_client_cert(server: EtcdServer) -> ssl.SSLContext:
+    """Trusts the server as a careful client would, but has no certificate to present."""
+    return ssl.create_default_context(cafile=str(server.client_tls.ca))
+
+
+def test_a_caller_without_the_client_certificate_gets_nothing(
+    etcd_server: EtcdServer, etcd_kv: EtcdKV
+) -> None:
+    etcd_kv.put(_SECRET_KEY, b"AGE-SECRET-KEY-1-NOT-FOR-YOU")
+    # The same request with the certificate reads it, so the refusals below are the TLS's.
+    answer = json.loads(_read_secret(_tls_conn(etcd_server, etcd_server.client_tls.context())))
+    assert base64.b64decode(answer["kvs"][0]["value"]).endswith(b"NOT-FOR-YOU")
+    attempts: dict[str, Callable[[], bytes]] = {
+        "plain HTTP": lambda: _read_secret(
+            http.client.HTTPConnection("127.0.0.1", etcd_server.client_port, timeout=5)
+        ),
+        "TLS without a client certificate": lambda: _read_secret(
+            _tls_conn(etcd_server, _no_client_cert(etcd_server))
+        ),
+        "TLS with another CA's certificate": lambda: _read_secret(
+            _tls_conn(etcd_server, _foreign_client(etcd_server))
+        ),
+        "plain HTTP on the peer port": lambda: _peer_members(etcd_server),
+    }
+    for what, attempt in attempts.items():
+        try:
+            refused = attempt()
+        except (OSError, http.client.HTTPException):
+            continue  # handshake refused or connection closed: nothing was read
+        raise AssertionError(f"{what}: etcd answered {refused[:200]!r}")
+
+
+def _tls_conn(server: EtcdServer, context: ssl.SSLContext) -> http.client.HTTPSConnection:
+    return http.client.HTTPSConnection("127.0.0.1", server.client_port, timeout=5, context=context)
+
+
+def _foreign_client(server: EtcdServer) -> ssl.SSLContext:
+    """A client certificate of a CA etcd does not trust (material made for another store)."""
+    other = server.tls_dir.with_name("foreign-tls")
+    _, client = ensure_material(other)
+    context = _no_client_cert(server)
+    context.load_cert_chain(str(client.cert), str(client.key))
+    return context
+
+
+def _peer_members(server: EtcdServer) -> bytes:
+    conn = http.client.HTTPConnection("127.0.0.1", server.peer_port, timeout=5)
+    try:
+        conn.request("GET", "/members")
+        return conn.getresponse().read()
+    finally:
+        conn.close()
+
+
+def test_tls_material_is_private_and_kept_across_restarts(tmp_path: Path) -> None:
+    server = EtcdServer(tmp_path / "etcd")
+    with server:
+        first = server.client_tls.cert.read_bytes()
+    assert server.client_url.startswith("https://127.0.0.1:")
+    assert stat.S_IMODE(server.tls_dir.stat().st_mode) == 0o700
+    for path in server.tls_dir.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    with server, EtcdKV(server.client_url, tls=server.client_tls) as kv:
+        kv.put("/a", b"1")
+    assert server.client_tls.cert.read_bytes() == first
+
+
+def test_unreadable_client_certificate_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(DatastoreError) as failure:
+        EtcdKV("https://127.0.0.1:2379", tls=EtcdClientTLS.in_dir(tmp_path / "none"))
+    assert f"etcd client certificate {tmp_path / 'none' / 'client.crt'}" in str(failure.value)
 
 
 def test_rejected_request_names_the_key_but_not_the_value(etcd_kv: EtcdKV) -> None:

@@ -21,7 +21,7 @@ from simulator.store.etcd import EtcdKV, EtcdServer
 def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdKV]:
     with (
         EtcdServer(tmp_path_factory.mktemp("listings") / "etcd") as server,
-        EtcdKV(server.client_url) as kv,
+        EtcdKV(server.client_url, tls=server.client_tls) as kv,
     ):
         yield kv
 
@@ -32,7 +32,7 @@ def _listing(kv: EtcdKV, prefix: str) -> list[tuple[str, bytes, int]]:
 
 
 def _same_as_fresh(kv: EtcdKV, prefix: str) -> list[tuple[str, bytes, int]]:
-    with EtcdKV(kv.url) as fresh:
+    with EtcdKV(kv.url, tls=kv.tls) as fresh:
         expected = _listing(fresh, prefix)
     assert _listing(kv, prefix) == expected
     return expected
@@ -85,7 +85,7 @@ def test_an_unchanged_prefix_costs_one_request_and_a_fresh_revision(
 def test_another_clients_write_is_seen(etcd: EtcdKV) -> None:
     prefix = "/restart/"
     etcd.put(f"{prefix}a", b"1")
-    with EtcdKV(etcd.url) as other:
+    with EtcdKV(etcd.url, tls=etcd.tls) as other:
         assert _listing(other, prefix) == _listing(etcd, prefix)
         other.put(f"{prefix}a", b"2")  # written by another client
     assert _listing(etcd, prefix)[0][1] == b"2"

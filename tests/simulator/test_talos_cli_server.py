@@ -204,3 +204,102 @@ def test_a_server_with_another_entry_runs_it_in_a_fork_with_the_callers_files(
             cli_server.call(address, ["--version"], env={}, cwd=tmp_path, fds=fds, timeout=5)
             is None
         )
+
+
+# -- only the simulator's own user gets a command run ----------------------------------------
+
+
+def _listener() -> tuple[socket.socket, str]:
+    address = cli_server.new_address()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)
+    listener.listen(1)
+    return listener, address
+
+
+def test_a_caller_of_this_user_is_taken() -> None:
+    listener, address = _listener()
+    with listener, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.connect(address)
+        conn = cli_server.accept_own(listener)
+        assert conn is not None
+        with conn:
+            assert cli_server.peer_uid(conn) == os.getuid()  # the kernel's answer, unpatched
+
+
+def test_a_caller_of_another_user_is_refused_before_anything_is_read(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = os.getuid() + 1
+    monkeypatch.setattr(cli_server, "peer_uid", lambda conn: other)
+    listener, address = _listener()
+    with listener, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.connect(address)
+        client.sendall(b"\0\0\0\2{}")
+        assert cli_server.accept_own(listener) is None
+        client.settimeout(5)
+        try:
+            answer = client.recv(1)
+        except ConnectionResetError:  # closed with our bytes unread
+            answer = b""
+        assert answer == b""  # no ACCEPTED: the launcher runs the command itself, as its user
+    assert f"refused a call from uid {other}" in capsys.readouterr().err
+
+
+# Runs as another user with only the standard library: what any local account could send.
+_FOREIGN_CALLER = """\
+import json, os, socket, struct, sys
+body = json.dumps({"argv": ["version", "--client"], "env": {}, "cwd": "/", "umask": 18}).encode()
+conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+conn.connect("\\0" + sys.argv[1])
+socket.send_fds(conn, [struct.pack("!I", len(body)) + body], [0, 1, 2])
+conn.settimeout(10)
+try:
+    sys.stdout.write(repr(conn.recv(1)))
+except ConnectionResetError:
+    sys.stdout.write("reset")
+"""
+
+
+_NOBODY = 65534
+
+
+def _as_nobody(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        user=_NOBODY,
+        group=_NOBODY,
+        extra_groups=[],
+        cwd="/",
+    )
+
+
+def _python_for_nobody() -> str:
+    """An interpreter another user may run (a venv under /root is not one)."""
+    for candidate in (sys.executable, "/usr/bin/python3"):
+        try:
+            if _as_nobody([candidate, "-I", "-S", "-c", "pass"]).returncode == 0:
+                return candidate
+        except OSError:
+            continue
+    pytest.skip("no Python interpreter the nobody user may run")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to call as another user")
+def test_the_server_runs_nothing_for_another_local_user(tmp_path: Path) -> None:
+    python = _python_for_nobody()
+    server = cli_server.CommandServer(ROOT, tmp_path / "server.log")
+    address = server.start()
+    try:
+        done = _as_nobody([python, "-I", "-S", "-c", _FOREIGN_CALLER, address.lstrip("\0")])
+        assert done.returncode == 0, done.stderr
+        assert done.stdout in {"b''", "reset"}  # closed unanswered: nothing ran
+        status, stdout, _ = _call(address, ["version", "--client", "--short"], tmp_path)
+        assert (status, stdout) == (0, b"Client:\nTalos v1.12.5\n")  # its own user still is
+    finally:
+        server.stop()
+    assert f"refused a call from uid {_NOBODY}" in (tmp_path / "server.log").read_text()

@@ -77,7 +77,8 @@ def test_a_malformed_catalogue_is_refused_naming_file_entry_and_field(tmp_path: 
         ),
         "- {control: SEC-01, colour: red}\n": "entry 1: unknown field(s) colour",
         "{a: 1}\n": "expected a list of entries",
-        "- [\n": "not YAML",
+        "- [\n": "not valid YAML",
+        "- {control: SEC-01, control: SEC-02}\n": 'mapping key "control" already defined at line 1',
     }
     for text, expected in cases.items():
         bad.write_text(text)
