@@ -56,9 +56,17 @@ def when_test_claim_created(longhorn_volume_probe: VolumeProbeRun) -> VolumeProb
     "replicas on distinct nodes"
 )
 def then_volumes_fully_replicated(
-    snapshot: Snapshot, volume_probe: VolumeProbe, verify: Verify
+    snapshot: Snapshot,
+    volume_probe: VolumeProbe,
+    longhorn_volume_probe: VolumeProbeRun,
+    verify: Verify,
 ) -> None:
-    verify(longhorn_volumes.volumes_fully_replicated, snapshot, probe=volume_probe)
+    verify(
+        longhorn_volumes.volumes_fully_replicated,
+        snapshot,
+        probe=volume_probe,
+        rerun={"probe": longhorn_volume_probe},
+    )
 
 
 @then("the Longhorn manager runs the declared Longhorn version")

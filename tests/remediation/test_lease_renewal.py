@@ -275,7 +275,7 @@ def test_a_manual_control_after_an_earlier_fix_is_judged_again_while_it_settles(
         r = remediator(ops, [])
         pauses.clear()
         r.clock, r.sleep = clock, pause
-        r._changed = changed
+        r._changed_at = clock() if changed else None
         item = Item()
         if passes:
             r.verify(cast(pytest.Item, item), "TOP-01", check, snapshot(), {})
@@ -287,3 +287,66 @@ def test_a_manual_control_after_an_earlier_fix_is_judged_again_while_it_settles(
         assert len(calls) == (3 if passes else 1)
         # The look after the fix's first one comes soon, not a whole settle interval later.
         assert pauses == ([0.1] if passes else [])
+
+
+def test_a_manual_control_gets_the_settle_time_from_the_change_not_from_its_own_look() -> None:
+    ops = FakeOps(FakeApi(), rejected=False)
+    clock = Clock()
+    looks: list[float] = []
+
+    def check(state: Snapshot) -> Sequence[Finding]:
+        looks.append(clock())
+        return [Finding("Node n", "schedulable", "allowScheduling=False")]
+
+    r = remediator(ops, [])
+    r.clock, r.sleep = clock, clock.sleep
+    changed = clock()
+    r._changed_at = changed
+    clock.sleep(r.settle - 1)  # an earlier manual control already waited most of it
+    with pytest.raises(AssertionError, match="no automatic remediation"):
+        r.verify(cast(pytest.Item, Item()), "LH-03", check, snapshot(), {})
+    # Judged on a fresh observation, then only until the settle time since the change ends.
+    assert len(looks) >= 2
+    assert looks[-1] - changed <= r.settle + 3
+    clock.sleep(r.settle * 5)
+    looks.clear()
+    with pytest.raises(AssertionError, match="no automatic remediation"):
+        r.verify(cast(pytest.Item, Item()), "LH-03", check, snapshot(), {})
+    assert len(looks) == 2  # the first judgement and one fresh look, no waiting
+    assert looks[0] == looks[1]
+
+
+def test_a_probe_given_as_a_param_is_made_afresh_for_each_rejudgement() -> None:
+    ops = FakeOps(FakeApi(), rejected=False)
+    clock = Clock()
+    probes: list[str] = []
+
+    def probe_again() -> str:
+        probes.append(f"claim-{len(probes) + 2}")
+        return probes[-1]
+
+    def check(state: Snapshot, probe: str) -> Sequence[Finding]:
+        # The first claim was made before the earlier control's fix: no volume came of it.
+        ok = probe != "claim-1"
+        return [] if ok else [Finding(f"PVC {probe}", "a Longhorn volume", "none")]
+
+    r = remediator(ops, [])
+    r.clock, r.sleep = clock, clock.sleep
+    r._changed_at = clock()
+    item = Item()
+    r.verify(
+        cast(pytest.Item, item),
+        "LH-06",
+        check,
+        snapshot(),
+        {"probe": "claim-1"},
+        rerun={"probe": probe_again},
+    )
+    assert probes == ["claim-2"]
+    assert item.user_properties == [("remediated", "true")]
+    # Without a rerun the stale probe is judged again, and the control stays failed.
+    r2 = remediator(ops, [])
+    r2.clock, r2.sleep = clock, clock.sleep
+    r2._changed_at = clock()
+    with pytest.raises(AssertionError, match="no automatic remediation"):
+        r2.verify(cast(pytest.Item, Item()), "LH-06", check, snapshot(), {"probe": "claim-1"})

@@ -283,6 +283,10 @@ def suite_command(
         # The embedded target stays loopback-only: the rule tests/conftest.py applies to
         # the project's own tests, given explicitly to the suite runs they start.
         *([f"--allow-hosts={','.join(LOOPBACK)}"] if loopback_only else []),
+        # The simulator's controllers converge in seconds: the default settle (90 s, for a
+        # real cluster's) would make each manual control after a fix wait that long for nothing.
+        "--settle",
+        SUITE_SETTLE,
         "--junitxml",
         str(junit),
         "--summary-dir",
@@ -290,6 +294,8 @@ def suite_command(
         "-q",
     ]
 
+
+SUITE_SETTLE = "30"  # seconds; see suite_command
 
 # Imported once by the warm server (below) so each suite run starts without re-importing them:
 # the suite's own packages, its pytest plugins and the libraries they load.
