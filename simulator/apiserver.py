@@ -353,6 +353,37 @@ def pod_security_admission(
     return admit
 
 
+def default_storage_class_admission(
+    storage_classes: Callable[[], list[dict[str, Any]]],
+) -> AdmissionHook:
+    """The DefaultStorageClass admission plugin: a new claim without a class gets the default.
+
+    kube-apiserver sets ``spec.storageClassName`` on CREATE when the claim
+    leaves it unset (nil, not ``""``) and a default class exists (the newest
+    when several are marked), so the class is on the claim from its first read:
+    https://kubernetes.io/docs/reference/access-authn-authz/admission-controllers/#defaultstorageclass
+    With no default the claim stays without a class (the PV controller may
+    assign one retroactively once a default appears).
+
+    :param storage_classes: the stored StorageClasses now.
+    """
+    from simulator.controllers.longhorn_claims import default_class
+
+    def admit(request: AdmissionRequest) -> None:
+        if request.operation.value != "CREATE" or request.object is None:
+            return
+        if request.resource.plural != "persistentvolumeclaims" or request.resource.group:
+            return
+        spec = request.object.setdefault("spec", {})
+        if not isinstance(spec, dict) or spec.get("storageClassName") is not None:
+            return
+        found = default_class(storage_classes())
+        if found is not None:
+            spec["storageClassName"] = found["metadata"]["name"]
+
+    return admit
+
+
 # -- kubelet /configz ------------------------------------------------------------------------
 
 

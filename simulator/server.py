@@ -171,6 +171,7 @@ class Simulator:
         hooks.admission.append(
             apiserver.pod_security_admission(self._pod_security_config, self._namespace_labels)
         )
+        hooks.admission.append(apiserver.default_storage_class_admission(self._storage_classes))
         hooks.after_write.append(self._after_write)
         self._front = KubeFront(
             store,
@@ -362,6 +363,12 @@ class Simulator:
         if serving is None:
             return None
         return apiserver.audit_policy(*serving)
+
+    def _storage_classes(self) -> list[dict[str, Any]]:
+        rt = self._store.registry.lookup("storage.k8s.io", "v1", "storageclasses")
+        assert rt is not None
+        items: list[dict[str, Any]] = self._store.list(rt).get("items") or []
+        return items
 
     def _namespace_labels(self, namespace: str) -> Mapping[str, str]:
         rt = self._store.registry.lookup("", "v1", "namespaces")

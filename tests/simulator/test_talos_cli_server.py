@@ -252,11 +252,12 @@ import json, os, socket, struct, sys
 body = json.dumps({"argv": ["version", "--client"], "env": {}, "cwd": "/", "umask": 18}).encode()
 conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 conn.connect("\\0" + sys.argv[1])
-socket.send_fds(conn, [struct.pack("!I", len(body)) + body], [0, 1, 2])
-conn.settimeout(10)
 try:
+    # The server may close before the request is even sent: then the send fails.
+    socket.send_fds(conn, [struct.pack("!I", len(body)) + body], [0, 1, 2])
+    conn.settimeout(10)
     sys.stdout.write(repr(conn.recv(1)))
-except ConnectionResetError:
+except (ConnectionResetError, BrokenPipeError):
     sys.stdout.write("reset")
 """
 
