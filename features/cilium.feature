@@ -33,8 +33,9 @@ Feature: Cilium is the cluster's network and its kube-proxy
 
   # CIL-03 -- every declared node and every registered Node has a Ready agent pod
   # (k8s-app=cilium in the release namespace); a declared node that never registered counts.
-  # Ways: an agent crash-looping on a node (the agent DaemonSet gone, or kept off a node by
-  # its selector, fails the same judgement: no Ready agent on the node).
+  # Ways: an agent crash-looping on a node (its pod is deleted, the DaemonSet starts a fresh
+  # one); the agent DaemonSet deleted, its pods garbage-collected, so no node has an agent (the
+  # fix is helm upgrade). An agent kept off a node by its selector fails the same judgement.
   @CIL-03 @severity:critical @remediation:disruptive
   Scenario: The Cilium agent is ready on every node
     Then every Kubernetes node runs a Ready Cilium agent

@@ -408,3 +408,21 @@ def cni_on_node(ctx: DriftContext, node: str | None) -> str:
         network["cni"] = {"name": "flannel"}
     ctx.save_site()
     return f"{machine.name}: cluster.network.cni.name set to flannel in its applied config"
+
+
+# -- CIL-03 / CIL-05: the release's workloads deleted ------------------------------------------
+
+AGENT_DELETED = "cilium.agent_daemonset_deleted"
+
+
+@drift(
+    AGENT_DELETED,
+    controls=("CIL-03",),
+    description="the agent DaemonSet is deleted (kubectl delete daemonset cilium -n "
+    "kube-system): the garbage collector removes its pods, no node has an agent",
+)
+def agent_daemonset_deleted(ctx: DriftContext, node: str | None) -> str:
+    rt = ctx.rt("apps", "v1", "daemonsets")
+    ctx.get(rt, NAMESPACE, "cilium", AGENT_DELETED)
+    ctx.store.delete(rt, NAMESPACE, "cilium")
+    return f"DaemonSet {NAMESPACE}/cilium deleted (its pods follow by garbage collection)"

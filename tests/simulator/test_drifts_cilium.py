@@ -216,3 +216,14 @@ def test_downgrade_needs_a_deployed_release(ctx: DriftContext) -> None:
     assert agent["image"].endswith(":v1.19.1")  # nothing was retagged
     with pytest.raises(ApiError):
         store.get(_rt(store, "", "v1", "secrets"), "kube-system", "sh.helm.release.v1.cilium.v1")
+
+
+def test_deleted_agent_daemonset_takes_its_pods(ctx: DriftContext) -> None:
+    assert len(_agents(_reconcile(ctx))) == 6
+    said = apply_to(ctx, "cilium.agent_daemonset_deleted", None)
+    assert "DaemonSet kube-system/cilium deleted" in said
+    store = _reconcile(ctx)
+    assert "cilium" not in _daemonsets(store)
+    assert _agents(store) == {}  # the garbage collector follows the ownerReferences
+    with pytest.raises(DriftError, match="cilium"):
+        apply_to(ctx, "cilium.agent_daemonset_deleted", None)
