@@ -52,7 +52,7 @@ Feature: Cilium is the cluster's network and its kube-proxy
     Then the running Cilium configuration is as declared and reaches the API through KubePrism
 
   # CIL-05 -- the operator Deployment has the declared replicas, all Ready. Ways: scaled
-  # down (deleted, or its pods not Ready, fail the same judgement).
+  # down; deleted (absent). Its pods not Ready fail the same judgement. Fixed by helm upgrade.
   @CIL-05 @severity:normal @remediation:disruptive
   Scenario: The Cilium operator runs the declared number of ready replicas
     Then the Cilium operator has the declared number of Ready replicas

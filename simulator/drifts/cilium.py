@@ -426,3 +426,19 @@ def agent_daemonset_deleted(ctx: DriftContext, node: str | None) -> str:
     ctx.get(rt, NAMESPACE, "cilium", AGENT_DELETED)
     ctx.store.delete(rt, NAMESPACE, "cilium")
     return f"DaemonSet {NAMESPACE}/cilium deleted (its pods follow by garbage collection)"
+
+
+OPERATOR_DELETED = "cilium.operator_deleted"
+
+
+@drift(
+    OPERATOR_DELETED,
+    controls=("CIL-05",),
+    description="the operator Deployment is deleted (kubectl delete deployment "
+    "cilium-operator -n kube-system): its ReplicaSets and pods are garbage-collected",
+)
+def operator_deleted(ctx: DriftContext, node: str | None) -> str:
+    rt = ctx.rt("apps", "v1", "deployments")
+    ctx.get(rt, NAMESPACE, "cilium-operator", OPERATOR_DELETED)
+    ctx.store.delete(rt, NAMESPACE, "cilium-operator")
+    return f"Deployment {NAMESPACE}/cilium-operator deleted (its pods follow by garbage collection)"

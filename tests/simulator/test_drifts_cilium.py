@@ -218,12 +218,17 @@ def test_downgrade_needs_a_deployed_release(ctx: DriftContext) -> None:
         store.get(_rt(store, "", "v1", "secrets"), "kube-system", "sh.helm.release.v1.cilium.v1")
 
 
-def test_deleted_agent_daemonset_takes_its_pods(ctx: DriftContext) -> None:
+def test_deleted_agent_daemonset_takes_its_pods_and_a_deleted_operator_its_replicas(
+    ctx: DriftContext,
+) -> None:
     assert len(_agents(_reconcile(ctx))) == 6
     said = apply_to(ctx, "cilium.agent_daemonset_deleted", None)
     assert "DaemonSet kube-system/cilium deleted" in said
+    apply_to(ctx, "cilium.operator_deleted", None)
     store = _reconcile(ctx)
     assert "cilium" not in _daemonsets(store)
     assert _agents(store) == {}  # the garbage collector follows the ownerReferences
+    pods = store.list(_rt(store, "", "v1", "pods"), "kube-system")["items"]
+    assert [p for p in pods if p["metadata"]["name"].startswith("cilium-operator")] == []
     with pytest.raises(DriftError, match="cilium"):
         apply_to(ctx, "cilium.agent_daemonset_deleted", None)
