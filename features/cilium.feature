@@ -24,7 +24,7 @@ Feature: Cilium is the cluster's network and its kube-proxy
   #   - Talos deploys the kube-proxy DaemonSet (cluster.proxy.disabled false on any node);
   #   - a DaemonSet or Deployment of any name or label applied with kubectl;
   #   - pods of any other controller (StatefulSet, ReplicaSet, Job) or bare pods (kubectl run);
-  #   - a static pod (machine.pods or a kubelet manifest), seen as its mirror pod.
+  #   - a static pod (a node's machine.pods), seen as its mirror pod <name>-<node>.
   # The fix deletes the DaemonSet, Deployment or bare pod; other owners and static pods are
   # manual, with the command.
   @CIL-02 @severity:critical @remediation:safe
