@@ -453,9 +453,10 @@ def test_etcd_alarm_list_prints_a_row_per_alarm_and_disarm_clears_them(running: 
     # No alarm: talosctl prints nothing, not even the header (etcd.go: headerPrinted).
     quiet = running.run("etcd", "alarm", "list", "-n", IP1)
     assert (quiet.returncode, quiet.stdout) == (0, "")
-    site = running.site()
+    sites = SiteStore(running.kv)
+    site = sites.load()
     site.etcd_members[1].alarms = ["NOSPACE"]
-    SiteStore(running.kv).save(site)
+    sites.save(site)
     member = f"{site.etcd_members[1].id:016x}"
     listed = running.run("etcd", "alarm", "list", "-n", f"{IP1},{IP2}")
     assert listed.returncode == 0, listed.stderr
