@@ -1,6 +1,12 @@
 """etcd controls: one healthy voting member per control-plane node (ETCD-01), each
 advertising the address its node has now (ETCD-02).
 
+Healthy includes no active alarm (``talosctl etcd alarm list``): with NOSPACE
+raised etcd serves only reads and deletes until space is freed and the alarm
+disarmed (https://etcd.io/docs/v3.6/op-guide/maintenance/#space-quota), so
+the Kubernetes API fails every write.  Alarms that could not be read leave
+an otherwise right membership unobservable, never passed.
+
 The member list (``talosctl etcd members``) is the only view of the whole
 membership; reading it needs a quorum, so it is also the health signal.  When
 the Talos API of a control-plane node answered but the member list could not
@@ -43,6 +49,14 @@ from checks.snapshot import EtcdMember, Snapshot, TalosResource, named
 
 MEMBERS_DOC = "https://docs.siderolabs.com/talos/v1.12/build-and-extend-talos/cluster-operations-and-maintenance/etcd-maintenance"
 PEER_URL_DOC = "https://github.com/siderolabs/talos/issues/9075"
+ALARM_DOC = "https://etcd.io/docs/v3.6/op-guide/maintenance/#space-quota"
+# What each etcd alarm type means for the cluster (etcdserverpb.AlarmType).
+_ALARM_MEANS = {
+    "NOSPACE": "the space quota is exceeded: etcd takes only reads and deletes until space "
+    "is freed (compact, defragment) and the alarm disarmed (talosctl etcd alarm disarm)",
+    "CORRUPT": "a member's data disagrees with the others': etcd refuses writes until the "
+    "corrupt member is rebuilt and the alarm disarmed (talosctl etcd alarm disarm)",
+}
 
 
 def _talos_answered(snapshot: Snapshot) -> list[str]:
@@ -62,6 +76,31 @@ def _members_or_reason(snapshot: Snapshot) -> tuple[Sequence[EtcdMember] | None,
     return None, reason
 
 
+def _alarm_findings(snapshot: Snapshot, members: Sequence[EtcdMember]) -> list[Finding]:
+    """One finding per active alarm: an alarmed etcd answers reads but refuses writes."""
+    if snapshot.etcd_alarms is None or snapshot_module.ETCD_ALARMS in snapshot.missing:
+        return []
+    by_id = {m.id: m for m in members}
+    findings = []
+    for alarm in snapshot.etcd_alarms:
+        member = by_id.get(alarm.member_id)
+        target = f"etcd {_member_text(member)}" if member else f"etcd member {alarm.member_id}"
+        means = _ALARM_MEANS.get(alarm.alarm, "etcd refuses writes while an alarm is active")
+        findings.append(
+            Finding(target, "no active etcd alarm", f"alarm {alarm.alarm}: {means}", ALARM_DOC)
+        )
+    return findings
+
+
+def _alarms_unread(snapshot: Snapshot) -> str | None:
+    """Why the alarms are unknown, or None when they were read."""
+    if snapshot.etcd_alarms is not None and snapshot_module.ETCD_ALARMS not in snapshot.missing:
+        return None
+    return snapshot.missing.get(
+        snapshot_module.ETCD_ALARMS, "etcd alarms were not collected in this run"
+    )
+
+
 def _member_text(member: EtcdMember) -> str:
     urls = ", ".join(member.peer_urls) or "no peer URL"
     learner = ", learner" if member.is_learner else ""
@@ -70,7 +109,10 @@ def _member_text(member: EtcdMember) -> str:
 
 @judged.judges(control_plane_nodes=judged.control_planes)
 def one_member_per_control_plane_node(snapshot: Snapshot) -> list[Finding]:
-    """etcd answers with exactly one voting member per declared control-plane node."""
+    """etcd answers with exactly one voting member per declared control-plane node, and no
+    alarm: a NOSPACE (or CORRUPT) alarm leaves etcd answering reads while it refuses every
+    write, so the cluster is not healthy however right its membership is.
+    """
     members, reason = _members_or_reason(snapshot)
     cp_nodes = snapshot.definition.control_plane_nodes
     if members is None:
@@ -111,6 +153,11 @@ def one_member_per_control_plane_node(snapshot: Snapshot) -> list[Finding]:
         for member in members
         if member.hostname not in declared
     )
+    findings += _alarm_findings(snapshot, members)
+    unread = _alarms_unread(snapshot)
+    if unread is not None and not findings:
+        # The membership is right, but an alarm (read-only etcd) could not be ruled out.
+        raise Unobservable(f"etcd alarms could not be read: {unread}")
     return findings
 
 

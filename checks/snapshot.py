@@ -133,6 +133,7 @@ TALOS_TYPES: tuple[str, ...] = (
 # Keys of :attr:`Snapshot.missing` for the sources that are not a kind or a type.
 CONFIGZ = "configz"
 ETCD_MEMBERS = "etcd members"
+ETCD_ALARMS = "etcd alarms"
 TALOS_VERSION = "talos version"
 KUBERNETES_VERSION = "kubernetes version"
 BACKUPS = "backups"
@@ -153,6 +154,14 @@ class EtcdMember:
     peer_urls: tuple[str, ...]
     client_urls: tuple[str, ...]
     is_learner: bool
+
+
+@dataclass(frozen=True)
+class EtcdAlarm:
+    """One row of ``talosctl etcd alarm list``: an active alarm (NOSPACE, CORRUPT) of a member."""
+
+    member_id: str
+    alarm: str
 
 
 @dataclass(frozen=True)
@@ -214,6 +223,7 @@ class Snapshot:
     )
     configz: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
     etcd_members: Sequence[EtcdMember] | None = None
+    etcd_alarms: Sequence[EtcdAlarm] | None = None
     talos_versions: Mapping[str, str] = field(default_factory=dict)
     kubernetes_version: str | None = None
     backups: Backups | None = None

@@ -26,7 +26,11 @@ Feature: etcd is backed up daily, encrypted, pruned and restorable
   #   - a snapshot taken by hand under any name (talosctl etcd snapshot <dir>/before-upgrade);
   #   - any other unencrypted file: the backup job writes nothing but age files there.
   # Not covered: plaintext inside subdirectories (the job's own .backup-* working directories
-  # are swept by the next backup run).
+  # are swept by the next backup run). File modes are deliberately not judged: an age file is
+  # encrypted to the recipient (https://age-encryption.org/v1), so a mode 0644 .age file tells
+  # a reader nothing without the identity, and a plaintext is a finding above whatever its
+  # mode. Who can write the directory is an availability matter (a deleted or replaced file
+  # fails BAK-01 or BAK-04), not one of secrecy.
   @BAK-02 @severity:critical @remediation:manual
   Scenario: The newest etcd backup is encrypted and no plaintext snapshot lies beside it
     Then the newest etcd backup is an age file and the backup directory holds no plaintext snapshot
@@ -42,8 +46,9 @@ Feature: etcd is backed up daily, encrypted, pruned and restorable
   # BAK-04 -- the newest backup decrypts with the configured identity and is an etcd snapshot
   # (etcdutl snapshot status: bbolt integrity) with a plausible key count; without an identity
   # it is not verified. Ways: encrypted to another recipient; cut short; an encrypted error
-  # message instead of a snapshot. Not covered here: file permissions of the backups (the
-  # files are age-encrypted; who may read them is the host's business).
+  # message instead of a snapshot. Not covered: file permissions (see BAK-02), and whether a
+  # snapshot is the cluster's own -- age does not authenticate the sender, so a writer of the
+  # directory could encrypt another etcd snapshot to the public recipient.
   @BAK-04 @severity:critical @remediation:manual
   Scenario: The newest etcd backup restores to an etcd snapshot of the cluster
     Then the newest etcd backup decrypts to an etcd snapshot with a plausible number of keys

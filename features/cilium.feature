@@ -24,7 +24,7 @@ Feature: Cilium is the cluster's network and its kube-proxy
   #   - Talos deploys the kube-proxy DaemonSet (cluster.proxy.disabled false on any node);
   #   - a DaemonSet or Deployment of any name or label applied with kubectl;
   #   - pods of any other controller (StatefulSet, ReplicaSet, Job) or bare pods (kubectl run);
-  #   - a static pod (machine.pods or a kubelet manifest), seen as its mirror pod.
+  #   - a static pod (a node's machine.pods), seen as its mirror pod <name>-<node>.
   # The fix deletes the DaemonSet, Deployment or bare pod; other owners and static pods are
   # manual, with the command.
   @CIL-02 @severity:critical @remediation:safe
@@ -33,8 +33,9 @@ Feature: Cilium is the cluster's network and its kube-proxy
 
   # CIL-03 -- every declared node and every registered Node has a Ready agent pod
   # (k8s-app=cilium in the release namespace); a declared node that never registered counts.
-  # Ways: an agent crash-looping on a node (the agent DaemonSet gone, or kept off a node by
-  # its selector, fails the same judgement: no Ready agent on the node).
+  # Ways: an agent crash-looping on a node (its pod is deleted, the DaemonSet starts a fresh
+  # one); the agent DaemonSet deleted, its pods garbage-collected, so no node has an agent (the
+  # fix is helm upgrade). An agent kept off a node by its selector fails the same judgement.
   @CIL-03 @severity:critical @remediation:disruptive
   Scenario: The Cilium agent is ready on every node
     Then every Kubernetes node runs a Ready Cilium agent
@@ -51,7 +52,7 @@ Feature: Cilium is the cluster's network and its kube-proxy
     Then the running Cilium configuration is as declared and reaches the API through KubePrism
 
   # CIL-05 -- the operator Deployment has the declared replicas, all Ready. Ways: scaled
-  # down (deleted, or its pods not Ready, fail the same judgement).
+  # down; deleted (absent). Its pods not Ready fail the same judgement. Fixed by helm upgrade.
   @CIL-05 @severity:normal @remediation:disruptive
   Scenario: The Cilium operator runs the declared number of ready replicas
     Then the Cilium operator has the declared number of Ready replicas

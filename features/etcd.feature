@@ -16,7 +16,10 @@ Feature: etcd runs one healthy member per control-plane node
   # needs quorum): every declared control-plane node must have exactly one member named after
   # its hostname, that member a voter (no learner), and no member may belong to no declared node
   # (a stale member counts against quorum). A list that cannot be read is a failure naming
-  # etcd's reason when a Talos API answered. Ways it is broken: features/breakages/etcd.yaml.
+  # etcd's reason when a Talos API answered. Healthy also means no active alarm (talosctl etcd
+  # alarm list on the same node): with NOSPACE etcd serves reads only, every write fails, until
+  # space is freed and the alarm disarmed; alarms that cannot be read leave a right membership
+  # unobservable. Ways it is broken: features/breakages/etcd.yaml.
   @ETCD-01 @severity:blocker @remediation:manual
   Scenario: etcd answers with one voting member per control-plane node
     Then etcd lists exactly one voting member for each declared control-plane node

@@ -27,7 +27,7 @@ from provisioning.config.secrets import MachineSecrets
 from provisioning.definition import inventory
 from provisioning.drivers import Target, errors
 from provisioning.drivers.helm import HelmRelease
-from provisioning.drivers.talosctl import EtcdMemberRow, SnapshotInfo
+from provisioning.drivers.talosctl import EtcdAlarmRow, EtcdMemberRow, SnapshotInfo
 
 NODES: tuple[str, str, str] = ("", "v1", "nodes")
 T = TypeVar("T")
@@ -64,6 +64,8 @@ class TalosOps(Protocol):
     def kubeconfig(self, path: Path, node: str, *, force: bool = True) -> None: ...
 
     def etcd_members(self, node: str) -> list[EtcdMemberRow]: ...
+
+    def etcd_alarms(self, node: str) -> list[EtcdAlarmRow]: ...
 
     def etcd_snapshot(self, node: str, path: Path) -> SnapshotInfo: ...
 

@@ -222,6 +222,34 @@ def parse_json_stream(text: str) -> list[dict[str, Any]]:
         objects.append(value)
 
 
+@dataclass(frozen=True)
+class EtcdAlarmRow:
+    """One row of ``talosctl etcd alarm list``: the node asked, the member, the alarm type."""
+
+    node: str
+    member_id: str
+    alarm: str
+
+
+_ALARM_ROW = re.compile(r"^(?P<node>\S+)\s+(?P<member>[0-9a-f]{16})\s+(?P<alarm>[A-Z]+)$")
+
+
+def parse_etcd_alarms(text: str) -> list[EtcdAlarmRow]:
+    """Rows of ``etcd alarm list`` (NODE MEMBER ALARM); no alarm prints nothing at all."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return []
+    if lines[0].split() != ["NODE", "MEMBER", "ALARM"]:
+        raise ValueError(f"unexpected etcd alarm list header: {lines[0]!r}")
+    rows: list[EtcdAlarmRow] = []
+    for line in lines[1:]:
+        match = _ALARM_ROW.match(line)
+        if match is None:
+            raise ValueError(f"unexpected etcd alarm list row: {line!r}")
+        rows.append(EtcdAlarmRow(match["node"], match["member"], match["alarm"]))
+    return rows
+
+
 _MEMBER_HEADERS = ("NODE", "ID", "HOSTNAME", "PEER URLS", "CLIENT URLS", "LEARNER")
 
 
@@ -557,6 +585,14 @@ class TalosDriver:
             return parse_etcd_members(done.text)
         except ValueError as exc:
             raise self._unreadable("etcd members", done, exc) from None
+
+    def etcd_alarms(self, node: str) -> list[EtcdAlarmRow]:
+        """etcd's active alarms (all members'), as *node*'s etcd lists them."""
+        done = self._run(["etcd", "alarm", "list"], [node], kind=Idempotence.READ)
+        try:
+            return parse_etcd_alarms(done.text)
+        except ValueError as exc:
+            raise self._unreadable("etcd alarm list", done, exc) from None
 
     def etcd_remove_member(self, node: str, member_id: str) -> None:
         """Ask *node* to remove another (unreachable or stale) member by its hex ID."""

@@ -26,14 +26,16 @@ templates; the manifests carry only what the simulator and checks use.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from simulator.controllers import cilium, nodes, workloads
+from simulator.controllers.store_access import delete_if_present
 from simulator.kube import errors
 from simulator.kube.objects import ObjectStore
 from simulator.state.machines import KUBERNETES_VERSION, Site
@@ -45,6 +47,7 @@ SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 MANIFESTS_MARKER = "/simulator/controllers/bootstrap-manifests"
 MAX_PASSES = 8
 STATIC_PODS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+MIRROR = "kubernetes.io/config.mirror"  # the kubelet's mark on a static pod's mirror
 COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.12.4"
 FLANNEL_IMAGE = "ghcr.io/siderolabs/flannel:v0.27.4"
 
@@ -216,45 +219,84 @@ def _namespaces(store: ObjectStore) -> None:
             store.create(rt, "", {"metadata": {"name": name}})
 
 
+def _mirror_pod(node: Obj, manifest: Mapping[str, Any], source: str) -> Obj:
+    """The kubelet's mirror of a static pod: ``<name>-<node>``, owned by the Node."""
+    meta = manifest.get("metadata") or {}
+    node_name = node["metadata"]["name"]
+    name = f"{meta['name']}-{node_name}"
+    spec = copy.deepcopy(dict(manifest.get("spec") or {}))
+    spec["nodeName"] = node_name
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": str(meta.get("namespace") or "default"),
+            "labels": dict(meta.get("labels") or {}),
+            "annotations": {
+                **dict(meta.get("annotations") or {}),
+                MIRROR: name,
+                "kubernetes.io/config.source": source,
+            },
+            "ownerReferences": [workloads.owner_ref(node)],
+        },
+        "spec": spec,
+    }
+
+
+def _component(component: str) -> Obj:
+    return {
+        "metadata": {
+            "name": component,
+            "namespace": "kube-system",
+            "labels": {"k8s-app": component, "tier": "control-plane"},
+        },
+        "spec": {
+            "hostNetwork": True,
+            "priorityClassName": "system-cluster-critical",
+            "tolerations": [{"operator": "Exists"}],
+            "containers": [
+                {"name": component, "image": f"registry.k8s.io/{component}:v{KUBERNETES_VERSION}"}
+            ],
+        },
+    }
+
+
 def _static_pods(store: ObjectStore, site: Site, known: dict[str, Obj]) -> None:
-    """Mirror Pods of the control-plane static pods on registered control-plane nodes."""
+    """Mirror Pods of each running kubelet's static pods, and none for a static pod it lost.
+
+    A control-plane node runs the control-plane components; every node runs
+    the Pods of its config's ``machine.pods``, which Talos serves the kubelet
+    over HTTP (``config.source`` ``http``).  The kubelet deletes a mirror pod
+    whose static pod is gone:
+    https://kubernetes.io/docs/tasks/configure-pod-container/static-pod/
+    """
     pods_rt = workloads.kind(store, "", "pods")
+    mirrors = [
+        p
+        for p in workloads.items(store, pods_rt)
+        if MIRROR in (p["metadata"].get("annotations") or {})
+    ]
     for kubelet in nodes.kubelets(site):
         node = known.get(kubelet.node_name)
-        if not kubelet.is_control_plane or not kubelet.is_running or node is None:
+        if not kubelet.is_running or node is None:
             continue
-        for component in STATIC_PODS:
-            name = f"{component}-{kubelet.node_name}"
-            if workloads.get_or_none(store, pods_rt, "kube-system", name) is not None:
+        wanted = [_mirror_pod(node, p, "http") for p in kubelet.static_pods]
+        if kubelet.is_control_plane:
+            wanted += [_mirror_pod(node, _component(c), "file") for c in STATIC_PODS]
+        names = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in wanted}
+        for pod in mirrors:
+            meta = pod["metadata"]
+            if pod["spec"].get("nodeName") != kubelet.node_name:
                 continue
-            store.create(
-                pods_rt,
-                "kube-system",
-                {
-                    "metadata": {
-                        "name": name,
-                        "namespace": "kube-system",
-                        "labels": {"k8s-app": component, "tier": "control-plane"},
-                        "annotations": {
-                            "kubernetes.io/config.mirror": name,
-                            "kubernetes.io/config.source": "file",
-                        },
-                        "ownerReferences": [workloads.owner_ref(node)],
-                    },
-                    "spec": {
-                        "nodeName": kubelet.node_name,
-                        "hostNetwork": True,
-                        "priorityClassName": "system-cluster-critical",
-                        "tolerations": [{"operator": "Exists"}],
-                        "containers": [
-                            {
-                                "name": component,
-                                "image": f"registry.k8s.io/{component}:v{KUBERNETES_VERSION}",
-                            }
-                        ],
-                    },
-                },
-            )
+            if (meta["namespace"], meta["name"]) not in names:
+                delete_if_present(store, pods_rt, meta["namespace"], meta["name"])
+        for pod in wanted:
+            meta = pod["metadata"]
+            if workloads.get_or_none(store, pods_rt, meta["namespace"], meta["name"]) is not None:
+                continue
+            try:
+                store.create(pods_rt, meta["namespace"], pod)
+            except errors.ApiError:
+                continue  # e.g. its namespace does not exist: the kubelet retries
 
 
 def _pass(site: Site, store: ObjectStore, now: dt.datetime, start_delay: float) -> None:
@@ -267,6 +309,7 @@ def _pass(site: Site, store: ObjectStore, now: dt.datetime, start_delay: float) 
     workloads.collect_garbage(store)
     workloads.reconcile_deployments(store, now)
     workloads.reconcile_replicasets(store, now)
+    workloads.reconcile_statefulsets(store, now)
     workloads.reconcile_daemonsets(store, known, now)
     cilium.reconcile_agent_api(site, store, now)
     workloads.reconcile_pods(store, known, up, now, start_delay)

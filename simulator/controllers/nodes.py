@@ -92,6 +92,8 @@ class Kubelet:
     talos_version: str
     node_labels: Mapping[str, str] = field(default_factory=dict)
     kubelet_version: str = KUBERNETES_VERSION
+    # machine.pods: the static pods Talos hands this kubelet (full Pod manifests).
+    static_pods: tuple[Mapping[str, Any], ...] = ()
 
 
 def _kubelet_version(view: ConfigView) -> str:
@@ -100,6 +102,17 @@ def _kubelet_version(view: ConfigView) -> str:
     image = str(_mapping(machine.get("kubelet")).get("image") or "")
     tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
     return tag.removeprefix("v") if tag.startswith("v") else KUBERNETES_VERSION
+
+
+def _machine_pods(view: ConfigView) -> tuple[Mapping[str, Any], ...]:
+    """``machine.pods``: the entries that are Pod manifests with a name (others are skipped)."""
+    machine = _mapping((view.v1alpha1 or {}).get("machine"))
+    pods = machine.get("pods")
+    return tuple(
+        p
+        for p in (pods if isinstance(pods, list) else [])
+        if isinstance(p, dict) and _mapping(p.get("metadata")).get("name")
+    )
 
 
 @functools.lru_cache(maxsize=128)
@@ -158,6 +171,7 @@ def kubelets(site: Site) -> list[Kubelet]:
                 talos_version=machine.talos_version,
                 node_labels={str(k): str(v) for k, v in labels.items()},
                 kubelet_version=_kubelet_version(view),
+                static_pods=_machine_pods(view),
             )
         )
     return found

@@ -71,6 +71,7 @@ __all__ = [
     "reconcile_owner_status",
     "reconcile_pods",
     "reconcile_replicasets",
+    "reconcile_statefulsets",
     "record_event",
     "selector_fits",
     "selector_matches",
@@ -247,6 +248,35 @@ def reconcile_replicasets(store: ObjectStore, now: dt.datetime) -> None:
                 _delete(store, pods_rt, pod)
 
 
+def reconcile_statefulsets(store: ObjectStore, now: dt.datetime) -> None:
+    """Pods ``<name>-0`` .. ``<name>-<replicas-1>`` of every StatefulSet, highest ordinal first out.
+
+    Deviation: no ordered start (OrderedReady waits for each pod to be Ready
+    before the next), no volumeClaimTemplates, no revisions; a pod's identity
+    (its name and ``statefulset.kubernetes.io/pod-name`` label) is kept, see
+    https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/#pod-identity
+    """
+    pods_rt, sts_rt = kind(store, "", "pods"), kind(store, "apps", "statefulsets")
+    pods = items(store, pods_rt)
+    for sts in items(store, sts_rt):
+        name = sts["metadata"]["name"]
+        mine = {p["metadata"]["name"]: p for p in _pods_of(pods, sts)}
+        want = int(sts["spec"].get("replicas", 1))
+        for ordinal in range(want):
+            pod_name = f"{name}-{ordinal}"
+            if pod_name in mine:
+                continue
+            pod = _new_pod(sts, name, {"statefulset.kubernetes.io/pod-name": pod_name})
+            del pod["metadata"]["generateName"]
+            pod["metadata"]["name"] = pod_name
+            if not _create_pod(store, sts, pod, "statefulset-controller", now):
+                break
+        for pod_name, pod in sorted(mine.items(), reverse=True):
+            ordinal = pod_name.removeprefix(f"{name}-")
+            if not ordinal.isdigit() or int(ordinal) >= want:
+                _delete(store, pods_rt, pod)
+
+
 def collect_garbage(store: ObjectStore) -> None:
     """Delete ReplicaSets and Pods whose controlling owner is gone (the garbage collector).
 
@@ -258,6 +288,7 @@ def collect_garbage(store: ObjectStore) -> None:
         ("apps", "deployments", "Deployment"),
         ("apps", "replicasets", "ReplicaSet"),
         ("apps", "daemonsets", "DaemonSet"),
+        ("apps", "statefulsets", "StatefulSet"),
         ("", "nodes", "Node"),
     ):
         owners[kind_name] = {o["metadata"]["uid"] for o in items(store, kind(store, group, plural))}

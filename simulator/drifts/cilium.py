@@ -408,3 +408,100 @@ def cni_on_node(ctx: DriftContext, node: str | None) -> str:
         network["cni"] = {"name": "flannel"}
     ctx.save_site()
     return f"{machine.name}: cluster.network.cni.name set to flannel in its applied config"
+
+
+# -- CIL-03 / CIL-05: the release's workloads deleted ------------------------------------------
+
+AGENT_DELETED = "cilium.agent_daemonset_deleted"
+
+
+@drift(
+    AGENT_DELETED,
+    controls=("CIL-03",),
+    description="the agent DaemonSet is deleted (kubectl delete daemonset cilium -n "
+    "kube-system): the garbage collector removes its pods, no node has an agent",
+)
+def agent_daemonset_deleted(ctx: DriftContext, node: str | None) -> str:
+    rt = ctx.rt("apps", "v1", "daemonsets")
+    ctx.get(rt, NAMESPACE, "cilium", AGENT_DELETED)
+    ctx.store.delete(rt, NAMESPACE, "cilium")
+    return f"DaemonSet {NAMESPACE}/cilium deleted (its pods follow by garbage collection)"
+
+
+OPERATOR_DELETED = "cilium.operator_deleted"
+
+
+@drift(
+    OPERATOR_DELETED,
+    controls=("CIL-05",),
+    description="the operator Deployment is deleted (kubectl delete deployment "
+    "cilium-operator -n kube-system): its ReplicaSets and pods are garbage-collected",
+)
+def operator_deleted(ctx: DriftContext, node: str | None) -> str:
+    rt = ctx.rt("apps", "v1", "deployments")
+    ctx.get(rt, NAMESPACE, "cilium-operator", OPERATOR_DELETED)
+    ctx.store.delete(rt, NAMESPACE, "cilium-operator")
+    return f"Deployment {NAMESPACE}/cilium-operator deleted (its pods follow by garbage collection)"
+
+
+# -- CIL-02: kube-proxy run by owners the fix does not delete ------------------------------------
+
+STATEFULSET = "cilium.kube_proxy_statefulset"
+
+
+@drift(
+    STATEFULSET,
+    controls=("CIL-02",),
+    description="kube-proxy run by a StatefulSet kube-system/edge-lb labelled app=edge-lb "
+    "(kubectl apply): its controller starts pod edge-lb-0",
+)
+def kube_proxy_statefulset(ctx: DriftContext, node: str | None) -> str:
+    ctx.require_provisioned(STATEFULSET)
+    labels = {"app": "edge-lb"}
+    template = copy.deepcopy(_kube_proxy()["spec"]["template"])
+    template["metadata"] = {"labels": labels}
+    template["spec"]["containers"][0]["name"] = "lb"
+    statefulset = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "edge-lb", "namespace": NAMESPACE, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "serviceName": "edge-lb",
+            "selector": {"matchLabels": labels},
+            "template": template,
+        },
+    }
+    ctx.store.create(ctx.rt("apps", "v1", "statefulsets"), NAMESPACE, statefulset)
+    return f"StatefulSet {NAMESPACE}/edge-lb created, running {KUBE_PROXY_IMAGE}"
+
+
+STATIC_POD = "cilium.kube_proxy_static_pod"
+STATIC_POD_NAME = "proxyd"
+
+
+@drift(
+    STATIC_POD,
+    controls=("CIL-02",),
+    description=f"a node's applied config (--node, default the first) lists a Pod "
+    f"kube-system/{STATIC_POD_NAME} running kube-proxy in machine.pods: its kubelet runs it "
+    f"as a static pod, seen in the API as mirror pod {STATIC_POD_NAME}-<node>",
+    takes_node=True,
+)
+def kube_proxy_static_pod(ctx: DriftContext, node: str | None) -> str:
+    ctx.require_provisioned(STATIC_POD)
+    machine = ctx.configured(node, STATIC_POD)
+    spec = copy.deepcopy(_kube_proxy()["spec"]["template"]["spec"])
+    spec["containers"][0]["name"] = STATIC_POD_NAME
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": STATIC_POD_NAME, "namespace": NAMESPACE},
+        "spec": spec,
+    }
+    with edit_config(machine) as docs:
+        config = v1alpha1(docs, machine).setdefault("machine", {})
+        pods = config.get("pods")
+        config["pods"] = [*(pods if isinstance(pods, list) else []), pod]
+    ctx.save_site()
+    return f"{machine.name}: machine.pods runs {NAMESPACE}/{STATIC_POD_NAME} ({KUBE_PROXY_IMAGE})"

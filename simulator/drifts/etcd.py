@@ -1,5 +1,6 @@
 """etcd drifts (ETCD-01, ETCD-02): node addresses changed behind the definition's back, a
-node that left etcd, a member left behind by a decommissioned machine, a learner never promoted.
+node that left etcd, a member left behind by a decommissioned machine, a learner never promoted,
+a member's NOSPACE alarm.
 
 The node's static address changes in its config (as an ``apply-config``
 with a new ``addresses`` entry would) and the machine answers there.  While
@@ -7,6 +8,10 @@ etcd keeps quorum, Talos's AdvertisedPeerController moves the member's peer
 URL along (facts/talos.md correction 3), so the member no longer matches the
 declared address; re-addressing a majority loses quorum and the peer URLs
 stay stale.
+
+Deviation in ``etcd.nospace_alarm``: the alarm is recorded and reported
+(``talosctl etcd alarm list``), but the simulated API server keeps accepting
+writes, where a real one fails them with ``mvcc: database space exceeded``.
 """
 
 from __future__ import annotations
@@ -156,3 +161,22 @@ def learner(ctx: DriftContext, node: str | None) -> str:
     member.is_learner = True
     ctx.save_site()
     return f"{machine.name}: etcd member {member.id:x} is a learner"
+
+
+@drift(
+    "etcd.nospace_alarm",
+    controls=("ETCD-01",),
+    description="a control-plane node's member (--node, default the first) raised etcd's "
+    "NOSPACE alarm (its backend reached the space quota): the cluster takes reads and "
+    "deletes only until space is freed and the alarm disarmed",
+    takes_node=True,
+)
+def nospace_alarm(ctx: DriftContext, node: str | None) -> str:
+    members = _members(ctx, "etcd.nospace_alarm")
+    machine = ctx.machine(node, default=members[0].name)
+    member = ctx.site.member_of(machine.name)
+    if member is None:
+        raise DriftError(f"{machine.name} has no etcd member", exit_code=2)
+    member.alarms = [*[a for a in member.alarms if a != "NOSPACE"], "NOSPACE"]
+    ctx.save_site()
+    return f"{machine.name}: etcd member {member.id:016x} raised alarm NOSPACE"

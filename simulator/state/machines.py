@@ -132,6 +132,9 @@ class EtcdMember:
     peer_urls: list[str]
     client_urls: list[str]
     is_learner: bool = False
+    # Active alarms raised by this member (etcd's AlarmType names: NOSPACE, CORRUPT); they
+    # are cluster state (raft), so every member's AlarmList reports them.
+    alarms: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -168,6 +168,8 @@ class MachineApi:
             "wipe_disk": self._wipe_disk,
             "etcd_members": self._etcd_members,
             "etcd_status": lambda life, ip, a: life.etcd_status(ip),
+            "etcd_alarm_list": lambda life, ip, a: _alarms(life.etcd_alarms(ip)),
+            "etcd_alarm_disarm": lambda life, ip, a: _alarms(life.etcd_alarm_disarm(ip)),
             "etcd_leave": lambda life, ip, a: {"lines": life.etcd_leave(ip)},
             "etcd_remove_member": self._etcd_remove_member,
             "etcd_snapshot": self._etcd_snapshot,
@@ -586,3 +588,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(500, {"failure": f"simulator datastore: {exc}"})
             return
         self._send(200, body)
+
+
+def _alarms(rows: list[tuple[int, str]]) -> dict[str, Any]:
+    return {"alarms": [{"member_id": member, "alarm": alarm} for member, alarm in rows]}

@@ -32,6 +32,8 @@ RULES: dict[str, frozenset[str]] = {
     "health": _READERS,  # ClusterService/HealthCheck
     "etcd_members": _READERS | {ETCD_BACKUP},  # EtcdMemberList
     "etcd_status": _READERS | {ETCD_BACKUP},  # EtcdStatus
+    "etcd_alarm_list": _READERS | {ETCD_BACKUP},  # EtcdAlarmList
+    "etcd_alarm_disarm": frozenset({ADMIN, OPERATOR}),  # EtcdAlarmDisarm
     "etcd_snapshot": frozenset({ADMIN, OPERATOR, ETCD_BACKUP}),  # EtcdSnapshot
     "reboot": frozenset({ADMIN, OPERATOR}),
     "shutdown": frozenset({ADMIN, OPERATOR}),

@@ -337,6 +337,35 @@ def etcd_members(ns: argparse.Namespace, flags: GlobalArgs, api_url: str) -> Non
         sys.stdout.write(output.etcd_members(rows))
 
 
+def _etcd_alarms(flags: GlobalArgs, api_url: str, op: str) -> None:
+    """``etcd alarm list|disarm``: a NODE MEMBER ALARM row per alarm, the header only when
+    there is one; a node that failed is reported after the rows (``error from node``)."""
+    from simulator.talos import output
+
+    session = _open(api_url, flags)
+    rows: list[tuple[str, int, str]] = []
+    failures: list[str] = []
+    for node in session.nodes:
+        try:
+            answer = session.call(node, op, {})
+        except TalosError as exc:
+            failures.append(f"error from node {node}: {exc.rpc_text()}")
+            continue
+        rows += [(node, int(a["member_id"]), str(a["alarm"])) for a in answer["alarms"]]
+    if rows:
+        sys.stdout.write(output.etcd_alarms(rows))
+    if failures:
+        raise CliError("\n".join(failures))
+
+
+def etcd_alarm_list(ns: argparse.Namespace, flags: GlobalArgs, api_url: str) -> None:
+    _etcd_alarms(flags, api_url, "etcd_alarm_list")
+
+
+def etcd_alarm_disarm(ns: argparse.Namespace, flags: GlobalArgs, api_url: str) -> None:
+    _etcd_alarms(flags, api_url, "etcd_alarm_disarm")
+
+
 def etcd_leave(ns: argparse.Namespace, flags: GlobalArgs, api_url: str) -> None:
     session = _open(api_url, flags)
     session.single("etcd leave")

@@ -56,6 +56,24 @@ def members(site: Site, machine: Machine) -> list[MemberRow]:
     ]
 
 
+def alarms(site: Site, machine: Machine) -> list[tuple[int, str]]:
+    """AlarmList through *machine*'s etcd: (member ID, alarm) of every member's active alarm.
+
+    The alarms are replicated state, so any member answers for all; the
+    request goes through raft, hence the same preconditions as the member list.
+    """
+    members(site, machine)
+    return [(m.id, alarm) for m in site.etcd_members for alarm in m.alarms]
+
+
+def disarm(site: Site, machine: Machine) -> list[tuple[int, str]]:
+    """Deactivate every alarm (``etcd alarm disarm``); the ones disarmed, as AlarmList said."""
+    active = alarms(site, machine)
+    for member in site.etcd_members:
+        member.alarms = []
+    return active
+
+
 ETCD_API_VERSION = "3.6.0"  # etcd v3.6.x reports this protocol and storage version
 _PAGE = 4096
 

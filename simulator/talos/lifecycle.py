@@ -374,6 +374,16 @@ class Lifecycle:
         """MemberList as the node sees it: (id, name, peer URLs, client URLs, learner)."""
         return etcd_ops.members(self.site, self._control_plane(ip, "member list"))
 
+    def etcd_alarms(self, ip: str) -> list[tuple[int, str]]:
+        """AlarmList as the node's etcd answers it: (member ID, alarm type)."""
+        return etcd_ops.alarms(self.site, self._control_plane(ip, "etcd alarm list"))
+
+    def etcd_alarm_disarm(self, ip: str) -> list[tuple[int, str]]:
+        """Disarm every alarm through the node's etcd: the ones that were active."""
+        disarmed = etcd_ops.disarm(self.site, self._control_plane(ip, "etcd alarm disarm"))
+        self._done()
+        return disarmed
+
     def etcd_status(self, ip: str) -> dict[str, Any]:
         """The local member's status as the node's etcd reports it (``etcd status``)."""
         return etcd_ops.status(self.site, self._control_plane(ip, "etcd status"))

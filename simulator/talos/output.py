@@ -256,6 +256,12 @@ def etcd_members(rows: Sequence[tuple[str, int, str, Sequence[str], Sequence[str
     return tabwriter(table_rows)
 
 
+def etcd_alarms(rows: Sequence[tuple[str, int, str]]) -> str:
+    """``talosctl etcd alarm list``/``disarm``: (node, member ID, alarm type) per alarm."""
+    table = [["NODE", "MEMBER", "ALARM"], *([n, f"{m:016x}", a] for n, m, a in rows)]
+    return tabwriter(table)
+
+
 def _version_block(tag: str, sha: str, go: str) -> str:
     return (
         f"\tTag:         {tag}\n"

@@ -49,6 +49,7 @@ def addresses(cluster: inventory.Cluster) -> dict[str, list[dict[str, Any]]]:
 def snapshot_of(cluster: inventory.Cluster, **kw: Any) -> Snapshot:
     base: dict[str, Any] = {
         "etcd_members": [member(n) for n in cluster.control_plane_nodes],
+        "etcd_alarms": [],
         "talos": {snap.ADDRESS_STATUS: addresses(cluster)},
         "talos_versions": {n.name: "v1.12.5" for n in cluster.nodes},
     }
@@ -212,3 +213,29 @@ def test_peer_urls_judged_over_no_declared_member_are_unobservable(
     for members in ([], [stranger]):
         with pytest.raises(Unobservable, match="no member named after a declared control-plane"):
             etcd.peer_urls_match_node_addresses(snapshot_of(cluster, etcd_members=members))
+
+
+def test_an_alarm_fails_a_right_membership_naming_member_and_alarm(
+    cluster: inventory.Cluster,
+) -> None:
+    alarmed = member(cluster.control_plane_nodes[1])
+    alarms = [snap.EtcdAlarm(alarmed.id, "NOSPACE")]
+    [found] = etcd.one_member_per_control_plane_node(snapshot_of(cluster, etcd_alarms=alarms))
+    assert alarmed.hostname in found.target
+    assert alarmed.id in found.target
+    assert found.observed.startswith("alarm NOSPACE: the space quota is exceeded")
+    assert found.expected == "no active etcd alarm"
+
+
+def test_unread_alarms_leave_a_right_membership_unobservable(cluster: inventory.Cluster) -> None:
+    why = {snap.ETCD_ALARMS: "node01 (10.10.20.16): connection refused"}
+    with pytest.raises(Unobservable, match="etcd alarms could not be read: node01"):
+        etcd.one_member_per_control_plane_node(snapshot_of(cluster, etcd_alarms=None, missing=why))
+    with pytest.raises(Unobservable, match="not collected"):
+        etcd.one_member_per_control_plane_node(snapshot_of(cluster, etcd_alarms=None))
+    # A wrong membership is a failure whether or not the alarms were read.
+    short = [member(n) for n in cluster.control_plane_nodes[1:]]
+    found = etcd.one_member_per_control_plane_node(
+        snapshot_of(cluster, etcd_members=short, etcd_alarms=None)
+    )
+    assert [f.observed for f in found] == ["no etcd member"]

@@ -538,3 +538,19 @@ def test_etcd_snapshot_info(tmp_path: Path, machine_secrets: bundle.MachineSecre
             assert info.size_bytes == path.stat().st_size
             assert info.revision == kv.revision()
             assert info.total_keys > 0
+
+
+def test_etcd_alarm_list_rows_and_the_silence_of_no_alarm() -> None:
+    # cmd/talosctl/cmd/talos/etcd.go (v1.12.5): the header only with a first alarm,
+    # "%s\t%s\t%s\n" of node, FormatMemberID ("%016x") and the AlarmType name.
+    text = tabwriter(
+        [["NODE", "MEMBER", "ALARM"], [IP1, "744eedebce0e8271", "NOSPACE"]],
+    )
+    assert talosctl.parse_etcd_alarms(text) == [
+        talosctl.EtcdAlarmRow(IP1, "744eedebce0e8271", "NOSPACE")
+    ]
+    assert talosctl.parse_etcd_alarms("") == []
+    with pytest.raises(ValueError, match="unexpected etcd alarm list row"):
+        talosctl.parse_etcd_alarms("NODE   MEMBER   ALARM\n10.0.0.1   zz   NOSPACE\n")
+    with pytest.raises(ValueError, match="header"):
+        talosctl.parse_etcd_alarms("MEMBER ALARM\n")

@@ -28,7 +28,7 @@ from provisioning.config.secrets import MachineSecrets
 from provisioning.definition import inventory
 from provisioning.drivers import Target, errors
 from provisioning.drivers.helm import HelmRelease
-from provisioning.drivers.talosctl import EtcdMemberRow, SnapshotInfo, TalosDriver
+from provisioning.drivers.talosctl import EtcdAlarmRow, EtcdMemberRow, SnapshotInfo, TalosDriver
 from provisioning.plan import PlanError, Step, Timeouts, build_plan, run_plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,6 +155,11 @@ class FakeTalos:
         if not self.members:
             raise self._fail("etcd is not running")
         return self.members
+
+    def etcd_alarms(self, node: str) -> list[EtcdAlarmRow]:
+        if not self.members:
+            raise self._fail("etcd is not running")
+        return []
 
     def etcd_snapshot(self, node: str, path: Path) -> SnapshotInfo:
         raise AssertionError("no backup in these tests")

@@ -17,7 +17,7 @@ import pytest
 from provisioning.config.bundle import MachineSecrets, generate_secrets
 from provisioning.definition import inventory
 from provisioning.drivers import Target, errors
-from provisioning.drivers.talosctl import EtcdMemberRow
+from provisioning.drivers.talosctl import EtcdAlarmRow, EtcdMemberRow
 from provisioning.operations.readdress import graceful_reset, peer_url, plan_readdress
 from provisioning.plan import Step, run_plan
 from provisioning.plan_context import PlanError, Timeouts
@@ -60,6 +60,9 @@ class FakeTalos:
 
     def etcd_members(self, node: str) -> list[EtcdMemberRow]:
         return list(self.members)
+
+    def etcd_alarms(self, node: str) -> list[EtcdAlarmRow]:
+        return []
 
     def etcd_remove_member(self, node: str, member_id: str) -> None:
         self.calls.append(f"remove-member {member_id} via {node}")

@@ -190,6 +190,7 @@ def test_a_long_health_wait_keeps_the_lease_alive(
         for i, n in enumerate(cluster.control_plane_nodes)
     ]
     monkeypatch.setattr(ops.talos, "etcd_members", lambda node: members)
+    monkeypatch.setattr(ops.talos, "etcd_alarms", lambda node: [])
     held = lease(api, clock, "run-a")  # 60 s, much shorter than the wait
     held.acquire()
     attempts: list[str] = []

@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+import yaml
 
 from simulator.controllers import cluster, nodes, psa, workloads
 from simulator.helm.charts import cilium_workloads
@@ -242,6 +243,75 @@ def test_static_pod_mirrors_on_control_plane_nodes() -> None:
     assert names == {
         f"{component}-k8s-node0{i}" for component in cluster.STATIC_PODS for i in (1, 2)
     }
+
+
+def _with_machine_pods(life: Lifecycle, machine: str, static: list[Obj]) -> None:
+    docs = [*yaml.safe_load_all(life.site.machines[machine].config or "")]
+    docs[0]["machine"]["pods"] = static
+    life.site.machines[machine].config = yaml.safe_dump_all(docs)
+
+
+def test_machine_pods_run_as_mirror_pods_until_removed_from_the_config() -> None:
+    life = running(2, CILIUM_READY)
+    store = new_store()
+    static = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "probe", "namespace": "kube-system", "labels": {"app": "probe"}},
+        "spec": {"containers": [{"name": "probe", "image": "busybox:1.37"}]},
+    }
+    first = sorted(life.site.machines)[1]
+    _with_machine_pods(life, first, [static])
+    cluster.reconcile(life.site, store, now=NOW)
+    mirrors = pods(store, "kube-system", app="probe")
+    assert [p["metadata"]["name"] for p in mirrors] == ["probe-k8s-node02"]
+    meta = mirrors[0]["metadata"]
+    assert meta["annotations"][cluster.MIRROR] == "probe-k8s-node02"
+    assert meta["ownerReferences"][0]["kind"] == "Node"
+    assert mirrors[0]["spec"]["nodeName"] == "k8s-node02"
+    _with_machine_pods(life, first, [])
+    cluster.reconcile(life.site, store, now=NOW)
+    assert pods(store, "kube-system", app="probe") == []
+    # the control-plane components' mirrors stay
+    assert len(pods(store, "kube-system", tier="control-plane")) == 2 * len(cluster.STATIC_PODS)
+
+
+def test_statefulset_pods_keep_their_ordinal_names_and_go_with_it() -> None:
+    life = running(2, CILIUM_READY)
+    store = new_store()
+    cluster.reconcile(life.site, store, now=NOW)
+    labels = {"app": "db"}
+    sts_rt = rt(store, "apps", "statefulsets")
+    store.create(
+        sts_rt,
+        "default",
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "db", "namespace": "default"},
+            "spec": {
+                "replicas": 2,
+                "serviceName": "db",
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "db", "image": "postgres:17"}]},
+                },
+            },
+        },
+    )
+    cluster.reconcile(life.site, store, now=NOW)
+    found = pods(store, "default", app="db")
+    assert sorted(p["metadata"]["name"] for p in found) == ["db-0", "db-1"]
+    assert {p["metadata"]["ownerReferences"][0]["kind"] for p in found} == {"StatefulSet"}
+    sts = store.get(sts_rt, "default", "db")
+    sts["spec"]["replicas"] = 1
+    store.replace(sts_rt, "default", "db", sts)
+    cluster.reconcile(life.site, store, now=NOW)
+    assert [p["metadata"]["name"] for p in pods(store, "default", app="db")] == ["db-0"]
+    store.delete(sts_rt, "default", "db")
+    cluster.reconcile(life.site, store, now=NOW)
+    assert pods(store, "default", app="db") == []
 
 
 # -- workloads -------------------------------------------------------------------------------

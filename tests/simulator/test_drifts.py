@@ -574,3 +574,18 @@ def test_drift_on_a_running_simulator_reaches_its_api_server(
         assert "running" in status.stdout  # applied through the running etcd, not a second one
     finally:
         serving.stop()
+
+
+def test_nospace_alarm_is_listed_through_any_member_until_disarmed(ctx: DriftContext) -> None:
+    from simulator.talos import etcd_ops
+
+    assert "raised alarm NOSPACE" in apply_to(ctx, "etcd.nospace_alarm", "node02")
+    site = _site(ctx)
+    alarmed = site.member_of("node02")
+    assert alarmed is not None
+    for name in ("node01", "node03"):  # replicated: every member lists it
+        assert etcd_ops.alarms(site, site.machines[name]) == [(alarmed.id, "NOSPACE")]
+    apply_to(ctx, "etcd.nospace_alarm", "node02")  # raised twice, listed once
+    site = _site(ctx)
+    assert etcd_ops.disarm(site, site.machines["node01"]) == [(alarmed.id, "NOSPACE")]
+    assert etcd_ops.alarms(site, site.machines["node01"]) == []

@@ -216,3 +216,35 @@ def test_downgrade_needs_a_deployed_release(ctx: DriftContext) -> None:
     assert agent["image"].endswith(":v1.19.1")  # nothing was retagged
     with pytest.raises(ApiError):
         store.get(_rt(store, "", "v1", "secrets"), "kube-system", "sh.helm.release.v1.cilium.v1")
+
+
+def test_deleted_agent_daemonset_takes_its_pods_and_a_deleted_operator_its_replicas(
+    ctx: DriftContext,
+) -> None:
+    assert len(_agents(_reconcile(ctx))) == 6
+    said = apply_to(ctx, "cilium.agent_daemonset_deleted", None)
+    assert "DaemonSet kube-system/cilium deleted" in said
+    apply_to(ctx, "cilium.operator_deleted", None)
+    store = _reconcile(ctx)
+    assert "cilium" not in _daemonsets(store)
+    assert _agents(store) == {}  # the garbage collector follows the ownerReferences
+    pods = store.list(_rt(store, "", "v1", "pods"), "kube-system")["items"]
+    assert [p for p in pods if p["metadata"]["name"].startswith("cilium-operator")] == []
+    with pytest.raises(DriftError, match="cilium"):
+        apply_to(ctx, "cilium.agent_daemonset_deleted", None)
+
+
+def test_kube_proxy_statefulset_and_static_pod_run_as_pods(ctx: DriftContext) -> None:
+    apply_to(ctx, "cilium.kube_proxy_statefulset", None)
+    said = apply_to(ctx, "cilium.kube_proxy_static_pod", "node02")
+    assert "node02" in said
+    assert "machine.pods" in said
+    store = _reconcile(ctx)
+    pods = {p["metadata"]["name"]: p for p in store.list(_rt(store, "", "v1", "pods"), "")["items"]}
+    [owner] = pods["edge-lb-0"]["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"]) == ("StatefulSet", "edge-lb")
+    [mirror] = [p for n, p in pods.items() if n.startswith("proxyd-")]
+    assert mirror["metadata"]["namespace"] == "kube-system"
+    assert mirror["metadata"]["name"] == f"proxyd-{mirror['spec']['nodeName']}"
+    assert "kubernetes.io/config.mirror" in mirror["metadata"]["annotations"]
+    assert "kube-proxy" in mirror["spec"]["containers"][0]["image"]

@@ -447,3 +447,25 @@ def test_bool_flags_take_values_only_with_equals() -> None:
     ]
     ns = cli.build_parser().parse_args(cli.normalise_bools(["reset", "--graceful=0"]))
     assert (ns.graceful, ns.reboot, ns.wait) == (False, False, True)
+
+
+def test_etcd_alarm_list_prints_a_row_per_alarm_and_disarm_clears_them(running: Sim) -> None:
+    # No alarm: talosctl prints nothing, not even the header (etcd.go: headerPrinted).
+    quiet = running.run("etcd", "alarm", "list", "-n", IP1)
+    assert (quiet.returncode, quiet.stdout) == (0, "")
+    sites = SiteStore(running.kv)
+    site = sites.load()
+    site.etcd_members[1].alarms = ["NOSPACE"]
+    sites.save(site)
+    member = f"{site.etcd_members[1].id:016x}"
+    listed = running.run("etcd", "alarm", "list", "-n", f"{IP1},{IP2}")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].split() == ["NODE", "MEMBER", "ALARM"]
+    assert [line.split() for line in lines[1:]] == [
+        [IP1, member, "NOSPACE"],
+        [IP2, member, "NOSPACE"],
+    ]
+    disarmed = running.run("etcd", "alarm", "disarm", "-n", IP1)
+    assert disarmed.stdout.splitlines()[1].split() == [IP1, member, "NOSPACE"]
+    assert running.run("etcd", "alarm", "list", "-n", IP1).stdout == ""

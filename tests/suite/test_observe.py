@@ -101,6 +101,7 @@ def test_clean_cluster_is_observed_completely(
     assert sorted(m.hostname for m in snap.etcd_members) == sorted(
         node.hostname for node in cluster.nodes
     )
+    assert snap.etcd_alarms == ()  # read, and a healthy cluster has none
     assert snap.api is not None
     assert snap.api.answered
     assert snap.api.error is None
@@ -174,7 +175,7 @@ def _subcommand(argv: Sequence[str]) -> str:
     rest = list(argv[1:])
     while rest and rest[0] in ("--talosconfig", "--nodes"):
         rest = rest[2:]
-    return " ".join(rest[:2]) if rest[:1] == ["get"] else rest[0] if rest else ""
+    return " ".join(rest[:2]) if rest[:1] in (["get"], ["etcd"]) else rest[0] if rest else ""
 
 
 @pytest.mark.slow
@@ -200,7 +201,7 @@ def test_one_read_per_kind_and_type_and_outcomes_per_control(
     )
     assert all(every_node in argv for argv in gets)
     others = Counter(_subcommand(argv) for argv in talos_calls if argv not in gets)
-    assert others == Counter({"version": 1, "etcd": 1})
+    assert others == Counter({"version": 1, "etcd members": 1, "etcd alarm": 1})
     # The harness maps each scenario's outcome to its control id.
     assert suite.returncode == 0, suite.output
     definition_controls = ("HYG-01", "HYG-02", "HYG-03", "HYG-04")

@@ -13,7 +13,7 @@ from typing import Any
 
 from fixtures.readiness import ControlReadiness
 from provisioning.drivers import Target, errors
-from provisioning.drivers.talosctl import EtcdMemberRow
+from provisioning.drivers.talosctl import EtcdAlarmRow, EtcdMemberRow
 from provisioning.plan_context import KubeOps, TalosOps
 from tests.checks.builders import reference_cluster
 
@@ -60,9 +60,14 @@ class Talos:
             raise errors.DriverError("talosctl failed", stderr="etcd is not running")
         return list(self.rows)
 
+    def etcd_alarms(self, node: str) -> list[EtcdAlarmRow]:
+        if self.rows is None:
+            raise errors.DriverError("talosctl failed", stderr="etcd is not running")
+        return []
+
 
 def judge(kube: Kube, talos: Talos) -> ControlReadiness:
-    fake_talos: Any = talos  # only etcd_members is asked
+    fake_talos: Any = talos  # only etcd_members and etcd_alarms are asked
     ops: TalosOps = fake_talos
     api: KubeOps = kube
     return ControlReadiness(reference_cluster(), TARGET, talos=ops, kube=lambda: api)
