@@ -40,6 +40,7 @@ class FakeKube:
         provisioner: str | None = "driver.longhorn.io",
         asked: int = 3,
         scheduling_failed: bool = False,
+        starting_lists: int = 0,
     ) -> None:
         self.replicas = replicas
         self.bind_after = bind_after
@@ -48,6 +49,8 @@ class FakeKube:
         self.provisioner = provisioner
         self.asked = asked
         self.scheduling_failed = scheduling_failed
+        self.starting_lists = starting_lists
+        self.lists = 0
         self.reads = 0
         self.deleted: list[str] = []
         self.claim: dict[str, Any] = {}
@@ -87,8 +90,14 @@ class FakeKube:
 
     def list(self, kind: KindPath, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         assert (kind, label_selector) == (REPLICAS, "longhornvolume=pvc-1")
+        self.lists += 1
+        state = "stopped" if self.lists > self.starting_lists else "starting"
         return [
-            {"metadata": {"name": f"r{i}"}, "spec": {"nodeID": f"k8s-node0{i + 2}"}}
+            {
+                "metadata": {"name": f"r{i}"},
+                "spec": {"nodeID": f"k8s-node0{i + 2}"},
+                "status": {"currentState": state},
+            }
             for i in range(self.replicas)
         ]
 
@@ -199,3 +208,12 @@ def test_failed_scheduling_settles_only_after_nothing_moved_for_the_settle_time(
 def test_unfailed_scheduling_short_of_replicas_waits_the_whole_deadline() -> None:
     probe = run(FakeKube(2, scheduling_failed=False), timeout=100)
     assert probe.waited >= 99
+
+
+def test_placed_replicas_still_starting_are_waited_for() -> None:
+    # Longhorn places a replica (spec.nodeID) before it is started or stopped: judged then,
+    # a healthy volume would look unhealthy.
+    fake = FakeKube(CLUSTER.storage.replica_count, starting_lists=3)
+    probe = run(fake, timeout=100)
+    assert fake.lists == 4
+    assert {r["status"]["currentState"] for r in probe.replicas} == {"stopped"}
