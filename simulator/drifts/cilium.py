@@ -415,6 +415,14 @@ def cni_on_node(ctx: DriftContext, node: str | None) -> str:
 AGENT_DELETED = "cilium.agent_daemonset_deleted"
 
 
+def _delete_workload(ctx: DriftContext, plural: str, kind: str, name: str, drift_name: str) -> str:
+    """``kubectl delete <kind> <name> -n kube-system``; its pods go by garbage collection."""
+    rt = ctx.rt("apps", "v1", plural)
+    ctx.get(rt, NAMESPACE, name, drift_name)
+    ctx.store.delete(rt, NAMESPACE, name)
+    return f"{kind} {NAMESPACE}/{name} deleted (its pods follow by garbage collection)"
+
+
 @drift(
     AGENT_DELETED,
     controls=("CIL-03",),
@@ -422,10 +430,7 @@ AGENT_DELETED = "cilium.agent_daemonset_deleted"
     "kube-system): the garbage collector removes its pods, no node has an agent",
 )
 def agent_daemonset_deleted(ctx: DriftContext, node: str | None) -> str:
-    rt = ctx.rt("apps", "v1", "daemonsets")
-    ctx.get(rt, NAMESPACE, "cilium", AGENT_DELETED)
-    ctx.store.delete(rt, NAMESPACE, "cilium")
-    return f"DaemonSet {NAMESPACE}/cilium deleted (its pods follow by garbage collection)"
+    return _delete_workload(ctx, "daemonsets", "DaemonSet", "cilium", AGENT_DELETED)
 
 
 OPERATOR_DELETED = "cilium.operator_deleted"
@@ -438,10 +443,7 @@ OPERATOR_DELETED = "cilium.operator_deleted"
     "cilium-operator -n kube-system): its ReplicaSets and pods are garbage-collected",
 )
 def operator_deleted(ctx: DriftContext, node: str | None) -> str:
-    rt = ctx.rt("apps", "v1", "deployments")
-    ctx.get(rt, NAMESPACE, "cilium-operator", OPERATOR_DELETED)
-    ctx.store.delete(rt, NAMESPACE, "cilium-operator")
-    return f"Deployment {NAMESPACE}/cilium-operator deleted (its pods follow by garbage collection)"
+    return _delete_workload(ctx, "deployments", "Deployment", "cilium-operator", OPERATOR_DELETED)
 
 
 # -- CIL-02: kube-proxy run by owners the fix does not delete ------------------------------------

@@ -145,6 +145,16 @@ def stale_member(ctx: DriftContext, node: str | None) -> str:
     return f"etcd member {member.id:x} {STALE_HOSTNAME} ({STALE_ADDRESS}) left behind"
 
 
+def _member_on(ctx: DriftContext, node: str | None, name: str) -> tuple[Machine, EtcdMember]:
+    """The control-plane *node* (default: the first member's) and its etcd member."""
+    members = _members(ctx, name)
+    machine = ctx.machine(node, default=members[0].name)
+    member = ctx.site.member_of(machine.name)
+    if member is None:
+        raise DriftError(f"{machine.name} has no etcd member", exit_code=2)
+    return machine, member
+
+
 @drift(
     "etcd.learner",
     controls=("ETCD-01",),
@@ -153,11 +163,7 @@ def stale_member(ctx: DriftContext, node: str | None) -> str:
     takes_node=True,
 )
 def learner(ctx: DriftContext, node: str | None) -> str:
-    members = _members(ctx, "etcd.learner")
-    machine = ctx.machine(node, default=members[0].name)
-    member = ctx.site.member_of(machine.name)
-    if member is None:
-        raise DriftError(f"{machine.name} has no etcd member", exit_code=2)
+    machine, member = _member_on(ctx, node, "etcd.learner")
     member.is_learner = True
     ctx.save_site()
     return f"{machine.name}: etcd member {member.id:x} is a learner"
@@ -172,11 +178,7 @@ def learner(ctx: DriftContext, node: str | None) -> str:
     takes_node=True,
 )
 def nospace_alarm(ctx: DriftContext, node: str | None) -> str:
-    members = _members(ctx, "etcd.nospace_alarm")
-    machine = ctx.machine(node, default=members[0].name)
-    member = ctx.site.member_of(machine.name)
-    if member is None:
-        raise DriftError(f"{machine.name} has no etcd member", exit_code=2)
+    machine, member = _member_on(ctx, node, "etcd.nospace_alarm")
     member.alarms = [*[a for a in member.alarms if a != "NOSPACE"], "NOSPACE"]
     ctx.save_site()
     return f"{machine.name}: etcd member {member.id:016x} raised alarm NOSPACE"
